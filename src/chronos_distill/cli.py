@@ -1,0 +1,124 @@
+"""Command line: ``chronos-distill`` (same as ``python -m chronos_distill``).
+
+``chronos-distill``              run the embedded demo (no arguments, no network)
+``chronos-distill distill ...``  distill a teacher into a student; flags are generated from DistillConfig
+
+User errors are printed as one line, without a traceback, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from typing import Any, Sequence
+
+from .config import DistillConfig
+from .errors import DistillError
+
+EXIT_USAGE = 2
+
+
+def _list_of(kind):
+    def parse(text: str) -> list:
+        try:
+            return [kind(item.strip()) for item in text.split(",") if item.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__} values, got {text!r}") from None
+
+    return parse
+
+
+_ARG_TYPES = {"int": int, "float": float, "str": str, "path": str, "list[str]": _list_of(str), "list[float]": _list_of(float)}
+
+
+def add_config_options(parser: argparse.ArgumentParser, config_class: type) -> None:
+    """One ``--flag-name`` per dataclass field, typed and documented from the field's metadata."""
+    for f in dataclasses.fields(config_class):
+        meta = f.metadata
+        if not meta.get("cli", True):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        help_text = meta["help"]
+        if meta["kind"] == "flag":
+            parser.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS, help=help_text)
+            continue
+        if default not in (None, []):
+            shown = ",".join(map(str, default)) if isinstance(default, list) else default
+            help_text += f" [default: {shown}]"
+        parser.add_argument(flag, dest=f.name, type=_ARG_TYPES[meta["kind"]], default=argparse.SUPPRESS,
+                            metavar=f.name.upper(), help=help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chronos-distill",
+        description="Distill a Chronos-2 teacher into a smaller Chronos-2 student. "
+        "Without a command, runs the embedded demo.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    distill = commands.add_parser(
+        "distill",
+        help="distill a teacher into a student",
+        description="Distill a Chronos-2 teacher into a smaller Chronos-2 student. Options can also come from "
+        "a YAML file (--config) whose keys are the flag names with underscores; flags override the file.",
+    )
+    distill.add_argument("--config", metavar="FILE.yaml", help="YAML file of options (keys as in DistillConfig)")
+    add_config_options(distill, DistillConfig)
+
+    demo = commands.add_parser("demo", help="train a small teacher on synthetic data and distill it (the default)")
+    demo.add_argument("--output", default="runs/demo", help="output folder [default: runs/demo]")
+    demo.add_argument("--teacher-steps", type=int, default=300, help="teacher training steps [default: 300]")
+    demo.add_argument("--student-steps", type=int, default=300, help="distillation steps [default: 300]")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "distill":
+            return _distill(vars(args))
+        return _demo(getattr(args, "output", "runs/demo"), getattr(args, "teacher_steps", 300),
+                     getattr(args, "student_steps", 300))
+    except DistillError as exc:
+        print(f"chronos-distill: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("chronos-distill: interrupted; run the same command with --resume to continue", file=sys.stderr)
+        return 130
+
+
+def _distill(options: dict[str, Any]) -> int:
+    from .run import distill
+
+    options.pop("command")
+    config_file = options.pop("config", None)
+    cfg = DistillConfig.from_yaml(config_file, **options) if config_file else DistillConfig(**options)
+    result = distill(cfg)
+    training, losses = result.record["training"], result.record["final_losses"]
+    print(f"student exported to {result.output}")
+    print(f"steps {training['steps']}, {training['train_runtime_s']:.1f} s; first distill loss "
+          f"{training['first_distill_loss']:.4f}, final losses {json.dumps(losses)}")
+    return 0
+
+
+def _demo(output: str, teacher_steps: int, student_steps: int) -> int:
+    from .demo import run_demo
+
+    report = run_demo(output=output, teacher_steps=teacher_steps, student_steps=student_steps)
+    before, after = report["before"], report["after"]
+    print()
+    print(f"teacher {report['teacher_parameters']:,} parameters -> student {report['student_parameters']:,} "
+          f"parameters, exported to {report['output']}")
+    print(f"distill loss: first step {report['first_distill_loss']:.4f}, last {report['last_distill_loss']:.4f}")
+    print("held-out series (last 24 steps, normalised space):")
+    print(f"  student-teacher distance  before {before['agreement']:.4f}  after {after['agreement']:.4f}")
+    print(f"  student quantile loss     before {before['student_quantile_loss']:.4f}  after "
+          f"{after['student_quantile_loss']:.4f}  (teacher {after['teacher_quantile_loss']:.4f})")
+    return 0

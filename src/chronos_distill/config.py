@@ -1,0 +1,232 @@
+"""The one configuration object of a distillation run.
+
+:class:`DistillConfig` is validated once, when it is built. The same names are used everywhere: as Python
+keyword arguments, as YAML keys and, with dashes instead of underscores, as CLI flags (``student_d_model``
+is ``--student-d-model``). The CLI is generated from the fields below, so the three cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+OUTPUT_LOSSES = ("quantile", "median_mse")
+
+
+def _opt(default: Any, help: str, kind: str, *, cli: bool = True) -> Any:
+    """A dataclass field carrying its CLI help text and value kind (used to build argparse options)."""
+    factory = None
+    if isinstance(default, list):
+        factory, default = (lambda d=default: list(d)), dataclasses.MISSING
+    return field(
+        default=default,
+        default_factory=factory if factory else dataclasses.MISSING,
+        metadata={"help": help, "kind": kind, "cli": cli},
+    )
+
+
+@dataclass
+class DistillConfig:
+    """Options of ``chronos-distill distill`` (see each field's help, also shown by ``--help``)."""
+
+    # --- what to distill, on what, into where -------------------------------------------------------------
+    teacher: str = _opt(None, "Teacher: a Hugging Face hub id (e.g. amazon/chronos-2) or a local Chronos-2 folder.", "str")
+    train_data: Any = _opt(
+        None,
+        "Training series: a long-format table (.parquet or .csv) with id, timestamp and target columns. "
+        "In Python also a pandas DataFrame or any input Chronos2Pipeline.fit accepts.",
+        "path",
+    )
+    prediction_length: int = _opt(None, "Forecast horizon H (steps) the student is distilled for.", "int")
+    output: str = _opt(None, "Output folder: the exported student, distillation.json, README.md, checkpoints/.", "str")
+    validation_data: Any = _opt(
+        None,
+        "Optional validation series, same format as train_data; the last H steps of each series are scored "
+        "during training and the best checkpoint is exported.",
+        "path",
+    )
+
+    # --- table layout (Chronos2Pipeline.predict_df conventions) -------------------------------------------
+    id_column: str | None = _opt(None, "Series id column (default: item_id, or id when there is no item_id).", "str")
+    timestamp_column: str = _opt("timestamp", "Timestamp column.", "str")
+    target: list[str] = _opt(["target"], "Target column(s), comma-separated for several targets.", "list[str]")
+    known_covariates: list[str] = _opt(
+        [],
+        "Covariate columns whose future values are known (comma-separated). Other non-target columns are "
+        "past-only covariates.",
+        "list[str]",
+    )
+
+    # --- student ------------------------------------------------------------------------------------------
+    student_d_model: int = _opt(384, "Student hidden width d_model.", "int")
+    student_num_layers: int | None = _opt(None, "Student encoder layers (default: half the teacher's, at least 1).", "int")
+    student_num_heads: int | None = _opt(None, "Student attention heads (default: student_d_model // student_d_kv).", "int")
+    student_d_kv: int | None = _opt(
+        None, "Student size per attention head (default: the teacher's, or d_model // heads when heads is given).", "int"
+    )
+    student_d_ff: int | None = _opt(None, "Student MLP width (default: 4 x student_d_model).", "int")
+    student_quantiles: list[float] | None = _opt(
+        None,
+        "Student quantile levels, comma-separated (default: the teacher's). Teacher quantiles are interpolated "
+        "onto them; they must lie within the teacher's range.",
+        "list[float]",
+    )
+
+    # --- loss -----------------------------------------------------------------------------------------------
+    output_loss: str = _opt(
+        "quantile",
+        "quantile: distance between the student's and the teacher's whole quantile sets plus Chronos-2's "
+        "quantile loss on the truth; median_mse: the design note's MSE on the median against teacher and truth.",
+        "str",
+    )
+    alpha: float = _opt(0.5, "Weight of the distillation term; the truth (hard) term gets 1 - alpha.", "float")
+
+    # --- optimisation ---------------------------------------------------------------------------------------
+    max_steps: int = _opt(1000, "Number of optimizer steps.", "int")
+    batch_size: int = _opt(256, "Series per batch (targets and covariates count, as in Chronos2Pipeline.fit).", "int")
+    learning_rate: float = _opt(3e-4, "Peak learning rate (AdamW, linear warmup then cosine decay).", "float")
+    warmup_ratio: float = _opt(0.05, "Fraction of max_steps spent warming the learning rate up.", "float")
+    weight_decay: float = _opt(0.0, "AdamW weight decay.", "float")
+    context_length: int | None = _opt(None, "Context length of training windows (default: the teacher's).", "int")
+    min_past: int | None = _opt(None, "Minimum observed context of a training window (default: prediction_length).", "int")
+
+    # --- run management ------------------------------------------------------------------------------------
+    save_steps: int = _opt(500, "Write a training checkpoint (and evaluate, with validation data) every N steps.", "int")
+    logging_steps: int = _opt(50, "Log the loss components every N steps.", "int")
+    seed: int = _opt(0, "Random seed (student initialisation, window sampling).", "int")
+    num_workers: int = _opt(0, "DataLoader worker processes.", "int")
+    resume: bool = _opt(False, "Continue from the last checkpoint in the output folder.", "flag")
+    overwrite: bool = _opt(False, "Replace an earlier chronos-distill run in the output folder.", "flag")
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    # ------------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> "DistillConfig":
+        """Read options from a YAML file; keyword arguments (e.g. CLI flags) override the file."""
+        values = read_yaml_options(path, cls)
+        values.update(overrides)
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly view: in-memory data sets are described, not dumped."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("train_data", "validation_data") and value is not None and not isinstance(value, (str, Path)):
+                value = f"<in-memory {type(value).__name__}>"
+            elif isinstance(value, Path):
+                value = str(value)
+            out[f.name] = value
+        return out
+
+    # ------------------------------------------------------------------------------------------------------
+    def _validate(self) -> None:
+        for name in ("teacher", "train_data", "prediction_length", "output"):
+            if getattr(self, name) is None:
+                raise ConfigError(f"option `{name}` (--{name.replace('_', '-')}) is required")
+
+        if isinstance(self.target, str):
+            self.target = [c.strip() for c in self.target.split(",") if c.strip()]
+        if isinstance(self.known_covariates, str):
+            self.known_covariates = [c.strip() for c in self.known_covariates.split(",") if c.strip()]
+        if not self.target:
+            raise ConfigError("option `target` (--target) names no column")
+        overlap = set(self.target) & set(self.known_covariates)
+        if overlap:
+            raise ConfigError(f"column(s) {sorted(overlap)} are given both as target and as known covariates")
+
+        for name in ("teacher", "output", "timestamp_column"):
+            _check_type(name, getattr(self, name), str)
+        if self.id_column is not None:
+            _check_type("id_column", self.id_column, str)
+
+        _check_int("prediction_length", self.prediction_length, minimum=1)
+        _check_int("student_d_model", self.student_d_model, minimum=1)
+        for name in ("student_num_layers", "student_num_heads", "student_d_kv", "student_d_ff", "context_length"):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name), minimum=1)
+        if self.min_past is not None:
+            _check_int("min_past", self.min_past, minimum=1)
+        _check_int("max_steps", self.max_steps, minimum=1)
+        _check_int("batch_size", self.batch_size, minimum=1)
+        _check_int("save_steps", self.save_steps, minimum=1)
+        _check_int("logging_steps", self.logging_steps, minimum=1)
+        _check_int("seed", self.seed, minimum=0)
+        _check_int("num_workers", self.num_workers, minimum=0)
+
+        if self.output_loss not in OUTPUT_LOSSES:
+            raise ConfigError(f"option `output_loss` (--output-loss) must be one of {list(OUTPUT_LOSSES)}, got {self.output_loss!r}")
+        _check_float("alpha", self.alpha, 0.0, 1.0)
+        _check_float("learning_rate", self.learning_rate, 0.0, math.inf, open_low=True)
+        _check_float("warmup_ratio", self.warmup_ratio, 0.0, 1.0)
+        _check_float("weight_decay", self.weight_decay, 0.0, math.inf)
+
+        if self.student_quantiles is not None:
+            if isinstance(self.student_quantiles, str):
+                try:
+                    self.student_quantiles = [float(q) for q in self.student_quantiles.split(",") if q.strip()]
+                except ValueError:
+                    raise ConfigError(f"option `student_quantiles` must be numbers, got {self.student_quantiles!r}") from None
+            levels = list(self.student_quantiles)
+            if not levels or any(not isinstance(q, (int, float)) or not 0.0 < q < 1.0 for q in levels):
+                raise ConfigError(f"option `student_quantiles` must be levels strictly between 0 and 1, got {levels}")
+            if sorted(set(levels)) != levels:
+                raise ConfigError(f"option `student_quantiles` must be strictly increasing, got {levels}")
+            if self.output_loss == "median_mse" and 0.5 not in levels:
+                raise ConfigError("output_loss median_mse needs the 0.5 level in `student_quantiles`")
+        for flag in ("resume", "overwrite"):
+            _check_type(flag, getattr(self, flag), bool)
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume and --overwrite exclude each other: continue the run, or replace it")
+
+
+def _flag(name: str) -> str:
+    return f"`{name}` (--{name.replace('_', '-')})"
+
+
+def _check_type(name: str, value: Any, kind: type) -> None:
+    if not isinstance(value, kind):
+        raise ConfigError(f"option {_flag(name)} must be a {kind.__name__}, got {value!r}")
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"option {_flag(name)} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"option {_flag(name)} must be at least {minimum}, got {value}")
+
+
+def _check_float(name: str, value: Any, low: float, high: float, open_low: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"option {_flag(name)} must be a number, got {value!r}")
+    if not math.isfinite(value) or value < low or value > high or (open_low and value == low):
+        bracket = "(" if open_low else "["
+        upper = "inf)" if high == math.inf else f"{high:g}]"
+        raise ConfigError(f"option {_flag(name)} must be within {bracket}{low:g}, {upper}, got {value}")
+
+
+def read_yaml_options(path: str | Path, config_class: type) -> dict[str, Any]:
+    """Read a YAML mapping of options and refuse keys that ``config_class`` does not have."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of option names to values")
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"config file {path} has unknown option(s) {unknown}; known options: {sorted(known)}")
+    return values

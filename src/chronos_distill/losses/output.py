@@ -1,0 +1,140 @@
+"""Output distillation: the student's forecast against the teacher's and against the truth.
+
+All tensors are in the normalised space (see :mod:`.normalised`). Every loss here reduces like
+``Chronos2Model._compute_loss``: masked positions are zeroed, then mean over the horizon, sum over quantile
+levels, mean over the batch. The hard quantile loss is therefore exactly Chronos-2's own training loss, and
+``alpha`` mixes terms of the same scale.
+
+Two modes (``output_loss``):
+
+``quantile``
+    distill = sum over levels of mean |student_q - teacher_q|. Summed over a quantile grid, the absolute
+    differences of two quantile functions estimate the 1-Wasserstein distance between the two predictive
+    distributions, so the student learns the teacher's whole distribution, not only its centre.
+    hard = Chronos-2's quantile (pinball) loss on the truth.
+``median_mse``
+    The design note's: distill = MSE(student median, teacher median), hard = MSE(student median, truth).
+
+total = alpha * distill + (1 - alpha) * hard.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from chronos.utils import interpolate_quantiles
+from einops import rearrange
+
+from .normalised import NormalisedTruth
+
+
+def _reduce(per_position: torch.Tensor) -> torch.Tensor:
+    """Chronos-2's reduction of a masked (batch, quantile, horizon) or (batch, horizon) loss."""
+    loss = per_position.mean(dim=-1)
+    if loss.ndim == 2:
+        loss = loss.sum(dim=-1)
+    return loss.mean()
+
+
+def pinball_loss(pred: torch.Tensor, truth: NormalisedTruth, levels: torch.Tensor) -> torch.Tensor:
+    """Chronos-2's quantile loss.
+
+    pred: (batch, num_quantiles, horizon); levels: (num_quantiles,). Returns a scalar.
+    """
+    target = truth.values.unsqueeze(1)
+    levels = rearrange(levels.to(pred), "q -> 1 q 1")
+    loss = 2 * torch.abs((target - pred) * ((target <= pred).to(pred.dtype) - levels))
+    return _reduce(loss * truth.mask.unsqueeze(1))
+
+
+def quantile_distance(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Sum over levels of the masked mean |student - teacher|; both (batch, num_quantiles, horizon)."""
+    return _reduce(torch.abs(student - teacher) * mask.unsqueeze(1))
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Masked mean squared error of (batch, horizon) tensors."""
+    return _reduce(torch.square(pred - target) * mask)
+
+
+def align_quantiles(values: torch.Tensor, levels: Sequence[float], target_levels: Sequence[float]) -> torch.Tensor:
+    """Re-express (batch, len(levels), horizon) quantiles at ``target_levels`` by linear interpolation.
+
+    Returns ``values`` itself when the two level sets are equal. Levels outside the range of ``levels``
+    would be extrapolated flat, which invents tails, so they are refused.
+    """
+    if list(levels) == list(target_levels):
+        return values
+    if min(target_levels) < min(levels) or max(target_levels) > max(levels):
+        raise ValueError(
+            f"quantile levels {list(target_levels)} reach outside the teacher's range "
+            f"[{min(levels)}, {max(levels)}]; they cannot be interpolated"
+        )
+    moved = interpolate_quantiles(
+        query_quantile_levels=list(target_levels),
+        original_quantile_levels=list(levels),
+        original_values=rearrange(values, "b q h -> b h q"),
+    )
+    return rearrange(moved, "b h q -> b q h").to(values.dtype)
+
+
+class OutputDistillationLoss:
+    """``alpha * distill + (1 - alpha) * hard`` for one of the two ``output_loss`` modes.
+
+    Parameters
+    ----------
+    mode
+        ``"quantile"`` or ``"median_mse"``.
+    alpha
+        Weight of the distillation term, in [0, 1].
+    student_levels, teacher_levels
+        Quantile levels of the two models; the teacher's predictions are interpolated onto the student's.
+    """
+
+    def __init__(self, mode: str, alpha: float, student_levels: Sequence[float], teacher_levels: Sequence[float]):
+        if mode not in ("quantile", "median_mse"):
+            raise ValueError(f"unknown output loss {mode!r}")
+        self.mode = mode
+        self.alpha = float(alpha)
+        self.student_levels = [float(q) for q in student_levels]
+        self.teacher_levels = [float(q) for q in teacher_levels]
+        self._levels = torch.tensor(self.student_levels)
+        if mode == "median_mse":
+            if 0.5 not in self.student_levels:
+                raise ValueError("median_mse needs the 0.5 quantile level in the student")
+            self._median = self.student_levels.index(0.5)
+
+    def __call__(
+        self, student: torch.Tensor, teacher: torch.Tensor, truth: NormalisedTruth
+    ) -> dict[str, torch.Tensor]:
+        """Loss components for one batch.
+
+        student: (batch, num_student_quantiles, horizon); teacher: (batch, num_teacher_quantiles, horizon);
+        truth: over the same horizon. Returns ``{"distill", "hard", "total"}`` scalars.
+        """
+        if student.shape[0] != teacher.shape[0] or student.shape[-1] != teacher.shape[-1]:
+            raise ValueError(
+                f"student predictions {tuple(student.shape)} and teacher predictions {tuple(teacher.shape)} "
+                "do not cover the same series and horizon"
+            )
+        if truth.values.shape != (student.shape[0], student.shape[-1]):
+            raise ValueError(
+                f"truth has shape {tuple(truth.values.shape)}, predictions cover {(student.shape[0], student.shape[-1])}"
+            )
+        if student.shape[1] != len(self.student_levels) or teacher.shape[1] != len(self.teacher_levels):
+            raise ValueError(
+                f"got {student.shape[1]} student / {teacher.shape[1]} teacher quantiles, expected "
+                f"{len(self.student_levels)} / {len(self.teacher_levels)}"
+            )
+        teacher = align_quantiles(teacher.detach(), self.teacher_levels, self.student_levels)
+
+        if self.mode == "quantile":
+            distill = quantile_distance(student, teacher, truth.mask)
+            hard = pinball_loss(student, truth, self._levels)
+        else:
+            median = student[:, self._median]
+            distill = masked_mse(median, teacher[:, self._median], truth.mask)
+            hard = masked_mse(median, truth.values, truth.mask)
+        total = self.alpha * distill + (1.0 - self.alpha) * hard
+        return {"distill": distill, "hard": hard, "total": total}

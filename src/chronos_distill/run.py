@@ -1,0 +1,273 @@
+"""``distill()``: one distillation run from options to exported student.
+
+Order matters for the user: every check that can fail (options, output folder, teacher, data, student
+config) runs before the first training step, so a bad input costs seconds, not hours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from chronos.chronos2 import Chronos2Model
+from chronos.chronos2.dataset import DatasetMode
+from transformers import TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from . import __version__
+from .config import DistillConfig
+from .data import SeriesSet, drop_short_series, load_series, make_dataset
+from .errors import ConfigError, DistillError
+from .export import RECORD_NAME, export_student, model_card, write_json_atomic
+from .losses import OutputDistillationLoss
+from .student import build_student, count_parameters
+from .teacher import load_teacher
+from .trainer import COMPONENT_LOG_NAMES, DistillationTrainer, SaveFinalStepCallback
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+RUN_CONFIG = "run_config.json"
+# Options that define what is being trained: a resumed run must not change them.
+_FIXED_ON_RESUME = (
+    "teacher", "prediction_length", "student_d_model", "student_num_layers", "student_num_heads",
+    "student_d_kv", "student_d_ff", "student_quantiles", "output_loss", "context_length",
+)
+
+
+@dataclass
+class DistillResult:
+    """What a run produced: the output folder, the trained student and the record in distillation.json."""
+
+    output: Path
+    student: Chronos2Model
+    record: dict[str, Any]
+
+
+def distill(config: DistillConfig | None = None, **options: Any) -> DistillResult:
+    """Distill a Chronos-2 teacher into a smaller Chronos-2 student and export it.
+
+    Pass a :class:`DistillConfig`, or its fields as keyword arguments (or both: keywords override).
+    ``train_data`` / ``validation_data`` may be a file path, a pandas DataFrame or any input
+    ``Chronos2Pipeline.fit`` accepts.
+    """
+    cfg = dataclasses.replace(config, **options) if config is not None else DistillConfig(**options)
+    output = Path(cfg.output).expanduser()
+    prepare_output_folder(output, cfg)
+
+    teacher = load_teacher(cfg.teacher)
+    chronos_config = teacher.chronos_config
+    max_horizon = chronos_config.max_output_patches * chronos_config.output_patch_size
+    if cfg.prediction_length > max_horizon:
+        raise ConfigError(
+            f"prediction_length {cfg.prediction_length} is beyond what the teacher was trained to predict "
+            f"({max_horizon} steps = max_output_patches {chronos_config.max_output_patches} x patch "
+            f"{chronos_config.output_patch_size}); its targets would be extrapolations"
+        )
+    context_length = cfg.context_length or chronos_config.context_length
+    min_past = cfg.min_past or cfg.prediction_length
+
+    train = _load(cfg, cfg.train_data, "train_data", min_past)
+    validation = _load(cfg, cfg.validation_data, "validation_data", 1) if cfg.validation_data is not None else None
+    student = build_student(teacher, cfg)
+    loss = OutputDistillationLoss(
+        cfg.output_loss, cfg.alpha, student.chronos_config.quantiles, chronos_config.quantiles
+    )
+
+    dataset_options = dict(
+        context_length=context_length,
+        prediction_length=cfg.prediction_length,
+        batch_size=cfg.batch_size,
+        output_patch_size=chronos_config.output_patch_size,
+    )
+    train_dataset = make_dataset(train, min_past=min_past, mode=DatasetMode.TRAIN, **dataset_options)
+    eval_dataset = (
+        make_dataset(validation, min_past=1, mode=DatasetMode.VALIDATION, **dataset_options) if validation else None
+    )
+
+    trainer = DistillationTrainer(
+        model=student,
+        args=training_arguments(cfg, output / CHECKPOINTS, has_validation=validation is not None),
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        callbacks=[SaveFinalStepCallback(evaluate=validation is not None)],
+        teacher=teacher,
+        output_loss=loss,
+    )
+    resume_from = get_last_checkpoint(str(output / CHECKPOINTS)) if cfg.resume else None
+    if cfg.resume:
+        logger.info("resuming from %s", resume_from)
+    train_output = trainer.train(resume_from_checkpoint=resume_from)
+    student = trainer.model
+
+    record = _record(cfg, teacher, student, train, validation, trainer, train_output.metrics, resume_from)
+    export_student(
+        student,
+        output,
+        context_length=context_length,
+        prediction_length=cfg.prediction_length,
+        record=record,
+        model_card=model_card(record),
+    )
+    logger.info("student exported to %s", output)
+    return DistillResult(output=output, student=student, record=record)
+
+
+def prepare_output_folder(output: Path, cfg: DistillConfig) -> None:
+    """Create the output folder, refusing to clobber an earlier run unless told to resume or overwrite."""
+    saved = output / RUN_CONFIG
+    if cfg.resume:
+        if get_last_checkpoint(str(output / CHECKPOINTS)) if (output / CHECKPOINTS).is_dir() else None:
+            _check_resume_consistent(saved, cfg)
+            write_json_atomic(saved, cfg.to_dict())
+            return
+        raise DistillError(f"--resume: output folder {output} holds no training checkpoint to resume from")
+    if output.exists() and not output.is_dir():
+        raise DistillError(f"output {output} exists and is not a folder")
+    if output.is_dir() and any(output.iterdir()):
+        ours = saved.is_file() or (output / RECORD_NAME).is_file() or (output / CHECKPOINTS).is_dir()
+        if not cfg.overwrite:
+            raise DistillError(
+                f"output folder {output} is not empty; pass --resume to continue the run in it, "
+                "--overwrite to replace it, or choose another folder"
+            )
+        if not ours:
+            raise DistillError(
+                f"--overwrite: output folder {output} does not hold a chronos-distill run; refusing to delete it"
+            )
+        shutil.rmtree(output)
+    output.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(saved, cfg.to_dict())
+
+
+def _check_resume_consistent(saved: Path, cfg: DistillConfig) -> None:
+    import json
+
+    if not saved.is_file():
+        return
+    before = json.loads(saved.read_text())
+    now = cfg.to_dict()
+    changed = [k for k in _FIXED_ON_RESUME if k in before and before[k] != now[k]]
+    if changed:
+        details = ", ".join(f"{k}: {before[k]!r} -> {now[k]!r}" for k in changed)
+        raise DistillError(f"--resume with different options than the run being resumed ({details})")
+
+
+def _load(cfg: DistillConfig, data: Any, role: str, min_past: int) -> SeriesSet:
+    series = load_series(
+        data,
+        cfg.prediction_length,
+        target=cfg.target,
+        known_covariates=cfg.known_covariates,
+        id_column=cfg.id_column,
+        timestamp_column=cfg.timestamp_column,
+        role=role,
+    )
+    why = f"min_past {min_past} + prediction_length {cfg.prediction_length}"
+    return drop_short_series(series, min_past + cfg.prediction_length, role, why)
+
+
+def training_arguments(cfg: DistillConfig, checkpoint_dir: Path, has_validation: bool) -> TrainingArguments:
+    """TrainingArguments of a run: checkpoints every save_steps, fp32 on CPU, bf16 autocast on recent GPUs."""
+    cuda = torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.get_device_capability()[0] >= 8
+    try:
+        import tensorboard  # noqa: F401
+
+        report_to: Any = ["tensorboard"]
+    except ImportError:
+        report_to = "none"
+    return TrainingArguments(
+        output_dir=str(checkpoint_dir),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=cfg.warmup_ratio,  # a float below 1 is a fraction of max_steps
+        weight_decay=cfg.weight_decay,
+        optim="adamw_torch_fused" if cuda else "adamw_torch",
+        max_steps=cfg.max_steps,
+        logging_strategy="steps",
+        logging_steps=cfg.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=2,
+        save_only_model=False,  # optimizer, scheduler and RNG states are needed to resume
+        eval_strategy="steps" if has_validation else "no",
+        eval_steps=cfg.save_steps if has_validation else None,
+        load_best_model_at_end=has_validation,
+        metric_for_best_model="eval_loss" if has_validation else None,
+        greater_is_better=False if has_validation else None,
+        label_names=["future_target"],
+        prediction_loss_only=True,
+        remove_unused_columns=False,
+        report_to=report_to,
+        seed=cfg.seed,
+        dataloader_num_workers=cfg.num_workers,
+        dataloader_pin_memory=cuda,
+        use_cpu=not cuda,
+        bf16=bf16,
+        disable_tqdm=False,
+    )
+
+
+def _last_logged(history: list[dict[str, Any]], prefix: str) -> dict[str, float]:
+    keys = {name: prefix + log_name for name, log_name in COMPONENT_LOG_NAMES.items()}
+    for entry in reversed(history):
+        if keys["total"] in entry:
+            return {prefix + name: entry[key] for name, key in keys.items()}
+    return {}
+
+
+def _record(cfg, teacher, student, train, validation, trainer, metrics, resume_from) -> dict[str, Any]:
+    import chronos
+    import transformers
+
+    history = trainer.state.log_history
+    first = next((e for e in history if "distill_loss" in e), {})
+    core = ("d_model", "num_layers", "num_heads", "d_kv", "d_ff")
+    return {
+        "chronos_distill_version": __version__,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "teacher": {
+            "source": cfg.teacher,
+            "parameters": count_parameters(teacher),
+            "config": {k: getattr(teacher.config, k) for k in core},
+        },
+        "student": {
+            "parameters": count_parameters(student),
+            "config": {k: getattr(student.config, k) for k in core},
+            "chronos_config": dict(student.chronos_config.__dict__),
+        },
+        "loss": {
+            "output_loss": cfg.output_loss,
+            "alpha": cfg.alpha,
+            "distill_weight": cfg.alpha,
+            "hard_weight": 1.0 - cfg.alpha,
+            "space": "teacher's normalised space (instance norm + arcsinh from the context)",
+        },
+        "options": cfg.to_dict(),
+        "data": {"train": train.summary(), "validation": validation.summary() if validation else None},
+        "training": {
+            "steps": trainer.state.global_step,
+            "train_runtime_s": float(metrics.get("train_runtime", math.nan)),
+            "device": str(trainer.args.device),
+            "resumed_from": resume_from,
+            "best_checkpoint": trainer.state.best_model_checkpoint,
+            "first_distill_loss": first.get("distill_loss"),
+        },
+        "final_losses": {**_last_logged(history, ""), **_last_logged(history, "eval_")},
+        "versions": {
+            "chronos-forecasting": chronos.__version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
+    }

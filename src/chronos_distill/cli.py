@@ -104,7 +104,7 @@ def _distill(options: dict[str, Any]) -> int:
     training, losses = result.record["training"], result.record["final_losses"]
     print(f"student exported to {result.output}")
     print(f"steps {training['steps']}, {training['train_runtime_s']:.1f} s; first distill loss "
-          f"{training['first_distill_loss']:.4f}, final losses {json.dumps(losses)}")
+          f"{training['first_distill_loss']}, final losses {json.dumps(losses)}")
     return 0
 
 

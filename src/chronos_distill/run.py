@@ -44,11 +44,13 @@ _FIXED_ON_RESUME = (
 
 @dataclass
 class DistillResult:
-    """What a run produced: the output folder, the trained student and the record in distillation.json."""
+    """What a run produced: the output folder, the trained student, the record in distillation.json, and the
+    trainer (its ``state.log_history`` has every logged value; ``trainer.teacher`` is the frozen teacher)."""
 
     output: Path
     student: Chronos2Model
     record: dict[str, Any]
+    trainer: DistillationTrainer
 
 
 def distill(config: DistillConfig | None = None, **options: Any) -> DistillResult:
@@ -60,7 +62,7 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
     """
     cfg = dataclasses.replace(config, **options) if config is not None else DistillConfig(**options)
     output = Path(cfg.output).expanduser()
-    prepare_output_folder(output, cfg)
+    check_output_folder(output, cfg)
 
     teacher = load_teacher(cfg.teacher)
     chronos_config = teacher.chronos_config
@@ -92,6 +94,7 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
         make_dataset(validation, min_past=1, mode=DatasetMode.VALIDATION, **dataset_options) if validation else None
     )
 
+    prepare_output_folder(output, cfg)  # all checks passed: only now touch the output folder
     trainer = DistillationTrainer(
         model=student,
         args=training_arguments(cfg, output / CHECKPOINTS, has_validation=validation is not None),
@@ -117,34 +120,41 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
         model_card=model_card(record),
     )
     logger.info("student exported to %s", output)
-    return DistillResult(output=output, student=student, record=record)
+    return DistillResult(output=output, student=student, record=record, trainer=trainer)
 
 
-def prepare_output_folder(output: Path, cfg: DistillConfig) -> None:
-    """Create the output folder, refusing to clobber an earlier run unless told to resume or overwrite."""
-    saved = output / RUN_CONFIG
+def check_output_folder(output: Path, cfg: DistillConfig) -> None:
+    """Refuse an output folder that would clobber an earlier run, before anything is written."""
     if cfg.resume:
-        if get_last_checkpoint(str(output / CHECKPOINTS)) if (output / CHECKPOINTS).is_dir() else None:
-            _check_resume_consistent(saved, cfg)
-            write_json_atomic(saved, cfg.to_dict())
-            return
-        raise DistillError(f"--resume: output folder {output} holds no training checkpoint to resume from")
+        checkpoints = output / CHECKPOINTS
+        if not (checkpoints.is_dir() and get_last_checkpoint(str(checkpoints))):
+            raise DistillError(f"--resume: output folder {output} holds no training checkpoint to resume from")
+        _check_resume_consistent(output / RUN_CONFIG, cfg)
+        return
     if output.exists() and not output.is_dir():
         raise DistillError(f"output {output} exists and is not a folder")
     if output.is_dir() and any(output.iterdir()):
-        ours = saved.is_file() or (output / RECORD_NAME).is_file() or (output / CHECKPOINTS).is_dir()
         if not cfg.overwrite:
             raise DistillError(
                 f"output folder {output} is not empty; pass --resume to continue the run in it, "
                 "--overwrite to replace it, or choose another folder"
             )
-        if not ours:
+        if not _holds_a_run(output):
             raise DistillError(
                 f"--overwrite: output folder {output} does not hold a chronos-distill run; refusing to delete it"
             )
-        shutil.rmtree(output)
+
+
+def prepare_output_folder(output: Path, cfg: DistillConfig) -> None:
+    """Make the output folder ready (emptying an earlier run for --overwrite) and record the options."""
+    if not cfg.resume and output.is_dir() and any(output.iterdir()):
+        shutil.rmtree(output)  # check_output_folder made sure this is an earlier run and --overwrite was given
     output.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(saved, cfg.to_dict())
+    write_json_atomic(output / RUN_CONFIG, cfg.to_dict())
+
+
+def _holds_a_run(output: Path) -> bool:
+    return any((output / name).exists() for name in (RUN_CONFIG, RECORD_NAME, CHECKPOINTS))
 
 
 def _check_resume_consistent(saved: Path, cfg: DistillConfig) -> None:

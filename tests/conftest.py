@@ -1,0 +1,56 @@
+"""Shared fixtures: a tiny Chronos-2 teacher saved with save_pretrained, and small series tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
+
+from chronos_distill.architecture import chronos2_config
+from chronos_distill.synthetic import seasonal_long_table
+
+PREDICTION_LENGTH = 12
+
+#: Student options small enough for a CPU test run (teacher below is 64-d / 2 layers).
+TINY_STUDENT = dict(student_d_model=32, student_num_heads=2, student_d_ff=64)
+
+
+def tiny_teacher_config(**overrides):
+    sizes = dict(d_model=64, num_layers=2, num_heads=4, d_kv=16, d_ff=128, context_length=128, max_output_patches=4)
+    sizes.update(overrides)
+    return chronos2_config(**sizes)
+
+
+@pytest.fixture(scope="session")
+def teacher_dir(tmp_path_factory) -> str:
+    """A random 64-d Chronos-2 teacher written with save_pretrained, as a user's local checkpoint."""
+    torch.manual_seed(1234)
+    model = Chronos2Model(tiny_teacher_config())
+    # random init gives near-constant forecasts; a larger output scale makes the teacher's forecasts
+    # depend on the input, so that agreeing with it is something a student has to learn
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(4.0)
+    folder = tmp_path_factory.mktemp("teacher")
+    Chronos2Pipeline(model).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def table() -> pd.DataFrame:
+    return seasonal_long_table(n_series=24, length=160, seed=0)
+
+
+@pytest.fixture
+def table_csv(tmp_path, table) -> str:
+    path = tmp_path / "train.csv"
+    table.to_csv(path, index=False)
+    return str(path)
+
+
+@pytest.fixture
+def table_parquet(tmp_path, table) -> str:
+    path = tmp_path / "train.parquet"
+    table.to_parquet(path, index=False)
+    return str(path)

@@ -1,0 +1,163 @@
+"""End-to-end distillation runs on a tiny teacher: CLI, export, teacher untouched, learning, resume."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
+from conftest import PREDICTION_LENGTH, TINY_STUDENT
+from safetensors import safe_open
+
+from chronos_distill import DistillConfig, build_student, distill, load_teacher
+from chronos_distill.cli import build_parser, main
+from chronos_distill.data import load_series
+from chronos_distill.evaluation import agreement_scores
+from chronos_distill.synthetic import seasonal_long_table
+
+FAST = dict(batch_size=16, learning_rate=3e-3, logging_steps=1, **TINY_STUDENT)
+
+
+def test_cli_end_to_end_exports_a_plain_chronos2_student(teacher_dir, table_csv, tmp_path):
+    out = tmp_path / "student"
+    cmd = [
+        sys.executable, "-m", "chronos_distill", "distill", "--teacher", teacher_dir, "--train-data", table_csv,
+        "--prediction-length", str(PREDICTION_LENGTH), "--output", str(out), "--max-steps", "4", "--save-steps", "2",
+        "--batch-size", "16", "--student-d-model", "32", "--student-num-heads", "2", "--student-d-ff", "64",
+        "--seed", "3",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "student exported to" in done.stdout
+
+    for name in ("config.json", "model.safetensors", "distillation.json", "README.md"):
+        assert (out / name).is_file(), name
+    record = json.loads((out / "distillation.json").read_text())
+    assert record["training"]["steps"] == 4
+    assert record["training"]["train_runtime_s"] > 0
+    assert record["student"]["config"] == {"d_model": 32, "num_layers": 1, "num_heads": 2, "d_kv": 16, "d_ff": 64}
+    assert record["options"]["alpha"] == 0.5 and record["options"]["output_loss"] == "quantile"
+    assert record["loss"]["hard_weight"] == 0.5
+    assert record["data"]["train"]["n_series"] == 24
+    assert set(record["final_losses"]) == {"distill", "hard", "total"}
+    assert all(np.isfinite(v) for v in record["final_losses"].values())
+    assert (out / "checkpoints" / "checkpoint-4").is_dir()
+
+    # the export is a plain Chronos-2 model: it loads with chronos alone and forecasts
+    pipeline = Chronos2Pipeline.from_pretrained(out)
+    assert type(pipeline.model) is Chronos2Model and pipeline.model.config.d_model == 32
+    df = seasonal_long_table(n_series=3, length=100, seed=9)
+    forecast = pipeline.predict_df(df, prediction_length=PREDICTION_LENGTH)
+    assert len(forecast) == 3 * PREDICTION_LENGTH and forecast["predictions"].notna().all()
+    quantiles, _ = pipeline.predict_quantiles([torch.randn(80)], prediction_length=PREDICTION_LENGTH)
+    assert quantiles[0].shape == (1, PREDICTION_LENGTH, 9)
+
+    # and it holds exactly the tensors of a Chronos2Model of its config: nothing that exists only for training
+    with safe_open(out / "model.safetensors", "pt") as weights:
+        exported = set(weights.keys())
+    assert exported == set(Chronos2Model(pipeline.model.config).state_dict().keys())
+
+
+def test_teacher_is_frozen_and_bitwise_unchanged(teacher_dir, table, tmp_path):
+    result = distill(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
+                     output=str(tmp_path / "out"), max_steps=3, save_steps=3, **FAST)
+    teacher = result.trainer.teacher
+    assert not teacher.training
+    assert not any(p.requires_grad for p in teacher.parameters())
+    optimized = {id(p) for group in result.trainer.optimizer.param_groups for p in group["params"]}
+    assert not optimized & {id(p) for p in teacher.parameters()}
+    assert optimized == {id(p) for p in result.student.parameters()}
+
+    on_disk = load_teacher(teacher_dir).state_dict()
+    after = teacher.state_dict()
+    assert on_disk.keys() == after.keys()
+    for name, tensor in on_disk.items():
+        assert torch.equal(tensor, after[name]), name
+
+
+def test_student_agrees_with_teacher_better_after_training(teacher_dir, tmp_path):
+    data = seasonal_long_table(n_series=40, length=160, seed=1)
+    ids = data["item_id"].unique()
+    train, heldout = data[data["item_id"].isin(ids[:32])], data[data["item_id"].isin(ids[32:])]
+    cfg = DistillConfig(teacher=teacher_dir, train_data=train, prediction_length=PREDICTION_LENGTH,
+                        output=str(tmp_path / "out"), max_steps=60, save_steps=60, **{**FAST, "logging_steps": 10})
+    teacher = load_teacher(teacher_dir)
+    heldout_series = load_series(heldout, PREDICTION_LENGTH, target=["target"])
+    before = agreement_scores(teacher, build_student(teacher, cfg), heldout_series, PREDICTION_LENGTH)
+    result = distill(cfg)
+    after = agreement_scores(teacher, result.student, heldout_series, PREDICTION_LENGTH)
+    assert after["agreement"] < 0.5 * before["agreement"], (before, after)
+    assert result.record["final_losses"]["distill"] < result.record["training"]["first_distill_loss"]
+
+
+def test_resume_continues_from_the_last_checkpoint(teacher_dir, table, tmp_path):
+    options = dict(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
+                   output=str(tmp_path / "out"), save_steps=2, **FAST)
+    distill(max_steps=2, **options)
+    resumed = distill(max_steps=4, resume=True, **options)
+    assert resumed.record["training"]["resumed_from"].endswith("checkpoint-2")
+    assert resumed.record["training"]["steps"] == 4
+    steps_logged = [e["step"] for e in resumed.trainer.state.log_history if "distill_loss" in e]
+    assert steps_logged[-2:] == [3, 4]
+
+
+def test_validation_keeps_the_best_checkpoint_and_median_mse_mode(teacher_dir, table, tmp_path):
+    ids = table["item_id"].unique()
+    result = distill(teacher=teacher_dir, train_data=table[table["item_id"].isin(ids[:16])],
+                     validation_data=table[table["item_id"].isin(ids[16:])], prediction_length=PREDICTION_LENGTH,
+                     output=str(tmp_path / "out"), max_steps=4, save_steps=2, output_loss="median_mse", alpha=0.7,
+                     **FAST)
+    record = result.record
+    assert record["training"]["best_checkpoint"] is not None
+    assert {"eval_distill", "eval_hard", "eval_total"} <= set(record["final_losses"])
+    assert record["final_losses"]["eval_total"] == pytest.approx(
+        0.7 * record["final_losses"]["eval_distill"] + 0.3 * record["final_losses"]["eval_hard"], rel=1e-5
+    )
+    eval_losses = {e["step"]: e["eval_loss"] for e in result.trainer.state.log_history if "eval_loss" in e}
+    best_step = min(eval_losses, key=eval_losses.get)
+    assert record["training"]["best_checkpoint"].endswith(f"checkpoint-{best_step}")
+    assert record["data"]["validation"]["n_series"] == 8
+
+
+def test_known_covariates_multiple_targets_and_in_memory_inputs(teacher_dir, tmp_path):
+    table = seasonal_long_table(n_series=12, length=160, seed=2, covariate=True)
+    table["second"] = table["target"] * 0.5 + 1
+    result = distill(teacher=teacher_dir, train_data=table, target=["target", "second"], known_covariates=["price"],
+                     prediction_length=PREDICTION_LENGTH, output=str(tmp_path / "cov"), max_steps=2, save_steps=2,
+                     **FAST)
+    summary = result.record["data"]["train"]
+    assert (summary["n_targets"], summary["n_covariates"], summary["n_known_covariates"]) == (2, 1, 1)
+
+    arrays = [np.random.default_rng(i).normal(size=150).cumsum() for i in range(10)]
+    result = distill(teacher=teacher_dir, train_data=arrays, prediction_length=PREDICTION_LENGTH,
+                     output=str(tmp_path / "arrays"), max_steps=2, save_steps=2, **FAST)
+    assert result.record["data"]["train"]["n_series"] == 10
+    assert result.record["options"]["train_data"] == "<in-memory list>"
+
+
+def test_yaml_options_with_flags_overriding(teacher_dir, table_parquet, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        f"teacher: {teacher_dir}\ntrain_data: {table_parquet}\nprediction_length: {PREDICTION_LENGTH}\n"
+        f"output: {tmp_path / 'out'}\nmax_steps: 5\nsave_steps: 1\nbatch_size: 16\nstudent_d_model: 32\n"
+        "student_num_heads: 2\nstudent_d_ff: 64\nalpha: 0.9\n"
+    )
+    assert main(["distill", "--config", str(config), "--max-steps", "2", "--alpha", "0.25"]) == 0
+    record = json.loads((tmp_path / "out" / "distillation.json").read_text())
+    assert record["training"]["steps"] == 2
+    assert record["options"]["alpha"] == 0.25 and record["options"]["save_steps"] == 1
+
+
+def test_cli_flags_are_the_config_fields():
+    import dataclasses
+
+    distill_parser = build_parser()._subparsers._group_actions[0].choices["distill"]
+    flags = {a.dest for a in distill_parser._actions if a.option_strings} - {"help", "config"}
+    assert flags == {f.name for f in dataclasses.fields(DistillConfig)}
+    usage = distill_parser.format_help()
+    assert "--student-d-model" in usage and "--output-loss" in usage and "--resume" in usage

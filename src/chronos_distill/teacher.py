@@ -38,22 +38,37 @@ def check_chronos2_folder(folder: Path, role: str = "teacher") -> None:
         raise CheckpointError(f"{role} folder {folder} has a Chronos-2 config.json but no weights (model.safetensors)")
 
 
-def load_teacher(name_or_path: str | Path, device: str | torch.device = "cpu") -> Chronos2Model:
+#: Name of the bundled reference teacher (see ``reference_teacher/README.md``).
+REFERENCE = "reference"
+REFERENCE_FOLDER = Path(__file__).parent / "reference_teacher"
+
+
+def resolve_teacher(name_or_path: str | Path) -> str:
+    """The local folder of ``"reference"`` (the bundled teacher); any other name or path is returned as is."""
+    if str(name_or_path) != REFERENCE:
+        return str(name_or_path)
+    if not (REFERENCE_FOLDER / "config.json").is_file():
+        raise CheckpointError(f"the bundled reference teacher is missing from {REFERENCE_FOLDER}; reinstall chronos-distill")
+    return str(REFERENCE_FOLDER)
+
+
+def load_teacher(name_or_path: str | Path, device: str | torch.device = "cpu", role: str = "teacher") -> Chronos2Model:
     """Load a Chronos-2 model with ``Chronos2Pipeline.from_pretrained`` and freeze it.
 
-    The teacher is in eval mode, fp32, with ``requires_grad=False`` on every parameter; it is never handed to
+    ``"reference"`` is the bundled reference teacher. The teacher is in eval mode, fp32 (whatever dtype it
+    is stored in), with ``requires_grad=False`` on every parameter; it is never handed to
     an optimizer. A local folder is checked first so that a wrong folder gets a clear message; anything that
     is not a local path but looks like a hub id is fetched from the Hugging Face Hub.
     """
-    name = str(name_or_path)
+    name = resolve_teacher(name_or_path)
     path = Path(name).expanduser()
     if path.exists():
-        check_chronos2_folder(path)
+        check_chronos2_folder(path, role)
         source = str(path)
     elif _HUB_ID.match(name) and not name.startswith("."):
         source = name
     else:
-        raise CheckpointError(f"teacher folder {name} does not exist")
+        raise CheckpointError(f"{role} folder {name} does not exist")
 
     try:
         pipeline = Chronos2Pipeline.from_pretrained(source)
@@ -61,7 +76,7 @@ def load_teacher(name_or_path: str | Path, device: str | torch.device = "cpu") -
         raise
     except Exception as exc:  # corrupted weights, no network, unknown hub id, ...
         where = "folder" if path.exists() else "hub id (no local folder of that name exists)"
-        raise CheckpointError(f"could not load teacher {where} {name}: {type(exc).__name__}: {exc}") from None
+        raise CheckpointError(f"could not load {role} {where} {name}: {type(exc).__name__}: {exc}") from None
     return freeze(pipeline.model).to(device)
 
 

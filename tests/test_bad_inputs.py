@@ -393,3 +393,10 @@ def test_student_quantiles_outside_teacher_range(tmp_path, teacher_dir, table, l
         chronos_distill.distill(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
                                 output=str(tmp_path / "out"), student_quantiles=levels, **TINY)
     assert not (tmp_path / "out").exists()  # refused before the output folder is created
+
+
+def test_context_length_beyond_teacher(tmp_path, teacher_dir, table):
+    with pytest.raises(ConfigError, match=r"context_length 512 exceeds the teacher's context length 128"):
+        chronos_distill.distill(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
+                                context_length=512, output=str(tmp_path / "out"), **TINY)
+    assert not (tmp_path / "out").exists()

@@ -79,6 +79,11 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
             f"{chronos_config.output_patch_size}); its targets would be extrapolations"
         )
     context_length = cfg.context_length or chronos_config.context_length
+    if context_length > chronos_config.context_length:
+        raise ConfigError(
+            f"context_length {context_length} exceeds the teacher's context length {chronos_config.context_length}: "
+            "both models would truncate the extra history, so the student cannot learn to use it"
+        )
     student = build_student(teacher, cfg)
     loss = OutputDistillationLoss(
         cfg.output_loss, cfg.alpha, student.chronos_config.quantiles, chronos_config.quantiles

@@ -1,4 +1,4 @@
-"""The README's main command: the embedded demo runs end to end without files or network."""
+"""The README's main command: the embedded demo runs end to end on the bundled teacher and M1/M3."""
 
 from __future__ import annotations
 
@@ -6,17 +6,18 @@ import math
 
 from chronos.chronos2 import Chronos2Pipeline
 
+from chronos_distill import resolve_teacher
 from chronos_distill.cli import main
 
 
-def test_demo_runs_from_nothing_and_reports_before_and_after(tmp_path, capsys):
-    assert main(["demo", "--output", str(tmp_path), "--teacher-steps", "2", "--student-steps", "3"]) == 0
+def test_demo_distills_the_reference_teacher_and_reports(tmp_path, capsys):
+    assert main(["demo", "--output", str(tmp_path), "--steps", "2"]) == 0
     printed = capsys.readouterr().out
-    assert "student-teacher distance  before" in printed
-    teacher = Chronos2Pipeline.from_pretrained(tmp_path / "teacher").model
-    student = Chronos2Pipeline.from_pretrained(tmp_path / "student").model
-    assert (teacher.config.d_model, student.config.d_model) == (512, 384)
-    assert student.config.num_layers == teacher.config.num_layers // 2
     words = next(line for line in printed.splitlines() if "distance" in line).split()
     before, after = float(words[words.index("before") + 1]), float(words[words.index("after") + 1])
     assert math.isfinite(before) and math.isfinite(after)
+    assert "WQL  seasonal naive 0.1485" in printed
+    teacher = Chronos2Pipeline.from_pretrained(resolve_teacher("reference")).model
+    student = Chronos2Pipeline.from_pretrained(tmp_path / "student").model
+    assert (teacher.config.d_model, student.config.d_model) == (512, 384)
+    assert student.config.num_layers == teacher.config.num_layers // 2

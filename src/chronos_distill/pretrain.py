@@ -36,14 +36,13 @@ from transformers.trainer_utils import get_last_checkpoint
 from . import __version__
 from .architecture import chronos2_config
 from .config import PretrainConfig
-from .errors import DistillError
 from .export import save_model_atomic
+from .run import CHECKPOINTS, check_output_folder, prepare_output_folder
 from .synthetic import ar_process, kernel_synth, multivariate_group, trend_seasonality, ts_mixup
 
 logger = logging.getLogger(__name__)
 
 RECORD_NAME = "pretraining.json"
-CHECKPOINTS = "checkpoints"
 
 
 def real_series(datasets: list[str]) -> list[np.ndarray]:
@@ -160,13 +159,8 @@ def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
     cfg = dataclasses.replace(config, **options) if config is not None else PretrainConfig(**options)
     output = Path(cfg.output).expanduser()
     checkpoints = output / CHECKPOINTS
-    resume_from = None
-    if cfg.resume:
-        resume_from = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-        if resume_from is None:
-            raise DistillError(f"--resume: output folder {output} holds no training checkpoint to resume from")
-    elif output.is_dir() and any(output.iterdir()) and not cfg.overwrite:
-        raise DistillError(f"output folder {output} is not empty; pass --resume or --overwrite, or choose another")
+    check_output_folder(output, cfg)
+    resume_from = get_last_checkpoint(str(checkpoints)) if cfg.resume else None
 
     config_core = chronos2_config(
         d_model=cfg.d_model, num_layers=cfg.num_layers, num_heads=cfg.num_heads, d_kv=cfg.d_kv, d_ff=cfg.d_ff,
@@ -181,6 +175,7 @@ def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
         model.load_state_dict(source.state_dict())
         model.requires_grad_(True)
     stream = PretrainStream(cfg, real_series(cfg.real_data))
+    prepare_output_folder(output, cfg)  # same folder rules as distill: never clobber a run by accident
     cuda = torch.cuda.is_available()
     args = TrainingArguments(
         output_dir=str(checkpoints), per_device_train_batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
@@ -196,7 +191,7 @@ def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
     record = {
         "chronos_distill_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "options": dataclasses.asdict(cfg),
+        "options": cfg.to_dict(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "steps": trainer.state.global_step,
         "train_runtime_s": float(result.metrics.get("train_runtime", math.nan)),

@@ -114,6 +114,8 @@ def cli(tmp_path_factory, teacher_dir, table):
         "bert_teacher": common("bert_teacher", teacher=str(bert)),
         "empty_teacher": common("empty_teacher", teacher=str(empty)),
         "alpha": common("alpha", alpha="1.5"),
+        "weights_sum": common("weights_sum", alpha="0.6", feature_weight="0.3", attention_weight="0.2"),
+        "layer_map": common("layer_map", feature_weight="0.2", layer_map="0:5"),
     }
     runs = {name: CliRun(args) for name, args in argv.items()}
     yield runs, inputs, root
@@ -183,6 +185,16 @@ def test_cli_alpha_out_of_range(cli):
     assert "`alpha`" in message and "--alpha" in message
     assert "[0, 1]" in message
     assert "1.5" in message
+
+
+def test_cli_hybrid_weights_summing_past_one(cli):
+    message = _refused(cli, "weights_sum")
+    assert "alpha + feature_weight + attention_weight = 1.1 exceeds 1" in message
+
+
+def test_cli_layer_map_beyond_the_teacher(cli):
+    message = _refused(cli, "layer_map")
+    assert "layer_map pair 0:5" in message and "teacher has blocks 0..1" in message
 
 
 # ----------------------------------------------------------------------------------------------------------

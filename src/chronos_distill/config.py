@@ -16,6 +16,13 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .layer_map import check_layer_map_syntax
+from .losses.attention import ATTENTION_LOSSES
+from .losses.feature import FEATURE_LOSSES, FEATURE_PROJECTIONS
+from .losses.hybrid import LossWeights
+from .taps import ATTENTION_KINDS
+
+ATTENTION_KIND_OPTIONS = (*ATTENTION_KINDS, "both")
 
 OUTPUT_LOSSES = ("quantile", "median_mse")
 
@@ -109,7 +116,44 @@ class DistillConfig(YamlOptions):
         "quantile loss on the truth; median_mse: the design note's MSE on the median against teacher and truth.",
         "str",
     )
-    alpha: float = _opt(0.5, "Weight of the distillation term; the truth (hard) term gets 1 - alpha.", "float")
+    alpha: float = _opt(
+        0.5,
+        "Weight of the output distillation term; the truth (hard) term gets 1 - alpha - feature_weight - "
+        "attention_weight.",
+        "float",
+    )
+    feature_weight: float = _opt(
+        0.0, "Weight (beta) of feature distillation: projected student hidden states vs the teacher's.", "float"
+    )
+    attention_weight: float = _opt(
+        0.0, "Weight (gamma) of attention distillation (see attention_loss, attention_kind).", "float"
+    )
+    layer_map: str = _opt(
+        "uniform",
+        "Matched blocks for feature/attention distillation: uniform (student i <-> teacher round((i+1)*T/S)-1), "
+        "last, or pairs student:teacher like 0:2,1:5.",
+        "str",
+    )
+    feature_loss: str = _opt("mse", "Feature distance: mse or cosine, over real (non-padding) tokens.", "str")
+    feature_projection: str = _opt(
+        "linear",
+        "Student -> teacher width projection: linear, or linear_norm (then an RMS norm; the teacher's states are "
+        "RMS-normalised too).",
+        "str",
+    )
+    attention_loss: str = _opt(
+        "kl",
+        "kl: KL between head-averaged attention maps; relation: MiniLM-style q/k/v self-relations re-split into "
+        "relation_heads heads (no head matching needed).",
+        "str",
+    )
+    attention_kind: str = _opt(
+        "time", "Attention distilled: time, group (series of one group; multivariate/covariates) or both.", "str"
+    )
+    relation_heads: int | None = _opt(
+        None, "Relation heads of the relation loss (default: the largest count <= the models' head counts "
+        "dividing both attention widths).", "int"
+    )
 
     # --- optimisation ---------------------------------------------------------------------------------------
     max_steps: int = _opt(1000, "Number of optimizer steps.", "int")
@@ -169,7 +213,20 @@ class DistillConfig(YamlOptions):
 
         if self.output_loss not in OUTPUT_LOSSES:
             raise ConfigError(f"option `output_loss` (--output-loss) must be one of {list(OUTPUT_LOSSES)}, got {self.output_loss!r}")
-        _check_float("alpha", self.alpha, 0.0, 1.0)
+        for name in ("alpha", "feature_weight", "attention_weight"):
+            _check_float(name, getattr(self, name), 0.0, 1.0)
+        self.loss_weights()  # refuses weights summing past 1
+        check_layer_map_syntax(self.layer_map)
+        for name, allowed in (
+            ("feature_loss", FEATURE_LOSSES),
+            ("feature_projection", FEATURE_PROJECTIONS),
+            ("attention_loss", ATTENTION_LOSSES),
+            ("attention_kind", ATTENTION_KIND_OPTIONS),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"option {_flag(name)} must be one of {list(allowed)}, got {getattr(self, name)!r}")
+        if self.relation_heads is not None:
+            _check_int("relation_heads", self.relation_heads, minimum=1)
         _check_float("learning_rate", self.learning_rate, 0.0, math.inf, open_low=True)
         _check_float("warmup_ratio", self.warmup_ratio, 0.0, 1.0)
         _check_float("weight_decay", self.weight_decay, 0.0, math.inf)
@@ -191,6 +248,17 @@ class DistillConfig(YamlOptions):
             _check_type(flag, getattr(self, flag), bool)
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other: continue the run, or replace it")
+
+
+    def loss_weights(self) -> LossWeights:
+        """The hybrid loss weights: alpha (output), feature_weight, attention_weight; the rest is the hard term."""
+        return LossWeights(output=self.alpha, feature=self.feature_weight, attention=self.attention_weight)
+
+    def attention_kinds(self) -> tuple[str, ...]:
+        """The attention kinds distilled: () when attention_weight is 0."""
+        if self.attention_weight == 0:
+            return ()
+        return ATTENTION_KINDS if self.attention_kind == "both" else (self.attention_kind,)
 
 
 def _flag(name: str) -> str:

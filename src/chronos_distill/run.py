@@ -25,7 +25,9 @@ from . import __version__
 from .config import DistillConfig
 from .data import SeriesSet, drop_short_series, load_series, make_dataset
 from .errors import ConfigError, DistillError
+from .distillation_model import DistillationModel, plan_from_config
 from .export import RECORD_NAME, export_student, model_card, write_json_atomic
+from .forward import unwrap
 from .losses import OutputDistillationLoss
 from .student import build_student, count_parameters
 from .teacher import load_teacher
@@ -39,6 +41,8 @@ RUN_CONFIG = "run_config.json"
 _FIXED_ON_RESUME = (
     "teacher", "prediction_length", "student_d_model", "student_num_layers", "student_num_heads",
     "student_d_kv", "student_d_ff", "student_quantiles", "output_loss", "context_length",
+    # the checkpoint holds one projection per matched pair, shaped by these
+    "feature_weight", "layer_map", "feature_projection",
 )
 
 
@@ -88,6 +92,7 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
     loss = OutputDistillationLoss(
         cfg.output_loss, cfg.alpha, student.chronos_config.quantiles, chronos_config.quantiles
     )
+    model = DistillationModel(student, teacher.config, plan_from_config(cfg, teacher.config, student.config))
 
     dataset_options = dict(
         context_length=context_length,
@@ -102,19 +107,20 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
 
     prepare_output_folder(output, cfg)  # all checks passed: only now touch the output folder
     trainer = DistillationTrainer(
-        model=student,
+        model=model,
         args=training_arguments(cfg, output / CHECKPOINTS, has_validation=validation is not None),
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         callbacks=[SaveFinalStepCallback(evaluate=validation is not None)],
         teacher=teacher,
         output_loss=loss,
+        weights=cfg.loss_weights(),
     )
     resume_from = get_last_checkpoint(str(output / CHECKPOINTS)) if cfg.resume else None
     if cfg.resume:
         logger.info("resuming from %s", resume_from)
     train_output = trainer.train(resume_from_checkpoint=resume_from)
-    student = trainer.model
+    student = unwrap(trainer.model).student  # the projections stay behind: training-only
 
     record = _record(cfg, teacher, student, train, validation, trainer, train_output.metrics, resume_from)
     export_student(
@@ -239,8 +245,32 @@ def _last_logged(history: list[dict[str, Any]], prefix: str) -> dict[str, float]
     keys = {name: prefix + log_name for name, log_name in COMPONENT_LOG_NAMES.items()}
     for entry in reversed(history):
         if keys["total"] in entry:
-            return {prefix + name: entry[key] for name, key in keys.items()}
+            return {prefix + name: entry[key] for name, key in keys.items() if key in entry}
     return {}
+
+
+def _loss_record(cfg: DistillConfig, plan) -> dict[str, Any]:
+    weights = cfg.loss_weights()
+    record: dict[str, Any] = {
+        "output_loss": cfg.output_loss,
+        "alpha": cfg.alpha,
+        "distill_weight": weights.output,
+        "feature_weight": weights.feature,
+        "attention_weight": weights.attention,
+        "hard_weight": weights.hard,
+        "space": "teacher's normalised space (instance norm + arcsinh from the context)",
+    }
+    if plan is not None:
+        record["layer_pairs"] = [list(pair) for pair in plan.pairs]
+        if plan.features:
+            record.update(feature_loss=plan.feature_loss, feature_projection=plan.feature_projection)
+        if plan.attention_kinds:
+            record.update(
+                attention_loss=plan.attention_loss,
+                attention_kinds=list(plan.attention_kinds),
+                relation_heads=plan.relation_heads,
+            )
+    return record
 
 
 def _record(cfg, teacher, student, train, validation, trainer, metrics, resume_from) -> dict[str, Any]:
@@ -263,13 +293,7 @@ def _record(cfg, teacher, student, train, validation, trainer, metrics, resume_f
             "config": {k: getattr(student.config, k) for k in core},
             "chronos_config": dict(student.chronos_config.__dict__),
         },
-        "loss": {
-            "output_loss": cfg.output_loss,
-            "alpha": cfg.alpha,
-            "distill_weight": cfg.alpha,
-            "hard_weight": 1.0 - cfg.alpha,
-            "space": "teacher's normalised space (instance norm + arcsinh from the context)",
-        },
+        "loss": _loss_record(cfg, unwrap(trainer.model).plan),
         "options": cfg.to_dict(),
         "data": {"train": train.summary(), "validation": validation.summary() if validation else None},
         "training": {

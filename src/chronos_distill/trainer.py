@@ -3,8 +3,10 @@
 Like TRL's trainers, it subclasses ``Trainer`` and overrides ``compute_loss``, so checkpoints, resume,
 logging, evaluation, mixed precision and ``torchrun`` / ``accelerate launch`` come from transformers. It
 builds on chronos-forecasting's ``Chronos2Trainer`` for the data loaders (``Chronos2Dataset`` yields whole
-batches). The teacher is an attribute, not a submodule of the trained model, so the optimizer, the
-checkpoints and the exported student never see it.
+batches). The trained model is a :class:`~chronos_distill.distillation_model.DistillationModel` (the student
+and its training-only projections). The teacher is an attribute, not a submodule of it, so the optimizer,
+the checkpoints and the exported student never see it; it runs once per step, under ``no_grad``, with hooks
+only on the blocks the losses need.
 """
 
 from __future__ import annotations
@@ -16,11 +18,19 @@ from chronos.chronos2 import Chronos2Model
 from chronos.chronos2.trainer import Chronos2Trainer
 from transformers.trainer_callback import TrainerCallback
 
-from .forward import normalised_quantiles
-from .losses import OutputDistillationLoss, normalise_truth
+from .distillation_model import DistillationModel, IntermediatePlan, StudentPass
+from .forward import MODEL_INPUT_KEYS, normalised_quantiles, unwrap
+from .losses import LossWeights, OutputDistillationLoss, normalise_truth
+from .taps import Tapped, tap
 
 #: Names under which the loss components are logged (``eval_`` prefixed during evaluation).
-COMPONENT_LOG_NAMES = {"distill": "distill_loss", "hard": "hard_loss", "total": "total_loss"}
+COMPONENT_LOG_NAMES = {
+    "distill": "distill_loss",
+    "hard": "hard_loss",
+    "feature": "feature_loss",
+    "attention": "attention_loss",
+    "total": "total_loss",
+}
 
 
 class DistillationTrainer(Chronos2Trainer):
@@ -31,27 +41,47 @@ class DistillationTrainer(Chronos2Trainer):
     teacher
         Frozen ``Chronos2Model`` (see :func:`chronos_distill.teacher.freeze`); moved to the training device.
     output_loss
-        The output distillation objective.
+        The output distillation objective (its ``distill`` and ``hard`` components are used).
+    weights
+        Hybrid loss weights; default: ``output_loss.alpha`` on the output term, the rest on the truth.
     *args, **kwargs
-        Forwarded to ``transformers.Trainer`` (``model`` is the student).
+        Forwarded to ``transformers.Trainer``; ``model`` is a ``DistillationModel`` (a bare student
+        ``Chronos2Model`` is wrapped in one, for output distillation only).
     """
 
     # compute_loss returns a per-batch mean: the Trainer divides it for gradient accumulation itself.
     loss_is_scaled_for_ga = False
 
-    def __init__(self, *args: Any, teacher: Chronos2Model, output_loss: OutputDistillationLoss, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        teacher: Chronos2Model,
+        output_loss: OutputDistillationLoss,
+        weights: LossWeights | None = None,
+        **kwargs: Any,
+    ):
+        if isinstance(kwargs.get("model"), Chronos2Model):
+            kwargs["model"] = DistillationModel(kwargs["model"], teacher.config)
         super().__init__(*args, **kwargs)
         self.teacher = teacher.to(self.args.device)
         self.output_loss = output_loss
+        self.weights = weights or LossWeights(output=output_loss.alpha)
         # running sums stay on the device until a log is written, so the step never waits for the host
         self._sums: dict[str, dict[str, torch.Tensor]] = {"train": {}, "eval": {}}
         self._counts = {"train": 0, "eval": 0}
 
+    @property
+    def plan(self) -> IntermediatePlan | None:
+        return unwrap(self.model).plan
+
     @torch.no_grad()
-    def teacher_quantiles(self, inputs: dict[str, Any]) -> torch.Tensor:
-        """The teacher's normalised quantiles for the batch: (batch, num_quantiles, horizon), no graph."""
-        with self.accelerator.autocast():
-            return normalised_quantiles(self.teacher, inputs).float()
+    def teacher_pass(self, inputs: dict[str, Any]) -> tuple[torch.Tensor, Tapped]:
+        """The teacher's normalised quantiles (batch, num_quantiles, horizon) and the hidden states / attention
+        projections the plan needs, without an autograd graph."""
+        blocks, attention = self.plan.taps(1) if self.plan is not None else ([], [])
+        with self.accelerator.autocast(), tap(self.teacher, blocks, attention) as tapped:
+            quantiles = normalised_quantiles(self.teacher, inputs).float()
+        return quantiles, tapped
 
     def compute_loss(
         self,
@@ -60,8 +90,9 @@ class DistillationTrainer(Chronos2Trainer):
         return_outputs: bool = False,
         num_items_in_batch: torch.Tensor | int | None = None,
     ):
-        teacher_q = self.teacher_quantiles(inputs)
-        student_q = normalised_quantiles(model, inputs).float()
+        teacher_q, teacher_tapped = self.teacher_pass(inputs)
+        student: StudentPass = model(**{k: inputs[k] for k in MODEL_INPUT_KEYS if inputs.get(k) is not None})
+        student_q = student.quantiles.float()
         if teacher_q.shape[-1] != student_q.shape[-1]:
             raise RuntimeError(
                 f"teacher predicts {teacher_q.shape[-1]} steps and student {student_q.shape[-1]} for the same batch"
@@ -75,6 +106,8 @@ class DistillationTrainer(Chronos2Trainer):
             horizon=student_q.shape[-1],
         )
         losses = self.output_loss(student_q, teacher_q, truth)
+        losses.update(unwrap(model).intermediate_losses(student, teacher_tapped))
+        losses["total"] = self.weights.combine(losses)
         self._accumulate("train" if model.training else "eval", losses)
         total = losses["total"]
         return (total, {"quantile_preds": student_q}) if return_outputs else total

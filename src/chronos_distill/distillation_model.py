@@ -1,0 +1,172 @@
+"""The module the Trainer trains: the student plus its training-only feature projections.
+
+``DistillationModel`` holds the student ``Chronos2Model`` as ``.student`` and, when feature distillation is on,
+one :class:`~chronos_distill.losses.FeatureProjection` per matched block pair as ``.projections``. Wrapping them
+in one ``nn.Module`` is what lets transformers' ``Trainer`` optimise, checkpoint, resume and (under
+``torchrun`` / ``accelerate``) synchronise the projections together with the student, with no code of ours;
+the export takes ``.student`` only, so the projections never reach the exported model.
+
+Its forward pass runs the student once under :func:`chronos_distill.taps.tap` and returns its normalised
+quantiles, projected hidden states and attention projections (:class:`StudentPass`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from chronos.chronos2 import Chronos2Model
+from chronos.chronos2.config import Chronos2CoreConfig
+from torch import nn
+
+from .errors import ConfigError
+from .forward import normalised_quantiles
+from .layer_map import resolve_layer_map
+from .losses import FeatureProjection, attention_loss, default_relation_heads, feature_loss
+from .taps import Tapped, check_token_alignment, tap
+
+
+@dataclass(frozen=True)
+class IntermediatePlan:
+    """What feature and attention distillation compare, resolved against both models.
+
+    pairs: (student block, teacher block) matches (:mod:`chronos_distill.layer_map`); features: whether hidden
+    states are distilled; attention_kinds: ``()``, ``("time",)``, ``("group",)`` or both.
+    """
+
+    pairs: tuple[tuple[int, int], ...]
+    features: bool = False
+    attention_kinds: tuple[str, ...] = ()
+    feature_loss: str = "mse"
+    feature_projection: str = "linear"
+    attention_loss: str = "kl"
+    relation_heads: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.features or bool(self.attention_kinds)
+
+    def taps(self, side: int) -> tuple[list[int], list[tuple[str, int]]]:
+        """Blocks and (kind, block) attention taps of one side (0: student, 1: teacher)."""
+        blocks = [pair[side] for pair in self.pairs] if self.features else []
+        attention = [(kind, pair[side]) for kind in self.attention_kinds for pair in self.pairs]
+        return blocks, attention
+
+
+def projection_key(student_block: int, teacher_block: int) -> str:
+    return f"student{student_block}_to_teacher{teacher_block}"
+
+
+@dataclass
+class StudentPass:
+    """One student forward pass: quantiles (batch, quantiles, horizon) in normalised space, projected hidden
+    states per matched pair (batch, tokens, teacher d_model), and what the hooks recorded."""
+
+    quantiles: torch.Tensor
+    features: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
+    tapped: Tapped = field(default_factory=Tapped)
+
+
+class DistillationModel(nn.Module):
+    """Student ``Chronos2Model`` + training-only projections (student d_model -> teacher d_model).
+
+    Parameters
+    ----------
+    student
+        The student being trained; exported alone.
+    teacher_config
+        The teacher's config (its d_model sizes the projections).
+    plan
+        Feature / attention distillation plan; ``None`` for output distillation only.
+    """
+
+    def __init__(self, student: Chronos2Model, teacher_config: Chronos2CoreConfig, plan: IntermediatePlan | None = None):
+        super().__init__()
+        self.student = student
+        self.plan = plan
+        self.projections: nn.ModuleDict | None = None
+        if plan is not None and plan.features:
+            self.projections = nn.ModuleDict(
+                {
+                    projection_key(s, t): FeatureProjection(
+                        student.config.d_model, teacher_config.d_model, normalise=plan.feature_projection == "linear_norm"
+                    )
+                    for s, t in plan.pairs
+                }
+            )
+
+    def forward(
+        self,
+        context: torch.Tensor,
+        group_ids: torch.Tensor | None = None,
+        future_covariates: torch.Tensor | None = None,
+        num_output_patches: int = 1,
+    ) -> StudentPass:
+        """context (batch, context_length); group_ids (batch,); future_covariates (batch, H) or None."""
+        batch = {"context": context, "group_ids": group_ids, "future_covariates": future_covariates,
+                 "num_output_patches": num_output_patches}
+        blocks, attention = self.plan.taps(0) if self.plan is not None else ([], [])
+        with tap(self.student, blocks, attention) as tapped:
+            quantiles = normalised_quantiles(self.student, batch)
+        features = {}
+        if self.projections is not None:
+            for s, t in self.plan.pairs:
+                features[(s, t)] = self.projections[projection_key(s, t)](tapped.hidden[s])
+        return StudentPass(quantiles=quantiles, features=features, tapped=tapped)
+
+    def intermediate_losses(self, student: StudentPass, teacher: Tapped) -> dict[str, torch.Tensor]:
+        """``feature`` and/or ``attention`` loss of one batch (means over matched pairs), per the plan."""
+        plan = self.plan
+        losses: dict[str, torch.Tensor] = {}
+        if plan is None or not plan.active:
+            return losses
+        s_mask, t_mask = student.tapped.token_mask, teacher.token_mask
+        if s_mask.shape != t_mask.shape or not torch.equal(s_mask.bool(), t_mask.bool()):
+            raise RuntimeError(
+                f"student tokens {tuple(s_mask.shape)} and teacher tokens {tuple(t_mask.shape)} do not line up; "
+                "the two models must read the same context with the same patching"
+            )
+        if plan.features:
+            terms = []
+            for s, t in plan.pairs:
+                projection = self.projections[projection_key(s, t)]
+                target = projection.teacher_side(teacher.hidden[t].detach())
+                terms.append(feature_loss(student.features[(s, t)], target, s_mask, plan.feature_loss))
+            losses["feature"] = torch.stack(terms).mean()
+        if plan.attention_kinds:
+            losses["attention"] = attention_loss(
+                student.tapped, teacher, list(plan.pairs), plan.attention_kinds, plan.attention_loss, plan.relation_heads
+            )
+        return losses
+
+
+def plan_from_config(cfg, teacher_config: Chronos2CoreConfig, student_config: Chronos2CoreConfig) -> IntermediatePlan | None:
+    """The :class:`IntermediatePlan` of a :class:`~chronos_distill.config.DistillConfig`, checked against both
+    models (layer map within both depths, tokens aligned, relation heads dividing both attention widths);
+    ``None`` when feature_weight and attention_weight are both 0."""
+    features = cfg.feature_weight > 0
+    kinds = cfg.attention_kinds()
+    if not features and not kinds:
+        return None
+    check_token_alignment(teacher_config, student_config)
+    pairs = resolve_layer_map(cfg.layer_map, student_config.num_layers, teacher_config.num_layers)
+    relation_heads = None
+    if kinds and cfg.attention_loss == "relation":
+        widths = (student_config.num_heads * student_config.d_kv, teacher_config.num_heads * teacher_config.d_kv)
+        relation_heads = cfg.relation_heads or default_relation_heads(
+            *widths, student_config.num_heads, teacher_config.num_heads
+        )
+        if any(w % relation_heads for w in widths):
+            raise ConfigError(
+                f"relation_heads {relation_heads} must divide both attention widths (student {widths[0]}, "
+                f"teacher {widths[1]})"
+            )
+    return IntermediatePlan(
+        pairs=tuple(pairs),
+        features=features,
+        attention_kinds=kinds,
+        feature_loss=cfg.feature_loss,
+        feature_projection=cfg.feature_projection,
+        attention_loss=cfg.attention_loss,
+        relation_heads=relation_heads,
+    )

@@ -161,3 +161,15 @@ def test_cli_flags_are_the_config_fields():
     assert flags == {f.name for f in dataclasses.fields(DistillConfig)}
     usage = distill_parser.format_help()
     assert "--student-d-model" in usage and "--output-loss" in usage and "--resume" in usage
+
+
+def test_student_defaults_keep_the_teachers_design_narrower():
+    from chronos_distill.architecture import chronos2_config
+    from chronos_distill.student import build_student_config
+
+    base = chronos2_config(d_model=768, num_layers=12, num_heads=12, d_kv=64, d_ff=3072)
+    cfg = DistillConfig(teacher="t", train_data="d.csv", prediction_length=8, output="o")
+    student = build_student_config(base, cfg)
+    assert (student.d_model, student.num_layers, student.num_heads, student.d_kv, student.d_ff) == (384, 6, 6, 64, 1536)
+    reference_like = chronos2_config(d_model=512, num_layers=4, num_heads=8, d_kv=64, d_ff=1024)
+    assert build_student_config(reference_like, cfg).d_ff == 768  # the teacher's 2x MLP ratio, not a fixed 4x

@@ -101,7 +101,7 @@ class DistillConfig(YamlOptions):
     student_d_kv: int | None = _opt(
         None, "Student size per attention head (default: the teacher's, or d_model // heads when heads is given).", "int"
     )
-    student_d_ff: int | None = _opt(None, "Student MLP width (default: 4 x student_d_model).", "int")
+    student_d_ff: int | None = _opt(None, "Student MLP width (default: the teacher's d_ff / d_model ratio times student_d_model, e.g. 1536 for a 768/3072 teacher).", "int")
     student_quantiles: list[float] | None = _opt(
         None,
         "Student quantile levels, comma-separated (default: the teacher's). Teacher quantiles are interpolated "

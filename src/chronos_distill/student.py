@@ -44,7 +44,8 @@ def build_student_config(teacher_config: Chronos2CoreConfig, cfg: DistillConfig)
         num_heads = d_model // d_kv
     if d_kv % 2:
         raise ConfigError(f"student head size d_kv={d_kv} must be even: rotary position embeddings rotate pairs")
-    d_ff = cfg.student_d_ff or 4 * d_model
+    # keep the teacher's MLP expansion ratio: the student is the teacher's design, narrower
+    d_ff = cfg.student_d_ff or max(1, round(teacher_config.d_ff * d_model / teacher_config.d_model))
 
     config = copy.deepcopy(teacher_config)
     config.d_model, config.num_layers, config.num_heads, config.d_kv, config.d_ff = (

@@ -7,7 +7,9 @@ Compares, on M3 yearly / quarterly / monthly (official horizons, WQL and MASE ne
 - the same student trained on the truth only (``alpha`` 0: same data, steps and seed),
 - seasonal naive,
 
-with parameters and the CPU latency of one forecast batch (64 M3 monthly series). The transfer set is the
+with parameters and the CPU latency of one forecast batch (64 M3 monthly series): end to end through
+``Chronos2Pipeline.predict_quantiles`` and for the bare model forward (median of 5 after a warm-up; torch's
+default threads, 2 on the project's machine). The transfer set is the
 training portions of M1 and M3; the test portions are only ever scored.
 
     python bench/quality.py [--teacher reference] [--steps 2000] [--out bench/results]
@@ -43,6 +45,25 @@ def latency_s(model, contexts, horizon: int, repeats: int = 5) -> float:
         pipeline.predict_quantiles(contexts, prediction_length=horizon, batch_size=len(contexts))
         if i:
             times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def forward_latency_s(model, contexts, horizon: int, repeats: int = 5) -> float:
+    """Median wall time of the bare model forward on the same batch (left-padded with NaN, as the pipeline
+    does): the compute both models share no pipeline overhead in."""
+    length = max(len(c) for c in contexts)
+    batch = torch.full((len(contexts), length), float("nan"))
+    for i, c in enumerate(contexts):
+        batch[i, length - len(c):] = c
+    patches = -(-horizon // model.chronos_config.output_patch_size)
+    model = model.float().eval()
+    times = []
+    with torch.inference_mode():
+        for i in range(repeats + 1):
+            start = time.perf_counter()
+            model(context=batch, num_output_patches=patches)
+            if i:
+                times.append(time.perf_counter() - start)
     return float(np.median(times))
 
 
@@ -83,12 +104,15 @@ def main(argv=None) -> int:
         name: {
             "parameters": sum(p.numel() for p in model.parameters()),
             "latency_batch64_s": latency_s(model, batch, monthly.horizon),
+            "forward_latency_batch64_s": forward_latency_s(model, batch, monthly.horizon),
         }
         for name, model in models.items()
     }
     teacher_latency = results["cost"]["teacher"]["latency_batch64_s"]
+    teacher_forward = results["cost"]["teacher"]["forward_latency_batch64_s"]
     for cost in results["cost"].values():
         cost["speedup_vs_teacher"] = teacher_latency / cost["latency_batch64_s"]
+        cost["forward_speedup_vs_teacher"] = teacher_forward / cost["forward_latency_batch64_s"]
     wql = {m: results["relative"][m]["WQL"] for m in models}
     results["summary"] = {
         "distilled_wql_vs_teacher": wql["distilled student"] / wql["teacher"],
@@ -103,9 +127,13 @@ def main(argv=None) -> int:
 
     out = Path(args.out)
     write_report(results, forecasts, benchmarks, out / "quality")
-    cost_lines = ["| model | parameters | latency, batch 64 (s) | speed-up vs teacher |", "|---|---|---|---|"]
+    cost_lines = [
+        "| model | parameters | forecast latency, batch 64 (s) | speed-up | model forward, batch 64 (s) | speed-up |",
+        "|---|---|---|---|---|---|",
+    ]
     cost_lines += [
-        f"| {m} | {c['parameters']:,} | {c['latency_batch64_s']:.3f} | {c['speedup_vs_teacher']:.2f}x |"
+        f"| {m} | {c['parameters']:,} | {c['latency_batch64_s']:.3f} | {c['speedup_vs_teacher']:.2f}x "
+        f"| {c['forward_latency_batch64_s']:.4f} | {c['forward_speedup_vs_teacher']:.2f}x |"
         for m, c in results["cost"].items()
     ]
     text = "\n".join([

@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import logging
 import math
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +67,8 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
     """
     cfg = dataclasses.replace(config, **options) if config is not None else DistillConfig(**options)
     output = Path(cfg.output).expanduser()
-    check_output_folder(output, cfg)
+    if is_main_process():  # other ranks of a multi-process job would see rank 0's run_config.json appear
+        check_output_folder(output, cfg)
 
     # data before the teacher: a typo in a path should not wait for a hub download to be reported
     min_past = cfg.min_past or cfg.prediction_length
@@ -105,7 +107,8 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
         make_dataset(validation, min_past=1, mode=DatasetMode.VALIDATION, **dataset_options) if validation else None
     )
 
-    prepare_output_folder(output, cfg)  # all checks passed: only now touch the output folder
+    if is_main_process():
+        prepare_output_folder(output, cfg)  # all checks passed: only now touch the output folder
     trainer = DistillationTrainer(
         model=model,
         args=training_arguments(cfg, output / CHECKPOINTS, has_validation=validation is not None),
@@ -123,16 +126,23 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
     student = unwrap(trainer.model).student  # the projections stay behind: training-only
 
     record = _record(cfg, teacher, student, train, validation, trainer, train_output.metrics, resume_from)
-    export_student(
-        student,
-        output,
-        context_length=context_length,
-        prediction_length=cfg.prediction_length,
-        record=record,
-        model_card=model_card(record),
-    )
-    logger.info("student exported to %s", output)
+    if trainer.is_world_process_zero():  # under torchrun / accelerate every rank holds the same student
+        export_student(
+            student,
+            output,
+            context_length=context_length,
+            prediction_length=cfg.prediction_length,
+            record=record,
+            model_card=model_card(record),
+        )
+        logger.info("student exported to %s", output)
+    trainer.accelerator.wait_for_everyone()  # no rank returns before the export exists
     return DistillResult(output=output, student=student, record=record, trainer=trainer)
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a ``torchrun`` / ``accelerate launch`` job (both set RANK), or a plain single process."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def check_output_folder(output: Path, cfg: DistillConfig) -> None:
@@ -238,6 +248,8 @@ def training_arguments(cfg: DistillConfig, checkpoint_dir: Path, has_validation:
         use_cpu=not cuda,
         bf16=bf16,
         disable_tqdm=False,
+        # every student parameter (and projection) is used in every step: skip DDP's unused-parameter search
+        ddp_find_unused_parameters=False,
     )
 
 

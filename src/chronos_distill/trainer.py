@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from chronos.chronos2 import Chronos2Model
 from chronos.chronos2.trainer import Chronos2Trainer
@@ -69,6 +70,17 @@ class DistillationTrainer(Chronos2Trainer):
         # running sums stay on the device until a log is written, so the step never waits for the host
         self._sums: dict[str, dict[str, torch.Tensor]] = {"train": {}, "eval": {}}
         self._counts = {"train": 0, "eval": 0}
+
+    def get_train_dataloader(self):
+        loader = super().get_train_dataloader()
+        if self.args.world_size > 1:
+            # Chronos2Dataset draws its windows from numpy's global RNG (and workers from the loader's torch
+            # generator), which Trainer seeds identically on every rank: offset both by the rank, or DDP would
+            # average identical gradients. A resumed run restores each rank's own saved RNG state instead.
+            rank_seed = (self.args.seed + 1_000_003 * self.args.process_index) % 2**32
+            np.random.seed(rank_seed)
+            loader.generator = torch.Generator().manual_seed(rank_seed)
+        return loader
 
     @property
     def plan(self) -> IntermediatePlan | None:

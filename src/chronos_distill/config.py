@@ -164,6 +164,14 @@ class DistillConfig(YamlOptions):
     context_length: int | None = _opt(None, "Context length of training windows (default: the teacher's).", "int")
     min_past: int | None = _opt(None, "Minimum observed context of a training window (default: prediction_length).", "int")
 
+    teacher_cache: str | None = _opt(
+        None,
+        "Folder of the teacher cache: the transfer set becomes cache_batches fixed batches whose teacher "
+        "predictions are computed once and reused by later epochs and runs (keyed by teacher, data, options).",
+        "str",
+    )
+    cache_batches: int = _opt(1000, "Batches in the fixed transfer set when teacher_cache is set.", "int")
+
     # --- run management ------------------------------------------------------------------------------------
     save_steps: int = _opt(500, "Write a training checkpoint (and evaluate, with validation data) every N steps.", "int")
     logging_steps: int = _opt(50, "Log the loss components every N steps.", "int")
@@ -207,6 +215,9 @@ class DistillConfig(YamlOptions):
         _check_int("max_steps", self.max_steps, minimum=1)
         _check_int("batch_size", self.batch_size, minimum=1)
         _check_int("save_steps", self.save_steps, minimum=1)
+        _check_int("cache_batches", self.cache_batches, minimum=1)
+        if self.teacher_cache is not None:
+            _check_type("teacher_cache", self.teacher_cache, str)
         _check_int("logging_steps", self.logging_steps, minimum=1)
         _check_int("seed", self.seed, minimum=0)
         _check_int("num_workers", self.num_workers, minimum=0)

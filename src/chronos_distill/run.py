@@ -31,6 +31,7 @@ from .export import RECORD_NAME, export_student, model_card, write_json_atomic
 from .forward import unwrap
 from .losses import OutputDistillationLoss
 from .student import build_student, count_parameters
+from .teacher_cache import cached_transfer_set
 from .teacher import load_teacher
 from .trainer import COMPONENT_LOG_NAMES, DistillationTrainer, SaveFinalStepCallback
 
@@ -44,6 +45,8 @@ _FIXED_ON_RESUME = (
     "student_d_kv", "student_d_ff", "student_quantiles", "output_loss", "context_length",
     # the checkpoint holds one projection per matched pair, shaped by these
     "feature_weight", "layer_map", "feature_projection",
+    # a different fixed transfer set would be a different run
+    "teacher_cache", "cache_batches",
 )
 
 
@@ -109,6 +112,12 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
 
     if is_main_process():
         prepare_output_folder(output, cfg)  # all checks passed: only now touch the output folder
+    cache_info = None
+    if cfg.teacher_cache is not None:
+        train_dataset, cache_folder, reused = cached_transfer_set(
+            cfg.teacher_cache, teacher, train, cfg.cache_batches, cfg.seed, min_past=min_past, **dataset_options
+        )
+        cache_info = {"folder": str(cache_folder), "reused": reused, "batches": cfg.cache_batches}
     trainer = DistillationTrainer(
         model=model,
         args=training_arguments(cfg, output / CHECKPOINTS, has_validation=validation is not None),
@@ -126,6 +135,7 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
     student = unwrap(trainer.model).student  # the projections stay behind: training-only
 
     record = _record(cfg, teacher, student, train, validation, trainer, train_output.metrics, resume_from)
+    record["training"]["teacher_cache"] = cache_info
     if trainer.is_world_process_zero():  # under torchrun / accelerate every rank holds the same student
         export_student(
             student,

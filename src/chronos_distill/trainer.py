@@ -91,6 +91,8 @@ class DistillationTrainer(Chronos2Trainer):
         """The teacher's normalised quantiles (batch, num_quantiles, horizon) and the hidden states / attention
         projections the plan needs, without an autograd graph."""
         blocks, attention = self.plan.taps(1) if self.plan is not None else ([], [])
+        if "teacher_quantiles" in inputs and not (blocks or attention):
+            return inputs["teacher_quantiles"].float(), Tapped()  # from the teacher cache: no teacher forward
         with self.accelerator.autocast(), tap(self.teacher, blocks, attention) as tapped:
             quantiles = normalised_quantiles(self.teacher, inputs).float()
         return quantiles, tapped

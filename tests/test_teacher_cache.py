@@ -1,0 +1,81 @@
+"""Teacher cache: computed once, reused by later runs, recomputed when teacher, data or windows change."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import PREDICTION_LENGTH, TINY_STUDENT
+
+import chronos_distill.trainer as trainer_module
+from chronos_distill import distill, load_teacher
+from chronos_distill.data import load_series
+from chronos_distill.forward import normalised_quantiles
+from chronos_distill.teacher_cache import MANIFEST, cache_key, cached_transfer_set, load_cache
+
+FAST = dict(batch_size=16, learning_rate=3e-3, logging_steps=1, **TINY_STUDENT)
+WINDOWS = dict(context_length=128, prediction_length=PREDICTION_LENGTH, batch_size=16, output_patch_size=16, min_past=12)
+
+
+@pytest.fixture
+def teacher_calls(monkeypatch):
+    """Count the trainer's teacher forwards."""
+    calls = []
+    original = trainer_module.normalised_quantiles
+
+    def counting(model, batch):
+        calls.append(1)
+        return original(model, batch)
+
+    monkeypatch.setattr(trainer_module, "normalised_quantiles", counting)
+    return calls
+
+
+def test_cache_is_built_once_then_reused_without_running_the_teacher(teacher_dir, table, tmp_path, teacher_calls):
+    options = dict(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH, max_steps=6,
+                   save_steps=6, teacher_cache=str(tmp_path / "cache"), cache_batches=3, **FAST)
+    first = distill(output=str(tmp_path / "a"), **options)
+    assert first.record["training"]["teacher_cache"]["reused"] is False
+    assert teacher_calls == []  # 6 steps = 2 epochs over 3 cached batches, no live teacher call
+    folder = first.record["training"]["teacher_cache"]["folder"]
+    stamp = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*")}
+
+    second = distill(output=str(tmp_path / "b"), **options)
+    assert second.record["training"]["teacher_cache"] == {**first.record["training"]["teacher_cache"], "reused": True}
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*")} == stamp  # nothing rewritten
+    assert second.record["training"]["teacher_cache"]["folder"] == folder
+    # same seed, same fixed windows, same teacher targets: the same student
+    for a, b in zip(first.student.parameters(), second.student.parameters()):
+        assert torch.equal(a, b)
+
+    # feature distillation still needs the live teacher (and says so by running it)
+    distill(output=str(tmp_path / "c"), feature_weight=0.1, **{**options, "max_steps": 2, "save_steps": 2})
+    assert len(teacher_calls) == 2
+
+
+def test_cached_predictions_are_the_teachers_and_the_key_tracks_what_they_depend_on(teacher_dir, table, tmp_path):
+    teacher = load_teacher(teacher_dir)
+    series = load_series(table, PREDICTION_LENGTH, target=["target"])
+    dataset, folder, reused = cached_transfer_set(tmp_path, teacher, series, 2, 0, **WINDOWS)
+    assert not reused and (folder / MANIFEST).is_file()
+    for batch in dataset.batches:
+        live = normalised_quantiles(teacher, batch)
+        torch.testing.assert_close(batch["teacher_quantiles"], live, rtol=1e-5, atol=1e-5)
+
+    key = cache_key(teacher, series, {"n_batches": 2, "seed": 0, **WINDOWS})
+    assert folder.name == key
+    assert cache_key(teacher, series, {"n_batches": 2, "seed": 1, **WINDOWS}) != key  # windows
+    fewer = load_series(table[table["item_id"] != table["item_id"].iloc[0]], PREDICTION_LENGTH, target=["target"])
+    assert cache_key(teacher, fewer, {"n_batches": 2, "seed": 0, **WINDOWS}) != key  # data
+    with torch.no_grad():
+        next(teacher.parameters()).add_(1e-3)
+    assert cache_key(teacher, series, {"n_batches": 2, "seed": 0, **WINDOWS}) != key  # teacher weights
+
+
+def test_a_cache_without_manifest_is_rebuilt(teacher_dir, table, tmp_path):
+    teacher = load_teacher(teacher_dir)
+    series = load_series(table, PREDICTION_LENGTH, target=["target"])
+    _, folder, _ = cached_transfer_set(tmp_path, teacher, series, 2, 0, **WINDOWS)
+    (folder / MANIFEST).unlink()  # as after a crash while the shards were being written
+    assert load_cache(folder) is None
+    _, again, reused = cached_transfer_set(tmp_path, teacher, series, 2, 0, **WINDOWS)
+    assert again == folder and not reused and (folder / MANIFEST).is_file()

@@ -25,6 +25,7 @@ from .taps import ATTENTION_KINDS
 ATTENTION_KIND_OPTIONS = (*ATTENTION_KINDS, "both")
 
 OUTPUT_LOSSES = ("quantile", "median_mse")
+STUDENT_INITS = ("random", "pruned")
 
 
 def _opt(default: Any, help: str, kind: str, *, cli: bool = True) -> Any:
@@ -108,6 +109,14 @@ class DistillConfig(YamlOptions):
         "onto them; they must lie within the teacher's range.",
         "list[float]",
     )
+
+    student_init: str = _opt(
+        "random",
+        "random: a freshly initialised student; pruned: the teacher's most important blocks, channels, heads and "
+        "MLP neurons (activation importance on calibration batches of train_data), Minitron-style.",
+        "str",
+    )
+    calibration_batches: int = _opt(8, "Batches of train_data used to score importance for student_init pruned.", "int")
 
     # --- loss -----------------------------------------------------------------------------------------------
     output_loss: str = _opt(
@@ -216,6 +225,9 @@ class DistillConfig(YamlOptions):
         _check_int("batch_size", self.batch_size, minimum=1)
         _check_int("save_steps", self.save_steps, minimum=1)
         _check_int("cache_batches", self.cache_batches, minimum=1)
+        _check_int("calibration_batches", self.calibration_batches, minimum=1)
+        if self.student_init not in STUDENT_INITS:
+            raise ConfigError(f"option {_flag('student_init')} must be one of {list(STUDENT_INITS)}, got {self.student_init!r}")
         if self.teacher_cache is not None:
             _check_type("teacher_cache", self.teacher_cache, str)
         _check_int("logging_steps", self.logging_steps, minimum=1)

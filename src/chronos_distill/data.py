@@ -270,5 +270,18 @@ def make_dataset(
     )
 
 
+def draw_windows(series: SeriesSet, n_batches: int, seed: int, **dataset_options: Any) -> list[dict[str, Any]]:
+    """``n_batches`` training batches drawn by ``Chronos2Dataset`` (TRAIN mode) from numpy seeded with ``seed``,
+    leaving the global numpy RNG as it was."""
+    dataset = Chronos2Dataset(inputs=series.inputs, mode=DatasetMode.TRAIN, **dataset_options)
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        iterator = iter(dataset)
+        return [next(iterator) for _ in range(n_batches)]
+    finally:
+        np.random.set_state(state)
+
+
 def _some(items: list, n: int = 5) -> str:
     return ", ".join(repr(i) for i in items[:n]) + (" ..." if len(items) > n else "")

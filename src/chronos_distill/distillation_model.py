@@ -22,6 +22,7 @@ from torch import nn
 from .errors import ConfigError
 from .forward import normalised_quantiles
 from .layer_map import resolve_layer_map
+from .pruning import channel_embedding
 from .losses import FeatureProjection, attention_loss, default_relation_heads, feature_loss
 from .taps import Tapped, check_token_alignment, tap
 
@@ -94,6 +95,17 @@ class DistillationModel(nn.Module):
                     for s, t in plan.pairs
                 }
             )
+
+    @torch.no_grad()
+    def init_projections_from_channels(self, channels: torch.Tensor) -> None:
+        """Start every projection as the embedding of a pruned student's kept channels back into the teacher's
+        width (student channel j -> teacher channel channels[j]), so the feature loss starts from the pruning
+        residual instead of from noise."""
+        if self.projections is None:
+            return
+        for projection in self.projections.values():
+            weight = projection.linear.weight  # (teacher width, student width)
+            weight.copy_(channel_embedding(channels, weight.shape[0]))
 
     def forward(
         self,

@@ -24,13 +24,14 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from . import __version__
 from .config import DistillConfig
-from .data import SeriesSet, drop_short_series, load_series, make_dataset
+from .data import SeriesSet, draw_windows, drop_short_series, load_series, make_dataset
 from .errors import ConfigError, DistillError
 from .distillation_model import DistillationModel, plan_from_config
 from .export import RECORD_NAME, export_student, model_card, write_json_atomic
 from .forward import unwrap
 from .losses import OutputDistillationLoss
-from .student import build_student, count_parameters
+from .pruning import check_prunable
+from .student import build_pruned_student, build_student, build_student_config, count_parameters
 from .teacher_cache import cached_transfer_set
 from .teacher import load_teacher
 from .trainer import COMPONENT_LOG_NAMES, DistillationTrainer, SaveFinalStepCallback
@@ -46,7 +47,7 @@ _FIXED_ON_RESUME = (
     # the checkpoint holds one projection per matched pair, shaped by these
     "feature_weight", "layer_map", "feature_projection",
     # a different fixed transfer set would be a different run
-    "teacher_cache", "cache_batches",
+    "teacher_cache", "cache_batches", "student_init",
 )
 
 
@@ -61,14 +62,26 @@ class DistillResult:
     trainer: DistillationTrainer
 
 
-def distill(config: DistillConfig | None = None, **options: Any) -> DistillResult:
-    """Distill a Chronos-2 teacher into a smaller Chronos-2 student and export it.
+@dataclass
+class PreparedRun:
+    """Everything a run trains with, checked and built, before the first step (see :func:`prepare_run`)."""
 
-    Pass a :class:`DistillConfig`, or its fields as keyword arguments (or both: keywords override).
-    ``train_data`` / ``validation_data`` may be a file path, a pandas DataFrame or any input
-    ``Chronos2Pipeline.fit`` accepts.
+    cfg: DistillConfig
+    output: Path
+    trainer: DistillationTrainer
+    teacher: Chronos2Model
+    train: SeriesSet
+    validation: SeriesSet | None
+    context_length: int
+    teacher_cache: dict[str, Any] | None
+
+
+def prepare_run(cfg: DistillConfig) -> PreparedRun:
+    """Check every input, build teacher, student, data and trainer, and prepare the output folder.
+
+    :func:`distill` is ``prepare_run`` + ``trainer.train`` + export; benchmarks use it to time the very step
+    that training runs.
     """
-    cfg = dataclasses.replace(config, **options) if config is not None else DistillConfig(**options)
     output = Path(cfg.output).expanduser()
     if is_main_process():  # other ranks of a multi-process job would see rank 0's run_config.json appear
         check_output_folder(output, cfg)
@@ -93,18 +106,26 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
             f"context_length {context_length} exceeds the teacher's context length {chronos_config.context_length}: "
             "both models would truncate the extra history, so the student cannot learn to use it"
         )
-    student = build_student(teacher, cfg)
-    loss = OutputDistillationLoss(
-        cfg.output_loss, cfg.alpha, student.chronos_config.quantiles, chronos_config.quantiles
-    )
-    model = DistillationModel(student, teacher.config, plan_from_config(cfg, teacher.config, student.config))
-
     dataset_options = dict(
         context_length=context_length,
         prediction_length=cfg.prediction_length,
         batch_size=cfg.batch_size,
         output_patch_size=chronos_config.output_patch_size,
     )
+    kept_channels = None
+    if cfg.student_init == "pruned":
+        check_prunable(teacher.config, build_student_config(teacher.config, cfg))  # before any forward pass
+        # calibration windows from their own seed stream, so training windows stay those of a random-init run
+        calibration = draw_windows(train, cfg.calibration_batches, cfg.seed + 1, min_past=min_past, **dataset_options)
+        student, kept_channels = build_pruned_student(teacher, cfg, calibration)
+    else:
+        student = build_student(teacher, cfg)
+    loss = OutputDistillationLoss(
+        cfg.output_loss, cfg.alpha, student.chronos_config.quantiles, chronos_config.quantiles
+    )
+    model = DistillationModel(student, teacher.config, plan_from_config(cfg, teacher.config, student.config))
+    if kept_channels is not None:
+        model.init_projections_from_channels(kept_channels)
     train_dataset = make_dataset(train, min_past=min_past, mode=DatasetMode.TRAIN, **dataset_options)
     eval_dataset = (
         make_dataset(validation, min_past=1, mode=DatasetMode.VALIDATION, **dataset_options) if validation else None
@@ -128,19 +149,32 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
         output_loss=loss,
         weights=cfg.loss_weights(),
     )
+    return PreparedRun(cfg, output, trainer, teacher, train, validation, context_length, cache_info)
+
+
+def distill(config: DistillConfig | None = None, **options: Any) -> DistillResult:
+    """Distill a Chronos-2 teacher into a smaller Chronos-2 student and export it.
+
+    Pass a :class:`DistillConfig`, or its fields as keyword arguments (or both: keywords override).
+    ``train_data`` / ``validation_data`` may be a file path, a pandas DataFrame or any input
+    ``Chronos2Pipeline.fit`` accepts.
+    """
+    cfg = dataclasses.replace(config, **options) if config is not None else DistillConfig(**options)
+    run = prepare_run(cfg)
+    trainer, output = run.trainer, run.output
     resume_from = get_last_checkpoint(str(output / CHECKPOINTS)) if cfg.resume else None
     if cfg.resume:
         logger.info("resuming from %s", resume_from)
     train_output = trainer.train(resume_from_checkpoint=resume_from)
     student = unwrap(trainer.model).student  # the projections stay behind: training-only
 
-    record = _record(cfg, teacher, student, train, validation, trainer, train_output.metrics, resume_from)
-    record["training"]["teacher_cache"] = cache_info
+    record = _record(cfg, run.teacher, student, run.train, run.validation, trainer, train_output.metrics, resume_from)
+    record["training"]["teacher_cache"] = run.teacher_cache
     if trainer.is_world_process_zero():  # under torchrun / accelerate every rank holds the same student
         export_student(
             student,
             output,
-            context_length=context_length,
+            context_length=run.context_length,
             prediction_length=cfg.prediction_length,
             record=record,
             model_card=model_card(record),

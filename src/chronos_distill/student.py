@@ -82,5 +82,18 @@ def build_student(teacher: Chronos2Model, cfg: DistillConfig) -> Chronos2Model:
     return student
 
 
+def build_pruned_student(teacher: Chronos2Model, cfg: DistillConfig, calibration: list) -> tuple[Chronos2Model, torch.Tensor]:
+    """The student config filled with the teacher's most important parts (see :mod:`chronos_distill.pruning`).
+
+    Returns the student and its kept residual channels (indices into the teacher's d_model).
+    """
+    from .pruning import check_prunable, estimate_importance, prune
+
+    config = build_student_config(teacher.config, cfg)
+    check_prunable(teacher.config, config)
+    importance = estimate_importance(teacher, calibration)
+    return prune(teacher, config, importance)
+
+
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

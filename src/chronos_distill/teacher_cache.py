@@ -31,10 +31,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from chronos.chronos2 import Chronos2Model
-from chronos.chronos2.dataset import Chronos2Dataset
 from torch.utils.data import IterableDataset
 
-from .data import SeriesSet
+from .data import SeriesSet, draw_windows
 from .errors import DistillError
 from .export import write_json_atomic
 from .forward import normalised_quantiles
@@ -62,21 +61,6 @@ def cache_key(teacher: Chronos2Model, series: SeriesSet, windowing: dict[str, An
         digest.update(str((prepared["n_targets"], prepared["n_covariates"], prepared["n_future_covariates"])).encode())
     digest.update(json.dumps(windowing, sort_keys=True).encode())
     return digest.hexdigest()[:32]
-
-
-def draw_windows(series: SeriesSet, n_batches: int, seed: int, **dataset_options: Any) -> list[dict[str, Any]]:
-    """``n_batches`` training batches drawn by ``Chronos2Dataset`` (TRAIN mode) from numpy seeded with ``seed``,
-    leaving the global numpy RNG as it was."""
-    from chronos.chronos2.dataset import DatasetMode
-
-    dataset = Chronos2Dataset(inputs=series.inputs, mode=DatasetMode.TRAIN, **dataset_options)
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        iterator = iter(dataset)
-        return [next(iterator) for _ in range(n_batches)]
-    finally:
-        np.random.set_state(state)
 
 
 @torch.no_grad()

@@ -1,0 +1,281 @@
+"""Speed benchmark: distillation steps against their compute floor, the teacher cache, forecast cost, memory.
+
+(a) seconds per distillation step vs the floor: one teacher forward (no grad) + student forward/backward +
+    optimizer step, timed bare in the same process on the same batch; for output KD and feature+attention KD.
+(b) the design note's way (``Chronos2Pipeline.predict`` of the teacher per batch, MSE on the median) vs ours
+    (``median_mse`` output loss in the trainer), same batch.
+(c) a step in epochs 2+ with the teacher cache vs plain student training (student forward/backward + step).
+(d) forecast latency and throughput of the real shapes with random weights, 768-d/12-layer teacher vs
+    384-d/6-layer student, batch 1 and 64, context 2048, horizon 64.
+(e) peak memory of output-only vs feature+attention distillation at context 2048 (each in its own process:
+    peak RSS on CPU, peak allocated memory on CUDA).
+
+(a)-(c) use the teacher given by ``--teacher`` (default: the bundled reference teacher) and the default student
+on batches of the M1 + M3 transfer set. Step times are medians over ``--repeats`` after a warm-up step.
+
+    python bench/speed.py [--teacher reference] [--repeats 10] [--out bench/results]
+
+Writes ``speed.md`` and ``speed.json`` into ``--out`` (``speed-<device>`` on a GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _sync():
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
+def median_time(step, repeats: int) -> float:
+    step()  # warm-up
+    _sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        _sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _inputs(batch):
+    return {k: batch[k] for k in ("context", "group_ids", "future_covariates", "num_output_patches")
+            if batch.get(k) is not None}
+
+
+def prepared(args, tmp: Path, name: str, **options):
+    """A trainer built exactly as ``distill`` builds it, its optimizer, and one training batch on the device."""
+    from chronos_distill.benchmarks import training_table
+    from chronos_distill.config import DistillConfig
+    from chronos_distill.run import prepare_run
+
+    cfg = DistillConfig(teacher=args.teacher, train_data=args.transfer, prediction_length=args.prediction_length,
+                        min_past=6, batch_size=args.batch_size, max_steps=1000, output=str(tmp / name), **options)
+    run = prepare_run(cfg)
+    trainer = run.trainer
+    trainer.create_optimizer_and_scheduler(num_training_steps=cfg.max_steps)
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    trainer.model.train()
+    return run, trainer, batch
+
+
+def trainer_step(trainer, batch):
+    def step():
+        trainer.training_step(trainer.model, batch)
+        trainer.optimizer.step()
+        trainer.optimizer.zero_grad(set_to_none=True)
+    return step
+
+
+def floor_step(teacher, student, batch, with_teacher: bool = True):
+    """Bare: teacher forward without grad + student forward/backward (its own loss) + AdamW step."""
+    optimizer = torch.optim.AdamW(student.parameters(), lr=1e-4)
+    inputs = _inputs(batch)
+
+    def step():
+        if with_teacher:
+            with torch.no_grad(), torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=DEVICE == "cuda"):
+                teacher(**inputs)
+        with torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=DEVICE == "cuda"):
+            loss = student(**inputs, future_target=batch["future_target"]).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return step
+
+
+def design_note_step(teacher, student, batch, horizon: int, alpha: float = 0.5):
+    """The design note's loop: ``teacher_pipeline.predict`` on the batch's series, MSE on the median."""
+    from chronos.chronos2 import Chronos2Pipeline
+
+    pipeline = Chronos2Pipeline(teacher)
+    optimizer = torch.optim.AdamW(student.parameters(), lr=1e-4)
+    contexts = [row[~torch.isnan(row)].cpu() for row in batch["context"]]
+    truth = batch["future_target"][:, :horizon]
+    median_index = student.chronos_config.quantiles.index(0.5)
+
+    def step():
+        quantiles, _ = pipeline.predict_quantiles(contexts, prediction_length=horizon, quantile_levels=[0.5],
+                                                  batch_size=len(contexts))
+        teacher_median = torch.cat([q[:, :, 0] for q in quantiles]).to(DEVICE)
+        predictions = student(**_inputs(batch)).quantile_preds[:, median_index, :horizon]
+        mask = ~torch.isnan(truth)
+        loss = alpha * F.mse_loss(predictions, teacher_median) + (1 - alpha) * F.mse_loss(predictions[mask], truth[mask])
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return step
+
+
+def forecast_costs(repeats: int) -> dict:
+    from chronos.chronos2 import Chronos2Model
+
+    from chronos_distill.architecture import chronos2_config
+
+    shapes = {
+        "teacher 768-d/12 layers": dict(d_model=768, num_layers=12, num_heads=12, d_kv=64, d_ff=3072),
+        "student 384-d/6 layers": dict(d_model=384, num_layers=6, num_heads=6, d_kv=64, d_ff=1536),
+    }
+    out = {}
+    for name, shape in shapes.items():
+        model = Chronos2Model(chronos2_config(**shape, context_length=2048)).to(DEVICE).eval()
+        out[name] = {"parameters": sum(p.numel() for p in model.parameters())}
+        for batch_size in (1, 64):
+            context = torch.randn(batch_size, 2048).cumsum(-1).to(DEVICE)
+
+            def forecast():
+                with torch.inference_mode(), torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=DEVICE == "cuda"):
+                    model(context=context, num_output_patches=4)
+
+            seconds = median_time(forecast, repeats)
+            out[name][f"batch{batch_size}"] = {"latency_s": seconds, "series_per_s": batch_size / seconds}
+    names = list(shapes)
+    out["student_throughput_vs_teacher"] = {
+        f"batch{b}": out[names[1]][f"batch{b}"]["series_per_s"] / out[names[0]][f"batch{b}"]["series_per_s"]
+        for b in (1, 64)
+    }
+    return out
+
+
+def memory_worker(variant: str, batch_size: int) -> dict:
+    """Three distillation steps at context 2048 with a random 768/12 teacher; returns the peak memory."""
+    from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
+
+    from chronos_distill.architecture import chronos2_config
+    from chronos_distill.synthetic import seasonal_long_table
+
+    options = {"output": {}, "feature+attention": dict(feature_weight=0.1, attention_weight=0.1, attention_kind="both")}
+    with tempfile.TemporaryDirectory() as tmp:
+        teacher = Chronos2Model(chronos2_config(d_model=768, num_layers=12, num_heads=12, d_kv=64, d_ff=3072,
+                                                context_length=2048, max_output_patches=4))
+        Chronos2Pipeline(teacher).save_pretrained(f"{tmp}/teacher")
+        del teacher
+        from chronos_distill import distill
+
+        if DEVICE == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        distill(teacher=f"{tmp}/teacher", train_data=seasonal_long_table(n_series=32, length=2200, seed=0),
+                prediction_length=64, output=f"{tmp}/out", max_steps=3, save_steps=3, batch_size=batch_size,
+                **options[variant])
+    peak = (torch.cuda.max_memory_allocated() if DEVICE == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    return {"peak_memory_mb": peak / 2**20, "kind": "cuda max allocated" if DEVICE == "cuda" else "process peak RSS"}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--teacher", default="reference")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--prediction-length", type=int, default=18)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--memory-batch-size", type=int, default=16)
+    parser.add_argument("--out", default="bench/results")
+    parser.add_argument("--memory-worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    raw_args = list(argv if argv is not None else sys.argv[1:])
+    if args.memory_worker:
+        print("SPEED-RESULT " + json.dumps(memory_worker(args.memory_worker, args.memory_batch_size)))
+        return 0
+
+    from chronos_distill.benchmarks import training_table
+    from chronos_distill.forward import unwrap
+
+    args.transfer = training_table(("M1", "M3"))
+    results: dict = {"device": torch.cuda.get_device_name() if DEVICE == "cuda" else f"cpu ({torch.get_num_threads()} threads)"}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        # (a) steps vs floor
+        run, trainer, batch = prepared(args, tmp, "output")
+        student = copy.deepcopy(unwrap(trainer.model).student)
+        floor = median_time(floor_step(run.teacher, student, batch), args.repeats)
+        output_kd = median_time(trainer_step(trainer, batch), args.repeats)
+        _, trainer_fa, batch_fa = prepared(args, tmp, "feature-attention", feature_weight=0.1, attention_weight=0.1,
+                                           attention_kind="both")
+        floor_fa = median_time(floor_step(run.teacher, copy.deepcopy(student), batch_fa), args.repeats)
+        feature_attention_kd = median_time(trainer_step(trainer_fa, batch_fa), args.repeats)
+        results["a_step_vs_floor"] = {
+            "floor_s": floor, "output_kd_s": output_kd, "output_kd_vs_floor": output_kd / floor,
+            "floor_feature_attention_batch_s": floor_fa, "feature_attention_kd_s": feature_attention_kd,
+            "feature_attention_kd_vs_floor": feature_attention_kd / floor_fa,
+        }
+        # (b) design note vs ours, same batch
+        _, trainer_mse, _ = prepared(args, tmp, "median-mse", output_loss="median_mse")
+        ours = median_time(trainer_step(trainer_mse, batch), args.repeats)
+        note = median_time(design_note_step(run.teacher, copy.deepcopy(student), batch, args.prediction_length),
+                           args.repeats)
+        results["b_design_note_vs_ours"] = {"design_note_s": note, "ours_s": ours, "speedup": note / ours}
+        # (c) cached teacher (epochs 2+) vs plain student training
+        _, trainer_cache, batch_cache = prepared(args, tmp, "cached", teacher_cache=str(tmp / "cache"), cache_batches=4)
+        cached = median_time(trainer_step(trainer_cache, batch_cache), args.repeats)
+        student_only = median_time(floor_step(None, copy.deepcopy(student), batch_cache, with_teacher=False),
+                                   args.repeats)
+        live = median_time(trainer_step(trainer, batch_cache), args.repeats)
+        results["c_cache"] = {"cached_step_s": cached, "student_only_step_s": student_only, "live_teacher_step_s": live,
+                              "cached_vs_student_only": cached / student_only}
+    # (d) forecast cost of the real shapes
+    results["d_forecast"] = forecast_costs(max(3, args.repeats // 3))
+    # (e) peak memory at context 2048, one process per variant
+    results["e_memory_context2048"] = {}
+    for variant in ("output", "feature+attention"):
+        done = subprocess.run([sys.executable, __file__, *raw_args, "--memory-worker", variant],
+                              capture_output=True, text=True)
+        if done.returncode:
+            sys.stderr.write(done.stderr[-4000:])
+            raise SystemExit(f"memory worker {variant} failed")
+        line = next(l for l in done.stdout.splitlines() if l.startswith("SPEED-RESULT "))
+        results["e_memory_context2048"][variant] = json.loads(line.split(" ", 1)[1])
+    results["command"] = "python bench/speed.py " + " ".join(shlex.quote(a) for a in raw_args)
+
+    a, b, c, d, e = (results[k] for k in ("a_step_vs_floor", "b_design_note_vs_ours", "c_cache", "d_forecast",
+                                          "e_memory_context2048"))
+    names = [k for k in d if k != "student_throughput_vs_teacher"]
+    text = "\n".join([
+        f"# Speed ({results['device']})", "", f"Command: `{results['command']}`", "",
+        "| measurement | seconds | ratio | target |", "|---|---|---|---|",
+        f"| (a) floor: teacher fwd + student fwd/bwd + step | {a['floor_s']:.4f} | 1.00 | |",
+        f"| (a) output KD step | {a['output_kd_s']:.4f} | {a['output_kd_vs_floor']:.2f}x floor | <= 1.10x |",
+        f"| (a) feature+attention KD step | {a['feature_attention_kd_s']:.4f} | {a['feature_attention_kd_vs_floor']:.2f}x floor | <= 1.25x |",
+        f"| (b) design note: pipeline.predict + median MSE | {b['design_note_s']:.4f} | {b['speedup']:.2f}x ours | |",
+        f"| (b) ours, median_mse | {b['ours_s']:.4f} | 1.00 | |",
+        f"| (c) cached teacher step (epochs 2+) | {c['cached_step_s']:.4f} | {c['cached_vs_student_only']:.2f}x student-only | <= 1.05x |",
+        f"| (c) plain student training step | {c['student_only_step_s']:.4f} | 1.00 | |",
+        f"| (c) live teacher step | {c['live_teacher_step_s']:.4f} | | |",
+        "", "(d) forecast, context 2048, horizon 64, random weights:", "",
+        "| model | parameters | batch 1 latency (s) | batch 1 series/s | batch 64 latency (s) | batch 64 series/s |",
+        "|---|---|---|---|---|---|",
+        *[f"| {n} | {d[n]['parameters']:,} | {d[n]['batch1']['latency_s']:.4f} | {d[n]['batch1']['series_per_s']:.1f} "
+          f"| {d[n]['batch64']['latency_s']:.3f} | {d[n]['batch64']['series_per_s']:.1f} |" for n in names],
+        "", f"Student throughput vs teacher: batch 1 {d['student_throughput_vs_teacher']['batch1']:.2f}x, "
+        f"batch 64 {d['student_throughput_vs_teacher']['batch64']:.2f}x (target >= 6x).", "",
+        f"(e) peak memory at context 2048 (768/12 teacher, default student, batch {args.memory_batch_size}, "
+        f"{e['output']['kind']}): output KD {e['output']['peak_memory_mb']:.0f} MB, feature+attention KD "
+        f"{e['feature+attention']['peak_memory_mb']:.0f} MB.", "",
+    ])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    suffix = "" if DEVICE == "cpu" else "-" + torch.cuda.get_device_name().replace(" ", "_").lower()
+    (out / f"speed{suffix}.md").write_text(text)
+    (out / f"speed{suffix}.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

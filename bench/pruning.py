@@ -1,0 +1,115 @@
+"""Pruned vs random student initialisation: M3 accuracy along the distillation run.
+
+Both students have the default config (384-d, half the teacher's blocks, the teacher's head size) and are
+distilled from the same teacher on the M1 + M3 training portions with the same steps, batch, learning-rate
+schedule and seed; only ``student_init`` differs. The student is scored on M3 (WQL, MASE, geometric mean of
+the WQL ratio to the teacher) before training and at each step of ``--grid``, in the same run, by a Trainer
+callback on a copy of the student. "Steps to 3%" is the first grid step whose geo-mean WQL is within 3% of the
+teacher's.
+
+    python bench/pruning.py [--teacher reference] [--steps 1000] [--grid 0,100,300,1000] [--out bench/results]
+
+Writes ``pruning.md`` and ``pruning.json`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import shlex
+import sys
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from chronos_distill import load_teacher
+from chronos_distill.benchmarks import load_m3_benchmarks, training_table
+from chronos_distill.config import DistillConfig
+from chronos_distill.evaluation import evaluate_models
+from chronos_distill.forward import unwrap
+from chronos_distill.run import prepare_run
+
+
+def score(student, teacher_scores, benchmarks) -> dict:
+    results, _ = evaluate_models({"student": copy.deepcopy(student)}, benchmarks)
+    per_set = {d: r["scores"]["student"] for d, r in results["datasets"].items()}
+    ratio = math.exp(sum(math.log(per_set[d]["WQL"] / teacher_scores[d]["WQL"]) for d in per_set) / len(per_set))
+    return {"scores": per_set, "wql_vs_teacher": ratio}
+
+
+class ScoreAlongTheWay(TrainerCallback):
+    def __init__(self, grid, record, teacher_scores, benchmarks):
+        self.grid, self.record, self.teacher_scores, self.benchmarks = set(grid), record, teacher_scores, benchmarks
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step in self.grid:
+            self.record[state.global_step] = score(unwrap(model).student, self.teacher_scores, self.benchmarks)
+            print(f"  step {state.global_step}: WQL/teacher {self.record[state.global_step]['wql_vs_teacher']:.3f}",
+                  flush=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--teacher", default="reference")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--grid", default="0,100,300,1000")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--prediction-length", type=int, default=18)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", default="runs/bench-pruning")
+    parser.add_argument("--out", default="bench/results")
+    args = parser.parse_args(argv)
+    raw_args = list(argv if argv is not None else sys.argv[1:])
+    grid = sorted({int(g) for g in args.grid.split(",")})
+
+    benchmarks = {f"m3_{k}": b for k, b in load_m3_benchmarks().items()}
+    teacher_results, _ = evaluate_models({"teacher": load_teacher(args.teacher)}, benchmarks)
+    teacher_scores = {d: r["scores"]["teacher"] for d, r in teacher_results["datasets"].items()}
+    transfer = training_table(("M1", "M3"))
+    results = {"teacher": teacher_scores, "seasonal_naive": {d: r["scores"]["seasonal_naive"]
+                                                             for d, r in teacher_results["datasets"].items()}}
+    for init in ("random", "pruned"):
+        print(f"{init} init", flush=True)
+        cfg = DistillConfig(teacher=args.teacher, train_data=transfer, prediction_length=args.prediction_length,
+                            min_past=6, max_steps=args.steps, batch_size=args.batch_size,
+                            learning_rate=args.learning_rate, seed=args.seed, save_steps=args.steps,
+                            logging_steps=max(1, args.steps // 20), overwrite=True, student_init=init,
+                            output=str(Path(args.runs) / init))
+        run = prepare_run(cfg)
+        record: dict = {}
+        if 0 in grid:
+            record[0] = score(unwrap(run.trainer.model).student, teacher_scores, benchmarks)
+        run.trainer.add_callback(ScoreAlongTheWay([g for g in grid if g > 0], record, teacher_scores, benchmarks))
+        output = run.trainer.train()
+        within = [step for step in sorted(record) if record[step]["wql_vs_teacher"] <= 1.03]
+        results[init] = {"along_the_way": record, "steps_to_within_3pct": within[0] if within else None,
+                         "train_runtime_s": output.metrics.get("train_runtime")}
+    results["command"] = "python bench/pruning.py " + " ".join(shlex.quote(a) for a in raw_args)
+
+    subsets = list(teacher_scores)
+    lines = ["| init | step | " + " | ".join(f"{d} WQL" for d in subsets) + " | WQL vs teacher (geo-mean) |",
+             "|" + "---|" * (len(subsets) + 3)]
+    lines.append("| teacher | - | " + " | ".join(f"{teacher_scores[d]['WQL']:.4f}" for d in subsets) + " | 1.000 |")
+    for init in ("random", "pruned"):
+        for step, point in sorted(results[init]["along_the_way"].items()):
+            lines.append(f"| {init} | {step} | " + " | ".join(f"{point['scores'][d]['WQL']:.4f}" for d in subsets)
+                         + f" | {point['wql_vs_teacher']:.3f} |")
+    reach = {init: results[init]["steps_to_within_3pct"] for init in ("random", "pruned")}
+    text = "\n".join([
+        "# Pruned vs random student initialisation (M3)", "", f"Command: `{results['command']}`", "", *lines, "",
+        "Steps to come within 3% of the teacher's WQL (first grid point): " + ", ".join(
+            f"{k} {v if v is not None else f'not within {args.steps}'}" for k, v in reach.items()) + ".", "",
+    ])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "pruning.md").write_text(text)
+    (out / "pruning.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -20,3 +20,7 @@ class DataError(DistillError):
 
 class CheckpointError(DistillError):
     """A model folder is not a usable Chronos-2 checkpoint."""
+
+
+class NonFiniteLossError(DistillError):
+    """A loss component became NaN or infinite; the run stopped before writing a checkpoint of it."""

@@ -11,6 +11,7 @@ only on the blocks the losses need.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,9 @@ import torch
 from chronos.chronos2 import Chronos2Model
 from chronos.chronos2.trainer import Chronos2Trainer
 from transformers.trainer_callback import TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint
 
+from .errors import NonFiniteLossError
 from .distillation_model import DistillationModel, IntermediatePlan, StudentPass
 from .forward import MODEL_INPUT_KEYS, normalised_quantiles, unwrap
 from .losses import LossWeights, OutputDistillationLoss, normalise_truth
@@ -70,6 +73,7 @@ class DistillationTrainer(Chronos2Trainer):
         # running sums stay on the device until a log is written, so the step never waits for the host
         self._sums: dict[str, dict[str, torch.Tensor]] = {"train": {}, "eval": {}}
         self._counts = {"train": 0, "eval": 0}
+        self._first_nonfinite: dict[str, torch.Tensor] = {}
 
     def get_train_dataloader(self):
         loader = super().get_train_dataloader()
@@ -127,13 +131,41 @@ class DistillationTrainer(Chronos2Trainer):
         return (total, {"quantile_preds": student_q}) if return_outputs else total
 
     def _accumulate(self, mode: str, losses: dict[str, torch.Tensor]) -> None:
+        step = self.state.global_step + 1  # the step being computed
         for name, value in losses.items():
-            self._sums[mode][name] = self._sums[mode].get(name, 0.0) + value.detach()
+            value = value.detach()
+            self._sums[mode][name] = self._sums[mode].get(name, 0.0) + value
+            if mode == "train":
+                # device-side record of the first step where each component went non-finite: checked when a
+                # log or a checkpoint is written, so the step itself never waits for the host
+                first = self._first_nonfinite.get(name, torch.full((), -1, device=value.device))
+                self._first_nonfinite[name] = torch.where(~torch.isfinite(value) & (first < 0), step, first)
         self._counts[mode] += 1
+
+    def check_finite(self) -> None:
+        """Stop with a message naming the step and the loss component if any training loss went non-finite."""
+        bad = {name: int(first) for name, first in self._first_nonfinite.items() if int(first) >= 0}
+        if not bad:
+            return
+        name, step = min(bad.items(), key=lambda item: (item[1], item[0] != "total"))
+        components = ", ".join(f"{COMPONENT_LOG_NAMES[n]} (step {s})" for n, s in sorted(bad.items(), key=lambda i: i[1]))
+        # checkpoints are only written after this check passes, so the newest one on disk is a good one
+        last = get_last_checkpoint(self.args.output_dir) if os.path.isdir(self.args.output_dir) else None
+        raise NonFiniteLossError(
+            f"the loss became non-finite at step {step}: {components}; training stopped without checkpointing it"
+            + (f", the last good checkpoint is {last}" if last else "")
+            + ". Lower --learning-rate or check the data for extreme values, then continue with --resume"
+        )
+
+    def _save_checkpoint(self, model, trial):
+        self.check_finite()  # never checkpoint a diverged model over the last good one
+        super()._save_checkpoint(model, trial)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """Add the mean of each loss component since the last log to the Trainer's own logs."""
         mode = "eval" if any(key.startswith("eval_") for key in logs) else "train"
+        if mode == "train":
+            self.check_finite()
         if self._counts[mode] and ("loss" in logs or "eval_loss" in logs):
             prefix = "eval_" if mode == "eval" else ""
             for name, total in self._sums[mode].items():

@@ -31,13 +31,12 @@ from chronos.chronos2.dataset import left_pad_and_cat_2D
 from chronos.chronos2.trainer import Chronos2Trainer
 from torch.utils.data import IterableDataset, get_worker_info
 from transformers import TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
 
 from . import __version__
 from .architecture import chronos2_config
 from .config import PretrainConfig
 from .export import save_model_atomic
-from .run import CHECKPOINTS, check_output_folder, prepare_output_folder
+from .run import CHECKPOINTS, check_output_folder, last_complete_checkpoint, prepare_output_folder
 from .synthetic import ar_process, kernel_synth, multivariate_group, trend_seasonality, ts_mixup
 
 logger = logging.getLogger(__name__)
@@ -160,7 +159,7 @@ def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
     output = Path(cfg.output).expanduser()
     checkpoints = output / CHECKPOINTS
     check_output_folder(output, cfg)
-    resume_from = get_last_checkpoint(str(checkpoints)) if cfg.resume else None
+    resume_from = last_complete_checkpoint(checkpoints) if cfg.resume else None
 
     config_core = chronos2_config(
         d_model=cfg.d_model, num_layers=cfg.num_layers, num_heads=cfg.num_heads, d_kv=cfg.d_kv, d_ff=cfg.d_ff,

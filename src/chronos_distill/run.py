@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import math
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,6 @@ import torch
 from chronos.chronos2 import Chronos2Model
 from chronos.chronos2.dataset import DatasetMode
 from transformers import TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
 
 from . import __version__
 from .config import DistillConfig
@@ -162,7 +162,7 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
     cfg = dataclasses.replace(config, **options) if config is not None else DistillConfig(**options)
     run = prepare_run(cfg)
     trainer, output = run.trainer, run.output
-    resume_from = get_last_checkpoint(str(output / CHECKPOINTS)) if cfg.resume else None
+    resume_from = last_complete_checkpoint(output / CHECKPOINTS) if cfg.resume else None
     if cfg.resume:
         logger.info("resuming from %s", resume_from)
     train_output = trainer.train(resume_from_checkpoint=resume_from)
@@ -184,6 +184,27 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
     return DistillResult(output=output, student=student, record=record, trainer=trainer)
 
 
+def last_complete_checkpoint(folder: str | Path) -> str | None:
+    """The newest ``checkpoint-N`` in ``folder`` that was completely written, or None.
+
+    The Trainer writes a checkpoint's files in place and ``trainer_state.json`` last, so a process killed
+    while saving leaves a folder without it (or without its weights); such folders are skipped with a warning
+    rather than resumed from.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    found = sorted(
+        (int(m.group(1)), path) for path in folder.iterdir()
+        if path.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", path.name))
+    )
+    for _, path in reversed(found):
+        if (path / "trainer_state.json").is_file() and any(path.glob("model*.safetensors")):
+            return str(path)
+        logger.warning("skipping incomplete checkpoint %s (interrupted while it was being written)", path)
+    return None
+
+
 def is_main_process() -> bool:
     """Rank 0 of a ``torchrun`` / ``accelerate launch`` job (both set RANK), or a plain single process."""
     return int(os.environ.get("RANK", "0")) == 0
@@ -193,7 +214,7 @@ def check_output_folder(output: Path, cfg: DistillConfig) -> None:
     """Refuse an output folder that would clobber an earlier run, before anything is written."""
     if cfg.resume:
         checkpoints = output / CHECKPOINTS
-        if not (checkpoints.is_dir() and get_last_checkpoint(str(checkpoints))):
+        if not last_complete_checkpoint(checkpoints):
             raise DistillError(f"--resume: output folder {output} holds no training checkpoint to resume from")
         _check_resume_consistent(output / RUN_CONFIG, cfg)
         return
@@ -292,6 +313,10 @@ def training_arguments(cfg: DistillConfig, checkpoint_dir: Path, has_validation:
         use_cpu=not cuda,
         bf16=bf16,
         disable_tqdm=False,
+        # The windows come from numpy's RNG, which a checkpoint saves: on resume, continue drawing from the
+        # restored state instead of replaying (and then re-drawing) the batches already trained on. This makes
+        # a resumed run draw exactly the batches an uninterrupted one would (with num_workers 0).
+        ignore_data_skip=True,
         # every student parameter (and projection) is used in every step: skip DDP's unused-parameter search
         ddp_find_unused_parameters=False,
     )

@@ -11,7 +11,6 @@ only on the blocks the losses need.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,6 @@ import torch
 from chronos.chronos2 import Chronos2Model
 from chronos.chronos2.trainer import Chronos2Trainer
 from transformers.trainer_callback import TrainerCallback
-from transformers.trainer_utils import get_last_checkpoint
 
 from .errors import NonFiniteLossError
 from .distillation_model import DistillationModel, IntermediatePlan, StudentPass
@@ -77,13 +75,15 @@ class DistillationTrainer(Chronos2Trainer):
 
     def get_train_dataloader(self):
         loader = super().get_train_dataloader()
+        rank_seed = (self.args.seed + 1_000_003 * self.args.process_index) % 2**32
         if self.args.world_size > 1:
-            # Chronos2Dataset draws its windows from numpy's global RNG (and workers from the loader's torch
-            # generator), which Trainer seeds identically on every rank: offset both by the rank, or DDP would
-            # average identical gradients. A resumed run restores each rank's own saved RNG state instead.
-            rank_seed = (self.args.seed + 1_000_003 * self.args.process_index) % 2**32
+            # Chronos2Dataset draws its windows from numpy's global RNG, which Trainer seeds identically on
+            # every rank: offset it by the rank, or DDP would average identical gradients. A resumed run
+            # restores each rank's own saved RNG state instead.
             np.random.seed(rank_seed)
-            loader.generator = torch.Generator().manual_seed(rank_seed)
+        # The loader's own generator seeds its workers; without one, every new iterator (one more on resume)
+        # draws from torch's global RNG and shifts the dropout masks of all later steps.
+        loader.generator = torch.Generator().manual_seed(rank_seed)
         return loader
 
     @property
@@ -150,7 +150,9 @@ class DistillationTrainer(Chronos2Trainer):
         name, step = min(bad.items(), key=lambda item: (item[1], item[0] != "total"))
         components = ", ".join(f"{COMPONENT_LOG_NAMES[n]} (step {s})" for n, s in sorted(bad.items(), key=lambda i: i[1]))
         # checkpoints are only written after this check passes, so the newest one on disk is a good one
-        last = get_last_checkpoint(self.args.output_dir) if os.path.isdir(self.args.output_dir) else None
+        from .run import last_complete_checkpoint
+
+        last = last_complete_checkpoint(self.args.output_dir)
         raise NonFiniteLossError(
             f"the loss became non-finite at step {step}: {components}; training stopped without checkpointing it"
             + (f", the last good checkpoint is {last}" if last else "")

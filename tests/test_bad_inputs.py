@@ -412,3 +412,34 @@ def test_context_length_beyond_teacher(tmp_path, teacher_dir, table):
         chronos_distill.distill(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
                                 context_length=512, output=str(tmp_path / "out"), **TINY)
     assert not (tmp_path / "out").exists()
+
+
+def test_irregular_timestamps_name_the_series(table):
+    bad = table.copy()
+    rows = np.flatnonzero(bad["item_id"].to_numpy() == "s005")
+    bad = bad.drop(index=bad.index[rows[[10, 11, 40]]])  # holes at uneven places: no frequency fits
+    with pytest.raises(DataError, match=r"s005.*irregular timestamps"):
+        load_series(bad, PREDICTION_LENGTH, target=["target"])
+
+
+def test_known_covariate_with_missing_values_names_column_and_series(table):
+    data = table.copy()
+    data["promo"] = 1.0
+    data.loc[np.flatnonzero(data["item_id"].to_numpy() == "s002")[-3:], "promo"] = np.nan
+    with pytest.raises(DataError, match=r"known covariate 'promo' is missing 3 value\(s\), first in series 's002'"):
+        load_series(data, PREDICTION_LENGTH, target=["target"], known_covariates=["promo"])
+    # as a past-only covariate, gaps are fine
+    assert len(load_series(data, PREDICTION_LENGTH, target=["target"]).inputs) == 24
+
+
+def test_teacher_with_corrupted_weights(tmp_path, teacher_dir, table):
+    import shutil
+
+    broken = tmp_path / "broken_teacher"
+    shutil.copytree(teacher_dir, broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # truncated download
+    with pytest.raises(DistillError, match=str(broken)):
+        chronos_distill.distill(teacher=str(broken), train_data=table, prediction_length=PREDICTION_LENGTH,
+                output=str(tmp_path / "out"), **TINY)
+    assert not (tmp_path / "out").exists()

@@ -182,6 +182,17 @@ def _from_table(
             f"{source}: series {row[id_column]!r} has more than one row for timestamp {row[timestamp_column]}"
         )
 
+    _check_regular(df, id_column, timestamp_column, source)
+    for column in known_covariates:
+        gaps = df[column].isna()
+        if gaps.any():
+            row = df[gaps].iloc[0]
+            raise DataError(
+                f"{source}: known covariate {column!r} is missing {int(gaps.sum())} value(s), first in series "
+                f"{row[id_column]!r} at {row[timestamp_column]}; a known covariate must be known at every step "
+                "(fill the gaps, or pass it as a past-only covariate by leaving it out of --known-covariates)"
+            )
+
     observed = df[target].notna().any(axis=1).groupby(df[id_column], sort=False).any()
     empty = observed.index[~observed.to_numpy()].tolist()
     if empty:
@@ -200,9 +211,29 @@ def _from_table(
             timestamp_column=timestamp_column,
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise DataError(f"{source}: {exc}") from None
+        hint = ""
+        if "frequency" in str(exc):
+            hint = " (irregular timestamps: every series needs one regular frequency; resample or fill the gaps)"
+        raise DataError(f"{source}: {exc}{hint}") from None
     ids = [str(i) for i in pd.unique(df[id_column])]
     return SeriesSet(inputs=inputs, ids=ids, source=source)
+
+
+def _check_regular(df: pd.DataFrame, id_column: str, timestamp_column: str, source: str) -> None:
+    """Refuse a series whose timestamps follow no regular frequency (chronos would silently treat them as
+    evenly spaced). Equal steps pass at once; the rest (months, quarters, years have uneven lengths) must have
+    a frequency that ``pd.infer_freq`` recognises."""
+    ordered = df[[id_column, timestamp_column]].sort_values([id_column, timestamp_column], kind="stable")
+    steps = ordered.groupby(id_column, sort=False)[timestamp_column].diff()
+    uneven = steps.groupby(ordered[id_column], sort=False).nunique() > 1
+    for item_id in uneven.index[uneven.to_numpy()]:
+        stamps = pd.DatetimeIndex(ordered.loc[ordered[id_column] == item_id, timestamp_column])
+        if pd.infer_freq(stamps) is None:
+            raise DataError(
+                f"{source}: series {item_id!r} has irregular timestamps (steps of "
+                f"{', '.join(str(x) for x in pd.unique(stamps.to_series().diff().dropna())[:3])}): every series "
+                "needs one regular frequency; resample it, or mark missing steps with empty target values"
+            )
 
 
 def _numeric_column(df: pd.DataFrame, column: str, id_column: str, source: str, what: str) -> pd.Series:

@@ -443,3 +443,18 @@ def test_teacher_with_corrupted_weights(tmp_path, teacher_dir, table):
         chronos_distill.distill(teacher=str(broken), train_data=table, prediction_length=PREDICTION_LENGTH,
                 output=str(tmp_path / "out"), **TINY)
     assert not (tmp_path / "out").exists()
+
+
+def test_teacher_with_only_pickled_weights_is_refused_unloaded(tmp_path, teacher_dir):
+    import shutil
+
+    from chronos_distill import load_teacher
+
+    folder = tmp_path / "pickled"
+    shutil.copytree(teacher_dir, folder)
+    (folder / "model.safetensors").unlink()
+    # a pickle that would run code if it were ever unpickled
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04cos\nsystem\n(S'touch " + str(tmp_path / "pwned").encode() + b"'\ntR.")
+    with pytest.raises(CheckpointError, match=r"pickled weights .* only loads safetensors"):
+        load_teacher(str(folder))
+    assert not (tmp_path / "pwned").exists()

@@ -13,7 +13,7 @@ from .errors import CheckpointError
 
 # A Hugging Face hub id: "name" or "owner/name" (letters, digits, '-', '_', '.').
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 
 
 def check_chronos2_folder(folder: Path, role: str = "teacher") -> None:
@@ -35,6 +35,13 @@ def check_chronos2_folder(folder: Path, role: str = "teacher") -> None:
             "expected architectures ['Chronos2Model'] with a chronos_config"
         )
     if not any((folder / name).is_file() for name in _WEIGHT_FILES):
+        if any(folder.glob("*.bin")) or any(folder.glob("*.pt")):
+            # pickled weights can run code when loaded: only safetensors are read from user folders
+            raise CheckpointError(
+                f"{role} folder {folder} holds pickled weights (*.bin / *.pt) but no model.safetensors; "
+                "chronos-distill only loads safetensors: convert it with "
+                "Chronos2Model.from_pretrained(folder).save_pretrained(folder) in an environment you trust"
+            )
         raise CheckpointError(f"{role} folder {folder} has a Chronos-2 config.json but no weights (model.safetensors)")
 
 

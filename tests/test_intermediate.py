@@ -247,3 +247,17 @@ def test_hybrid_run_checkpoints_projections_and_exports_a_plain_student(teacher_
     assert torch.equal(projection, saved_projection)
     with pytest.raises(Exception, match="feature_weight"):
         distill(max_steps=4, resume=True, **{**options, "feature_weight": 0.0})
+
+
+def test_both_kinds_on_univariate_batches_is_the_time_loss_undiluted():
+    teacher, student = _model(), _model(seed=1)
+    plan = IntermediatePlan(pairs=((0, 0), (1, 1)), attention_kinds=BOTH)
+    model = DistillationModel(student, teacher.config, plan).eval()
+    batch = _batch([0, 1, 2, 3])  # every group is a single series: group attention has nothing to teach
+    student_pass = model(**{k: v for k, v in batch.items() if v is not None})
+    teacher_tapped = _teacher_tapped(teacher, plan, batch)
+    both = attention_loss(student_pass.tapped, teacher_tapped, list(plan.pairs), BOTH, "kl")
+    time_only = attention_loss(student_pass.tapped, teacher_tapped, list(plan.pairs), ("time",), "kl")
+    assert both.item() == pytest.approx(time_only.item()) and time_only.item() > 1e-4
+    group_only = attention_loss(student_pass.tapped, teacher_tapped, list(plan.pairs), ("group",), "kl")
+    assert group_only.item() == 0.0 and group_only.requires_grad

@@ -111,8 +111,14 @@ def attention_loss(
     loss: str,
     relation_heads: int | None = None,
 ) -> torch.Tensor:
-    """Mean attention loss over matched (student block, teacher block) pairs and attention kinds."""
+    """Mean attention loss over matched (student block, teacher block) pairs and attention kinds.
+
+    A kind with no query row to count (group attention on a batch of single-series groups) is left out of the
+    mean rather than entering it as a zero, which would dilute the other kind's loss; with no row at all the
+    loss is a zero that still depends on the student (so backward works).
+    """
     terms = []
+    empty = None
     for kind in kinds:
         for s_block, t_block in pairs:
             s_view = AttentionView(kind, student.attention[(kind, s_block)], student)
@@ -122,6 +128,9 @@ def attention_loss(
                     f"{kind} attention of student block {s_block} covers {tuple(s_view.q.shape[:2])} and of teacher "
                     f"block {t_block} {tuple(t_view.q.shape[:2])}: the two models did not see the same tokens"
                 )
+            if not s_view.row_weight.any():
+                empty = s_view.q.sum() * 0.0
+                continue
             if loss == "kl":
                 terms.append(row_kl(t_view.head_averaged_map().detach(), s_view.head_averaged_map(), s_view.row_weight))
             elif loss == "relation":
@@ -131,6 +140,8 @@ def attention_loss(
                 terms.append(torch.stack([row_kl(t.detach(), s, s_view.row_weight) for t, s in rels]).mean())
             else:
                 raise ValueError(f"unknown attention loss {loss!r}; expected one of {ATTENTION_LOSSES}")
+    if not terms:
+        return empty
     return torch.stack(terms).mean()
 
 

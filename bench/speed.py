@@ -71,6 +71,7 @@ def prepared(args, tmp: Path, name: str, **options):
     run = prepare_run(cfg)
     trainer = run.trainer
     trainer.create_optimizer_and_scheduler(num_training_steps=cfg.max_steps)
+    trainer.current_gradient_accumulation_steps = 1  # set by Trainer's loop, which we bypass to time one step
     batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
     trainer.model.train()
     return run, trainer, batch

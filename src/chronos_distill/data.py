@@ -11,6 +11,7 @@ drawn by ``Chronos2Dataset`` exactly as ``fit`` draws them.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -228,10 +229,13 @@ def _check_regular(df: pd.DataFrame, id_column: str, timestamp_column: str, sour
     uneven = steps.groupby(ordered[id_column], sort=False).nunique() > 1
     for item_id in uneven.index[uneven.to_numpy()]:
         stamps = pd.DatetimeIndex(ordered.loc[ordered[id_column] == item_id, timestamp_column])
-        if pd.infer_freq(stamps) is None:
+        with warnings.catch_warnings():  # pandas 3 warns about infer_freq's future return type; only None matters
+            warnings.simplefilter("ignore")
+            freq = pd.infer_freq(stamps)
+        if freq is None:
             raise DataError(
                 f"{source}: series {item_id!r} has irregular timestamps (steps of "
-                f"{', '.join(str(x) for x in pd.unique(stamps.to_series().diff().dropna())[:3])}): every series "
+                f"{', '.join(str(x) for x in stamps.to_series().diff().dropna().drop_duplicates()[:3])}): every series "
                 "needs one regular frequency; resample it, or mark missing steps with empty target values"
             )
 

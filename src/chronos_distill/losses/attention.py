@@ -117,8 +117,7 @@ def attention_loss(
     mean rather than entering it as a zero, which would dilute the other kind's loss; with no row at all the
     loss is a zero that still depends on the student (so backward works).
     """
-    terms = []
-    empty = None
+    terms, counted = [], []
     for kind in kinds:
         for s_block, t_block in pairs:
             s_view = AttentionView(kind, student.attention[(kind, s_block)], student)
@@ -128,9 +127,7 @@ def attention_loss(
                     f"{kind} attention of student block {s_block} covers {tuple(s_view.q.shape[:2])} and of teacher "
                     f"block {t_block} {tuple(t_view.q.shape[:2])}: the two models did not see the same tokens"
                 )
-            if not s_view.row_weight.any():
-                empty = s_view.q.sum() * 0.0
-                continue
+            counted.append(s_view.row_weight.any())  # stays on the device: no sync in the training step
             if loss == "kl":
                 terms.append(row_kl(t_view.head_averaged_map().detach(), s_view.head_averaged_map(), s_view.row_weight))
             elif loss == "relation":
@@ -140,9 +137,8 @@ def attention_loss(
                 terms.append(torch.stack([row_kl(t.detach(), s, s_view.row_weight) for t, s in rels]).mean())
             else:
                 raise ValueError(f"unknown attention loss {loss!r}; expected one of {ATTENTION_LOSSES}")
-    if not terms:
-        return empty
-    return torch.stack(terms).mean()
+    weight = torch.stack(counted).to(terms[0].dtype)
+    return (torch.stack(terms) * weight).sum() / weight.sum().clamp_min(1.0)
 
 
 def default_relation_heads(student_width: int, teacher_width: int, student_heads: int, teacher_heads: int) -> int:

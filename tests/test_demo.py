@@ -18,6 +18,6 @@ def test_demo_distills_the_reference_teacher_and_reports(tmp_path, capsys):
     assert math.isfinite(before) and math.isfinite(after)
     assert "WQL  seasonal naive 0.1485" in printed
     teacher = Chronos2Pipeline.from_pretrained(resolve_teacher("reference")).model
-    student = Chronos2Pipeline.from_pretrained(tmp_path / "student").model
+    student = Chronos2Pipeline.from_pretrained(tmp_path / "student" / "model").model
     assert (teacher.config.d_model, student.config.d_model) == (512, 384)
     assert student.config.num_layers == teacher.config.num_layers // 2

@@ -36,8 +36,9 @@ def test_cli_end_to_end_exports_a_plain_chronos2_student(teacher_dir, table_csv,
     assert "student exported to" in done.stdout
 
     for name in ("config.json", "model.safetensors", "distillation.json", "README.md"):
-        assert (out / name).is_file(), name
-    record = json.loads((out / "distillation.json").read_text())
+        assert (out / "model" / name).is_file(), name
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "model", "run_config.json"]
+    record = json.loads((out / "model" / "distillation.json").read_text())
     assert record["training"]["steps"] == 4
     assert record["training"]["train_runtime_s"] > 0
     assert record["student"]["config"] == {"d_model": 32, "num_layers": 1, "num_heads": 2, "d_kv": 16, "d_ff": 64}
@@ -49,7 +50,7 @@ def test_cli_end_to_end_exports_a_plain_chronos2_student(teacher_dir, table_csv,
     assert (out / "checkpoints" / "checkpoint-4").is_dir()
 
     # the export is a plain Chronos-2 model: it loads with chronos alone and forecasts
-    pipeline = Chronos2Pipeline.from_pretrained(out)
+    pipeline = Chronos2Pipeline.from_pretrained(out / "model")
     assert type(pipeline.model) is Chronos2Model and pipeline.model.config.d_model == 32
     df = seasonal_long_table(n_series=3, length=100, seed=9)
     forecast = pipeline.predict_df(df, prediction_length=PREDICTION_LENGTH)
@@ -58,7 +59,7 @@ def test_cli_end_to_end_exports_a_plain_chronos2_student(teacher_dir, table_csv,
     assert quantiles[0].shape == (1, PREDICTION_LENGTH, 9)
 
     # and it holds exactly the tensors of a Chronos2Model of its config: nothing that exists only for training
-    with safe_open(out / "model.safetensors", "pt") as weights:
+    with safe_open(out / "model" / "model.safetensors", "pt") as weights:
         exported = set(weights.keys())
     assert exported == set(Chronos2Model(pipeline.model.config).state_dict().keys())
 
@@ -148,7 +149,7 @@ def test_yaml_options_with_flags_overriding(teacher_dir, table_parquet, tmp_path
         "student_num_heads: 2\nstudent_d_ff: 64\nalpha: 0.9\n"
     )
     assert main(["distill", "--config", str(config), "--max-steps", "2", "--alpha", "0.25"]) == 0
-    record = json.loads((tmp_path / "out" / "distillation.json").read_text())
+    record = json.loads((tmp_path / "out" / "model" / "distillation.json").read_text())
     assert record["training"]["steps"] == 2
     assert record["options"]["alpha"] == 0.25 and record["options"]["save_steps"] == 1
 

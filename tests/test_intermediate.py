@@ -231,10 +231,10 @@ def test_hybrid_run_checkpoints_projections_and_exports_a_plain_student(teacher_
         key = f"projections.{projection_key(0, 1)}.linear.weight"
         saved_projection = checkpoint.get_tensor(key)
     assert key in keys and any(k.startswith("student.") for k in keys)
-    with safe_open(out / "model.safetensors", "pt") as exported:
+    with safe_open(out / "model" / "model.safetensors", "pt") as exported:
         assert set(exported.keys()) == set(Chronos2Model(result.student.config).state_dict().keys())
 
-    record = json.loads((out / "distillation.json").read_text())
+    record = json.loads((out / "model" / "distillation.json").read_text())
     assert set(record["final_losses"]) == {"distill", "hard", "feature", "attention", "total"}
     assert record["loss"]["layer_pairs"] == [[0, 1]]
     assert record["loss"]["hard_weight"] == pytest.approx(0.3)

@@ -12,7 +12,7 @@ import torch
 from conftest import PREDICTION_LENGTH
 from safetensors.torch import load_file
 
-from chronos_distill.run import last_complete_checkpoint
+from chronos_distill.run_folder import last_complete_checkpoint
 
 
 def _command(teacher_dir, data, out, *extra):
@@ -39,15 +39,15 @@ def test_kill_9_then_resume_gives_the_uninterrupted_student(teacher_dir, table_c
     assert victim.poll() is None, "the run finished before it could be killed"
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    assert not (out / "distillation.json").exists()
+    assert not (out / "model" / "distillation.json").exists()
     resumed_from = last_complete_checkpoint(out / "checkpoints")
     assert resumed_from is not None and not resumed_from.endswith("checkpoint-120")
 
     resumed = subprocess.run(_command(teacher_dir, table_csv, out, "--resume"), env=env, capture_output=True,
                              text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    expected = load_file(tmp_path / "straight" / "model.safetensors")
-    got = load_file(out / "model.safetensors")
+    expected = load_file(tmp_path / "straight" / "model" / "model.safetensors")
+    got = load_file(out / "model" / "model.safetensors")
     assert expected.keys() == got.keys()
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-5, msg=name)

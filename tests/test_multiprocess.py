@@ -26,7 +26,7 @@ def test_torchrun_two_processes_shard_the_data_and_rank0_exports(teacher_dir, tm
     assert len(seen[0]) == len(seen[1]) == 3  # each rank ran every step on its own batch
     assert not set(seen[0]) & set(seen[1]), "both ranks trained on the same windows"
 
-    record = json.loads((out / "distillation.json").read_text())
+    record = json.loads((out / "model" / "distillation.json").read_text())
     assert record["training"]["steps"] == 3 and set(record["final_losses"]) >= {"feature", "attention"}
-    pipeline = Chronos2Pipeline.from_pretrained(out)
+    pipeline = Chronos2Pipeline.from_pretrained(out / "model")
     assert type(pipeline.model) is Chronos2Model and pipeline.model.config.d_model == 32

@@ -34,4 +34,4 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(teacher_dir, t
     assert str(out / "checkpoints" / "checkpoint-2") in message
     assert (out / "checkpoints" / "checkpoint-2").is_dir()
     assert not (out / "checkpoints" / "checkpoint-4").exists()
-    assert not (out / "model.safetensors").exists()  # nothing diverged was exported
+    assert not (out / "model" / "model.safetensors").exists()  # nothing diverged was exported

@@ -7,9 +7,11 @@ import json
 import numpy as np
 import pytest
 import torch
+from chronos import BaseChronosPipeline
 from chronos.chronos2 import Chronos2Pipeline
 
 from chronos_distill.cli import main
+from chronos_distill.errors import DistillError
 from chronos_distill.pretrain import PretrainConfig, PretrainStream, pretrain
 from chronos_distill.synthetic import ar_process, kernel_synth, multivariate_group, trend_seasonality, ts_mixup
 
@@ -81,16 +83,17 @@ def test_tiny_pretraining_saves_a_loadable_bf16_model_and_resumes(tmp_path):
     assert main(["pretrain", "--output", str(out), "--max-steps", "2", "--save-steps", "2", "--d-model", "32",
                  "--num-layers", "1", "--num-heads", "2", "--d-kv", "16", "--d-ff", "64", "--context-length", "64",
                  "--kernel-bank-size", "8", "--batch-size", "16", "--real-data", "M3"]) == 0
-    record = json.loads((out / "pretraining.json").read_text())
+    record = json.loads((out / "model" / "pretraining.json").read_text())
     assert record["steps"] == 2 and record["options"]["real_data"] == ["M3"]
-    config = json.loads((out / "config.json").read_text())
-    assert config.get("dtype", config.get("torch_dtype")) == "bfloat16"
-    model = Chronos2Pipeline.from_pretrained(out).model.float()
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert config["dtype"] == config["torch_dtype"] == "bfloat16"
+    assert config["chronos_pipeline_class"] == "Chronos2Pipeline"
+    model = BaseChronosPipeline.from_pretrained(out / "model").model.float()
     assert model.config.d_model == 32
     quantiles, _ = Chronos2Pipeline(model).predict_quantiles([torch.randn(50)], prediction_length=8)
     assert torch.isfinite(quantiles[0]).all()
 
     pretrain(PretrainConfig(output=str(out), max_steps=4, save_steps=2, resume=True, real_data=["M3"], **TINY))
-    assert json.loads((out / "pretraining.json").read_text())["steps"] == 4
-    with pytest.raises(Exception, match="not empty"):
+    assert json.loads((out / "model" / "pretraining.json").read_text())["steps"] == 4
+    with pytest.raises(DistillError, match="not empty"):
         pretrain(PretrainConfig(output=str(out), max_steps=1, **TINY))

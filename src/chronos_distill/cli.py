@@ -130,7 +130,7 @@ def _distill(options: dict[str, Any]) -> int:
 
     result = distill(_config_from(options, DistillConfig))
     training, losses = result.record["training"], result.record["final_losses"]
-    print(f"student exported to {result.output}")
+    print(f"student exported to {result.model_dir} (publishable model folder; training state in {result.output})")
     print(f"steps {training['steps']}, {training['train_runtime_s']:.1f} s; first distill loss "
           f"{training['first_distill_loss']}, final losses {json.dumps(losses)}")
     return 0

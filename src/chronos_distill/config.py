@@ -181,6 +181,16 @@ class DistillConfig(YamlOptions):
     )
     cache_batches: int = _opt(1000, "Batches in the fixed transfer set when teacher_cache is set.", "int")
 
+    # --- model card -----------------------------------------------------------------------------------------
+    license: str | None = _opt(
+        None,
+        "License for the student's model card when the teacher's is not known (a known one, e.g. apache-2.0 "
+        "for amazon/chronos-2, is used otherwise; this option overrides it).",
+        "str",
+    )
+    datasets: list[str] = _opt([], "Hugging Face dataset ids of the training data, for the model card (comma-separated).",
+                               "list[str]")
+
     # --- run management ------------------------------------------------------------------------------------
     save_steps: int = _opt(500, "Write a training checkpoint (and evaluate, with validation data) every N steps.", "int")
     logging_steps: int = _opt(50, "Log the loss components every N steps.", "int")
@@ -230,6 +240,10 @@ class DistillConfig(YamlOptions):
             raise ConfigError(f"option {_flag('student_init')} must be one of {list(STUDENT_INITS)}, got {self.student_init!r}")
         if self.teacher_cache is not None:
             _check_type("teacher_cache", self.teacher_cache, str)
+        if self.license is not None:
+            _check_type("license", self.license, str)
+        if isinstance(self.datasets, str):
+            self.datasets = [d.strip() for d in self.datasets.split(",") if d.strip()]
         _check_int("logging_steps", self.logging_steps, minimum=1)
         _check_int("seed", self.seed, minimum=0)
         _check_int("num_workers", self.num_workers, minimum=0)
@@ -354,6 +368,7 @@ class PretrainConfig(YamlOptions):
     seed: int = _opt(0, "Seed of the initialisation and of the data stream.", "int")
     num_workers: int = _opt(0, "DataLoader worker processes generating batches.", "int")
     save_dtype: str = _opt("bfloat16", "dtype of the stored weights: bfloat16, float16 or float32.", "str")
+    license: str | None = _opt(None, "License for the model card's front-matter (e.g. apache-2.0).", "str")
     resume: bool = _opt(False, "Continue from the last checkpoint in the output folder.", "flag")
     overwrite: bool = _opt(False, "Replace an earlier run in the output folder.", "flag")
 

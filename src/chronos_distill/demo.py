@@ -53,7 +53,7 @@ def run_demo(output: str | Path = "runs/demo", steps: int = 300, seed: int = 0) 
     after = agreement_scores(teacher, student, heldout, PREDICTION_LENGTH)
     scores, _ = evaluate_models({"teacher": teacher, "student": student}, {"m3_monthly": monthly})
     return {
-        "output": str(result.output),
+        "output": str(result.model_dir),
         "teacher_parameters": count_parameters(teacher),
         "student_parameters": count_parameters(student),
         "first_distill_loss": result.record["training"]["first_distill_loss"],

@@ -1,9 +1,15 @@
-"""Export: the student as a plain Chronos-2 checkpoint, with its record and model card.
+"""Export: a Chronos-2 checkpoint as upstream publishes one, with its record and model card.
 
-The output folder loads with ``Chronos2Pipeline.from_pretrained(OUTPUT)`` and needs no code of ours. Files
-are written to a temporary folder beside the final ones and moved in with ``os.replace`` (atomic per
-file), weights first and ``distillation.json`` last, so a crash never leaves a config that points at
-half-written weights, and ``distillation.json`` exists only for a finished export.
+The folder loads with ``BaseChronosPipeline.from_pretrained(FOLDER)`` and ``Chronos2Pipeline.from_pretrained``
+and needs no code of ours: its ``config.json`` names the pipeline class (``"chronos_pipeline_class":
+"Chronos2Pipeline"``, without which ``BaseChronosPipeline`` falls back to the original T5 Chronos) and the
+stored dtype under both ``dtype`` (transformers 5) and ``torch_dtype`` (transformers 4), like the upstream
+checkpoints. The pipeline class travels in the model's config, so a model that ``Chronos2Pipeline.fit`` or
+AutoGluon saves again keeps it.
+
+Files are written to a temporary folder beside the final ones and moved in with ``os.replace`` (atomic per
+file), weights first and the record last, so a crash never leaves a config that points at half-written
+weights, and the record exists only for a finished export.
 """
 
 from __future__ import annotations
@@ -20,8 +26,18 @@ from typing import Any
 import torch
 from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 
+from .run_folder import current_umask
+
 RECORD_NAME = "distillation.json"
 CARD_NAME = "README.md"
+#: What ``BaseChronosPipeline.from_pretrained`` reads to pick the pipeline class.
+PIPELINE_CLASS = "Chronos2Pipeline"
+
+
+def mark_as_chronos2_pipeline(model: Chronos2Model) -> Chronos2Model:
+    """Record in the model's config that it loads as a ``Chronos2Pipeline`` (kept by every later save)."""
+    model.config.chronos_pipeline_class = PIPELINE_CLASS
+    return model
 
 
 def exportable_student(student: Chronos2Model, context_length: int, prediction_length: int) -> Chronos2Model:
@@ -67,15 +83,17 @@ def save_model_atomic(
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=output))
     try:
         on_cpu_in_dtype = model.device.type == "cpu" and model.dtype == dtype
-        Chronos2Pipeline(model if on_cpu_in_dtype else copy.deepcopy(model).cpu().to(dtype)).save_pretrained(staging)
+        to_save = model if on_cpu_in_dtype else copy.deepcopy(model).cpu().to(dtype)
+        mark_as_chronos2_pipeline(to_save)
+        Chronos2Pipeline(to_save).save_pretrained(staging)
+        _add_legacy_dtype(staging / "config.json", dtype)
         for name, text in (text_files or {}).items():
             (staging / name).write_text(text)
         for name, content in (json_files or {}).items():
             (staging / name).write_text(json.dumps(content, indent=2, default=str) + "\n")
         last = [*(text_files or {}), *(json_files or {})]
         first = sorted(p.name for p in staging.iterdir() if p.name not in last and p.name != "config.json")
-        umask = os.umask(0)
-        os.umask(umask)
+        umask = current_umask()
         for name in [*first, "config.json", *last]:
             os.chmod(staging / name, 0o666 & ~umask)  # staged files may be private (mkstemp); published ones are not
             os.replace(staging / name, output / name)
@@ -84,54 +102,9 @@ def save_model_atomic(
     return output
 
 
-def write_json_atomic(path: Path, content: Any) -> None:
-    """Write JSON to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(content, handle, indent=2, default=str)
-        handle.write("\n")
-    os.replace(tmp, path)
-
-
-def model_card(record: dict[str, Any]) -> str:
-    """A short README.md for the exported student."""
-    teacher, student, losses = record["teacher"], record["student"], record["final_losses"]
-    data = record["data"]["train"]
-    s = student["config"]
-    lines = [
-        "---",
-        "library_name: chronos-forecasting",
-        "pipeline_tag: time-series-forecasting",
-        "tags: [chronos-2, knowledge-distillation, chronos-distill]",
-        "---",
-        "",
-        "# Chronos-2 student distilled with chronos-distill",
-        "",
-        f"A Chronos-2 model ({student['parameters']:,} parameters; d_model {s['d_model']}, {s['num_layers']} layers, "
-        f"{s['num_heads']} heads, d_ff {s['d_ff']}) distilled from the teacher `{teacher['source']}` "
-        f"({teacher['parameters']:,} parameters; d_model {teacher['config']['d_model']}, "
-        f"{teacher['config']['num_layers']} layers).",
-        "",
-        "It is a plain `Chronos2Model` and loads without chronos-distill:",
-        "",
-        "```python",
-        "from chronos import Chronos2Pipeline",
-        "pipeline = Chronos2Pipeline.from_pretrained('PATH_TO_THIS_FOLDER')",
-        "forecast = pipeline.predict_df(df, prediction_length=" + str(record["options"]["prediction_length"]) + ")",
-        "```",
-        "",
-        "## Distillation",
-        "",
-        f"- objective: `{record['loss']['output_loss']}`, alpha {record['loss']['alpha']} "
-        f"(distill weight {record['loss']['distill_weight']}, truth weight {record['loss']['hard_weight']})",
-        f"- data: {data['n_series']} series, {data['n_observations']:,} observations from {data['source']}",
-        f"- {record['training']['steps']} steps, batch size {record['options']['batch_size']}, "
-        f"learning rate {record['options']['learning_rate']}, {record['training']['train_runtime_s']:.0f} s on "
-        f"{record['training']['device']}",
-        "- final losses (normalised space): "
-        + ", ".join(f"{k} {v:.4f}" for k, v in losses.items() if isinstance(v, (int, float))),
-        "",
-        "All options are in `distillation.json`.",
-        "",
-    ]
-    return "\n".join(lines)
+def _add_legacy_dtype(config_file: Path, dtype: torch.dtype) -> None:
+    """Write the stored dtype as both ``dtype`` and ``torch_dtype``, as upstream's checkpoints carry it."""
+    config = json.loads(config_file.read_text())
+    name = str(dtype).removeprefix("torch.")
+    config["dtype"] = config["torch_dtype"] = name
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

@@ -36,12 +36,19 @@ from . import __version__
 from .architecture import chronos2_config
 from .config import PretrainConfig
 from .export import save_model_atomic
-from .run import CHECKPOINTS, check_output_folder, last_complete_checkpoint, prepare_output_folder
+from .model_card import pretrained_card, scrub_local_paths
+from .run_folder import (
+    CHECKPOINTS, check_output_folder, is_main_process, last_complete_checkpoint, model_folder, prepare_output_folder,
+)
 from .synthetic import ar_process, kernel_synth, multivariate_group, trend_seasonality, ts_mixup
 
 logger = logging.getLogger(__name__)
 
 RECORD_NAME = "pretraining.json"
+#: Options that define the model being trained: a resumed pretraining run must not change them.
+FIXED_ON_RESUME = (
+    "d_model", "num_layers", "num_heads", "d_kv", "d_ff", "context_length", "max_output_patches", "init_from",
+)
 
 
 def real_series(datasets: list[str]) -> list[np.ndarray]:
@@ -154,11 +161,13 @@ class PretrainStream(IterableDataset):
 
 
 def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
-    """Train a Chronos-2 model from scratch on the pretraining mix; returns the output folder."""
+    """Train a Chronos-2 model from scratch on the pretraining mix; returns the model folder (``OUTPUT/model``)."""
     cfg = dataclasses.replace(config, **options) if config is not None else PretrainConfig(**options)
     output = Path(cfg.output).expanduser()
     checkpoints = output / CHECKPOINTS
-    check_output_folder(output, cfg)
+    if is_main_process():  # under torchrun only rank 0 checks, prepares and writes the output folder
+        check_output_folder(output, cfg.to_dict(), resume=cfg.resume, overwrite=cfg.overwrite,
+                            fixed_on_resume=FIXED_ON_RESUME)
     resume_from = last_complete_checkpoint(checkpoints) if cfg.resume else None
 
     config_core = chronos2_config(
@@ -174,7 +183,8 @@ def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
         model.load_state_dict(source.state_dict())
         model.requires_grad_(True)
     stream = PretrainStream(cfg, real_series(cfg.real_data))
-    prepare_output_folder(output, cfg)  # same folder rules as distill: never clobber a run by accident
+    if is_main_process():  # same folder rules as distill: never clobber a run by accident
+        prepare_output_folder(output, cfg.to_dict(), resume=cfg.resume)
     cuda = torch.cuda.is_available()
     args = TrainingArguments(
         output_dir=str(checkpoints), per_device_train_batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
@@ -187,7 +197,7 @@ def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
     )
     trainer = Chronos2Trainer(model=model, args=args, train_dataset=stream)
     result = trainer.train(resume_from_checkpoint=resume_from)
-    record = {
+    record = scrub_local_paths({
         "chronos_distill_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "options": cfg.to_dict(),
@@ -197,6 +207,9 @@ def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
         "device": str(args.device),
         "resumed_from": resume_from,
         "final_loss": next((e["loss"] for e in reversed(trainer.state.log_history) if "loss" in e), None),
-    }
-    save_model_atomic(model, output, dtype=getattr(torch, cfg.save_dtype), json_files={RECORD_NAME: record})
-    return output
+    })
+    if trainer.is_world_process_zero():
+        save_model_atomic(model, model_folder(output), dtype=getattr(torch, cfg.save_dtype),
+                          text_files={"README.md": pretrained_card(record)}, json_files={RECORD_NAME: record})
+    trainer.accelerator.wait_for_everyone()  # no rank returns before the model exists
+    return model_folder(output)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .benchmarks import Benchmark
-from .export import write_json_atomic
+from .run_folder import write_json_atomic
 from .metrics import QUANTILE_LEVELS
 
 

@@ -10,9 +10,6 @@ import dataclasses
 import datetime as dt
 import logging
 import math
-import os
-import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,21 +24,26 @@ from .config import DistillConfig
 from .data import SeriesSet, draw_windows, drop_short_series, load_series, make_dataset
 from .errors import ConfigError, DistillError
 from .distillation_model import DistillationModel, plan_from_config
-from .export import RECORD_NAME, export_student, model_card, write_json_atomic
+from .export import export_student
+from .model_card import student_card
 from .forward import unwrap
 from .losses import OutputDistillationLoss
 from .pruning import check_prunable
 from .student import build_pruned_student, build_student, build_student_config, count_parameters
 from .teacher_cache import cached_transfer_set
-from .teacher import load_teacher
+from .model_card import file_name, scrub_local_paths
+from .teacher import describe_teacher, load_teacher
 from .trainer import COMPONENT_LOG_NAMES, DistillationTrainer, SaveFinalStepCallback
+from .run_folder import (
+    CHECKPOINTS, check_output_folder, is_main_process, last_complete_checkpoint, model_folder, prepare_output_folder,
+)
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINTS = "checkpoints"
-RUN_CONFIG = "run_config.json"
+#: Options that name local files or folders: published as file names only.
+PATH_OPTIONS = ("teacher", "train_data", "validation_data", "output", "teacher_cache")
 # Options that define what is being trained: a resumed run must not change them.
-_FIXED_ON_RESUME = (
+FIXED_ON_RESUME = (
     "teacher", "prediction_length", "student_d_model", "student_num_layers", "student_num_heads",
     "student_d_kv", "student_d_ff", "student_quantiles", "output_loss", "context_length",
     # the checkpoint holds one projection per matched pair, shaped by these
@@ -53,10 +55,12 @@ _FIXED_ON_RESUME = (
 
 @dataclass
 class DistillResult:
-    """What a run produced: the output folder, the trained student, the record in distillation.json, and the
+    """What a run produced: the run folder (``output``), the publishable model folder in it (``model_dir``,
+    see :mod:`chronos_distill.run_folder`), the trained student, the record in distillation.json, and the
     trainer (its ``state.log_history`` has every logged value; ``trainer.teacher`` is the frozen teacher)."""
 
     output: Path
+    model_dir: Path
     student: Chronos2Model
     record: dict[str, Any]
     trainer: DistillationTrainer
@@ -84,7 +88,8 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
     """
     output = Path(cfg.output).expanduser()
     if is_main_process():  # other ranks of a multi-process job would see rank 0's run_config.json appear
-        check_output_folder(output, cfg)
+        check_output_folder(output, cfg.to_dict(), resume=cfg.resume, overwrite=cfg.overwrite,
+                            fixed_on_resume=FIXED_ON_RESUME)
 
     # data before the teacher: a typo in a path should not wait for a hub download to be reported
     min_past = cfg.min_past or cfg.prediction_length
@@ -132,7 +137,7 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
     )
 
     if is_main_process():
-        prepare_output_folder(output, cfg)  # all checks passed: only now touch the output folder
+        prepare_output_folder(output, cfg.to_dict(), resume=cfg.resume)  # all checks passed: only now touch the output folder
     cache_info = None
     if cfg.teacher_cache is not None:
         train_dataset, cache_folder, reused = cached_transfer_set(
@@ -173,88 +178,15 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
     if trainer.is_world_process_zero():  # under torchrun / accelerate every rank holds the same student
         export_student(
             student,
-            output,
+            model_folder(output),
             context_length=run.context_length,
             prediction_length=cfg.prediction_length,
             record=record,
-            model_card=model_card(record),
+            model_card=student_card(record),
         )
-        logger.info("student exported to %s", output)
+        logger.info("student exported to %s", model_folder(output))
     trainer.accelerator.wait_for_everyone()  # no rank returns before the export exists
-    return DistillResult(output=output, student=student, record=record, trainer=trainer)
-
-
-def last_complete_checkpoint(folder: str | Path) -> str | None:
-    """The newest ``checkpoint-N`` in ``folder`` that was completely written, or None.
-
-    The Trainer writes a checkpoint's files in place and ``trainer_state.json`` last, so a process killed
-    while saving leaves a folder without it (or without its weights); such folders are skipped with a warning
-    rather than resumed from.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        return None
-    found = sorted(
-        (int(m.group(1)), path) for path in folder.iterdir()
-        if path.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", path.name))
-    )
-    for _, path in reversed(found):
-        if (path / "trainer_state.json").is_file() and any(path.glob("model*.safetensors")):
-            return str(path)
-        logger.warning("skipping incomplete checkpoint %s (interrupted while it was being written)", path)
-    return None
-
-
-def is_main_process() -> bool:
-    """Rank 0 of a ``torchrun`` / ``accelerate launch`` job (both set RANK), or a plain single process."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def check_output_folder(output: Path, cfg: DistillConfig) -> None:
-    """Refuse an output folder that would clobber an earlier run, before anything is written."""
-    if cfg.resume:
-        checkpoints = output / CHECKPOINTS
-        if not last_complete_checkpoint(checkpoints):
-            raise DistillError(f"--resume: output folder {output} holds no training checkpoint to resume from")
-        _check_resume_consistent(output / RUN_CONFIG, cfg)
-        return
-    if output.exists() and not output.is_dir():
-        raise DistillError(f"output {output} exists and is not a folder")
-    if output.is_dir() and any(output.iterdir()):
-        if not cfg.overwrite:
-            raise DistillError(
-                f"output folder {output} is not empty; pass --resume to continue the run in it, "
-                "--overwrite to replace it, or choose another folder"
-            )
-        if not _holds_a_run(output):
-            raise DistillError(
-                f"--overwrite: output folder {output} does not hold a chronos-distill run; refusing to delete it"
-            )
-
-
-def prepare_output_folder(output: Path, cfg: DistillConfig) -> None:
-    """Make the output folder ready (emptying an earlier run for --overwrite) and record the options."""
-    if not cfg.resume and output.is_dir() and any(output.iterdir()):
-        shutil.rmtree(output)  # check_output_folder made sure this is an earlier run and --overwrite was given
-    output.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(output / RUN_CONFIG, cfg.to_dict())
-
-
-def _holds_a_run(output: Path) -> bool:
-    return any((output / name).exists() for name in (RUN_CONFIG, RECORD_NAME, CHECKPOINTS))
-
-
-def _check_resume_consistent(saved: Path, cfg: DistillConfig) -> None:
-    import json
-
-    if not saved.is_file():
-        return
-    before = json.loads(saved.read_text())
-    now = cfg.to_dict()
-    changed = [k for k in _FIXED_ON_RESUME if k in before and before[k] != now[k]]
-    if changed:
-        details = ", ".join(f"{k}: {before[k]!r} -> {now[k]!r}" for k in changed)
-        raise DistillError(f"--resume with different options than the run being resumed ({details})")
+    return DistillResult(output=output, model_dir=model_folder(output), student=student, record=record, trainer=trainer)
 
 
 def _load(cfg: DistillConfig, data: Any, role: str, min_past: int) -> SeriesSet:
@@ -355,17 +287,27 @@ def _loss_record(cfg: DistillConfig, plan) -> dict[str, Any]:
 
 
 def _record(cfg, teacher, student, train, validation, trainer, metrics, resume_from) -> dict[str, Any]:
+    """The run's ``distillation.json``: published with the model, so local paths are reduced to names."""
     import chronos
     import transformers
 
     history = trainer.state.log_history
     first = next((e for e in history if "distill_loss" in e), {})
     core = ("d_model", "num_layers", "num_heads", "d_kv", "d_ff")
-    return {
+    described = describe_teacher(cfg.teacher)
+    license_ = cfg.license or described.license
+    if cfg.license and described.license and cfg.license != described.license:
+        logger.warning("--license %s differs from the teacher's license %s", cfg.license, described.license)
+    if not license_:
+        logger.warning("the teacher's license is not known: the model card says 'unknown'; pass --license to set it")
+    options = cfg.to_dict()
+    for name in PATH_OPTIONS:
+        options[name] = file_name(options[name])
+    record = {
         "chronos_distill_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "teacher": {
-            "source": cfg.teacher,
+            **described.to_dict(),
             "parameters": count_parameters(teacher),
             "config": {k: getattr(teacher.config, k) for k in core},
         },
@@ -374,8 +316,9 @@ def _record(cfg, teacher, student, train, validation, trainer, metrics, resume_f
             "config": {k: getattr(student.config, k) for k in core},
             "chronos_config": dict(student.chronos_config.__dict__),
         },
+        "card": {"license": license_, "datasets": list(cfg.datasets)},
         "loss": _loss_record(cfg, unwrap(trainer.model).plan),
-        "options": cfg.to_dict(),
+        "options": options,
         "data": {"train": train.summary(), "validation": validation.summary() if validation else None},
         "training": {
             "steps": trainer.state.global_step,
@@ -383,6 +326,7 @@ def _record(cfg, teacher, student, train, validation, trainer, metrics, resume_f
             "device": str(trainer.args.device),
             "resumed_from": resume_from,
             "best_checkpoint": trainer.state.best_model_checkpoint,
+            "exported": _exported_weights(trainer),
             "first_distill_loss": first.get("distill_loss"),
         },
         "final_losses": {**_last_logged(history, ""), **_last_logged(history, "eval_")},
@@ -391,4 +335,22 @@ def _record(cfg, teacher, student, train, validation, trainer, metrics, resume_f
             "torch": torch.__version__,
             "transformers": transformers.__version__,
         },
+    }
+    return scrub_local_paths(record)
+
+
+def _exported_weights(trainer: DistillationTrainer) -> dict[str, Any]:
+    """Which weights the export holds (the last step's, or the best checkpoint's), and their logged losses."""
+    history, steps = trainer.state.log_history, trainer.state.global_step
+    best = trainer.state.best_model_checkpoint
+    if best is None:
+        return {"checkpoint": None, "step": steps, "description": f"the last step ({steps})",
+                "losses": _last_logged(history, "")}
+    step = int(Path(best).name.rsplit("-", 1)[-1])
+    at_step = [e for e in history if e.get("step", -1) <= step]
+    return {
+        "checkpoint": Path(best).name,
+        "step": step,
+        "description": f"the best checkpoint by validation loss, {Path(best).name} of {steps} steps",
+        "losses": {**_last_logged(at_step, ""), **_last_logged(at_step, "eval_")},
     }

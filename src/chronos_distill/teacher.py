@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 
 from .errors import CheckpointError
+from .run_folder import model_folder
 
 # A Hugging Face hub id: "name" or "owner/name" (letters, digits, '-', '_', '.').
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -45,18 +47,95 @@ def check_chronos2_folder(folder: Path, role: str = "teacher") -> None:
         raise CheckpointError(f"{role} folder {folder} has a Chronos-2 config.json but no weights (model.safetensors)")
 
 
-#: Name of the bundled reference teacher (see ``reference_teacher/README.md``).
+@dataclass(frozen=True)
+class BundledTeacher:
+    """A Chronos-2 checkpoint shipped inside the package, selected by its alias (``--teacher reference``)."""
+
+    alias: str
+    folder: Path
+    title: str
+    version: str
+    license: str = "apache-2.0"  # trained by this project, from scratch, on public competition data
+
+    @property
+    def name(self) -> str:
+        return f"{self.title} {self.version}"
+
+
+_PACKAGE = Path(__file__).parent
+#: The bundled teachers by alias (see ``reference_teacher/README.md``).
+BUNDLED_TEACHERS = {
+    "reference": BundledTeacher("reference", _PACKAGE / "reference_teacher", "chronos-distill reference teacher", "v0"),
+}
+#: Name of the default bundled reference teacher.
 REFERENCE = "reference"
-REFERENCE_FOLDER = Path(__file__).parent / "reference_teacher"
+REFERENCE_FOLDER = BUNDLED_TEACHERS[REFERENCE].folder
+
+#: Licenses stated on the model cards of the public Chronos-2 checkpoints, for hub ids we know.
+KNOWN_HUB_LICENSES = {
+    "amazon/chronos-2": "apache-2.0",
+    "autogluon/chronos-2": "apache-2.0",
+    "autogluon/chronos-2-small": "apache-2.0",
+    "autogluon/chronos-2-synth": "apache-2.0",
+}
+# .../models--ORG--NAME/snapshots/<revision>: a Hugging Face cache snapshot names its hub id
+_HUB_CACHE_SNAPSHOT = re.compile(r"models--([\w.-]+)--([\w.-]+)/snapshots/[^/]+/?$")
 
 
 def resolve_teacher(name_or_path: str | Path) -> str:
-    """The local folder of ``"reference"`` (the bundled teacher); any other name or path is returned as is."""
-    if str(name_or_path) != REFERENCE:
+    """The local folder of a bundled teacher's alias (``"reference"``); any other name or path is returned as is."""
+    bundled = BUNDLED_TEACHERS.get(str(name_or_path))
+    if bundled is None:
         return str(name_or_path)
-    if not (REFERENCE_FOLDER / "config.json").is_file():
-        raise CheckpointError(f"the bundled reference teacher is missing from {REFERENCE_FOLDER}; reinstall chronos-distill")
-    return str(REFERENCE_FOLDER)
+    if not (bundled.folder / "config.json").is_file():
+        raise CheckpointError(f"the bundled teacher {bundled.alias!r} is missing from {bundled.folder}; reinstall chronos-distill")
+    return str(bundled.folder)
+
+
+@dataclass(frozen=True)
+class TeacherDescription:
+    """What a model card and a published record say about a teacher: never a local absolute path."""
+
+    name: str  # a bundled teacher's name and version, a hub id, or a local folder's name
+    hub_id: str | None
+    license: str | None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"name": self.name, "hub_id": self.hub_id, "license": self.license}
+
+
+def describe_teacher(name_or_path: str | Path) -> TeacherDescription:
+    """Name, hub id and license of a teacher given as a bundled alias, a hub id or a local folder.
+
+    A local folder's license comes from its own model card (``README.md`` front-matter) when it has one;
+    its hub id is known when it is a Hugging Face cache snapshot (``.../models--ORG--NAME/snapshots/REV``).
+    """
+    text = str(name_or_path)
+    bundled = BUNDLED_TEACHERS.get(text)
+    if bundled is not None:
+        return TeacherDescription(bundled.name, None, bundled.license)
+    path = Path(text).expanduser()
+    if not path.exists():  # a hub id
+        return TeacherDescription(text, text, KNOWN_HUB_LICENSES.get(text))
+    path = path.resolve()
+    snapshot = _HUB_CACHE_SNAPSHOT.search(path.as_posix())
+    hub_id = f"{snapshot.group(1)}/{snapshot.group(2)}" if snapshot else None
+    for candidate in BUNDLED_TEACHERS.values():
+        if path == candidate.folder.resolve():
+            return TeacherDescription(candidate.name, None, candidate.license)
+    license_ = _card_license(path / "README.md") or KNOWN_HUB_LICENSES.get(hub_id or "")
+    return TeacherDescription(hub_id or path.name, hub_id, license_)
+
+
+def _card_license(card: Path) -> str | None:
+    if not card.is_file():
+        return None
+    from huggingface_hub import ModelCard
+
+    try:
+        return ModelCard.load(card).data.license
+    except Exception:  # a README that is not a model card says nothing about the license
+        return None
 
 
 def load_teacher(name_or_path: str | Path, device: str | torch.device = "cpu", role: str = "teacher") -> Chronos2Model:
@@ -69,6 +148,8 @@ def load_teacher(name_or_path: str | Path, device: str | torch.device = "cpu", r
     """
     name = resolve_teacher(name_or_path)
     path = Path(name).expanduser()
+    if path.is_dir() and not (path / "config.json").exists() and (model_folder(path) / "config.json").is_file():
+        path = model_folder(path)  # a run folder of distill / pretrain: its model is in model/
     if path.exists():
         check_chronos2_folder(path, role)
         source = str(path)

@@ -35,7 +35,7 @@ from torch.utils.data import IterableDataset
 
 from .data import SeriesSet, draw_windows
 from .errors import DistillError
-from .export import write_json_atomic
+from .run_folder import write_json_atomic
 from .forward import normalised_quantiles
 
 logger = logging.getLogger(__name__)

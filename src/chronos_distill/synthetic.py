@@ -192,10 +192,12 @@ def seasonal_series(
     - ``periods``: 1-3 periods from :func:`seasonal_period` unless given; each gets a
       :func:`seasonal_pattern` at a random phase and an amplitude (``amplitudes``, default 0.5-2 for the
       first, 0.2-1 for the others).
-    - Level: 10 plus a piecewise-linear trend with 0-2 change points (``trend``), plus 0-2 level shifts (20%
-      of series, ``shifts``).
+    - Level: 10 plus a piecewise-linear trend with 0-2 change points that drifts by about 1.5 seasonal
+      amplitudes over the series (``trend``), plus 1-2 level shifts of about one amplitude (20% of series,
+      ``shifts``): the season stays the series' main structure.
     - ``multiplicative`` (default: 30% of series): the season scales with the level,
-      ``level * (1 + 0.1 * season)``, on a level kept positive; otherwise ``level + season``.
+      ``level * (1 + 0.15 * season)``, on a level that grows or decays exponentially (``trend``); otherwise
+      ``level + season``.
     - Gaussian noise of ``noise_scale`` times the first amplitude (default 0-0.5), and 1-3 outliers of 3-6 noise
       standard deviations in 15% of series (``outliers``).
 
@@ -211,21 +213,22 @@ def seasonal_series(
         cycle = seasonal_pattern(rng, period)
         season += amplitude * cycle[(np.arange(length) + int(rng.integers(period))) % period]
     level = np.full(length, 10.0)
-    if trend:
+    if trend:  # a drift of about one seasonal amplitude over the series: the season stays what stands out
         knots = np.sort(rng.choice(np.arange(1, length), size=int(rng.integers(0, 3)), replace=False))
-        slopes = rng.normal(0, 0.02, size=len(knots) + 1)
+        slopes = rng.normal(0, 1.5 * amplitudes[0] / length, size=len(knots) + 1)
         slope_at = slopes[np.searchsorted(knots, t, side="right")]
         level = level + np.cumsum(slope_at)
     if shifts and rng.random() < 0.2:
         jumps = np.zeros(length)
         where = rng.integers(1, length, size=int(rng.integers(1, 3)))
-        jumps[where] = rng.normal(0, 2, size=len(where))
+        jumps[where] = rng.normal(0, amplitudes[0], size=len(where))
         level = level + np.cumsum(jumps)
     if multiplicative is None:
         multiplicative = bool(rng.random() < 0.3)
-    if multiplicative:
-        level = np.clip(level, 1.0, None)
-        y = level * (1 + 0.1 * season)
+    if multiplicative:  # growth (or decay) by a factor of up to about e^2 over the series, season in proportion
+        growth = np.cumsum(np.full(length, rng.normal(0, 1.0) / length)) if trend else 0.0
+        level = 10.0 * np.exp(growth + (level - 10.0) / 10.0)
+        y = level * (1 + 0.15 * season)
     else:
         y = level + season
     scale = amplitudes[0] * (rng.uniform(0, 0.5) if noise_scale is None else noise_scale)

@@ -17,6 +17,7 @@ def test_demo_distills_the_reference_teacher_and_reports(tmp_path, capsys):
     before, after = float(words[words.index("before") + 1]), float(words[words.index("after") + 1])
     assert math.isfinite(before) and math.isfinite(after)
     assert "WQL  seasonal naive 0.1485" in printed
+    assert "Lower is better" in printed
     teacher = Chronos2Pipeline.from_pretrained(resolve_teacher("reference")).model
     student = Chronos2Pipeline.from_pretrained(tmp_path / "student" / "model").model
     assert (teacher.config.d_model, student.config.d_model) == (512, 384)

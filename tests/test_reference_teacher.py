@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 
@@ -35,3 +36,21 @@ def test_reference_loads_without_chronos_distill_and_forecasts():
     # (v0 still misses periods shorter than a patch, see its model card)
     error = (median - series[400:]).abs().mean()
     assert error < 0.7 * (50 - series[400:]).abs().mean()
+
+
+def test_every_bundled_teacher_resolves_and_its_recorded_m3_scores_are_what_evaluate_gives(tmp_path):
+    from chronos_distill.evaluation import evaluate
+    from chronos_distill.teacher import BUNDLED_TEACHERS
+
+    assert resolve_teacher("reference-v0") == str(BUNDLED_TEACHERS["reference-v0"].folder)
+    folders = {str(b.folder) for b in BUNDLED_TEACHERS.values()}
+    for alias, bundled in BUNDLED_TEACHERS.items():
+        assert Path(resolve_teacher(alias)) == bundled.folder
+    for folder in sorted(folders):
+        recorded = json.loads((Path(folder) / "m3_scores.json").read_text())
+        name = next(iter(recorded["models"]))
+        fresh = evaluate(model=[f"{name}={folder}"], output=str(tmp_path / Path(folder).name))
+        for dataset, result in recorded["datasets"].items():
+            for metric in ("WQL", "MASE"):
+                assert fresh["datasets"][dataset]["scores"][name][metric] == pytest.approx(
+                    result["scores"][name][metric], abs=1e-4), (folder, dataset, metric)

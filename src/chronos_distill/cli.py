@@ -42,7 +42,7 @@ def add_config_options(parser: argparse.ArgumentParser, config_class: type) -> N
             continue
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        help_text = meta["help"]
+        help_text = ("(required) " if meta.get("required") else "") + meta["help"].replace("%", "%%")  # argparse
         if meta["kind"] == "flag":
             parser.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS, help=help_text)
             continue
@@ -105,10 +105,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Formatter(logging.Formatter):
+    """``12:00:01 message`` for progress, ``12:00:01 warning: message`` for the rest."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "
+        return f"{self.formatTime(record, '%H:%M:%S')} {level}{record.getMessage()}"
+
+
+def configure_logging() -> None:
+    """chronos-distill's progress lines at INFO on stderr; other libraries' only from WARNING, once each."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Formatter())
+    ours = logging.getLogger("chronos_distill")
+    ours.handlers[:] = [handler]
+    ours.setLevel(logging.INFO)
+    ours.propagate = False  # one line per message, whatever the root logger does
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         if args.command == "distill":
             return _distill(vars(args))
@@ -164,8 +182,10 @@ def _demo(output: str, steps: int) -> int:
           f"{report['student_parameters']:,} parameters, exported to {report['output']}")
     print(f"distill loss: first step {report['first_distill_loss']:.4f}, last {report['last_distill_loss']:.4f}")
     print("M3 monthly test portions (1428 series, 18 steps; unseen in training):")
-    print(f"  student-teacher distance  before {before['agreement']:.4f}  after {after['agreement']:.4f}"
-          "  (normalised space)")
+    print(f"  student-teacher distance  before {before['agreement']:.4f}  after {after['agreement']:.4f}")
     print(f"  WQL  seasonal naive {scores['seasonal_naive']['WQL']:.4f}  teacher {scores['teacher']['WQL']:.4f}"
           f"  student {scores['student']['WQL']:.4f}")
+    print("Lower is better for both. The distance is the mean gap between the student's and the teacher's "
+          "quantile forecasts (in the teacher's normalised space; 0 = the same forecasts); WQL is the weighted "
+          "quantile loss against the truth.")
     return 0

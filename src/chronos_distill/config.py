@@ -11,24 +11,29 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .errors import ConfigError
 from .layer_map import check_layer_map_syntax
-from .losses.attention import ATTENTION_LOSSES
-from .losses.feature import FEATURE_LOSSES, FEATURE_PROJECTIONS
-from .losses.hybrid import LossWeights
-from .taps import ATTENTION_KINDS
 
+if TYPE_CHECKING:
+    from .losses.hybrid import LossWeights
+
+# The choices of the loss options. They live here, not in the torch modules that implement them, so that
+# reading and checking options (and ``--help``) imports no torch.
+FEATURE_LOSSES = ("mse", "cosine")
+FEATURE_PROJECTIONS = ("linear", "linear_norm")
+ATTENTION_LOSSES = ("kl", "relation")
+ATTENTION_KINDS = ("time", "group")
 ATTENTION_KIND_OPTIONS = (*ATTENTION_KINDS, "both")
 
 OUTPUT_LOSSES = ("quantile", "median_mse")
 STUDENT_INITS = ("random", "pruned")
 
 
-def _opt(default: Any, help: str, kind: str, *, cli: bool = True) -> Any:
+def _opt(default: Any, help: str, kind: str, *, cli: bool = True, required: bool = False) -> Any:
     """A dataclass field carrying its CLI help text and value kind (used to build argparse options)."""
     factory = None
     if isinstance(default, list):
@@ -36,7 +41,7 @@ def _opt(default: Any, help: str, kind: str, *, cli: bool = True) -> Any:
     return field(
         default=default,
         default_factory=factory if factory else dataclasses.MISSING,
-        metadata={"help": help, "kind": kind, "cli": cli},
+        metadata={"help": help, "kind": kind, "cli": cli, "required": required},
     )
 
 
@@ -68,15 +73,21 @@ class DistillConfig(YamlOptions):
     """Options of ``chronos-distill distill`` (see each field's help, also shown by ``--help``)."""
 
     # --- what to distill, on what, into where -------------------------------------------------------------
-    teacher: str = _opt(None, "Teacher: a Hugging Face hub id (e.g. amazon/chronos-2) or a local Chronos-2 folder.", "str")
+    teacher: str = _opt(
+        None, "Teacher: a Hugging Face hub id (e.g. amazon/chronos-2), a local Chronos-2 folder, or a teacher "
+        "bundled with chronos-distill: reference (the current reference teacher) or reference-v0.", "str",
+        required=True)
     train_data: Any = _opt(
         None,
         "Training series: a long-format table (.parquet or .csv) with id, timestamp and target columns. "
         "In Python also a pandas DataFrame or any input Chronos2Pipeline.fit accepts.",
         "path",
+        required=True,
     )
-    prediction_length: int = _opt(None, "Forecast horizon H (steps) the student is distilled for.", "int")
-    output: str = _opt(None, "Output folder: the exported student, distillation.json, README.md, checkpoints/.", "str")
+    prediction_length: int = _opt(None, "Forecast horizon H (steps) the student is distilled for.", "int",
+                                  required=True)
+    output: str = _opt(None, "Output folder: model/ (the exported student with distillation.json and its model "
+                       "card README.md), checkpoints/ and run_config.json beside it.", "str", required=True)
     validation_data: Any = _opt(
         None,
         "Optional validation series, same format as train_data; the last H steps of each series are scored "
@@ -91,9 +102,17 @@ class DistillConfig(YamlOptions):
     known_covariates: list[str] = _opt(
         [],
         "Covariate columns whose future values are known (comma-separated). Other non-target columns are "
-        "past-only covariates.",
+        "past-only covariates, unless past_covariates or ignore_columns say otherwise.",
         "list[str]",
     )
+    past_covariates: list[str] | None = _opt(
+        None, "Past-only covariate columns (comma-separated; default: every column that is not the id, the "
+        "timestamp, a target, a known covariate or ignored). The run names the covariates it uses.", "list[str]")
+    ignore_columns: list[str] = _opt([], "Columns to leave out of the covariates (comma-separated), e.g. a saved "
+                                     "index such as 'Unnamed: 0'.", "list[str]")
+    timestamp_format: str | None = _opt(
+        None, "strftime format of the timestamps (e.g. '%d/%m/%Y %H:%M' for day-first dates); default: let pandas "
+        "infer it. Time-zone-aware timestamps are converted to UTC.", "str")
 
     # --- student ------------------------------------------------------------------------------------------
     student_d_model: int = _opt(384, "Student hidden width d_model.", "int")
@@ -122,7 +141,8 @@ class DistillConfig(YamlOptions):
     output_loss: str = _opt(
         "quantile",
         "quantile: distance between the student's and the teacher's whole quantile sets plus Chronos-2's "
-        "quantile loss on the truth; median_mse: the design note's MSE on the median against teacher and truth.",
+        "quantile loss on the truth; median_mse: mean squared error of the student's median against the "
+        "teacher's median and against the truth (the simplest objective, kept for comparison).",
         "str",
     )
     alpha: float = _opt(
@@ -198,6 +218,7 @@ class DistillConfig(YamlOptions):
     num_workers: int = _opt(0, "DataLoader worker processes.", "int")
     resume: bool = _opt(False, "Continue from the last checkpoint in the output folder.", "flag")
     overwrite: bool = _opt(False, "Replace an earlier chronos-distill run in the output folder.", "flag")
+    verbose: bool = _opt(False, "Also print the Trainer's raw log dictionaries (TensorBoard gets them anyway).", "flag")
 
     def __post_init__(self) -> None:
         self._validate()
@@ -211,8 +232,12 @@ class DistillConfig(YamlOptions):
 
         if isinstance(self.target, str):
             self.target = [c.strip() for c in self.target.split(",") if c.strip()]
-        if isinstance(self.known_covariates, str):
-            self.known_covariates = [c.strip() for c in self.known_covariates.split(",") if c.strip()]
+        for name in ("known_covariates", "past_covariates", "ignore_columns"):
+            if isinstance(getattr(self, name), str):
+                setattr(self, name, [c.strip() for c in getattr(self, name).split(",") if c.strip()])
+        if self.id_column is not None and self.id_column == self.timestamp_column:
+            raise ConfigError(f"option `id_column` (--id-column) and `timestamp_column` (--timestamp-column) are both "
+                              f"{self.id_column!r}: name the column of series ids and the column of times")
         if not self.target:
             raise ConfigError("option `target` (--target) names no column")
         overlap = set(self.target) & set(self.known_covariates)
@@ -252,7 +277,12 @@ class DistillConfig(YamlOptions):
             raise ConfigError(f"option `output_loss` (--output-loss) must be one of {list(OUTPUT_LOSSES)}, got {self.output_loss!r}")
         for name in ("alpha", "feature_weight", "attention_weight"):
             _check_float(name, getattr(self, name), 0.0, 1.0)
-        self.loss_weights()  # refuses weights summing past 1
+        weight_sum = self.alpha + self.feature_weight + self.attention_weight
+        if weight_sum > 1.0 + 1e-9:
+            raise ConfigError(
+                f"alpha + feature_weight + attention_weight = {weight_sum:g} exceeds 1: the truth (hard) term gets "
+                "1 minus their sum; lower one of them"
+            )
         check_layer_map_syntax(self.layer_map)
         for name, allowed in (
             ("feature_loss", FEATURE_LOSSES),
@@ -289,6 +319,8 @@ class DistillConfig(YamlOptions):
 
     def loss_weights(self) -> LossWeights:
         """The hybrid loss weights: alpha (output), feature_weight, attention_weight; the rest is the hard term."""
+        from .losses.hybrid import LossWeights
+
         return LossWeights(output=self.alpha, feature=self.feature_weight, attention=self.attention_weight)
 
     def attention_kinds(self) -> tuple[str, ...]:
@@ -345,7 +377,8 @@ def read_yaml_options(path: str | Path, config_class: type) -> dict[str, Any]:
 class PretrainConfig(YamlOptions):
     """Options of ``chronos-distill pretrain`` (same conventions as ``DistillConfig``)."""
 
-    output: str = _opt(None, "Output folder: the trained model, pretraining.json, checkpoints/.", "str")
+    output: str = _opt(None, "Output folder: model/ (the trained model, pretraining.json, README.md), checkpoints/ "
+                       "and run_config.json beside it.", "str", required=True)
     d_model: int = _opt(512, "Hidden width.", "int")
     num_layers: int = _opt(4, "Encoder layers.", "int")
     num_heads: int = _opt(8, "Attention heads.", "int")
@@ -376,6 +409,7 @@ class PretrainConfig(YamlOptions):
     license: str | None = _opt(None, "License for the model card's front-matter (e.g. apache-2.0).", "str")
     resume: bool = _opt(False, "Continue from the last checkpoint in the output folder.", "flag")
     overwrite: bool = _opt(False, "Replace an earlier run in the output folder.", "flag")
+    verbose: bool = _opt(False, "Also print the Trainer's raw log dictionaries.", "flag")
 
     def __post_init__(self) -> None:
         if self.output is None:
@@ -421,7 +455,9 @@ class EvaluateConfig(YamlOptions):
     season_length: int = _opt(1, "Seasonal period of --data, for seasonal naive and MASE.", "int")
     id_column: str | None = _opt(None, "Series id column of --data (default: item_id, or id).", "str")
     timestamp_column: str = _opt("timestamp", "Timestamp column of --data.", "str")
-    target: str = _opt("target", "Target column of --data.", "str")
+    target: str = _opt("target", "Target column of --data (one: evaluate scores a single target; covariates in the "
+                       "file are not used).", "str")
+    timestamp_format: str | None = _opt(None, "strftime format of the timestamps of --data (default: inferred).", "str")
     output: str = _opt("evaluation", "Folder for scores.md, scores.json and plot_*.png.", "str")
     batch_size: int = _opt(256, "Series per forecast batch.", "int")
 
@@ -440,6 +476,9 @@ class EvaluateConfig(YamlOptions):
             raise ConfigError("--data needs --prediction-length: how many final steps of each series to hold out")
         if self.prediction_length is not None:
             _check_int("prediction_length", self.prediction_length, minimum=1)
+        if isinstance(self.target, list) or "," in str(self.target):
+            raise ConfigError(f"option `target` (--target): evaluate scores one target column, got {self.target!r}; "
+                              "evaluate each target in its own run")
         _check_int("season_length", self.season_length, minimum=1)
         _check_int("batch_size", self.batch_size, minimum=1)
 

@@ -40,12 +40,15 @@ class SeriesSet:
     inputs: list[PreparedInput]
     ids: list[str]
     source: str
+    #: for a table: the columns used, {"target": [...], "past_covariates": [...], "known_covariates": [...]}
+    columns: dict[str, list[str]] | None = None
 
     def summary(self) -> dict[str, Any]:
         lengths = [int(x["context"].shape[-1]) for x in self.inputs]
         first = self.inputs[0]
         return {
             "source": self.source,
+            "columns": self.columns,
             "n_series": len(self.inputs),
             "n_targets": int(first["n_targets"]),
             "n_covariates": int(first["n_covariates"]),
@@ -90,17 +93,25 @@ def load_series(
     *,
     target: list[str],
     known_covariates: list[str] | None = None,
+    past_covariates: list[str] | None = None,
+    ignore_columns: list[str] | None = None,
     id_column: str | None = None,
     timestamp_column: str = "timestamp",
+    timestamp_format: str | None = None,
     role: str = "train_data",
 ) -> SeriesSet:
-    """Turn a file path, a DataFrame or ``fit``-style in-memory inputs into a :class:`SeriesSet`."""
+    """Turn a file path, a DataFrame or ``fit``-style in-memory inputs into a :class:`SeriesSet`.
+
+    For a table, ``past_covariates=None`` uses every column that is not the id, the timestamp, a target, a
+    known covariate or in ``ignore_columns``; the columns used are logged and kept in ``SeriesSet.columns``.
+    """
+    layout = dict(target=target, known_covariates=known_covariates or [], past_covariates=past_covariates,
+                  ignore_columns=ignore_columns or [], id_column=id_column, timestamp_column=timestamp_column,
+                  timestamp_format=timestamp_format)
     if isinstance(data, (str, Path)):
-        return _from_table(read_table(data, role), str(data), prediction_length, target, known_covariates or [],
-                           id_column, timestamp_column, role)
+        return _from_table(read_table(data, role), str(data), prediction_length, role=role, **layout)
     if isinstance(data, pd.DataFrame):
-        return _from_table(data, f"{role} DataFrame", prediction_length, target, known_covariates or [],
-                           id_column, timestamp_column, role)
+        return _from_table(data, f"{role} DataFrame", prediction_length, role=role, **layout)
     return _from_in_memory(data, prediction_length, role)
 
 
@@ -129,14 +140,27 @@ def _from_table(
     df: pd.DataFrame,
     source: str,
     prediction_length: int,
+    *,
     target: list[str],
     known_covariates: list[str],
+    past_covariates: list[str] | None,
+    ignore_columns: list[str],
     id_column: str | None,
     timestamp_column: str,
+    timestamp_format: str | None,
     role: str,
 ) -> SeriesSet:
     id_column = resolve_id_column(df, id_column)
-    required = [id_column, timestamp_column, *target, *known_covariates]
+    if id_column == timestamp_column:
+        raise DataError(f"{source}: the id column and the timestamp column are both {id_column!r}; "
+                        "--id-column names the column of series ids, --timestamp-column the column of times")
+    for option, columns in (("--target", target), ("--known-covariates", known_covariates),
+                            ("--past-covariates", past_covariates or [])):
+        for special, what in ((id_column, "the id column"), (timestamp_column, "the timestamp column")):
+            if special in columns:
+                raise DataError(f"{source}: {option} names {special!r}, which is {what}; it cannot also be a "
+                                f"{'target' if option == '--target' else 'covariate'}")
+    required = [id_column, timestamp_column, *target, *known_covariates, *(past_covariates or [])]
     missing = [c for c in required if c not in df.columns]
     if missing:
         hints = []
@@ -148,13 +172,35 @@ def _from_table(
             hints.append("--target")
         if set(known_covariates) & set(missing):
             hints.append("--known-covariates")
+        if set(past_covariates or []) & set(missing):
+            hints.append("--past-covariates")
         raise DataError(
             f"{source}: missing column(s) {missing}; columns present: {list(df.columns)}"
             + (f" (set {', '.join(hints)} to name yours)" if hints else "")
         )
+    unknown_ignored = [c for c in ignore_columns if c not in df.columns]
+    if unknown_ignored:
+        raise DataError(f"{source}: --ignore-columns names column(s) {unknown_ignored} that are not in the table; "
+                        f"columns present: {list(df.columns)}")
+    used = {id_column, timestamp_column, *target, *known_covariates}
+    if past_covariates is None:
+        past_covariates = [c for c in df.columns if c not in used and c not in ignore_columns]
+        for column in past_covariates:
+            if _looks_like_an_index(df[column], column):
+                logger.warning(
+                    "%s: column %r looks like a saved row index, and is used as a past covariate; pass "
+                    "--ignore-columns %s to leave it out (or --past-covariates to list the covariates)",
+                    source, column, column)
+    elif set(past_covariates) & set(ignore_columns):
+        raise DataError(f"{source}: column(s) {sorted(set(past_covariates) & set(ignore_columns))} are both in "
+                        "--past-covariates and --ignore-columns")
+    columns = {"target": list(target), "past_covariates": list(past_covariates),
+               "known_covariates": list(known_covariates)}
+    logger.info("%s: targets %s; past-only covariates %s; known covariates %s", source, columns["target"],
+                columns["past_covariates"] or "none", columns["known_covariates"] or "none")
     if len(df) == 0:
         raise DataError(f"{source} has no rows")
-
+    df = df[[id_column, timestamp_column, *target, *known_covariates, *past_covariates]]
     df = df.copy()
     if df[id_column].isna().any():
         raise DataError(f"{source}: column {id_column!r} has empty series ids (row {int(df[id_column].isna().to_numpy().argmax())})")
@@ -172,10 +218,7 @@ def _from_table(
                 f"{df[id_column].iloc[row]!r} (row {row}); replace it with a number or leave it empty (NaN)"
             )
 
-    try:
-        df[timestamp_column] = pd.to_datetime(df[timestamp_column])
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{source}: column {timestamp_column!r} does not hold timestamps: {exc}") from None
+    df[timestamp_column], guessed = parse_timestamps(df[timestamp_column], timestamp_format, source, timestamp_column)
     duplicated = df.duplicated([id_column, timestamp_column])
     if duplicated.any():
         row = df[duplicated].iloc[0]
@@ -183,7 +226,7 @@ def _from_table(
             f"{source}: series {row[id_column]!r} has more than one row for timestamp {row[timestamp_column]}"
         )
 
-    _check_regular(df, id_column, timestamp_column, source)
+    _check_regular(df, id_column, timestamp_column, source, guessed)
     for column in known_covariates:
         gaps = df[column].isna()
         if gaps.any():
@@ -217,10 +260,49 @@ def _from_table(
             hint = " (irregular timestamps: every series needs one regular frequency; resample or fill the gaps)"
         raise DataError(f"{source}: {exc}{hint}") from None
     ids = [str(i) for i in pd.unique(df[id_column])]
-    return SeriesSet(inputs=inputs, ids=ids, source=source)
+    return SeriesSet(inputs=inputs, ids=ids, source=source, columns=columns)
 
 
-def _check_regular(df: pd.DataFrame, id_column: str, timestamp_column: str, source: str) -> None:
+def parse_timestamps(values: pd.Series, timestamp_format: str | None, source: str, column: str) -> tuple[pd.Series, bool]:
+    """Timestamps as naive datetimes, and whether pandas had to guess their format.
+
+    Time-zone-aware timestamps (``2024-01-01 00:00+01:00``, or a tz-aware dtype) are converted to UTC and
+    made naive: chronos works on naive timestamps, and one clock for every series keeps steps regular.
+    """
+    tz_aware = isinstance(values.dtype, pd.DatetimeTZDtype)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            parsed = pd.to_datetime(values, format=timestamp_format, utc=not tz_aware and _has_offsets(values))
+        except (ValueError, TypeError) as exc:
+            how = f"with --timestamp-format {timestamp_format!r}" if timestamp_format else "(pass --timestamp-format)"
+            raise DataError(f"{source}: column {column!r} does not hold timestamps {how}: {exc}") from None
+    guessed = timestamp_format is None and any("infer format" in str(w.message) for w in caught)
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        logger.info("%s: time-zone-aware timestamps in %r converted to UTC", source, column)
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed, guessed
+
+
+def _has_offsets(values: pd.Series) -> bool:
+    """Text timestamps with UTC offsets or a Z (possibly mixed offsets, which pandas parses only with utc=True)."""
+    if values.dtype != object and not pd.api.types.is_string_dtype(values):
+        return False
+    sample = values.dropna().astype(str).head(100)
+    return bool(sample.str.contains(r"(?:[+-]\d{2}:?\d{2}|Z)$", regex=True).any())
+
+
+def _looks_like_an_index(values: pd.Series, name: str) -> bool:
+    """A column written by ``to_csv`` with its index (``Unnamed: 0``), or a 0..n-1 / 1..n row counter."""
+    if str(name).startswith("Unnamed:") or str(name) in ("index", "level_0"):
+        return True
+    if not pd.api.types.is_integer_dtype(values) or len(values) < 3:
+        return False
+    array = values.to_numpy()
+    return bool(np.array_equal(array, np.arange(len(array))) or np.array_equal(array, np.arange(1, len(array) + 1)))
+
+
+def _check_regular(df: pd.DataFrame, id_column: str, timestamp_column: str, source: str, guessed: bool = False) -> None:
     """Refuse a series whose timestamps follow no regular frequency (chronos would silently treat them as
     evenly spaced). Equal steps pass at once; the rest (months, quarters, years have uneven lengths) must have
     a frequency that ``pd.infer_freq`` recognises."""
@@ -237,6 +319,9 @@ def _check_regular(df: pd.DataFrame, id_column: str, timestamp_column: str, sour
                 f"{source}: series {item_id!r} has irregular timestamps (steps of "
                 f"{', '.join(str(x) for x in stamps.to_series().diff().dropna().drop_duplicates()[:3])}): every series "
                 "needs one regular frequency; resample it, or mark missing steps with empty target values"
+                + ("; note: pandas had to guess the timestamps' format, so they may be misread (e.g. day-first "
+                   "dates like 13/01/2024 read month-first): pass --timestamp-format, e.g. '%d/%m/%Y %I%p'"
+                   if guessed else "")
             )
 
 

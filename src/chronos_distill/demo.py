@@ -44,12 +44,15 @@ def run_demo(output: str | Path = "runs/demo", steps: int = 300, seed: int = 0) 
         output=str(output / "student"), max_steps=steps, batch_size=64, learning_rate=1e-3,
         save_steps=max(1, steps), logging_steps=max(1, min(50, steps)), seed=seed, overwrite=True,
     )
+    logger.info("loading the reference teacher and the M3 monthly test portions")
     teacher = load_teacher(cfg.teacher)
     monthly = load_m3("monthly")
     heldout = benchmark_windows(monthly)
+    logger.info("measuring how far an untrained student's forecasts are from the teacher's")
     before = agreement_scores(teacher, build_student(teacher, cfg), heldout, PREDICTION_LENGTH)
     result = distill(cfg)
     student = result.student.cpu().eval()
+    logger.info("scoring teacher, student and seasonal naive on %d M3 monthly series", len(monthly))
     after = agreement_scores(teacher, student, heldout, PREDICTION_LENGTH)
     scores, _ = evaluate_models({"teacher": teacher, "student": student}, {"m3_monthly": monthly})
     return {

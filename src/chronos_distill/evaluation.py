@@ -29,6 +29,7 @@ from .forward import normalised_quantiles
 from .losses import OutputDistillationLoss, normalise_truth
 from .metrics import QUANTILE_LEVELS, geometric_mean_relative_score, score_forecasts, seasonal_naive_quantiles
 from .report import write_report
+from .run_folder import check_writable
 from .teacher import load_teacher
 
 logger = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ def evaluate_models(
     for name, benchmark in benchmarks.items():
         predicted = {"seasonal_naive": seasonal_naive_quantiles(benchmark.contexts, benchmark.horizon, benchmark.season_length)}
         for model_name, model in models.items():
+            logger.info("forecasting %d %s series with %s", len(benchmark), name, model_name)
             predicted[model_name] = forecast_quantiles(model, benchmark, batch_size=batch_size)
         forecasts[name] = predicted
         results["datasets"][name] = {
@@ -147,19 +149,24 @@ def holdout_benchmark(
     target: str = "target",
     id_column: str | None = None,
     timestamp_column: str = "timestamp",
+    timestamp_format: str | None = None,
 ) -> Benchmark:
     """A user's long table as a benchmark: each series' last ``prediction_length`` steps are the truth.
 
-    Series with fewer than ``prediction_length + 1`` observed steps, or with missing values in the held-out
-    part, are left out with a warning (the metrics need a complete truth).
+    Missing values inside a context stay missing (NaN), at their time positions, as Chronos-2 expects them;
+    only leading ones are cut. Series with no observed step before the held-out part, or with missing values
+    in it, are left out with a warning (the metrics need a complete truth). Only the target column is used:
+    covariates in the file are ignored.
     """
-    series = load_series(data, prediction_length, target=[target], id_column=id_column,
-                         timestamp_column=timestamp_column, role="evaluation data")
+    series = load_series(data, prediction_length, target=[target], id_column=id_column, past_covariates=[],
+                         timestamp_column=timestamp_column, timestamp_format=timestamp_format,
+                         role="evaluation data")
     ids, contexts, truth, skipped = [], [], [], []
     for item_id, item in zip(series.ids, series.inputs):
         values = item["context"][0].numpy().astype(np.float64)
         history, future = values[:-prediction_length], values[-prediction_length:]
-        history = history[~np.isnan(history)]
+        observed = np.flatnonzero(~np.isnan(history))
+        history = history[observed[0]:] if observed.size else history[:0]
         if len(history) < 1 or np.isnan(future).any():
             skipped.append(item_id)
             continue
@@ -178,11 +185,13 @@ def holdout_benchmark(
 def evaluate(config: EvaluateConfig | None = None, **options: Any) -> dict[str, Any]:
     """Score the configured checkpoints (and seasonal naive) and write the report; returns the results."""
     cfg = dataclasses.replace(config, **options) if config is not None else EvaluateConfig(**options)
+    check_writable(Path(cfg.output))  # before minutes of forecasting
     named = cfg.named_models()
     models = {name: load_teacher(source, role="model") for name, source in named.items()}
     if cfg.data is not None:
         benchmark = holdout_benchmark(cfg.data, cfg.prediction_length, cfg.season_length, target=cfg.target,
-                                      id_column=cfg.id_column, timestamp_column=cfg.timestamp_column)
+                                      id_column=cfg.id_column, timestamp_column=cfg.timestamp_column,
+                                      timestamp_format=cfg.timestamp_format)
         benchmarks = {benchmark.name: benchmark}
     else:
         benchmarks = {f"m3_{subset}": b for subset, b in load_m3_benchmarks().items()}

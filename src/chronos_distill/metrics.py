@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 #: Quantile levels of the published WQL.
 QUANTILE_LEVELS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -88,12 +89,15 @@ def seasonal_scale(context: np.ndarray, season_length: int) -> float:
     """Mean absolute seasonal difference of ``context``: ``mean |x[t] - x[t - m]|``, the MASE denominator.
 
     Uses m = 1 when the context has no more than ``season_length`` values (as GluonTS' ``seasonal_error``).
+    Missing values (NaN) leave out the differences they take part in; with none left the scale is NaN.
     """
     x = np.asarray(context, dtype=np.float64)
     if x.ndim != 1 or x.size < 2:
         raise ValueError(f"a context must be 1-D with at least 2 values, got shape {x.shape}")
     m = season_length if x.size > season_length else 1
-    return float(np.mean(np.abs(x[m:] - x[:-m])))
+    differences = np.abs(x[m:] - x[:-m])
+    differences = differences[~np.isnan(differences)]
+    return float(differences.mean()) if differences.size else float("nan")
 
 
 def mase(
@@ -131,13 +135,16 @@ def median_forecast(quantile_forecasts: np.ndarray, quantile_levels: Sequence[fl
 def seasonal_naive(contexts: Sequence[np.ndarray], horizon: int, season_length: int) -> np.ndarray:
     """The last ``season_length`` values of each context repeated over ``horizon`` steps: ``(n_series, horizon)``.
 
-    A context shorter than ``season_length`` falls back to its last value (naive forecast).
+    A context shorter than ``season_length`` falls back to its last value (naive forecast). Missing values
+    (NaN) take the last observed value before them.
     """
     forecasts = np.empty((len(contexts), horizon), dtype=np.float64)
     for i, context in enumerate(contexts):
         x = np.asarray(context, dtype=np.float64)
         if x.ndim != 1 or x.size == 0:
             raise ValueError(f"context {i} must be a non-empty 1-D array, got shape {x.shape}")
+        if np.isnan(x).any():
+            x = pd.Series(x).ffill().bfill().to_numpy()
         season = x[-season_length:] if x.size >= season_length else x[-1:]
         forecasts[i] = np.resize(season, horizon)  # np.resize repeats the season cyclically
     return forecasts

@@ -83,6 +83,17 @@ def _losses(losses: dict[str, Any]) -> str:
     return ", ".join(shown) if shown else "not logged"
 
 
+def _columns(columns: dict[str, list[str]] | None) -> list[str]:
+    if not columns:
+        return []
+
+    def names(key: str) -> str:
+        return ", ".join(f"`{c}`" for c in columns[key]) or "none"
+
+    return [f"- columns: target {names('target')}; past-only covariates {names('past_covariates')}; "
+            f"known covariates {names('known_covariates')}"]
+
+
 def student_card(record: dict[str, Any]) -> str:
     """The ``README.md`` of an exported student, from its (already path-scrubbed) ``distillation.json``."""
     teacher, student = record["teacher"], record["student"]
@@ -109,6 +120,7 @@ def student_card(record: dict[str, Any]) -> str:
         f"(distill weight {loss['distill_weight']}, truth weight {loss['hard_weight']}), in the teacher's "
         "normalised space",
         f"- data: {data['n_series']} series, {data['n_observations']:,} observations from {data['source']}",
+        *_columns(data.get("columns")),
         f"- {training['steps']} steps, batch size {options['batch_size']}, learning rate {options['learning_rate']}, "
         f"{training['train_runtime_s']:.0f} s on {training['device']}",
         f"- exported weights: {exported['description']}",

@@ -40,6 +40,7 @@ from .architecture import chronos2_config
 from .config import PretrainConfig
 from .export import save_model_atomic
 from .model_card import pretrained_card, scrub_local_paths
+from .progress import use_readable_progress
 from .run_folder import (
     CHECKPOINTS, check_output_folder, is_main_process, last_complete_checkpoint, model_folder, prepare_output_folder,
 )
@@ -210,6 +211,7 @@ def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
         remove_unused_columns=False, prediction_loss_only=True, max_grad_norm=1.0,
     )
     trainer = Chronos2Trainer(model=model, args=args, train_dataset=stream)
+    use_readable_progress(trainer, verbose=cfg.verbose)
     result = trainer.train(resume_from_checkpoint=resume_from)
     record = scrub_local_paths({
         "chronos_distill_version": __version__,

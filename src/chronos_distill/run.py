@@ -28,11 +28,12 @@ from .export import export_student
 from .model_card import student_card
 from .forward import unwrap
 from .losses import OutputDistillationLoss
+from .progress import use_readable_progress
 from .pruning import check_prunable
 from .student import build_pruned_student, build_student, build_student_config, count_parameters
 from .teacher_cache import cached_transfer_set
 from .model_card import file_name, scrub_local_paths
-from .teacher import describe_teacher, load_teacher
+from .teacher import describe_teacher, load_teacher, peek_chronos_config
 from .trainer import COMPONENT_LOG_NAMES, DistillationTrainer, SaveFinalStepCallback
 from .run_folder import (
     CHECKPOINTS, check_output_folder, is_main_process, last_complete_checkpoint, model_folder, prepare_output_folder,
@@ -91,26 +92,22 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
         check_output_folder(output, cfg.to_dict(), resume=cfg.resume, overwrite=cfg.overwrite,
                             fixed_on_resume=FIXED_ON_RESUME)
 
-    # data before the teacher: a typo in a path should not wait for a hub download to be reported
+    # options against the teacher's task (read from its config.json when it is local: no weights, no network),
+    # then the data, then the teacher itself: a wrong option or a typo in a path costs seconds
+    local_config = peek_chronos_config(cfg.teacher)
+    if local_config is not None:
+        check_against_teacher(cfg, local_config)
     min_past = cfg.min_past or cfg.prediction_length
+    logger.info("reading the training data")
     train = _load(cfg, cfg.train_data, "train_data", min_past)
     validation = _load(cfg, cfg.validation_data, "validation_data", 1) if cfg.validation_data is not None else None
 
+    logger.info("loading the teacher %s", describe_teacher(cfg.teacher).name)
     teacher = load_teacher(cfg.teacher)
+    logger.info("teacher: %s parameters", f"{count_parameters(teacher):,}")
     chronos_config = teacher.chronos_config
-    max_horizon = chronos_config.max_output_patches * chronos_config.output_patch_size
-    if cfg.prediction_length > max_horizon:
-        raise ConfigError(
-            f"prediction_length {cfg.prediction_length} is beyond what the teacher was trained to predict "
-            f"({max_horizon} steps = max_output_patches {chronos_config.max_output_patches} x patch "
-            f"{chronos_config.output_patch_size}); its targets would be extrapolations"
-        )
+    check_against_teacher(cfg, dict(chronos_config.__dict__))
     context_length = cfg.context_length or chronos_config.context_length
-    if context_length > chronos_config.context_length:
-        raise ConfigError(
-            f"context_length {context_length} exceeds the teacher's context length {chronos_config.context_length}: "
-            "both models would truncate the extra history, so the student cannot learn to use it"
-        )
     dataset_options = dict(
         context_length=context_length,
         prediction_length=cfg.prediction_length,
@@ -118,6 +115,7 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
         output_patch_size=chronos_config.output_patch_size,
     )
     kept_channels = None
+    logger.info("building the student (%s init)", cfg.student_init)
     if cfg.student_init == "pruned":
         check_prunable(teacher.config, build_student_config(teacher.config, cfg))  # before any forward pass
         # calibration windows from their own seed stream, so training windows stay those of a random-init run
@@ -140,6 +138,7 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
         prepare_output_folder(output, cfg.to_dict(), resume=cfg.resume)  # all checks passed: only now touch the output folder
     cache_info = None
     if cfg.teacher_cache is not None:
+        logger.info("preparing the teacher cache in %s", cfg.teacher_cache)
         train_dataset, cache_folder, reused = cached_transfer_set(
             cfg.teacher_cache, teacher, train, cfg.cache_batches, cfg.seed, min_past=min_past, **dataset_options
         )
@@ -154,6 +153,8 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
         output_loss=loss,
         weights=cfg.loss_weights(),
     )
+    use_readable_progress(trainer, verbose=cfg.verbose)
+    logger.info("student: %s parameters; training for %d steps", f"{count_parameters(student):,}", cfg.max_steps)
     return PreparedRun(cfg, output, trainer, teacher, train, validation, context_length, cache_info)
 
 
@@ -189,14 +190,41 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
     return DistillResult(output=output, model_dir=model_folder(output), student=student, record=record, trainer=trainer)
 
 
+def check_against_teacher(cfg: DistillConfig, chronos_config: dict[str, Any]) -> None:
+    """Refuse a horizon or a context length that the teacher (its ``chronos_config``) cannot serve."""
+    patch = chronos_config["output_patch_size"]
+    max_horizon = chronos_config["max_output_patches"] * patch
+    if cfg.prediction_length > max_horizon:
+        raise ConfigError(
+            f"prediction_length {cfg.prediction_length} is beyond what the teacher was trained to predict "
+            f"({max_horizon} steps = max_output_patches {chronos_config['max_output_patches']} x patch "
+            f"{patch}); its targets would be extrapolations"
+        )
+    context_length = cfg.context_length or chronos_config["context_length"]
+    if context_length > chronos_config["context_length"]:
+        raise ConfigError(
+            f"context_length {context_length} exceeds the teacher's context length {chronos_config['context_length']}: "
+            "both models would truncate the extra history, so the student cannot learn to use it"
+        )
+    if context_length < chronos_config["input_patch_size"]:
+        raise ConfigError(
+            f"context_length {context_length} is shorter than one input patch of the teacher "
+            f"({chronos_config['input_patch_size']} steps): the models read the context in patches, so neither "
+            "would see a whole one; use at least one patch, ideally several seasons"
+        )
+
+
 def _load(cfg: DistillConfig, data: Any, role: str, min_past: int) -> SeriesSet:
     series = load_series(
         data,
         cfg.prediction_length,
         target=cfg.target,
         known_covariates=cfg.known_covariates,
+        past_covariates=cfg.past_covariates,
+        ignore_columns=cfg.ignore_columns,
         id_column=cfg.id_column,
         timestamp_column=cfg.timestamp_column,
+        timestamp_format=cfg.timestamp_format,
         role=role,
     )
     why = f"min_past {min_past} + prediction_length {cfg.prediction_length}"

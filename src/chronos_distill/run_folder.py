@@ -74,6 +74,7 @@ def check_output_folder(output: Path, options: dict[str, Any], *, resume: bool, 
     ``options`` is the run's ``to_dict()``; with ``resume``, the options named in ``fixed_on_resume`` must
     equal those recorded in ``run_config.json`` by the run being resumed.
     """
+    check_writable(output)
     if resume:
         if not last_complete_checkpoint(output / CHECKPOINTS):
             raise DistillError(f"--resume: output folder {output} holds no training checkpoint to resume from")
@@ -91,6 +92,24 @@ def check_output_folder(output: Path, options: dict[str, Any], *, resume: bool, 
             raise DistillError(
                 f"--overwrite: output folder {output} does not hold a chronos-distill run; refusing to delete it"
             )
+
+
+def check_writable(output: Path) -> None:
+    """Refuse, before anything slow runs, an output path that cannot be created or written.
+
+    The nearest existing folder on the path must be a folder in which this process can create one (tried with
+    a temporary folder that is removed at once): ``/proc/x``, a read-only mount, or a path through a file fail.
+    """
+    existing = output
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise DistillError(f"output {output} cannot be created: {existing} is a file, not a folder")
+    try:
+        probe = tempfile.mkdtemp(prefix=".chronos-distill-write-test-", dir=existing)
+        os.rmdir(probe)
+    except OSError as exc:
+        raise DistillError(f"output {output} cannot be written: {exc.strerror or exc} (in {existing})") from None
 
 
 def prepare_output_folder(output: Path, options: dict[str, Any], *, resume: bool) -> None:

@@ -27,7 +27,7 @@ from chronos.chronos2.layers import MHA
 
 from .errors import ConfigError
 
-ATTENTION_KINDS = ("time", "group")
+from .config import ATTENTION_KINDS  # noqa: F401  (the option choices)
 #: index of each attention kind inside ``Chronos2EncoderBlock.layer``
 _ATTENTION_LAYER = {"time": 0, "group": 1}
 

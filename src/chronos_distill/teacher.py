@@ -62,11 +62,11 @@ class BundledTeacher:
         return f"{self.title} {self.version}"
 
 
-_PACKAGE = Path(__file__).parent
-#: The bundled teachers by alias (see ``reference_teacher/README.md``).
-BUNDLED_TEACHERS = {
-    "reference": BundledTeacher("reference", _PACKAGE / "reference_teacher", "chronos-distill reference teacher", "v0"),
-}
+_BUNDLE = Path(__file__).parent / "reference_teachers"
+_V0 = BundledTeacher("reference-v0", _BUNDLE / "v0", "chronos-distill reference teacher", "v0")
+#: The bundled teachers by alias (each folder's README.md is its model card). ``reference`` is the current one;
+#: ``reference-vN`` stay available so that earlier results can be reproduced.
+BUNDLED_TEACHERS = {"reference": _V0, "reference-v0": _V0}
 #: Name of the default bundled reference teacher.
 REFERENCE = "reference"
 REFERENCE_FOLDER = BUNDLED_TEACHERS[REFERENCE].folder
@@ -138,6 +138,34 @@ def _card_license(card: Path) -> str | None:
         return None
 
 
+def local_folder(name_or_path: str | Path) -> Path | None:
+    """The local Chronos-2 folder named by a bundled alias, a folder or a run folder; None for anything else."""
+    path = Path(resolve_teacher(name_or_path)).expanduser()
+    if path.is_dir() and not (path / "config.json").exists() and (model_folder(path) / "config.json").is_file():
+        return model_folder(path)  # a run folder of distill / pretrain: its model is in model/
+    return path if path.exists() else None
+
+
+def peek_chronos_config(name_or_path: str | Path) -> dict | None:
+    """The ``chronos_config`` of a local checkpoint's config.json, read without loading weights (None when the
+    checkpoint is not local, or its config is not a Chronos-2 one: :func:`load_teacher` says why)."""
+    folder = local_folder(name_or_path)
+    try:
+        return json.loads((folder / "config.json").read_text())["chronos_config"] if folder else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def looks_like_a_local_path(name: str) -> bool:
+    """Whether a name that is not an existing path was meant as one: it starts with '.', '/' or '~', has more
+    than one '/', or its parent folder exists (``runs/nope`` when ``runs/`` does). Hub ids are ``name`` or
+    ``owner/name``."""
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
+        return True
+    parent = Path(name).parent
+    return str(parent) not in ("", ".") and parent.is_dir()
+
+
 def load_teacher(name_or_path: str | Path, device: str | torch.device = "cpu", role: str = "teacher") -> Chronos2Model:
     """Load a Chronos-2 model with ``Chronos2Pipeline.from_pretrained`` and freeze it.
 
@@ -147,25 +175,55 @@ def load_teacher(name_or_path: str | Path, device: str | torch.device = "cpu", r
     is not a local path but looks like a hub id is fetched from the Hugging Face Hub.
     """
     name = resolve_teacher(name_or_path)
-    path = Path(name).expanduser()
-    if path.is_dir() and not (path / "config.json").exists() and (model_folder(path) / "config.json").is_file():
-        path = model_folder(path)  # a run folder of distill / pretrain: its model is in model/
-    if path.exists():
-        check_chronos2_folder(path, role)
-        source = str(path)
-    elif _HUB_ID.match(name) and not name.startswith("."):
-        source = name
-    else:
-        raise CheckpointError(f"{role} folder {name} does not exist")
+    folder = local_folder(name)
+    if folder is not None:
+        check_chronos2_folder(folder, role)
+        return freeze(_load_pipeline(str(folder), name, role, "folder").model).to(device)
+    if looks_like_a_local_path(name) or not _HUB_ID.match(name):
+        raise CheckpointError(f"{role} folder {name} does not exist (not tried as a hub id: it looks like a path)")
+    return freeze(_load_from_hub(name, role).model).to(device)
 
+
+def _load_from_hub(hub_id: str, role: str) -> Chronos2Pipeline:
+    """A hub id: from the local Hugging Face cache if it is there, else one short attempt at the Hub.
+
+    With ``HF_HUB_OFFLINE=1`` only the cache is tried. Otherwise one metadata request with a 10 s timeout (no
+    retries) tells whether the Hub answers, before the download, so that no network means a quick, clear error
+    instead of the hub client's retries.
+    """
+    import os
+
+    from huggingface_hub import model_info, snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "README.md"]
     try:
-        pipeline = Chronos2Pipeline.from_pretrained(source)
+        return _load_pipeline(snapshot_download(hub_id, allow_patterns=patterns, local_files_only=True), hub_id, role,
+                              "hub id (from the local cache)")
     except CheckpointError:
         raise
-    except Exception as exc:  # corrupted weights, no network, unknown hub id, ...
-        where = "folder" if path.exists() else "hub id (no local folder of that name exists)"
+    except Exception:  # not in the cache: ask the Hub below
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        raise CheckpointError(
+            f"{role} {hub_id}: no local folder of that name, and the hub id is not in the local Hugging Face cache "
+            "(HF_HUB_OFFLINE is set, so the hub was not asked)"
+        )
+    try:
+        model_info(hub_id, timeout=10)
+        folder = snapshot_download(hub_id, allow_patterns=patterns)
+    except Exception as exc:  # no network, unknown id, gated repo, ...
+        raise CheckpointError(
+            f"{role} {hub_id}: no local folder of that name, not in the local Hugging Face cache, and the Hugging "
+            f"Face Hub could not provide it ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        ) from None
+    return _load_pipeline(folder, hub_id, role, "hub id")
+
+
+def _load_pipeline(source: str, name: str, role: str, where: str) -> Chronos2Pipeline:
+    try:
+        return Chronos2Pipeline.from_pretrained(source)
+    except Exception as exc:  # corrupted weights, an unreadable config, ...
         raise CheckpointError(f"could not load {role} {where} {name}: {type(exc).__name__}: {exc}") from None
-    return freeze(pipeline.model).to(device)
 
 
 def freeze(model: Chronos2Model) -> Chronos2Model:

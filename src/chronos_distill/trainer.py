@@ -150,7 +150,7 @@ class DistillationTrainer(Chronos2Trainer):
         name, step = min(bad.items(), key=lambda item: (item[1], item[0] != "total"))
         components = ", ".join(f"{COMPONENT_LOG_NAMES[n]} (step {s})" for n, s in sorted(bad.items(), key=lambda i: i[1]))
         # checkpoints are only written after this check passes, so the newest one on disk is a good one
-        from .run import last_complete_checkpoint
+        from .run_folder import last_complete_checkpoint
 
         last = last_complete_checkpoint(self.args.output_dir)
         raise NonFiniteLossError(

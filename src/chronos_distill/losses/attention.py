@@ -30,7 +30,7 @@ from einops import rearrange
 from ..taps import AttentionProjections, Tapped
 from chronos.chronos2.layers import Chronos2RotaryEmbedding
 
-ATTENTION_LOSSES = ("kl", "relation")
+from ..config import ATTENTION_LOSSES  # noqa: F401  (the option choices)
 
 
 def row_kl(teacher: torch.Tensor, student: torch.Tensor, row_weight: torch.Tensor) -> torch.Tensor:

@@ -12,8 +12,7 @@ from chronos.chronos2.layers import Chronos2LayerNorm
 from torch import nn
 from torch.nn import functional as F
 
-FEATURE_LOSSES = ("mse", "cosine")
-FEATURE_PROJECTIONS = ("linear", "linear_norm")
+from ..config import FEATURE_LOSSES, FEATURE_PROJECTIONS  # noqa: F401  (the option choices)
 
 
 class FeatureProjection(nn.Module):

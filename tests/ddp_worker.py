@@ -2,6 +2,7 @@
 ``compute_loss`` also writes a digest of every training batch it sees to ``TRACE/rank<R>.txt``."""
 
 import hashlib
+import json
 import os
 import sys
 
@@ -10,6 +11,7 @@ from chronos_distill import distill
 from chronos_distill.synthetic import seasonal_long_table
 
 teacher, output, trace = sys.argv[1:4]
+extra = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}  # more distill options, e.g. transfer shares
 rank = int(os.environ["RANK"])
 original = trainer_module.DistillationTrainer.compute_loss
 
@@ -26,5 +28,5 @@ trainer_module.DistillationTrainer.compute_loss = traced
 distill(
     teacher=teacher, train_data=seasonal_long_table(n_series=24, length=160, seed=0), prediction_length=12,
     output=output, max_steps=3, save_steps=3, batch_size=8, logging_steps=1, student_d_model=32,
-    student_num_heads=2, student_d_ff=64, feature_weight=0.1, attention_weight=0.1, attention_kind="both",
+    student_num_heads=2, student_d_ff=64, feature_weight=0.1, attention_weight=0.1, attention_kind="both", **extra,
 )

@@ -8,17 +8,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
-def test_torchrun_two_processes_shard_the_data_and_rank0_exports(teacher_dir, tmp_path):
+@pytest.mark.parametrize("extra", [{}, {"transfer_future": 0.25, "transfer_mixup": 0.125, "transfer_synthetic": 0.125}],
+                         ids=["labelled-only", "with-transfer-sources"])
+def test_torchrun_two_processes_shard_the_data_and_rank0_exports(teacher_dir, tmp_path, extra):
     out, trace = tmp_path / "student", tmp_path / "trace"
     trace.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(WORKER.parent)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(WORKER), teacher_dir, str(out), str(trace)]
+           str(WORKER), teacher_dir, str(out), str(trace), json.dumps(extra)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
 
@@ -28,5 +31,8 @@ def test_torchrun_two_processes_shard_the_data_and_rank0_exports(teacher_dir, tm
 
     record = json.loads((out / "model" / "distillation.json").read_text())
     assert record["training"]["steps"] == 3 and set(record["final_losses"]) >= {"feature", "attention"}
+    assert record["transfer"]["shares"] == {"future": extra.get("transfer_future", 0.0),
+                                            "mixup": extra.get("transfer_mixup", 0.0),
+                                            "synthetic": extra.get("transfer_synthetic", 0.0)}
     pipeline = Chronos2Pipeline.from_pretrained(out / "model")
     assert type(pipeline.model) is Chronos2Model and pipeline.model.config.d_model == 32

@@ -49,7 +49,7 @@ def test_multivariate_groups_put_known_covariates_last_and_targets_depend_on_the
 
 
 def test_stream_batches_follow_chronos2_dataset_format():
-    cfg = PretrainConfig(output="unused", **TINY, real_weight=0.3, multivariate_weight=0.4)
+    cfg = PretrainConfig(output="unused", **TINY, real_weight=0.3, multivariate_weight=0.4, seasonal_weight=0.2)
     real = [np.arange(20.0) + 100, np.arange(300.0)]
     stream = PretrainStream(cfg, real)
     batches = []

@@ -28,6 +28,7 @@ FEATURE_PROJECTIONS = ("linear", "linear_norm")
 ATTENTION_LOSSES = ("kl", "relation")
 ATTENTION_KINDS = ("time", "group")
 ATTENTION_KIND_OPTIONS = (*ATTENTION_KINDS, "both")
+HORIZON_WEIGHTINGS = ("none", "exp")
 
 OUTPUT_LOSSES = ("quantile", "median_mse")
 STUDENT_INITS = ("random", "pruned")
@@ -193,6 +194,22 @@ class DistillConfig(YamlOptions):
     context_length: int | None = _opt(None, "Context length of training windows (default: the teacher's).", "int")
     min_past: int | None = _opt(None, "Minimum observed context of a training window (default: prediction_length).", "int")
 
+    # --- teacher-labelled transfer data (see chronos_distill.transfer) -----------------------------------------
+    transfer_future: float = _opt(
+        0.0, "Share of each batch's rows that are windows ending at a series' last observation, the horizon in "
+        "the unknown future: the teacher's forecast is their only target.", "float")
+    transfer_mixup: float = _opt(
+        0.0, "Share of each batch's rows that are TSMixup mixtures of 2-3 of your target series (each scaled "
+        "first), labelled by the teacher only (univariate: covariates are left out).", "float")
+    transfer_synthetic: float = _opt(
+        0.0, "Share of each batch's rows that are synthetic series (seasonal, trend, AR, intermittent), labelled "
+        "by the teacher only. The three shares sum to less than 1; the rest are your labelled windows.", "float")
+    horizon_weighting: str = _opt(
+        "none", "Weights of the distillation term over the horizon: none (uniform) or exp (DistilTS: rising "
+        "exponentially, mean 1, so late steps count; see horizon_tau).", "str")
+    horizon_tau: float = _opt(1.0, "Temperature of horizon_weighting exp: the last step weighs e^(1/tau) times the "
+                              "first.", "float")
+
     teacher_cache: str | None = _opt(
         None,
         "Folder of the teacher cache: the transfer set becomes cache_batches fixed batches whose teacher "
@@ -292,6 +309,23 @@ class DistillConfig(YamlOptions):
         ):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"option {_flag(name)} must be one of {list(allowed)}, got {getattr(self, name)!r}")
+        shares = ("transfer_future", "transfer_mixup", "transfer_synthetic")
+        for name in shares:
+            _check_float(name, getattr(self, name), 0.0, 1.0)
+        if sum(getattr(self, name) for name in shares) >= 1.0:
+            raise ConfigError(
+                "transfer_future + transfer_mixup + transfer_synthetic = "
+                f"{sum(getattr(self, name) for name in shares):g}: the shares must sum to less than 1, so that part of "
+                "every batch is your labelled data"
+            )
+        source_rows = sum(self.transfer_shares().rows(self.batch_size).values())
+        if source_rows >= self.batch_size:
+            raise ConfigError(f"the transfer shares leave no row of a {self.batch_size}-row batch to your labelled data "
+                              f"({source_rows} teacher-only rows): raise --batch-size or lower the shares")
+        if self.horizon_weighting not in HORIZON_WEIGHTINGS:
+            raise ConfigError(f"option {_flag('horizon_weighting')} must be one of {list(HORIZON_WEIGHTINGS)}, "
+                              f"got {self.horizon_weighting!r}")
+        _check_float("horizon_tau", self.horizon_tau, 0.0, math.inf, open_low=True)
         if self.relation_heads is not None:
             _check_int("relation_heads", self.relation_heads, minimum=1)
         _check_float("learning_rate", self.learning_rate, 0.0, math.inf, open_low=True)
@@ -322,6 +356,12 @@ class DistillConfig(YamlOptions):
         from .losses.hybrid import LossWeights
 
         return LossWeights(output=self.alpha, feature=self.feature_weight, attention=self.attention_weight)
+
+    def transfer_shares(self):
+        """The teacher-only sources' shares of a batch (:class:`chronos_distill.transfer.TransferShares`)."""
+        from .transfer import TransferShares
+
+        return TransferShares(future=self.transfer_future, mixup=self.transfer_mixup, synthetic=self.transfer_synthetic)
 
     def attention_kinds(self) -> tuple[str, ...]:
         """The attention kinds distilled: () when attention_weight is 0."""

@@ -390,10 +390,20 @@ def make_dataset(
     )
 
 
-def draw_windows(series: SeriesSet, n_batches: int, seed: int, **dataset_options: Any) -> list[dict[str, Any]]:
-    """``n_batches`` training batches drawn by ``Chronos2Dataset`` (TRAIN mode) from numpy seeded with ``seed``,
-    leaving the global numpy RNG as it was."""
-    dataset = Chronos2Dataset(inputs=series.inputs, mode=DatasetMode.TRAIN, **dataset_options)
+def training_batches(series: SeriesSet, shares=None, **dataset_options: Any):
+    """The endless training batches: ``Chronos2Dataset`` windows of the user's series, with the teacher-only rows
+    of the transfer sources appended when ``shares`` (:class:`chronos_distill.transfer.TransferShares`) has any."""
+    if shares is not None and shares.total > 0:
+        from .transfer import TransferBatches
+
+        return TransferBatches(series, shares, **dataset_options)
+    return Chronos2Dataset(inputs=series.inputs, mode=DatasetMode.TRAIN, **dataset_options)
+
+
+def draw_windows(series: SeriesSet, n_batches: int, seed: int, shares=None, **dataset_options: Any) -> list[dict[str, Any]]:
+    """``n_batches`` batches of :func:`training_batches` drawn from numpy seeded with ``seed``, leaving the
+    global numpy RNG as it was."""
+    dataset = training_batches(series, shares, **dataset_options)
     state = np.random.get_state()
     np.random.seed(seed)
     try:

@@ -21,7 +21,7 @@ from transformers import TrainingArguments
 
 from . import __version__
 from .config import DistillConfig
-from .data import SeriesSet, draw_windows, drop_short_series, load_series, make_dataset
+from .data import SeriesSet, draw_windows, drop_short_series, load_series, make_dataset, training_batches
 from .errors import ConfigError, DistillError
 from .distillation_model import DistillationModel, plan_from_config
 from .export import export_student
@@ -51,6 +51,8 @@ FIXED_ON_RESUME = (
     "feature_weight", "layer_map", "feature_projection",
     # a different fixed transfer set would be a different run
     "teacher_cache", "cache_batches", "student_init",
+    # the objective: teacher-only sources and the weighting of the distillation term
+    "transfer_future", "transfer_mixup", "transfer_synthetic", "horizon_weighting", "horizon_tau",
 )
 
 
@@ -129,7 +131,8 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
     model = DistillationModel(student, teacher.config, plan_from_config(cfg, teacher.config, student.config))
     if kept_channels is not None:
         model.init_projections_from_channels(kept_channels)
-    train_dataset = make_dataset(train, min_past=min_past, mode=DatasetMode.TRAIN, **dataset_options)
+    shares = cfg.transfer_shares()
+    train_dataset = training_batches(train, shares, min_past=min_past, **dataset_options)
     eval_dataset = (
         make_dataset(validation, min_past=1, mode=DatasetMode.VALIDATION, **dataset_options) if validation else None
     )
@@ -140,7 +143,8 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
     if cfg.teacher_cache is not None:
         logger.info("preparing the teacher cache in %s", cfg.teacher_cache)
         train_dataset, cache_folder, reused = cached_transfer_set(
-            cfg.teacher_cache, teacher, train, cfg.cache_batches, cfg.seed, min_past=min_past, **dataset_options
+            cfg.teacher_cache, teacher, train, cfg.cache_batches, cfg.seed, shares=shares, min_past=min_past,
+            **dataset_options,
         )
         cache_info = {"folder": str(cache_folder), "reused": reused, "batches": cfg.cache_batches}
     trainer = DistillationTrainer(
@@ -152,6 +156,8 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
         teacher=teacher,
         output_loss=loss,
         weights=cfg.loss_weights(),
+        horizon_weighting=cfg.horizon_weighting,
+        horizon_tau=cfg.horizon_tau,
     )
     use_readable_progress(trainer, verbose=cfg.verbose)
     logger.info("student: %s parameters; training for %d steps", f"{count_parameters(student):,}", cfg.max_steps)
@@ -323,6 +329,7 @@ def _record(cfg, teacher, student, train, validation, trainer, metrics, resume_f
     first = next((e for e in history if "distill_loss" in e), {})
     core = ("d_model", "num_layers", "num_heads", "d_kv", "d_ff")
     described = describe_teacher(cfg.teacher)
+    shares = cfg.transfer_shares()
     license_ = cfg.license or described.license
     if cfg.license and described.license and cfg.license != described.license:
         logger.warning("--license %s differs from the teacher's license %s", cfg.license, described.license)
@@ -345,6 +352,12 @@ def _record(cfg, teacher, student, train, validation, trainer, metrics, resume_f
             "chronos_config": dict(student.chronos_config.__dict__),
         },
         "card": {"license": license_, "datasets": list(cfg.datasets)},
+        "transfer": {
+            "shares": shares.to_dict(),
+            "teacher_only_rows_per_batch": shares.rows(cfg.batch_size),
+            "horizon_weighting": cfg.horizon_weighting,
+            "horizon_tau": cfg.horizon_tau if cfg.horizon_weighting != "none" else None,
+        },
         "loss": _loss_record(cfg, unwrap(trainer.model).plan),
         "options": options,
         "data": {"train": train.summary(), "validation": validation.summary() if validation else None},

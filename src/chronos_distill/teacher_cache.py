@@ -40,11 +40,12 @@ from .forward import normalised_quantiles
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: batches carry teacher_rows (teacher-only transfer rows)
 MANIFEST = "manifest.json"
 BATCHES_PER_SHARD = 64
 #: batch entries stored per cached batch (tensors), besides the integer num_output_patches
-_TENSORS = ("context", "future_target", "future_covariates", "group_ids", "teacher_quantiles")
+_INTEGER = {"group_ids": torch.long, "teacher_rows": torch.bool}
+_TENSORS = ("context", "future_target", "future_covariates", "group_ids", "teacher_rows", "teacher_quantiles")
 
 
 def cache_key(teacher: Chronos2Model, series: SeriesSet, windowing: dict[str, Any]) -> str:
@@ -78,10 +79,12 @@ def build_cache(
         for batch in batches[start : start + BATCHES_PER_SHARD]:
             on_device = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
             quantiles = normalised_quantiles(teacher, on_device).float().cpu()
-            values = {**{k: batch[k] for k in _TENSORS if k != "teacher_quantiles"}, "teacher_quantiles": quantiles}
+            teacher_rows = batch.get("teacher_rows", torch.zeros(batch["context"].shape[0], dtype=torch.bool))
+            values = {**{k: batch[k] for k in _TENSORS if k not in ("teacher_quantiles", "teacher_rows")},
+                      "teacher_rows": teacher_rows, "teacher_quantiles": quantiles}
             for name in _TENSORS:
                 array = values[name].numpy()
-                rows[name].append(array.reshape(-1).astype(np.int64 if name == "group_ids" else np.float32))
+                rows[name].append(array.reshape(-1).astype(np.int64 if name in _INTEGER else np.float32))
                 rows[f"{name}_shape"].append(list(array.shape))
             rows["num_output_patches"].append(int(batch["num_output_patches"]))
         name = f"shard-{start // BATCHES_PER_SHARD:05d}.parquet"
@@ -106,7 +109,7 @@ def load_cache(folder: Path) -> list[dict[str, Any]] | None:
             for i in range(len(table["num_output_patches"])):
                 batch: dict[str, Any] = {"num_output_patches": table["num_output_patches"][i]}
                 for name in _TENSORS:
-                    dtype = torch.long if name == "group_ids" else torch.float32
+                    dtype = _INTEGER.get(name, torch.float32)
                     batch[name] = torch.tensor(table[name][i], dtype=dtype).reshape(table[f"{name}_shape"][i])
                 batches.append(batch)
     except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
@@ -131,20 +134,25 @@ class CachedBatches(IterableDataset):
 
 
 def cached_transfer_set(
-    folder: str | Path, teacher: Chronos2Model, series: SeriesSet, n_batches: int, seed: int, **dataset_options: Any
+    folder: str | Path, teacher: Chronos2Model, series: SeriesSet, n_batches: int, seed: int, shares=None,
+    **dataset_options: Any,
 ) -> tuple[CachedBatches, Path, bool]:
     """The fixed transfer set with the teacher's predictions: from the cache when its key matches, else built.
 
-    Returns the dataset, the cache folder used, and whether it was reused (True) or computed now (False).
+    ``shares`` (:class:`chronos_distill.transfer.TransferShares`) adds the teacher-only rows to the cached
+    batches, and is part of the key. Returns the dataset, the cache folder used, and whether it was reused
+    (True) or computed now (False).
     """
     windowing = {"n_batches": n_batches, "seed": seed, **dataset_options}
+    if shares is not None and shares.total > 0:
+        windowing["transfer"] = shares.to_dict()
     key = cache_key(teacher, series, windowing)
     target = Path(folder).expanduser() / key
     batches = load_cache(target)
     reused = batches is not None
     if batches is None:
         logger.info("teacher cache: computing the teacher's predictions for %d batches into %s", n_batches, target)
-        windows = draw_windows(series, n_batches, seed, **dataset_options)
+        windows = draw_windows(series, n_batches, seed, shares=shares, **dataset_options)
         device = "cuda" if torch.cuda.is_available() else "cpu"
         build_cache(Path(folder).expanduser(), key, teacher.to(device), windows, device=device)
         batches = load_cache(target)

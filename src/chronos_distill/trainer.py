@@ -23,6 +23,8 @@ from .errors import NonFiniteLossError
 from .distillation_model import DistillationModel, IntermediatePlan, StudentPass
 from .forward import MODEL_INPUT_KEYS, normalised_quantiles, unwrap
 from .losses import LossWeights, OutputDistillationLoss, normalise_truth
+from .losses.normalised import distillation_mask
+from .losses.output import horizon_weights
 from .taps import Tapped, tap
 
 #: Names under which the loss components are logged (``eval_`` prefixed during evaluation).
@@ -46,6 +48,8 @@ class DistillationTrainer(Chronos2Trainer):
         The output distillation objective (its ``distill`` and ``hard`` components are used).
     weights
         Hybrid loss weights; default: ``output_loss.alpha`` on the output term, the rest on the truth.
+    horizon_weighting, horizon_tau
+        Weights of the distillation term over the horizon (see :func:`chronos_distill.losses.output.horizon_weights`).
     *args, **kwargs
         Forwarded to ``transformers.Trainer``; ``model`` is a ``DistillationModel`` (a bare student
         ``Chronos2Model`` is wrapped in one, for output distillation only).
@@ -60,6 +64,8 @@ class DistillationTrainer(Chronos2Trainer):
         teacher: Chronos2Model,
         output_loss: OutputDistillationLoss,
         weights: LossWeights | None = None,
+        horizon_weighting: str = "none",
+        horizon_tau: float = 1.0,
         **kwargs: Any,
     ):
         if isinstance(kwargs.get("model"), Chronos2Model):
@@ -68,6 +74,7 @@ class DistillationTrainer(Chronos2Trainer):
         self.teacher = teacher.to(self.args.device)
         self.output_loss = output_loss
         self.weights = weights or LossWeights(output=output_loss.alpha)
+        self.horizon_weighting, self.horizon_tau = horizon_weighting, horizon_tau
         # running sums stay on the device until a log is written, so the step never waits for the host
         self._sums: dict[str, dict[str, torch.Tensor]] = {"train": {}, "eval": {}}
         self._counts = {"train": 0, "eval": 0}
@@ -123,7 +130,17 @@ class DistillationTrainer(Chronos2Trainer):
             inputs.get("future_covariates"),
             horizon=student_q.shape[-1],
         )
-        losses = self.output_loss(student_q, teacher_q, truth)
+        length = inputs["future_target"].shape[-1]
+        distill_mask = distillation_mask(truth.mask, inputs.get("teacher_rows"), length)
+        weights = horizon_weights(self.horizon_weighting, self.horizon_tau, length, student_q.shape[-1])
+        if weights is not None:
+            distill_mask = distill_mask * weights.to(distill_mask)
+        losses = self.output_loss(student_q, teacher_q, truth, distill_mask)
+        teacher_rows = inputs.get("teacher_rows")
+        if teacher_rows is not None and bool(teacher_rows.any()):
+            # the hard term averages over the rows that have a truth: teacher-only rows would only dilute it
+            n_rows = teacher_rows.numel()
+            losses["hard"] = losses["hard"] * (n_rows / (n_rows - int(teacher_rows.sum())))
         losses.update(unwrap(model).intermediate_losses(student, teacher_tapped))
         losses["total"] = self.weights.combine(losses)
         self._accumulate("train" if model.training else "eval", losses)

@@ -77,3 +77,17 @@ def normalise_truth(
         values = nn.functional.pad(values, (0, pad))
         mask = nn.functional.pad(mask, (0, pad))
     return NormalisedTruth(values=values, mask=mask.to(values.dtype))
+
+
+def distillation_mask(truth_mask: torch.Tensor, teacher_rows: torch.Tensor | None, length: int) -> torch.Tensor:
+    """Where the student is compared with the teacher: (batch, horizon) float.
+
+    Labelled rows count where their truth counts (``truth_mask``), as before; a teacher-only row
+    (``teacher_rows`` (batch,) bool: no truth, e.g. a window beyond the end of the data) counts over its
+    whole requested horizon, the first ``length`` positions. Padding beyond ``length`` never counts.
+    """
+    if teacher_rows is None or not bool(teacher_rows.any()):
+        return truth_mask
+    within = torch.zeros_like(truth_mask)
+    within[:, :length] = 1
+    return torch.where(teacher_rows.to(truth_mask.device)[:, None], within, truth_mask)

@@ -25,7 +25,9 @@ from typing import Sequence
 import torch
 from chronos.utils import interpolate_quantiles
 from einops import rearrange
+from torch import nn
 
+from ..config import HORIZON_WEIGHTINGS
 from .normalised import NormalisedTruth
 
 
@@ -79,6 +81,23 @@ def align_quantiles(values: torch.Tensor, levels: Sequence[float], target_levels
     return rearrange(moved, "b h q -> b q h").to(values.dtype)
 
 
+def horizon_weights(kind: str, tau: float, length: int, horizon: int) -> torch.Tensor | None:
+    """Per-position weights (horizon,) of the distillation term, or None for uniform ones.
+
+    ``exp`` (DistilTS): ``w_h`` proportional to ``exp((h + 1) / (tau * length))`` for the ``length`` requested
+    steps, normalised to mean 1 over them, so that late, harder steps are not drowned out by the easy early
+    ones while the term keeps its scale; a smaller ``tau`` tilts more (``tau`` 1: the last step weighs e times
+    the first, ``tau`` 0.5: e^2). Positions past ``length`` (padding to whole patches) get 0.
+    """
+    if kind == "none":
+        return None
+    if kind != "exp":
+        raise ValueError(f"unknown horizon weighting {kind!r}; expected one of {HORIZON_WEIGHTINGS}")
+    steps = torch.arange(1, length + 1, dtype=torch.float32)
+    weights = torch.exp(steps / (tau * length))
+    return nn.functional.pad(weights / weights.mean(), (0, horizon - length))
+
+
 class OutputDistillationLoss:
     """``alpha * distill + (1 - alpha) * hard`` for one of the two ``output_loss`` modes.
 
@@ -106,12 +125,15 @@ class OutputDistillationLoss:
             self._median = self.student_levels.index(0.5)
 
     def __call__(
-        self, student: torch.Tensor, teacher: torch.Tensor, truth: NormalisedTruth
+        self, student: torch.Tensor, teacher: torch.Tensor, truth: NormalisedTruth,
+        distill_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Loss components for one batch.
 
         student: (batch, num_student_quantiles, horizon); teacher: (batch, num_teacher_quantiles, horizon);
-        truth: over the same horizon. Returns ``{"distill", "hard", "total"}`` scalars.
+        truth: over the same horizon. ``distill_mask`` (batch, horizon): where (and with what weight) the
+        distillation term compares student and teacher; default: where the truth counts. Returns
+        ``{"distill", "hard", "total"}`` scalars.
         """
         if student.shape[0] != teacher.shape[0] or student.shape[-1] != teacher.shape[-1]:
             raise ValueError(
@@ -128,13 +150,14 @@ class OutputDistillationLoss:
                 f"{len(self.student_levels)} / {len(self.teacher_levels)}"
             )
         teacher = align_quantiles(teacher.detach(), self.teacher_levels, self.student_levels)
+        distill_mask = truth.mask if distill_mask is None else distill_mask
 
         if self.mode == "quantile":
-            distill = quantile_distance(student, teacher, truth.mask)
+            distill = quantile_distance(student, teacher, distill_mask)
             hard = pinball_loss(student, truth, self._levels)
         else:
             median = student[:, self._median]
-            distill = masked_mse(median, teacher[:, self._median], truth.mask)
+            distill = masked_mse(median, teacher[:, self._median], distill_mask)
             hard = masked_mse(median, truth.values, truth.mask)
         total = self.alpha * distill + (1.0 - self.alpha) * hard
         return {"distill": distill, "hard": hard, "total": total}

@@ -1,0 +1,175 @@
+"""Teacher-labelled transfer data and horizon weighting (issue 13): the rows each source adds, the losses that
+count them, the cache key, exact resume, and clear refusals of bad values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import PREDICTION_LENGTH, TINY_STUDENT
+from safetensors.torch import load_file
+from transformers import TrainerCallback
+
+from chronos_distill import ConfigError, DistillConfig, distill, load_teacher
+from chronos_distill.data import draw_windows, load_series
+from chronos_distill.losses import OutputDistillationLoss, normalise_truth
+from chronos_distill.losses.normalised import distillation_mask
+from chronos_distill.losses.output import horizon_weights
+from chronos_distill.run import prepare_run
+from chronos_distill.teacher_cache import cache_key, cached_transfer_set
+from chronos_distill.transfer import TransferBatches, TransferShares, mix
+
+OPTIONS = dict(batch_size=32, context_length=128, prediction_length=PREDICTION_LENGTH, output_patch_size=16, min_past=16)
+SHARES = TransferShares(future=0.25, mixup=0.125, synthetic=0.125)
+
+
+@pytest.fixture(scope="module")
+def series(table):
+    return load_series(table, PREDICTION_LENGTH, target=["target"])
+
+
+def _batches(series, shares, n=3, seed=0):
+    return draw_windows(series, n, seed, shares=shares, **OPTIONS)
+
+
+def test_each_source_supplies_its_share_of_rows_without_truth(series):
+    for batch in _batches(series, SHARES):
+        rows = batch["teacher_rows"]
+        assert int(rows.sum()) == 8 + 4 + 4
+        assert batch["context"].shape[0] == rows.numel() and rows.numel() >= 32
+        assert torch.isnan(batch["future_target"][rows]).all()  # no truth reaches a teacher-only row
+        assert torch.isnan(batch["future_covariates"][rows]).all()
+        assert torch.isfinite(batch["future_target"][~rows]).any()
+        groups = batch["group_ids"]
+        assert len(set(groups[rows].tolist()) & set(groups[~rows].tolist())) == 0  # groups of their own
+
+
+def test_future_rows_end_at_the_last_observation(series):
+    batch = _batches(series, TransferShares(future=0.5), n=1)[0]
+    ends = {tuple(item["context"][0, -8:].tolist()) for item in series.inputs}
+    for context in batch["context"][batch["teacher_rows"]]:
+        assert tuple(context[-8:].tolist()) in ends
+
+
+def test_mixtures_stay_within_their_scaled_parts():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        parts = [rng.normal(rng.uniform(1, 100), rng.uniform(0.1, 10), rng.integers(20, 60)) for _ in range(3)]
+        mixed = mix(parts, rng.dirichlet(np.ones(3)))
+        length = min(len(p) for p in parts)
+        scaled = np.stack([p[-length:] / np.mean(np.abs(p[-length:])) for p in parts])
+        assert mixed.shape == (length,)
+        assert (mixed >= scaled.min(axis=0) - 1e-9).all() and (mixed <= scaled.max(axis=0) + 1e-9).all()
+
+
+def test_synthetic_rows_are_deterministic_for_a_seed(series):
+    def synthetic_rows(seed):
+        batch = _batches(series, TransferShares(synthetic=0.25), n=1, seed=seed)[0]
+        return batch["context"][batch["teacher_rows"]]
+
+    torch.testing.assert_close(synthetic_rows(3), synthetic_rows(3), equal_nan=True)
+    assert not torch.equal(torch.nan_to_num(synthetic_rows(3)), torch.nan_to_num(synthetic_rows(4)))
+
+
+def test_hard_loss_counts_only_rows_with_truth_and_distillation_counts_every_row(series, teacher_dir):
+    teacher = load_teacher(teacher_dir)
+    batch = _batches(series, SHARES, n=1)[0]
+    rows = batch["teacher_rows"]
+    horizon = int(batch["num_output_patches"]) * 16
+    truth = normalise_truth(teacher.instance_norm, batch["context"], 128, batch["future_target"],
+                            batch["future_covariates"], horizon)
+    mask = distillation_mask(truth.mask, rows, PREDICTION_LENGTH)
+    assert (mask[rows, :PREDICTION_LENGTH] == 1).all() and (mask[rows, PREDICTION_LENGTH:] == 0).all()
+    assert torch.equal(mask[~rows], truth.mask[~rows])
+    assert (truth.mask[rows] == 0).all()
+
+    loss = OutputDistillationLoss("quantile", 0.5, teacher.chronos_config.quantiles, teacher.chronos_config.quantiles)
+    student_q = torch.randn(rows.numel(), 21, horizon)
+    teacher_q = torch.randn(rows.numel(), 21, horizon)
+    with_rows = loss(student_q, teacher_q, truth, mask)
+    labelled = ~rows
+    sub_truth = type(truth)(truth.values[labelled], truth.mask[labelled])
+    alone = loss(student_q[labelled], teacher_q[labelled], sub_truth)
+    # the trainer rescales the hard term by rows / rows-with-truth: it then equals the labelled rows' loss alone
+    scaled = with_rows["hard"] * rows.numel() / int(labelled.sum())
+    torch.testing.assert_close(scaled, alone["hard"])
+    assert with_rows["distill"] > 0
+
+
+def test_horizon_weights():
+    weights = horizon_weights("exp", 1.0, 12, 16)
+    assert weights[:12].mean().item() == pytest.approx(1.0) and (weights[12:] == 0).all()
+    assert (weights[1:12] > weights[:11]).all()
+    assert (weights[11] / weights[0]).item() == pytest.approx(math.exp(11 / 12))
+    assert (horizon_weights("exp", 0.5, 12, 16)[11] / horizon_weights("exp", 0.5, 12, 16)[0]).item() == pytest.approx(
+        math.exp(22 / 12))
+    assert horizon_weights("none", 1.0, 12, 16) is None
+
+
+def test_the_cache_key_changes_with_the_sources_and_their_shares(series, teacher_dir, tmp_path):
+    teacher = load_teacher(teacher_dir)
+    keys = set()
+    for shares in (None, TransferShares(future=0.25), TransferShares(future=0.125), TransferShares(mixup=0.25)):
+        _, folder, _ = cached_transfer_set(tmp_path, teacher, series, 2, 0, shares=shares, **OPTIONS)
+        keys.add(folder.name)
+    assert len(keys) == 4
+    assert cache_key(teacher, series, {"a": 1}) == cache_key(teacher, series, {"a": 1})
+
+
+def test_a_cached_transfer_set_keeps_its_teacher_only_rows(series, teacher_dir, tmp_path, table):
+    result = distill(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
+                     output=str(tmp_path / "out"), max_steps=2, save_steps=2, teacher_cache=str(tmp_path / "cache"),
+                     cache_batches=2, transfer_mixup=0.25, **TINY_STUDENT, batch_size=16)
+    assert result.record["transfer"]["teacher_only_rows_per_batch"] == {"future": 0, "mixup": 4, "synthetic": 0}
+    assert result.record["training"]["teacher_cache"]["batches"] == 2
+
+
+def test_resume_is_exact_with_sources_on(teacher_dir, table, tmp_path):
+    options = dict(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH, save_steps=2,
+                   transfer_future=0.2, transfer_mixup=0.1, transfer_synthetic=0.1, horizon_weighting="exp",
+                   **TINY_STUDENT, batch_size=16, learning_rate=3e-3)
+    straight = distill(output=str(tmp_path / "straight"), max_steps=4, **options)
+    # the same 4-step run (same learning-rate schedule), interrupted after its step-2 checkpoint
+    interrupted = prepare_run(DistillConfig(output=str(tmp_path / "split"), max_steps=4, **options))
+    interrupted.trainer.add_callback(StopAfter(2))
+    interrupted.trainer.train()
+    resumed = distill(output=str(tmp_path / "split"), max_steps=4, resume=True, **options)
+    assert resumed.record["training"]["resumed_from"].endswith("checkpoint-2")
+    expected = load_file(straight.model_dir / "model.safetensors")
+    got = load_file(resumed.model_dir / "model.safetensors")
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6, msg=name)
+    assert straight.record["transfer"]["shares"] == {"future": 0.2, "mixup": 0.1, "synthetic": 0.1}
+
+
+class StopAfter(TrainerCallback):
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= self.step:
+            control.should_training_stop = True
+        return control
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"transfer_future": -0.1}, r"`transfer_future` \(--transfer-future\) must be within \[0, 1\]"),
+    ({"transfer_mixup": 1.5}, r"`transfer_mixup` \(--transfer-mixup\) must be within \[0, 1\]"),
+    ({"transfer_synthetic": "a lot"}, r"`transfer_synthetic` \(--transfer-synthetic\) must be a number"),
+    ({"transfer_future": 0.5, "transfer_mixup": 0.3, "transfer_synthetic": 0.2}, "must sum to less than 1"),
+    ({"horizon_weighting": "linear"}, r"`horizon_weighting` \(--horizon-weighting\) must be one of \['none', 'exp'\]"),
+    ({"horizon_tau": 0}, r"`horizon_tau` \(--horizon-tau\) must be within \(0, inf\)"),
+])
+def test_bad_transfer_and_weighting_options_are_refused(options, message):
+    with pytest.raises(ConfigError, match=message):
+        DistillConfig(teacher="t", train_data="d.csv", prediction_length=8, output="o", **options)
+
+
+def test_shares_that_leave_no_labelled_row_in_a_tiny_batch_are_refused(series):
+    with pytest.raises(ConfigError, match="leave no row of a 3-row batch"):
+        DistillConfig(teacher="t", train_data="d.csv", prediction_length=8, output="o", batch_size=3,
+                      transfer_future=0.4, transfer_mixup=0.4, transfer_synthetic=0.1)
+    with pytest.raises(ValueError, match="leave no row"):
+        TransferBatches(series, TransferShares(future=0.4, mixup=0.4, synthetic=0.1), **{**OPTIONS, "batch_size": 3})

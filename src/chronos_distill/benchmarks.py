@@ -74,16 +74,24 @@ def load_m3(subset: str) -> Benchmark:
 
     Returns a :class:`Benchmark` of 645 / 756 / 1428 series with ``truth`` of shape ``(n_series, 6 / 8 / 18)``.
     """
+    return load_competition("M3", subset)
+
+
+def load_competition(dataset: str, subset: str) -> Benchmark:
+    """``subset`` (yearly / quarterly / monthly) of M1 or M3 with its official horizon (6 / 8 / 18).
+
+    M1 has 181 / 203 / 617 series, M3 645 / 756 / 1428.
+    """
     if subset not in M3_SUBSETS:
-        raise ValueError(f"unknown M3 subset {subset!r}; expected one of {list(M3_SUBSETS)}")
+        raise ValueError(f"unknown subset {subset!r}; expected one of {list(M3_SUBSETS)}")
     spec = M3_SUBSETS[subset]
     horizon = spec["horizon"]
-    series = list(_load("M3").subset(subset))
+    series = list(_load(dataset).subset(subset))
     for s in series:
         if s.h != horizon or len(s.xx) != horizon:
-            raise ValueError(f"M3 {subset} series {s.sn} has h={s.h} and {len(s.xx)} test values, not {horizon}")
+            raise ValueError(f"{dataset} {subset} series {s.sn} has h={s.h} and {len(s.xx)} test values, not {horizon}")
     return Benchmark(
-        name=f"m3_{subset}",
+        name=f"{dataset.lower()}_{subset}",
         item_ids=[str(s.sn) for s in series],
         contexts=[np.asarray(s.x, dtype=np.float64) for s in series],
         truth=np.stack([np.asarray(s.xx, dtype=np.float64) for s in series]),
@@ -95,6 +103,11 @@ def load_m3(subset: str) -> Benchmark:
 def load_m3_benchmarks(subsets: Sequence[str] = tuple(M3_SUBSETS)) -> dict[str, Benchmark]:
     """``{subset: load_m3(subset)}`` for each of ``subsets`` (by default yearly, quarterly and monthly)."""
     return {subset: load_m3(subset) for subset in subsets}
+
+
+def load_benchmarks(dataset: str = "M3", subsets: Sequence[str] = tuple(M3_SUBSETS)) -> dict[str, Benchmark]:
+    """``{"m1_yearly": ..., ...}``: :func:`load_competition` for each of ``subsets`` of ``dataset``."""
+    return {f"{dataset.lower()}_{subset}": load_competition(dataset, subset) for subset in subsets}
 
 
 def training_table(datasets: Sequence[str] = ("M1", "M3")) -> pd.DataFrame:

@@ -1,0 +1,143 @@
+"""What the benchmark scripts share: arguments, seeded training runs, scoring, error bars, timing, tables.
+
+- :func:`add_training_arguments`: the options every training benchmark takes (teacher, steps, seeds, ...).
+- :func:`train_in_subprocess`: one ``distill`` run in its own process (peak memory is then the run's own),
+  returning its record, seconds per step and peak resident memory.
+- :func:`score`: models on benchmark data sets (WQL / MASE next to seasonal naive, geometric means).
+- :func:`mean_std` / :func:`pm`: error bars over seeds (sample std, ddof 1).
+- :func:`interleaved_timing`: variants timed in turn, repeat after repeat, reported as median and IQR.
+- :func:`write_results`: a markdown file and a JSON file, each naming the command that made them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, *, steps: int, runs: str) -> None:
+    parser.add_argument("--teacher", default="reference", help="teacher of every student [default: reference]")
+    parser.add_argument("--steps", type=int, default=steps, help=f"distillation steps per student [default: {steps}]")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--prediction-length", type=int, default=18, help="horizon of the training windows")
+    parser.add_argument("--min-past", type=int, default=6)
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds; every variant runs each [default: 0,1,2]")
+    parser.add_argument("--runs", default=runs, help="folder for the students")
+    parser.add_argument("--out", default="bench/results")
+
+
+def seeds_of(args: argparse.Namespace) -> list[int]:
+    return [int(s) for s in str(args.seeds).split(",") if s.strip()]
+
+
+def command_line(script: str, argv: list[str] | None) -> str:
+    return f"python bench/{script} " + shlex.join(argv if argv is not None else sys.argv[1:])
+
+
+def train_in_subprocess(options: dict[str, Any]) -> dict[str, Any]:
+    """``distill(**options)`` in a fresh process; ``train_data`` may be a DataFrame (passed as Parquet).
+
+    Returns ``{"record", "model_dir", "seconds_per_step", "peak_rss_mb"}``.
+    """
+    import tempfile
+
+    import pandas as pd
+
+    options = dict(options)
+    with tempfile.TemporaryDirectory() as scratch:
+        for key in ("train_data", "validation_data"):
+            if isinstance(options.get(key), pd.DataFrame):
+                path = Path(scratch) / f"{key}.parquet"
+                options[key].to_parquet(path)
+                options[key] = str(path)
+        spec = Path(scratch) / "options.json"
+        spec.write_text(json.dumps(options))
+        done = subprocess.run([sys.executable, str(HERE / "common.py"), "--train", str(spec)], capture_output=True,
+                              text=True)
+    if done.returncode:
+        sys.stderr.write(done.stderr[-5000:])
+        raise SystemExit(f"training {options.get('output')} failed")
+    line = next(line for line in done.stdout.splitlines() if line.startswith("BENCH-RESULT "))
+    return json.loads(line.split(" ", 1)[1])
+
+
+def _train(spec: Path) -> None:
+    from chronos_distill import distill
+
+    result = distill(**json.loads(spec.read_text()))
+    training = result.record["training"]
+    print("BENCH-RESULT " + json.dumps({
+        "record": result.record,
+        "model_dir": str(result.model_dir),
+        "seconds_per_step": training["train_runtime_s"] / max(1, training["steps"]),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }, default=str))
+
+
+def score(models: dict[str, Any], benchmarks: dict[str, Any]) -> dict[str, Any]:
+    """:func:`chronos_distill.evaluation.evaluate_models` results of ``models`` (name -> model or folder)."""
+    from chronos_distill.evaluation import evaluate_models
+    from chronos_distill.teacher import load_teacher
+
+    loaded = {name: load_teacher(m, role="model") if isinstance(m, (str, Path)) else m for name, m in models.items()}
+    results, _ = evaluate_models(loaded, benchmarks)
+    return results
+
+
+def relative_wql(results: dict[str, Any], model: str, baseline: str) -> float:
+    """Geometric mean over data sets of ``model``'s WQL over ``baseline``'s."""
+    ratios = [r["scores"][model]["WQL"] / r["scores"][baseline]["WQL"] for r in results["datasets"].values()]
+    return float(np.exp(np.mean(np.log(ratios))))
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    array = np.asarray(values, dtype=np.float64)
+    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
+
+
+def pm(values: list[float], digits: int = 3) -> str:
+    mean, std = mean_std(values)
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def interleaved_timing(variants: dict[str, Callable[[], Any]], repeats: int = 10, warmup: int = 1) -> dict[str, dict]:
+    """Time each variant ``repeats`` times, in turn (A B C A B C ...), after ``warmup`` untimed rounds, so that
+    drifts of the machine hit every variant alike. Returns ``{name: {"median_s", "iqr_s", "times_s"}}``."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for round_ in range(warmup + repeats):
+        for name, run in variants.items():
+            start = time.perf_counter()
+            run()
+            if round_ >= warmup:
+                times[name].append(time.perf_counter() - start)
+    out = {}
+    for name, values in times.items():
+        q1, median, q3 = np.percentile(values, [25, 50, 75])
+        out[name] = {"median_s": float(median), "iqr_s": float(q3 - q1), "times_s": values}
+    return out
+
+
+def write_results(out: str | Path, stem: str, markdown: str, results: dict[str, Any]) -> None:
+    """``<out>/<stem>.md`` and ``<out>/<stem>.json`` (both should name the command that made them)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.md").write_text(markdown)
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(markdown)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--train"]:
+    _train(Path(sys.argv[2]))

@@ -1,0 +1,287 @@
+"""Does the student learn what the user's data cannot teach it? Teacher-labelled transfer data, three regimes.
+
+Regimes (the student's transfer set -> where it is scored):
+
+- ``low-data``: a seeded 10% sample of the M3 training series of each scored subset (yearly, quarterly,
+  monthly; the sampled ids are written to the results) -> M3 test portions;
+- ``full``: the M1 + M3 training portions -> M3 test portions;
+- ``cross-domain``: the M3 training portions only -> M1 test portions (yearly / quarterly / monthly, official
+  horizons 6 / 8 / 18), which the student's data never touches.
+
+Variants (the same default student, steps, batch and seeds; only the targets differ):
+
+- ``teacher``: the teacher itself;
+- ``truth-only``: alpha 0, the truth alone;
+- ``truth-only + synthetic``: alpha 0 with synthetic series added to the transfer set *with the generator's own
+  truth*, in the share the synthetic source gets below: the fair baseline (same extra inputs, no teacher);
+- ``KD``: output distillation as by default (alpha 0.5);
+- ``KD + future`` / ``KD + mixup`` / ``KD + synthetic``: one teacher-only source each;
+- ``KD + all``: all three sources.
+
+The full and cross-domain regimes run truth-only, KD and KD + all. Every variant runs each seed; the report
+gives mean ± std over seeds of the geometric-mean WQL relative to the teacher and to seasonal naive, and
+per subset.
+
+Settings are chosen first, on a validation split of the *training* portions, never on test portions:
+``--phase tune`` holds out the last H steps (the subset's horizon) of every low-data training series, trains on
+the rest, and picks the steps (KD at each of ``--tune-steps``), the total share of the sources (KD + all, split
+equally), and the horizon weighting (none or exp at each ``--tune-taus``), in that order, by validation WQL
+relative to seasonal naive. ``--phase test`` reads those choices from ``transfer_tuning.json``.
+
+    python bench/transfer.py --phase tune [--teacher reference] [--out bench/results]
+    python bench/transfer.py --phase test --regime low-data|full|cross-domain [--seeds 0,1,2]
+
+Writes ``transfer_tuning.{md,json}`` and ``transfer_<regime>.{md,json}`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from common import (add_training_arguments, command_line, interleaved_timing, mean_std, pm, relative_wql, score,
+                    seeds_of, train_in_subprocess, write_results)
+
+SUBSETS = ("yearly", "quarterly", "monthly")
+LOW_DATA_FRACTION = 0.10
+VARIANTS_BY_REGIME = {
+    "low-data": ("truth-only", "truth-only + synthetic", "KD", "KD + future", "KD + mixup", "KD + synthetic", "KD + all"),
+    "full": ("truth-only", "KD", "KD + all"),
+    "cross-domain": ("truth-only", "KD", "KD + all"),
+}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# data
+
+
+def m3_ids(subset: str) -> list[str]:
+    from chronos_distill.benchmarks import load_competition
+
+    return [f"M3/{sn}" for sn in load_competition("M3", subset).item_ids]
+
+
+def low_data_ids(seed: int = 0) -> dict[str, list[str]]:
+    """A seeded 10% sample of the M3 training series of each scored subset."""
+    rng = np.random.default_rng(seed)
+    sample = {}
+    for subset in SUBSETS:
+        ids = m3_ids(subset)
+        chosen = rng.choice(len(ids), size=max(1, round(LOW_DATA_FRACTION * len(ids))), replace=False)
+        sample[subset] = sorted(ids[i] for i in chosen)
+    return sample
+
+
+def transfer_set(regime: str, sample: dict[str, list[str]]) -> pd.DataFrame:
+    from chronos_distill.benchmarks import training_table
+
+    if regime == "full":
+        return training_table(("M1", "M3"))
+    table = training_table(("M3",))
+    if regime == "cross-domain":
+        return table
+    return table[table["item_id"].isin({i for ids in sample.values() for i in ids})].reset_index(drop=True)
+
+
+def scored_on(regime: str) -> dict:
+    from chronos_distill.benchmarks import load_benchmarks
+
+    return load_benchmarks("M1" if regime == "cross-domain" else "M3", SUBSETS)
+
+
+def validation_split(table: pd.DataFrame, sample: dict[str, list[str]]) -> tuple[pd.DataFrame, dict]:
+    """The training series without their last H steps, and benchmarks holding out those H steps."""
+    from chronos_distill.benchmarks import M3_SUBSETS, Benchmark
+
+    kept, benchmarks = [], {}
+    for subset, ids in sample.items():
+        horizon, season = M3_SUBSETS[subset]["horizon"], M3_SUBSETS[subset]["season_length"]
+        contexts, truth, names = [], [], []
+        for item_id in ids:
+            values = table.loc[table["item_id"] == item_id]
+            if len(values) <= horizon + 2:
+                continue
+            kept.append(values.iloc[:-horizon])
+            contexts.append(values["target"].to_numpy()[:-horizon])
+            truth.append(values["target"].to_numpy()[-horizon:])
+            names.append(item_id)
+        benchmarks[f"validation_{subset}"] = Benchmark(f"validation_{subset}", names, contexts, np.stack(truth),
+                                                       season, horizon)
+    return pd.concat(kept, ignore_index=True), benchmarks
+
+
+def with_synthetic_truth(table: pd.DataFrame, share: float, length: int, seed: int) -> pd.DataFrame:
+    """``table`` plus synthetic series (with their own values as truth), ``share`` of all series."""
+    from chronos_distill.transfer import synthetic_series
+
+    n_real = table["item_id"].nunique()
+    n_synthetic = round(n_real * share / (1 - share))
+    rng = np.random.default_rng(seed + 10_000)
+    frames = [table]
+    for i in range(n_synthetic):
+        frames.append(pd.DataFrame({"item_id": f"synthetic/{i:05d}",
+                                    "timestamp": pd.date_range("2000-01-01", periods=length, freq="D"),
+                                    "target": synthetic_series(rng, length)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# variants
+
+
+def variant_options(name: str, shares_total: float, weighting: dict) -> dict:
+    each = round(shares_total / 3, 4)
+    kd = {"alpha": 0.5, **weighting}
+    return {
+        "truth-only": {"alpha": 0.0},
+        "truth-only + synthetic": {"alpha": 0.0},  # its extra series are in its training table
+        "KD": kd,
+        "KD + future": {**kd, "transfer_future": each},
+        "KD + mixup": {**kd, "transfer_mixup": each},
+        "KD + synthetic": {**kd, "transfer_synthetic": each},
+        "KD + all": {**kd, "transfer_future": each, "transfer_mixup": each, "transfer_synthetic": each},
+    }[name]
+
+
+def train(args, table: pd.DataFrame, folder: Path, seed: int, steps: int, **options) -> dict:
+    return train_in_subprocess(dict(
+        teacher=args.teacher, train_data=table, prediction_length=args.prediction_length, min_past=args.min_past,
+        max_steps=steps, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=seed,
+        save_steps=steps, logging_steps=max(1, steps // 10), overwrite=True, output=str(folder), **options,
+    ))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# phases
+
+
+def tune(args) -> None:
+    sample = low_data_ids()
+    train_table, validation = validation_split(transfer_set("low-data", sample), sample)
+    runs = Path(args.runs) / "tune"
+    seed = seeds_of(args)[0]
+    trials: list[dict] = []
+
+    def trial(label: str, steps: int, options: dict) -> float:
+        same = next((t for t in trials if t["steps"] == steps and t["options"] == options), None)
+        if same is not None:  # e.g. the uniform weighting is the share trial already run
+            return same["validation_wql_vs_sn"]
+        run = train(args, train_table, runs / f"trial{len(trials)}", seed, steps, **options)
+        value = relative_wql(score({"student": run["model_dir"]}, validation), "student", "seasonal_naive")
+        trials.append({"label": label, "steps": steps, "options": options, "validation_wql_vs_sn": value})
+        print(f"tune {label}: {value:.4f}", flush=True)
+        return value
+
+    steps = min(args.tune_steps, key=lambda s: trial(f"KD {s} steps", s, variant_options("KD", 0, {})))
+    total = min(args.tune_shares, key=lambda t: trial(f"KD + all, shares {t}", steps, variant_options("KD + all", t, {})))
+    weightings = [{}] + [{"horizon_weighting": "exp", "horizon_tau": tau} for tau in args.tune_taus]
+    best_weighting = min(weightings, key=lambda w: trial(f"KD + all, {w or 'uniform'}", steps,
+                                                         variant_options("KD + all", total, w)))
+    chosen = {"steps": steps, "shares_total": total, "weighting": best_weighting}
+    result = {"command": command_line("transfer.py", args.argv), "chosen": chosen, "trials": trials,
+              "low_data_ids": sample, "validation": "last H steps of each low-data training series"}
+    lines = ["# Transfer benchmark: settings chosen on a validation split of the training portions", "",
+             f"Command: `{result['command']}`", "",
+             "Validation: the low-data training series (a seeded 10% of M3 yearly/quarterly/monthly training "
+             "portions) with their last H steps held out; score = geometric-mean WQL relative to seasonal naive. "
+             "Steps were chosen first (KD), then the total share of the three sources (KD + all, split equally), "
+             "then the horizon weighting.", "", "| trial | steps | validation WQL vs seasonal naive |", "|---|---|---|"]
+    lines += [f"| {t['label']} | {t['steps']} | {t['validation_wql_vs_sn']:.4f} |" for t in trials]
+    lines += ["", f"Chosen: {json.dumps(chosen)}", ""]
+    write_results(args.out, "transfer_tuning", "\n".join(lines), result)
+
+
+def test(args) -> None:
+    tuning = json.loads((Path(args.out) / "transfer_tuning.json").read_text())
+    chosen, sample = tuning["chosen"], tuning["low_data_ids"]
+    table = transfer_set(args.regime, sample)
+    benchmarks = scored_on(args.regime)
+    variants = VARIANTS_BY_REGIME[args.regime]
+    runs = Path(args.runs) / args.regime
+    teacher = score({"teacher": args.teacher}, benchmarks)["datasets"]  # the same for every variant and seed
+    per_seed: dict[str, list[dict]] = {v: [] for v in variants}
+    costs: dict[str, list[float]] = {v: [] for v in variants}
+    for seed in seeds_of(args):
+        for variant in variants:
+            data = table
+            if variant == "truth-only + synthetic":
+                data = with_synthetic_truth(table, chosen["shares_total"] / 3, 512 + args.prediction_length, seed)
+            options = variant_options(variant, chosen["shares_total"], chosen["weighting"])
+            run = train(args, data, runs / f"{variant.replace(' ', '_')}-seed{seed}", seed, chosen["steps"], **options)
+            results = score({"student": run["model_dir"]}, benchmarks)
+            for dataset, scored in results["datasets"].items():
+                scored["scores"]["teacher"] = teacher[dataset]["scores"]["teacher"]
+            per_seed[variant].append({
+                "seed": seed,
+                "vs_teacher": relative_wql(results, "student", "teacher"),
+                "vs_seasonal_naive": relative_wql(results, "student", "seasonal_naive"),
+                "wql": {d: r["scores"]["student"]["WQL"] for d, r in results["datasets"].items()},
+                "teacher_wql": {d: r["scores"]["teacher"]["WQL"] for d, r in results["datasets"].items()},
+                "seasonal_naive_wql": {d: r["scores"]["seasonal_naive"]["WQL"] for d, r in results["datasets"].items()},
+                "model_dir": run["model_dir"],
+            })
+            costs[variant].append(run["seconds_per_step"])
+            print(f"{args.regime} {variant} seed {seed}: {per_seed[variant][-1]['vs_teacher']:.4f} x teacher", flush=True)
+    latency = latency_table(args.teacher, per_seed[variants[0]][0]["model_dir"], benchmarks)
+    result = {"command": command_line("transfer.py", args.argv), "regime": args.regime, "chosen": chosen,
+              "runs": per_seed, "seconds_per_step": costs, "latency": latency}
+    write_results(args.out, f"transfer_{args.regime}", markdown(result, benchmarks, sample), result)
+
+
+def latency_table(teacher: str, student_dir: str, benchmarks: dict) -> dict:
+    import torch
+    from chronos.chronos2 import Chronos2Pipeline
+
+    from chronos_distill.teacher import load_teacher
+
+    monthly = next(b for name, b in benchmarks.items() if name.endswith("monthly"))
+    batch = [torch.tensor(c, dtype=torch.float32) for c in monthly.contexts[:64]]
+    pipelines = {"teacher": Chronos2Pipeline(load_teacher(teacher)),
+                 "student": Chronos2Pipeline(load_teacher(student_dir, role="student"))}
+    return interleaved_timing({name: (lambda p=p: p.predict_quantiles(batch, prediction_length=monthly.horizon))
+                               for name, p in pipelines.items()}, repeats=10)
+
+
+def markdown(result: dict, benchmarks: dict, sample: dict) -> str:
+    datasets = list(benchmarks)
+    lines = [f"# Transfer benchmark, {result['regime']} regime", "", f"Command: `{result['command']}`", "",
+             f"Settings (chosen on validation, see transfer_tuning.md): {json.dumps(result['chosen'])}", "",
+             "| variant | WQL vs teacher | WQL vs seasonal naive | " + " | ".join(f"{d} WQL" for d in datasets)
+             + " | s/step |", "|---|---|---|" + "---|" * (len(datasets) + 1)]
+    first = next(iter(result["runs"].values()))
+    lines.append("| teacher | 1 | " + pm([r["vs_seasonal_naive"] / r["vs_teacher"] for r in first], 3) + " | "
+                 + " | ".join(f"{first[0]['teacher_wql'][d]:.4f}" for d in datasets) + " | - |")
+    for variant, runs in result["runs"].items():
+        lines.append(f"| {variant} | {pm([r['vs_teacher'] for r in runs])} | {pm([r['vs_seasonal_naive'] for r in runs])} | "
+                     + " | ".join(pm([r["wql"][d] for r in runs], 4) for d in datasets)
+                     + f" | {mean_std(result['seconds_per_step'][variant])[0]:.3f} |")
+    lines += ["", f"Mean ± std over seeds {[r['seed'] for r in first]} (sample std).", "",
+              "| model | forecast latency, 64 series (median) | IQR |", "|---|---|---|"]
+    lines += [f"| {m} | {t['median_s']:.4f} s | {t['iqr_s']:.4f} s |" for m, t in result["latency"].items()]
+    if result["regime"] == "low-data":
+        lines += ["", "Low-data sample (seed 0): " + ", ".join(f"{s} {len(ids)} series" for s, ids in sample.items())
+                  + "; the ids are in the JSON file (`low_data_ids` of transfer_tuning.json)."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_training_arguments(parser, steps=1000, runs="runs/bench-transfer")
+    parser.add_argument("--phase", choices=("tune", "test"), required=True)
+    parser.add_argument("--regime", choices=tuple(VARIANTS_BY_REGIME), default="low-data")
+    parser.add_argument("--tune-steps", type=lambda t: [int(x) for x in t.split(",")], default=[300, 1000])
+    parser.add_argument("--tune-shares", type=lambda t: [float(x) for x in t.split(",")], default=[0.3, 0.6])
+    parser.add_argument("--tune-taus", type=lambda t: [float(x) for x in t.split(",")], default=[0.5, 1.0])
+    args = parser.parse_args(argv)
+    args.argv = list(argv if argv is not None else sys.argv[1:])
+    tune(args) if args.phase == "tune" else test(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,147 +7,157 @@ Compares, on M3 yearly / quarterly / monthly (official horizons, WQL and MASE ne
 - the same student trained on the truth only (``alpha`` 0: same data, steps and seed),
 - seasonal naive,
 
-with parameters and the CPU latency of one forecast batch (64 M3 monthly series): end to end through
-``Chronos2Pipeline.predict_quantiles`` and for the bare model forward (median of 5 after a warm-up; torch's
-default threads, 2 on the project's machine). The transfer set is the
-training portions of M1 and M3; the test portions are only ever scored.
+each student once per seed (``--seeds``; mean ± std over seeds), with parameters and the CPU latency of one
+forecast batch (64 M3 monthly series): end to end through ``Chronos2Pipeline.predict_quantiles`` and for the
+bare model forward, teacher and student timed in turn (interleaved), median and IQR of the repeats; torch's
+default threads, 2 on the project's machine. The transfer set is the training portions of M1 and M3; the test
+portions are only ever scored.
 
-    python bench/quality.py [--teacher reference] [--steps 2000] [--out bench/results]
+    python bench/quality.py [--teacher reference] [--steps 2000] [--seeds 0,1,2] [--out bench/results]
 
-Writes ``quality.md``, ``quality.json`` and ``plot_m3_*.png`` into ``--out``.
+Writes ``quality.md``, ``quality.json`` and ``quality/`` (scores and plots of seed 0's students) into ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from chronos.chronos2 import Chronos2Pipeline
+from common import (add_training_arguments, command_line, interleaved_timing, mean_std, pm, relative_wql, score,
+                    seeds_of, train_in_subprocess, write_results)
 
-from chronos_distill import distill, load_teacher
-from chronos_distill.benchmarks import load_m3_benchmarks, training_table
-from chronos_distill.evaluation import evaluate_models
-from chronos_distill.report import markdown_table, write_report
+STUDENTS = {"distilled student": 0.5, "truth-only student": 0.0}
 
 
-def latency_s(model, contexts, horizon: int, repeats: int = 5) -> float:
-    """Median wall time of one ``predict_quantiles`` call on ``contexts`` (after one warm-up call)."""
-    pipeline = Chronos2Pipeline(model.float().eval())
-    times = []
-    for i in range(repeats + 1):
-        start = time.perf_counter()
-        pipeline.predict_quantiles(contexts, prediction_length=horizon, batch_size=len(contexts))
-        if i:
-            times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
-def forward_latency_s(model, contexts, horizon: int, repeats: int = 5) -> float:
-    """Median wall time of the bare model forward on the same batch (left-padded with NaN, as the pipeline
-    does): the compute both models share no pipeline overhead in."""
+def forward_batch(contexts: list[torch.Tensor]) -> torch.Tensor:
+    """The contexts left-padded with NaN into one (batch, time) tensor, as the pipeline pads them."""
     length = max(len(c) for c in contexts)
     batch = torch.full((len(contexts), length), float("nan"))
     for i, c in enumerate(contexts):
         batch[i, length - len(c):] = c
-    patches = -(-horizon // model.chronos_config.output_patch_size)
-    model = model.float().eval()
-    times = []
-    with torch.inference_mode():
-        for i in range(repeats + 1):
-            start = time.perf_counter()
-            model(context=batch, num_output_patches=patches)
-            if i:
-                times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return batch
+
+
+def latency(models: dict, contexts: list[torch.Tensor], horizon: int, repeats: int = 10) -> dict:
+    """End-to-end ``predict_quantiles`` and bare-forward latency of each model, interleaved."""
+    from chronos.chronos2 import Chronos2Pipeline
+
+    batch = forward_batch(contexts)
+    variants = {}
+    for name, model in models.items():
+        model = model.float().eval()
+        pipeline = Chronos2Pipeline(model)
+        patches = -(-horizon // model.chronos_config.output_patch_size)
+        variants[f"{name}|forecast"] = lambda p=pipeline: p.predict_quantiles(contexts, prediction_length=horizon,
+                                                                              batch_size=len(contexts))
+        variants[f"{name}|forward"] = lambda m=model, n=patches: _forward(m, batch, n)
+    timed = interleaved_timing(variants, repeats=repeats)
+    out: dict[str, dict] = {}
+    for key, value in timed.items():
+        name, kind = key.split("|")
+        out.setdefault(name, {})[kind] = value
+    return out
+
+
+@torch.inference_mode()
+def _forward(model, batch, patches):
+    model(context=batch, num_output_patches=patches)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--teacher", default="reference")
-    parser.add_argument("--steps", type=int, default=2000, help="distillation steps of each student")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--prediction-length", type=int, default=18, help="horizon of the transfer windows")
-    parser.add_argument("--min-past", type=int, default=6)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--runs", default="runs/bench-quality", help="folder for the students")
-    parser.add_argument("--out", default="bench/results")
+    add_training_arguments(parser, steps=2000, runs="runs/bench-quality")
     args = parser.parse_args(argv)
+    from chronos_distill.benchmarks import load_benchmarks, training_table
+    from chronos_distill.report import markdown_table, write_report
+    from chronos_distill.teacher import load_teacher
 
     transfer = training_table(("M1", "M3"))
-    common = dict(
-        teacher=args.teacher, train_data=transfer, prediction_length=args.prediction_length, min_past=args.min_past,
-        max_steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
-        save_steps=max(1, args.steps // 4), logging_steps=max(1, args.steps // 20), overwrite=True,
-    )
-    runs = Path(args.runs)
-    distilled = distill(output=str(runs / "distilled"), alpha=0.5, **common)
-    truth_only = distill(output=str(runs / "truth-only"), alpha=0.0, **common)
+    benchmarks = load_benchmarks("M3")
+    teacher = load_teacher(args.teacher)
+    teacher_results = score({"teacher": teacher}, benchmarks)
+    runs: dict[str, list[dict]] = {name: [] for name in STUDENTS}
+    first_students = {}
+    for seed in seeds_of(args):
+        for name, alpha in STUDENTS.items():
+            run = train_in_subprocess(dict(
+                teacher=args.teacher, train_data=transfer, prediction_length=args.prediction_length,
+                min_past=args.min_past, max_steps=args.steps, batch_size=args.batch_size,
+                learning_rate=args.learning_rate, seed=seed, alpha=alpha, save_steps=max(1, args.steps // 4),
+                logging_steps=max(1, args.steps // 20), overwrite=True,
+                output=str(Path(args.runs) / f"{name.split()[0]}-seed{seed}"),
+            ))
+            results = score({"student": run["model_dir"]}, benchmarks)
+            for dataset, scored in results["datasets"].items():
+                scored["scores"]["teacher"] = teacher_results["datasets"][dataset]["scores"]["teacher"]
+            runs[name].append({
+                "seed": seed, "model_dir": run["model_dir"], "seconds_per_step": run["seconds_per_step"],
+                "vs_teacher": relative_wql(results, "student", "teacher"),
+                "vs_seasonal_naive": relative_wql(results, "student", "seasonal_naive"),
+                "scores": {d: r["scores"]["student"] for d, r in results["datasets"].items()},
+                "train_runtime_s": run["record"]["training"]["train_runtime_s"],
+            })
+            if name not in first_students:
+                first_students[name] = load_teacher(run["model_dir"], role="student")
+            print(f"seed {seed} {name}: {runs[name][-1]['vs_teacher']:.4f} x teacher", flush=True)
 
-    models = {
-        "teacher": load_teacher(args.teacher),
-        "distilled student": load_teacher(distilled.output, role="student"),
-        "truth-only student": load_teacher(truth_only.output, role="student"),
-    }
-    benchmarks = {f"m3_{name}": b for name, b in load_m3_benchmarks().items()}
-    results, forecasts = evaluate_models(models, benchmarks)
+    # scores and plots of the first seed's students, next to the teacher and seasonal naive
+    from chronos_distill.evaluation import evaluate_models
 
+    first, forecasts = evaluate_models({"teacher": teacher, **first_students}, benchmarks)
+    write_report(first, forecasts, benchmarks, Path(args.out) / "quality")
     monthly = benchmarks["m3_monthly"]
-    batch = [torch.tensor(c, dtype=torch.float32) for c in monthly.contexts[:64]]
-    results["cost"] = {
-        name: {
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "latency_batch64_s": latency_s(model, batch, monthly.horizon),
-            "forward_latency_batch64_s": forward_latency_s(model, batch, monthly.horizon),
-        }
-        for name, model in models.items()
-    }
-    teacher_latency = results["cost"]["teacher"]["latency_batch64_s"]
-    teacher_forward = results["cost"]["teacher"]["forward_latency_batch64_s"]
-    for cost in results["cost"].values():
-        cost["speedup_vs_teacher"] = teacher_latency / cost["latency_batch64_s"]
-        cost["forward_speedup_vs_teacher"] = teacher_forward / cost["forward_latency_batch64_s"]
-    wql = {m: results["relative"][m]["WQL"] for m in models}
-    results["summary"] = {
-        "distilled_wql_vs_teacher": wql["distilled student"] / wql["teacher"],
-        "truth_only_wql_vs_teacher": wql["truth-only student"] / wql["teacher"],
-        "teacher_wql_gain_vs_seasonal_naive": {
-            d: 1 - r["scores"]["teacher"]["WQL"] / r["scores"]["seasonal_naive"]["WQL"]
-            for d, r in results["datasets"].items()
-        },
-    }
-    results["command"] = "python bench/quality.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    results["training"] = {"distilled": distilled.record["training"], "truth_only": truth_only.record["training"]}
-
-    out = Path(args.out)
-    write_report(results, forecasts, benchmarks, out / "quality")
-    cost_lines = [
-        "| model | parameters | forecast latency, batch 64 (s) | speed-up | model forward, batch 64 (s) | speed-up |",
-        "|---|---|---|---|---|---|",
-    ]
-    cost_lines += [
-        f"| {m} | {c['parameters']:,} | {c['latency_batch64_s']:.3f} | {c['speedup_vs_teacher']:.2f}x "
-        f"| {c['forward_latency_batch64_s']:.4f} | {c['forward_speedup_vs_teacher']:.2f}x |"
-        for m, c in results["cost"].items()
-    ]
-    text = "\n".join([
-        "# Quality: teacher vs distilled student vs truth-only student (M3)", "",
-        f"Command: `{results['command']}`", "", markdown_table(results), *cost_lines, "",
-        f"Distilled student WQL / teacher WQL (geometric mean over subsets): "
-        f"{results['summary']['distilled_wql_vs_teacher']:.3f}; truth-only: "
-        f"{results['summary']['truth_only_wql_vs_teacher']:.3f}.", "",
-    ])
-    (out / "quality.md").write_text(text)
-    (out / "quality.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(text)
+    contexts = [torch.tensor(c, dtype=torch.float32) for c in monthly.contexts[:64]]
+    costs = latency({"teacher": teacher, "distilled student": first_students["distilled student"]}, contexts,
+                    monthly.horizon)
+    parameters = {name: sum(p.numel() for p in m.parameters())
+                  for name, m in {"teacher": teacher, **first_students}.items()}
+    result = {"command": command_line("quality.py", argv), "seeds": seeds_of(args), "steps": args.steps,
+              "teacher": args.teacher, "teacher_scores": teacher_results, "runs": runs, "latency": costs,
+              "parameters": parameters, "first_seed_scores": first}
+    write_results(args.out, "quality", markdown(result, markdown_table(first)), result)
     return 0
 
 
+def markdown(result: dict, first_table: str) -> str:
+    datasets = list(result["teacher_scores"]["datasets"])
+    teacher = result["teacher_scores"]
+    teacher_vs_sn = relative_wql(teacher, "teacher", "seasonal_naive")
+    lines = ["# Quality: teacher vs distilled student vs truth-only student (M3)", "",
+             f"Command: `{result['command']}`", "",
+             f"Teacher `{result['teacher']}`; {result['steps']} steps per student; seeds {result['seeds']}; "
+             "mean ± std over seeds (sample std; 0 with one seed).", "",
+             "| model | parameters | WQL vs teacher | WQL vs seasonal naive | "
+             + " | ".join(f"{d} WQL" for d in datasets) + " | " + " | ".join(f"{d} MASE" for d in datasets) + " |",
+             "|---|---|---|---|" + "---|" * (2 * len(datasets))]
+    sn = [teacher["datasets"][d]["scores"]["seasonal_naive"] for d in datasets]
+    lines.append("| seasonal naive | - | - | 1 | " + " | ".join(f"{s['WQL']:.4f}" for s in sn) + " | "
+                 + " | ".join(f"{s['MASE']:.3f}" for s in sn) + " |")
+    ts = [teacher["datasets"][d]["scores"]["teacher"] for d in datasets]
+    lines.append(f"| teacher | {result['parameters']['teacher']:,} | 1 | {teacher_vs_sn:.3f} | "
+                 + " | ".join(f"{s['WQL']:.4f}" for s in ts) + " | " + " | ".join(f"{s['MASE']:.3f}" for s in ts) + " |")
+    for name, runs in result["runs"].items():
+        lines.append(f"| {name} | {result['parameters'][name]:,} | {pm([r['vs_teacher'] for r in runs])} | "
+                     f"{pm([r['vs_seasonal_naive'] for r in runs])} | "
+                     + " | ".join(pm([r["scores"][d]["WQL"] for r in runs], 4) for d in datasets) + " | "
+                     + " | ".join(pm([r["scores"][d]["MASE"] for r in runs], 3) for d in datasets) + " |")
+    lines += ["", "| model | forecast latency, batch 64 (median, IQR) | speed-up | bare forward (median, IQR) | speed-up |",
+              "|---|---|---|---|---|"]
+    base = result["latency"]["teacher"]
+    for name, timed in result["latency"].items():
+        f, b = timed["forecast"], timed["forward"]
+        lines.append(f"| {name} | {f['median_s']:.4f} s ({f['iqr_s']:.4f}) | "
+                     f"{base['forecast']['median_s'] / f['median_s']:.2f}x | {b['median_s']:.4f} s ({b['iqr_s']:.4f}) | "
+                     f"{base['forward']['median_s'] / b['median_s']:.2f}x |")
+    d, t = ([r["vs_teacher"] for r in result["runs"][n]] for n in ("distilled student", "truth-only student"))
+    (dm, ds), (tm, tstd) = mean_std(d), mean_std(t)
+    lines += ["", f"Distilled WQL / teacher WQL: {dm:.3f} ± {ds:.3f}; truth-only: {tm:.3f} ± {tstd:.3f}; "
+              f"difference {tm - dm:+.3f} (distilled better when positive).", "",
+              "First seed's students, every score:", "", first_table]
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -33,8 +33,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from common import (add_training_arguments, command_line, mean_std, pm, relative_wql, score, seeds_of,
-                    train_in_subprocess, write_results)
+from common import (
+    add_training_arguments,
+    command_line,
+    mean_std,
+    pm,
+    relative_wql,
+    score,
+    seeds_of,
+    train_in_subprocess,
+    write_results,
+)
 
 VARIANTS = {
     "output": dict(alpha=0.5),

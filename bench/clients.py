@@ -151,7 +151,7 @@ def base_name(test_id: str) -> str:
 
 def markdown(result: dict, command: str) -> str:
     upstream, ag = result["upstream"], result["autogluon"]
-    lines = [f"# Compatibility: a distilled student in upstream clients", "", f"`{command}`", "",
+    lines = ["# Compatibility: a distilled student in upstream clients", "", f"`{command}`", "",
              f"Student: {result['student']['description']}", "",
              f"## chronos-forecasting {upstream['version']} `test/test_chronos2.py`", "",
              f"Deselected (need the network): {', '.join(upstream['deselected (network)'])}.", "",

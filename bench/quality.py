@@ -25,8 +25,18 @@ import sys
 from pathlib import Path
 
 import torch
-from common import (add_training_arguments, command_line, interleaved_timing, mean_std, pm, relative_wql, score,
-                    seeds_of, train_in_subprocess, write_results)
+from common import (
+    add_training_arguments,
+    command_line,
+    interleaved_timing,
+    mean_std,
+    pm,
+    relative_wql,
+    score,
+    seeds_of,
+    train_in_subprocess,
+    write_results,
+)
 
 STUDENTS = {"distilled student": 0.5, "truth-only student": 0.0}
 

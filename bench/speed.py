@@ -62,7 +62,6 @@ def _inputs(batch):
 
 def prepared(args, tmp: Path, name: str, **options):
     """A trainer built exactly as ``distill`` builds it, its optimizer, and one training batch on the device."""
-    from chronos_distill.benchmarks import training_table
     from chronos_distill.config import DistillConfig
     from chronos_distill.run import prepare_run
 
@@ -141,7 +140,7 @@ def forecast_costs(repeats: int) -> dict:
         for batch_size in (1, 64):
             context = torch.randn(batch_size, 2048).cumsum(-1).to(DEVICE)
 
-            def forecast():
+            def forecast(model=model, context=context):
                 with torch.inference_mode(), torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=DEVICE == "cuda"):
                     model(context=context, num_output_patches=4)
 
@@ -241,7 +240,7 @@ def main(argv=None) -> int:
         if done.returncode:
             sys.stderr.write(done.stderr[-4000:])
             raise SystemExit(f"memory worker {variant} failed")
-        line = next(l for l in done.stdout.splitlines() if l.startswith("SPEED-RESULT "))
+        line = next(row for row in done.stdout.splitlines() if row.startswith("SPEED-RESULT "))
         results["e_memory_context2048"][variant] = json.loads(line.split(" ", 1)[1])
     results["command"] = "python bench/speed.py " + " ".join(shlex.quote(a) for a in raw_args)
 

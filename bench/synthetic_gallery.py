@@ -19,7 +19,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from chronos_distill.synthetic import (  # noqa: E402
-    ar_process, intermittent_series, kernel_synth, multivariate_group, seasonal_series, trend_seasonality, ts_mixup,
+    ar_process,
+    intermittent_series,
+    kernel_synth,
+    multivariate_group,
+    seasonal_series,
+    trend_seasonality,
+    ts_mixup,
 )
 
 

@@ -43,9 +43,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from common import (add_training_arguments, command_line, interleaved_timing, mean_std, pm, relative_wql, score,
-                    seeds_of, train_in_subprocess, write_results)
+from common import (
+    add_training_arguments,
+    command_line,
+    interleaved_timing,
+    mean_std,
+    pm,
+    relative_wql,
+    score,
+    seeds_of,
+    train_in_subprocess,
+    write_results,
+)
 
 SUBSETS = ("yearly", "quarterly", "monthly")
 LOW_DATA_FRACTION = 0.10

@@ -10,7 +10,12 @@ from chronos_distill.errors import ConfigError
 from chronos_distill.pretrain import PretrainStream
 from chronos_distill.seasonality_suite import SUITE, make_case, seasonal_naive
 from chronos_distill.synthetic import (
-    CALENDAR_PERIODS, LONG_PERIODS, SHORT_PERIODS, intermittent_series, seasonal_pattern, seasonal_period,
+    CALENDAR_PERIODS,
+    LONG_PERIODS,
+    SHORT_PERIODS,
+    intermittent_series,
+    seasonal_pattern,
+    seasonal_period,
     seasonal_series,
 )
 

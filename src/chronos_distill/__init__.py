@@ -26,7 +26,10 @@ _EXPORTS = {
     "resolve_teacher": ".teacher",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "CheckpointError", "ConfigError", "DataError", "DistillConfig", "DistillError", "DistillResult", "__version__",
+    "build_student", "build_student_config", "distill", "load_teacher", "resolve_teacher",
+]
 
 if TYPE_CHECKING:
     from .config import DistillConfig

@@ -22,8 +22,8 @@ from torch import nn
 from .errors import ConfigError
 from .forward import normalised_quantiles
 from .layer_map import resolve_layer_map
-from .pruning import channel_embedding
 from .losses import FeatureProjection, attention_loss, default_relation_heads, feature_loss
+from .pruning import channel_embedding
 from .taps import Tapped, check_token_alignment, tap
 
 

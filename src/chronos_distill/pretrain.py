@@ -42,10 +42,21 @@ from .export import save_model_atomic
 from .model_card import pretrained_card, scrub_local_paths
 from .progress import use_readable_progress
 from .run_folder import (
-    CHECKPOINTS, check_output_folder, is_main_process, last_complete_checkpoint, model_folder, prepare_output_folder,
+    CHECKPOINTS,
+    check_output_folder,
+    is_main_process,
+    last_complete_checkpoint,
+    model_folder,
+    prepare_output_folder,
 )
 from .synthetic import (
-    ar_process, intermittent_series, kernel_synth, multivariate_group, seasonal_series, trend_seasonality, ts_mixup,
+    ar_process,
+    intermittent_series,
+    kernel_synth,
+    multivariate_group,
+    seasonal_series,
+    trend_seasonality,
+    ts_mixup,
 )
 
 logger = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from .benchmarks import Benchmark
-from .run_folder import write_json_atomic
 from .metrics import QUANTILE_LEVELS
+from .run_folder import write_json_atomic
 
 
 def markdown_table(results: dict[str, Any]) -> str:

@@ -22,22 +22,26 @@ from transformers import TrainingArguments
 from . import __version__
 from .config import DistillConfig
 from .data import SeriesSet, draw_windows, drop_short_series, load_series, make_dataset, training_batches
-from .errors import ConfigError, DistillError
 from .distillation_model import DistillationModel, plan_from_config
+from .errors import ConfigError
 from .export import export_student
-from .model_card import student_card
 from .forward import unwrap
 from .losses import OutputDistillationLoss
+from .model_card import file_name, scrub_local_paths, student_card
 from .progress import use_readable_progress
 from .pruning import check_prunable
-from .student import build_pruned_student, build_student, build_student_config, count_parameters
-from .teacher_cache import cached_transfer_set
-from .model_card import file_name, scrub_local_paths
-from .teacher import describe_teacher, load_teacher, peek_chronos_config
-from .trainer import COMPONENT_LOG_NAMES, DistillationTrainer, SaveFinalStepCallback
 from .run_folder import (
-    CHECKPOINTS, check_output_folder, is_main_process, last_complete_checkpoint, model_folder, prepare_output_folder,
+    CHECKPOINTS,
+    check_output_folder,
+    is_main_process,
+    last_complete_checkpoint,
+    model_folder,
+    prepare_output_folder,
 )
+from .student import build_pruned_student, build_student, build_student_config, count_parameters
+from .teacher import describe_teacher, load_teacher, peek_chronos_config
+from .teacher_cache import cached_transfer_set
+from .trainer import COMPONENT_LOG_NAMES, DistillationTrainer, SaveFinalStepCallback
 
 logger = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from chronos.chronos2 import Chronos2Model
 from chronos.chronos2.config import Chronos2CoreConfig
 from chronos.chronos2.layers import MHA
 
+from .config import ATTENTION_KINDS  # noqa: F401  (the option choices)
 from .errors import ConfigError
 
-from .config import ATTENTION_KINDS  # noqa: F401  (the option choices)
 #: index of each attention kind inside ``Chronos2EncoderBlock.layer``
 _ATTENTION_LAYER = {"time": 0, "group": 1}
 

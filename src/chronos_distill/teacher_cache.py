@@ -35,8 +35,8 @@ from torch.utils.data import IterableDataset
 
 from .data import SeriesSet, draw_windows
 from .errors import DistillError
-from .run_folder import write_json_atomic
 from .forward import normalised_quantiles
+from .run_folder import write_json_atomic
 
 logger = logging.getLogger(__name__)
 

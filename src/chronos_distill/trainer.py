@@ -19,8 +19,8 @@ from chronos.chronos2 import Chronos2Model
 from chronos.chronos2.trainer import Chronos2Trainer
 from transformers.trainer_callback import TrainerCallback
 
-from .errors import NonFiniteLossError
 from .distillation_model import DistillationModel, IntermediatePlan, StudentPass
+from .errors import NonFiniteLossError
 from .forward import MODEL_INPUT_KEYS, normalised_quantiles, unwrap
 from .losses import LossWeights, OutputDistillationLoss, normalise_truth
 from .losses.normalised import distillation_mask

@@ -25,12 +25,11 @@ from __future__ import annotations
 import math
 
 import torch
+from chronos.chronos2.layers import Chronos2RotaryEmbedding
 from einops import rearrange
 
-from ..taps import AttentionProjections, Tapped
-from chronos.chronos2.layers import Chronos2RotaryEmbedding
-
 from ..config import ATTENTION_LOSSES  # noqa: F401  (the option choices)
+from ..taps import AttentionProjections, Tapped
 
 
 def row_kl(teacher: torch.Tensor, student: torch.Tensor, row_weight: torch.Tensor) -> torch.Tensor:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from chronos.chronos2 import Chronos2Pipeline
 
 from chronos_distill import resolve_teacher
 from chronos_distill.cli import main
+
+pytestmark = pytest.mark.slow
 
 
 def test_demo_distills_the_reference_teacher_and_reports(tmp_path, capsys):

@@ -15,6 +15,7 @@ from chronos_distill.evaluation import evaluate, holdout_benchmark
 from chronos_distill.synthetic import seasonal_long_table
 
 
+@pytest.mark.slow
 def test_evaluate_on_m3_writes_table_json_and_plots(teacher_dir, tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["evaluate", "--model", f"tiny={teacher_dir}", "--output", str(out)]) == 0

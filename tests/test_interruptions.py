@@ -8,11 +8,14 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 from conftest import PREDICTION_LENGTH
 from safetensors.torch import load_file
 
 from chronos_distill.run_folder import last_complete_checkpoint
+
+pytestmark = pytest.mark.slow
 
 
 def _command(teacher_dir, data, out, *extra):

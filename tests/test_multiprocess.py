@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 
+pytestmark = pytest.mark.slow
+
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 

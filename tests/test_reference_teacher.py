@@ -38,6 +38,7 @@ def test_reference_loads_without_chronos_distill_and_forecasts():
     assert error < 0.7 * (50 - series[400:]).abs().mean()
 
 
+@pytest.mark.slow
 def test_every_bundled_teacher_resolves_and_its_recorded_m3_scores_are_what_evaluate_gives(tmp_path):
     from chronos_distill.evaluation import evaluate
     from chronos_distill.teacher import BUNDLED_TEACHERS

@@ -14,7 +14,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from .hooks import capture_outputs
+from .hooks import Chronos2Layout, capture_outputs
 
 #: Keys of a ``Chronos2Dataset`` batch that are model inputs (``future_target`` is the truth, kept apart).
 MODEL_INPUT_KEYS = ("context", "group_ids", "future_covariates", "num_output_patches")
@@ -45,7 +45,7 @@ def normalised_quantiles(model: nn.Module, batch: Mapping[str, Any]) -> torch.Te
     """
     inner = unwrap(model)
     num_output_patches = int(batch["num_output_patches"])
-    with capture_outputs({"head": inner.output_patch_embedding}) as captured:
+    with capture_outputs({"head": Chronos2Layout(inner).quantile_head}) as captured:
         model(**{k: batch[k] for k in MODEL_INPUT_KEYS if batch.get(k) is not None})
     # the head maps each future patch embedding to (num_quantiles * output_patch_size) values
     return rearrange(

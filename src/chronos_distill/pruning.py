@@ -34,6 +34,7 @@ from torch.nn import functional as F
 
 from .errors import ConfigError
 from .forward import MODEL_INPUT_KEYS
+from .hooks import Chronos2Layout, Hook, hooked
 from .taps import tap
 
 
@@ -78,7 +79,6 @@ def estimate_importance(teacher: Chronos2Model, batches: Iterable[Mapping]) -> I
         "blocks": torch.zeros(layers),
     }
     state: dict = {}
-    handles = []
     energy: dict[str, torch.Tensor] = {}
 
     def token_mask(transposed: bool = False):
@@ -111,34 +111,33 @@ def estimate_importance(teacher: Chronos2Model, batches: Iterable[Mapping]) -> I
             sums["blocks"][layer] += float(_masked_mean((1 - cosine).unsqueeze(-1), token_mask()))
         return hook
 
-    try:
-        for i, block in enumerate(teacher.encoder.block):
-            time_attn, group_attn, feed_forward = block.layer
-            handles += [
-                time_attn.layer_norm.register_forward_hook(on_norm(f"encoder.block.{i}.layer.0", False)),
-                # group attention runs on (time, batch, d)
-                group_attn.layer_norm.register_forward_hook(on_norm(f"encoder.block.{i}.layer.1", True)),
-                feed_forward.layer_norm.register_forward_hook(on_norm(f"encoder.block.{i}.layer.2", False)),
-                time_attn.self_attention.o.register_forward_pre_hook(on_attention_output("time_heads", i, False)),
-                group_attn.self_attention.o.register_forward_pre_hook(on_attention_output("group_heads", i, True)),
-                feed_forward.mlp.wo.register_forward_pre_hook(on_neurons("neurons", i, True)),
-                block.register_forward_hook(on_block(i), with_kwargs=True),
-            ]
-        handles += [
-            teacher.encoder.final_layer_norm.register_forward_hook(on_norm("encoder.final", False)),
-            teacher.input_patch_embedding.output_layer.register_forward_pre_hook(on_neurons("input_hidden", None, False)),
-            teacher.output_patch_embedding.output_layer.register_forward_pre_hook(on_neurons("output_hidden", None, False)),
+    layout = Chronos2Layout(teacher)
+    hooks = []
+    for i in range(layers):
+        time_attn, group_attn, feed_forward = (layout.attention_layer("time", i), layout.attention_layer("group", i),
+                                               layout.feed_forward(i))
+        hooks += [
+            Hook(time_attn.layer_norm, on_norm(f"encoder.block.{i}.layer.0", False)),
+            Hook(group_attn.layer_norm, on_norm(f"encoder.block.{i}.layer.1", True)),  # group attention: (time, batch, d)
+            Hook(feed_forward.layer_norm, on_norm(f"encoder.block.{i}.layer.2", False)),
+            Hook(time_attn.self_attention.o, on_attention_output("time_heads", i, False), when="pre"),
+            Hook(group_attn.self_attention.o, on_attention_output("group_heads", i, True), when="pre"),
+            Hook(feed_forward.mlp.wo, on_neurons("neurons", i, True), when="pre"),
+            Hook(layout.block(i), on_block(i), with_kwargs=True),
         ]
-        count = 0
+    hooks += [
+        Hook(layout.final_norm, on_norm("encoder.final", False)),
+        Hook(layout.input_embedding.output_layer, on_neurons("input_hidden", None, False), when="pre"),
+        Hook(layout.quantile_head.output_layer, on_neurons("output_hidden", None, False), when="pre"),
+    ]
+    count = 0
+    with hooked(hooks):
         for batch in batches:
             inputs = {k: batch[k] for k in MODEL_INPUT_KEYS if batch.get(k) is not None}
             with tap(teacher) as tapped:
                 state["tapped"] = tapped
                 teacher(**{k: v.to(teacher.device) if torch.is_tensor(v) else v for k, v in inputs.items()})
             count += 1
-    finally:
-        for handle in handles:
-            handle.remove()
     if not count:
         raise ValueError("importance estimation needs at least one calibration batch")
     return Importance(**{k: v / count for k, v in sums.items()}, norm_energy={k: v / count for k, v in energy.items()})

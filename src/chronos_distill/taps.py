@@ -27,9 +27,7 @@ from chronos.chronos2.layers import MHA
 
 from .config import ATTENTION_KINDS  # noqa: F401  (the option choices)
 from .errors import ConfigError
-
-#: index of each attention kind inside ``Chronos2EncoderBlock.layer``
-_ATTENTION_LAYER = {"time": 0, "group": 1}
+from .hooks import Chronos2Layout, Hook, hooked
 
 
 @dataclass
@@ -66,8 +64,7 @@ def tap(model: Chronos2Model, blocks: Sequence[int] = (), attention: Sequence[tu
     Hooks are removed on exit, also when the forward pass raises.
     """
     tapped = Tapped()
-    handles = []
-    encoder = model.encoder
+    layout = Chronos2Layout(model)
 
     def on_encoder(_module, _args, kwargs):
         tapped.token_mask = kwargs["attention_mask"]
@@ -88,18 +85,13 @@ def tap(model: Chronos2Model, blocks: Sequence[int] = (), attention: Sequence[tu
 
         return hook
 
-    try:
-        handles.append(encoder.register_forward_pre_hook(on_encoder, with_kwargs=True))
-        for index in blocks:
-            handles.append(encoder.block[index].register_forward_hook(on_block(index)))
-        for kind, index in attention:
-            mha = encoder.block[index].layer[_ATTENTION_LAYER[kind]].self_attention
-            for name in ("q", "k", "v"):
-                handles.append(getattr(mha, name).register_forward_hook(on_projection((kind, index), name, mha)))
+    hooks = [Hook(layout.encoder, on_encoder, when="pre", with_kwargs=True)]
+    hooks += [Hook(layout.block(index), on_block(index)) for index in blocks]
+    for kind, index in attention:
+        mha = layout.attention(kind, index)
+        hooks += [Hook(getattr(mha, name), on_projection((kind, index), name, mha)) for name in ("q", "k", "v")]
+    with hooked(hooks):
         yield tapped
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def check_token_alignment(teacher: Chronos2CoreConfig, student: Chronos2CoreConfig) -> None:

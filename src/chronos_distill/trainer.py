@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from chronos.chronos2 import Chronos2Model
-from chronos.chronos2.trainer import Chronos2Trainer
-from transformers.trainer_callback import TrainerCallback
+from chronos.chronos2.trainer import Chronos2Trainer, EvaluateAndSaveFinalStepCallback
 
 from .distillation_model import DistillationModel, IntermediatePlan, StudentPass
 from .errors import NonFiniteLossError
@@ -194,15 +193,15 @@ class DistillationTrainer(Chronos2Trainer):
         super().log(logs, start_time)
 
 
-class SaveFinalStepCallback(TrainerCallback):
-    """Log, checkpoint (and evaluate, with validation data) at the last step, whatever save_steps is."""
+class SaveFinalStepCallback(EvaluateAndSaveFinalStepCallback):
+    """chronos' own callback (log, evaluate and checkpoint at the last step, whatever save_steps is), without the
+    evaluation when a run has no validation data (the Trainer would fail for want of an eval dataset)."""
 
     def __init__(self, evaluate: bool):
         self.evaluate = evaluate
 
     def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step >= state.max_steps:
-            control.should_log = True
-            control.should_save = True
-            control.should_evaluate = self.evaluate
+        super().on_step_end(args, state, control, **kwargs)
+        if state.global_step >= state.max_steps and not self.evaluate:
+            control.should_evaluate = False
         return control

@@ -173,3 +173,23 @@ def test_student_defaults_keep_the_teachers_design_narrower():
     assert (student.d_model, student.num_layers, student.num_heads, student.d_kv, student.d_ff) == (384, 6, 6, 64, 1536)
     reference_like = chronos2_config(d_model=512, num_layers=4, num_heads=8, d_kv=64, d_ff=1024)
     assert build_student_config(reference_like, cfg).d_ff == 768  # the teacher's 2x MLP ratio, not a fixed 4x
+
+
+def test_trainer_args_pass_through_to_training_arguments(teacher_dir, table, tmp_path):
+    from chronos_distill.errors import ConfigError
+    from chronos_distill.run import prepare_run
+
+    cfg = DistillConfig(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
+                        output=str(tmp_path / "out"), max_steps=2, trainer_args={"gradient_accumulation_steps": 2,
+                                                                                  "max_grad_norm": 0.5}, **FAST)
+    args = prepare_run(cfg).trainer.args
+    assert (args.gradient_accumulation_steps, args.max_grad_norm) == (2, 0.5)
+    as_json = DistillConfig(teacher="t", train_data="d.csv", prediction_length=8, output="o",
+                            trainer_args='{"gradient_accumulation_steps": 4}')
+    assert as_json.trainer_args == {"gradient_accumulation_steps": 4}
+    with pytest.raises(ConfigError, match=r"\['no_such_field'\] are not transformers.TrainingArguments fields"):
+        DistillConfig(teacher="t", train_data="d.csv", prediction_length=8, output="o", trainer_args={"no_such_field": 1})
+    with pytest.raises(ConfigError, match="set by chronos-distill"):
+        DistillConfig(teacher="t", train_data="d.csv", prediction_length=8, output="o", trainer_args={"output_dir": "x"})
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        DistillConfig(teacher="t", train_data="d.csv", prediction_length=8, output="o", trainer_args="{nope")

@@ -14,7 +14,7 @@ from safetensors import safe_open
 from chronos_distill import distill
 from chronos_distill.config import DistillConfig
 from chronos_distill.distillation_model import DistillationModel, IntermediatePlan, plan_from_config, projection_key
-from chronos_distill.errors import ConfigError
+from chronos_distill.errors import ConfigError, DistillError
 from chronos_distill.forward import normalised_quantiles
 from chronos_distill.layer_map import resolve_layer_map
 from chronos_distill.losses import LossWeights, attention_loss, default_relation_heads
@@ -245,7 +245,7 @@ def test_hybrid_run_checkpoints_projections_and_exports_a_plain_student(teacher_
     resumed = distill(max_steps=2, resume=True, **options)
     projection = resumed.trainer.model.projections[projection_key(0, 1)].linear.weight.detach().cpu()
     assert torch.equal(projection, saved_projection)
-    with pytest.raises(Exception, match="feature_weight"):
+    with pytest.raises(DistillError, match="feature_weight"):
         distill(max_steps=4, resume=True, **{**options, "feature_weight": 0.0})
 
 

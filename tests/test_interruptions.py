@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +15,8 @@ from conftest import PREDICTION_LENGTH
 from safetensors.torch import load_file
 
 from chronos_distill.run_folder import last_complete_checkpoint
+
+PAUSING_WORKER = Path(__file__).with_name("pausing_worker.py")
 
 pytestmark = pytest.mark.slow
 
@@ -31,15 +34,16 @@ def test_kill_9_then_resume_gives_the_uninterrupted_student(teacher_dir, table_c
                                capture_output=True, text=True, timeout=600)
     assert reference.returncode == 0, reference.stderr[-3000:]
 
-    out = tmp_path / "killed"
-    victim = subprocess.Popen(_command(teacher_dir, table_csv, out), env=env, stdout=subprocess.DEVNULL,
+    out, marker = tmp_path / "killed", tmp_path / "paused-at"
+    # the victim writes `marker` once checkpoint-40 is on disk and then waits: killed mid-run, with no race
+    victim = subprocess.Popen([sys.executable, str(PAUSING_WORKER), "40", str(marker), *_command(teacher_dir, table_csv, out)[3:]],
+                              env={**env, "PYTHONPATH": str(PAUSING_WORKER.parent)}, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while time.time() < deadline and victim.poll() is None:
-        if (out / "checkpoints" / "checkpoint-40" / "trainer_state.json").exists():
-            break
-        time.sleep(0.01)
-    assert victim.poll() is None, "the run finished before it could be killed"
+    while not marker.exists():
+        assert victim.poll() is None, "the run ended before it reached checkpoint-40"
+        assert time.time() < deadline, "checkpoint-40 was not written within 300 s"
+        time.sleep(0.2)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     assert not (out / "model" / "distillation.json").exists()

@@ -9,6 +9,7 @@ import pytest
 
 from chronos_distill.benchmarks import M3_SUBSETS, load_m3, load_m3_benchmarks, training_table
 from chronos_distill.metrics import (
+    PUBLISHED_M3_SEASONAL_NAIVE,
     QUANTILE_LEVELS,
     geometric_mean_relative_score,
     mase,
@@ -21,12 +22,7 @@ from chronos_distill.metrics import (
     weighted_quantile_loss,
 )
 
-#: Seasonal naive on M3 with the official horizons, as published in the Chronos benchmark tables.
-PUBLISHED_SEASONAL_NAIVE = {
-    "yearly": {"WQL": 0.1665, "MASE": 3.172},
-    "quarterly": {"WQL": 0.1013, "MASE": 1.425},
-    "monthly": {"WQL": 0.1485, "MASE": 1.146},
-}
+PUBLISHED_SEASONAL_NAIVE = PUBLISHED_M3_SEASONAL_NAIVE
 
 
 @pytest.fixture(scope="module")

@@ -38,3 +38,18 @@ def test_torchrun_two_processes_shard_the_data_and_rank0_exports(teacher_dir, tm
                                             "synthetic": extra.get("transfer_synthetic", 0.0)}
     pipeline = Chronos2Pipeline.from_pretrained(out / "model")
     assert type(pipeline.model) is Chronos2Model and pipeline.model.config.d_model == 32
+
+
+def test_torchrun_pretraining_writes_the_model_from_rank0_only(tmp_path):
+    out, trace = tmp_path / "teacher", tmp_path / "trace"
+    trace.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(WORKER.parent)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(WORKER.with_name("ddp_pretrain_worker.py")), str(out), str(trace)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    assert sorted(p.name for p in trace.iterdir()) == ["saves-rank0.txt"]
+    assert (trace / "saves-rank0.txt").read_text() == "saved\n"
+    record = json.loads((out / "model" / "pretraining.json").read_text())
+    assert record["steps"] == 2
+    assert type(Chronos2Pipeline.from_pretrained(out / "model").model) is Chronos2Model

@@ -31,7 +31,8 @@ def _list_of(kind):
     return parse
 
 
-_ARG_TYPES = {"int": int, "float": float, "str": str, "path": str, "list[str]": _list_of(str), "list[float]": _list_of(float)}
+_ARG_TYPES = {"int": int, "float": float, "str": str, "path": str, "list[str]": _list_of(str),
+              "list[float]": _list_of(float), "dict": str}  # dict: JSON text, parsed by check_options
 
 
 def add_config_options(parser: argparse.ArgumentParser, config_class: type) -> None:
@@ -46,7 +47,7 @@ def add_config_options(parser: argparse.ArgumentParser, config_class: type) -> N
         if meta["kind"] == "flag":
             parser.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS, help=help_text)
             continue
-        if default not in (None, []):
+        if default not in (None, [], {}):
             shown = ",".join(map(str, default)) if isinstance(default, list) else default
             help_text += f" [default: {shown}]"
         parser.add_argument(flag, dest=f.name, type=_ARG_TYPES[meta["kind"]], default=argparse.SUPPRESS,

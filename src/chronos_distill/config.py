@@ -41,8 +41,8 @@ def _opt(default: Any, help: str, kind: str, *, cli: bool = True, required: bool
     allowed values (``low``/``high`` bounds, ``open_low`` for a strict lower bound, ``choices``).
     :func:`check_options` reads them, so each check is written once, here."""
     factory = None
-    if isinstance(default, list):
-        factory, default = (lambda d=default: list(d)), dataclasses.MISSING
+    if isinstance(default, (list, dict)):
+        factory, default = (lambda d=default: type(d)(d)), dataclasses.MISSING
     return field(
         default=default,
         default_factory=factory if factory else dataclasses.MISSING,
@@ -83,6 +83,17 @@ def check_options(options: Any) -> None:
             _check_type(f.name, value, str)
         elif kind == "flag":
             _check_type(f.name, value, bool)
+        elif kind == "dict":
+            if isinstance(value, str):  # JSON text from the command line
+                import json
+
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError as exc:
+                    raise ConfigError(f"option {_flag(f.name)} is not valid JSON: {exc}") from None
+                setattr(options, f.name, value)
+            if not isinstance(value, dict):
+                raise ConfigError(f"option {_flag(f.name)} must be a mapping of names to values, got {value!r}")
         if meta.get("choices") is not None and value not in meta["choices"]:
             raise ConfigError(f"option {_flag(f.name)} must be one of {list(meta['choices'])}, got {value!r}")
 
@@ -269,6 +280,9 @@ class DistillConfig(YamlOptions):
     logging_steps: int = _opt(50, "Log the loss components every N steps.", "int", low=1)
     seed: int = _opt(0, "Random seed (student initialisation, window sampling).", "int", low=0)
     num_workers: int = _opt(0, "DataLoader worker processes.", "int", low=0)
+    trainer_args: dict = _opt(
+        {}, "Other transformers.TrainingArguments fields, passed through (YAML mapping, or JSON on the command line, "
+        "e.g. '{\"gradient_accumulation_steps\": 2}').", "dict")
     resume: bool = _opt(False, "Continue from the last checkpoint in the output folder.", "flag")
     overwrite: bool = _opt(False, "Replace an earlier chronos-distill run in the output folder.", "flag")
     verbose: bool = _opt(False, "Also print the Trainer's raw log dictionaries (TensorBoard gets them anyway).", "flag")
@@ -315,6 +329,10 @@ class DistillConfig(YamlOptions):
                 raise ConfigError(f"option `student_quantiles` must be strictly increasing, got {levels}")
             if self.output_loss == "median_mse" and 0.5 not in levels:
                 raise ConfigError("output_loss median_mse needs the 0.5 level in `student_quantiles`")
+        if self.trainer_args:
+            from .training_args import check_trainer_args
+
+            check_trainer_args(self.trainer_args)
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other: continue the run, or replace it")
 
@@ -414,6 +432,8 @@ class PretrainConfig(YamlOptions):
     num_workers: int = _opt(0, "DataLoader worker processes generating batches.", "int", low=0)
     save_dtype: str = _opt("bfloat16", "dtype of the stored weights: bfloat16, float16 or float32.", "str", choices=("bfloat16", "float16", "float32"))
     license: str | None = _opt(None, "License for the model card's front-matter (e.g. apache-2.0).", "str")
+    trainer_args: dict = _opt({}, "Other transformers.TrainingArguments fields, passed through (YAML mapping, or "
+                              "JSON on the command line).", "dict")
     resume: bool = _opt(False, "Continue from the last checkpoint in the output folder.", "flag")
     overwrite: bool = _opt(False, "Replace an earlier run in the output folder.", "flag")
     verbose: bool = _opt(False, "Also print the Trainer's raw log dictionaries.", "flag")
@@ -429,6 +449,10 @@ class PretrainConfig(YamlOptions):
         if sum(getattr(self, name) for name in shares) > 1 + 1e-9:
             raise ConfigError(f"{' + '.join(shares)} must not exceed 1 (the rest of the tasks are the other "
                               "synthetic univariate generators)")
+        if self.trainer_args:
+            from .training_args import check_trainer_args
+
+            check_trainer_args(self.trainer_args)
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other")
 

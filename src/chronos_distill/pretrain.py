@@ -33,7 +33,6 @@ from chronos.chronos2 import Chronos2Model
 from chronos.chronos2.dataset import left_pad_and_cat_2D
 from chronos.chronos2.trainer import Chronos2Trainer
 from torch.utils.data import IterableDataset, get_worker_info
-from transformers import TrainingArguments
 
 from . import __version__
 from .architecture import chronos2_config
@@ -58,6 +57,7 @@ from .synthetic import (
     trend_seasonality,
     ts_mixup,
 )
+from .training_args import training_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -211,15 +211,11 @@ def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
     stream = PretrainStream(cfg, real_series(cfg.real_data))
     if is_main_process():  # same folder rules as distill: never clobber a run by accident
         prepare_output_folder(output, cfg.to_dict(), resume=cfg.resume)
-    cuda = torch.cuda.is_available()
-    args = TrainingArguments(
-        output_dir=str(checkpoints), per_device_train_batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-        lr_scheduler_type="cosine", warmup_steps=cfg.warmup_ratio, weight_decay=cfg.weight_decay,
-        optim="adamw_torch_fused" if cuda else "adamw_torch", max_steps=cfg.max_steps, logging_steps=cfg.logging_steps,
-        logging_first_step=True, save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2,
-        save_only_model=False, report_to="none", seed=cfg.seed, dataloader_num_workers=cfg.num_workers,
-        dataloader_pin_memory=cuda, use_cpu=not cuda, bf16=cuda and torch.cuda.get_device_capability()[0] >= 8,
-        remove_unused_columns=False, prediction_loss_only=True, max_grad_norm=1.0,
+    args = training_arguments(
+        checkpoints, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, warmup_ratio=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay, max_steps=cfg.max_steps, logging_steps=cfg.logging_steps,
+        save_steps=cfg.save_steps, seed=cfg.seed, num_workers=cfg.num_workers, trainer_args=cfg.trainer_args,
+        max_grad_norm=1.0,
     )
     trainer = Chronos2Trainer(model=model, args=args, train_dataset=stream)
     use_readable_progress(trainer, verbose=cfg.verbose)

@@ -42,6 +42,7 @@ from .student import build_pruned_student, build_student, build_student_config, 
 from .teacher import describe_teacher, load_teacher, peek_chronos_config
 from .teacher_cache import cached_transfer_set
 from .trainer import COMPONENT_LOG_NAMES, DistillationTrainer, SaveFinalStepCallback
+from .training_args import training_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
         cache_info = {"folder": str(cache_folder), "reused": reused, "batches": cfg.cache_batches}
     trainer = DistillationTrainer(
         model=model,
-        args=training_arguments(cfg, output / CHECKPOINTS, has_validation=validation is not None),
+        args=distill_training_arguments(cfg, output / CHECKPOINTS, has_validation=validation is not None),
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         callbacks=[SaveFinalStepCallback(evaluate=validation is not None)],
@@ -241,48 +242,26 @@ def _load(cfg: DistillConfig, data: Any, role: str, min_past: int) -> SeriesSet:
     return drop_short_series(series, min_past + cfg.prediction_length, role, why)
 
 
-def training_arguments(cfg: DistillConfig, checkpoint_dir: Path, has_validation: bool) -> TrainingArguments:
-    """TrainingArguments of a run: checkpoints every save_steps, fp32 on CPU, bf16 autocast on recent GPUs."""
-    cuda = torch.cuda.is_available()
-    bf16 = cuda and torch.cuda.get_device_capability()[0] >= 8
+def distill_training_arguments(cfg: DistillConfig, checkpoint_dir: Path, has_validation: bool) -> TrainingArguments:
+    """The run's TrainingArguments (:func:`chronos_distill.training_args.training_arguments`) with what
+    distillation adds: validation and best-checkpoint export, TensorBoard when installed, exact resume."""
     try:
         import tensorboard  # noqa: F401
 
         report_to: Any = ["tensorboard"]
     except ImportError:
         report_to = "none"
-    return TrainingArguments(
-        output_dir=str(checkpoint_dir),
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size,
-        learning_rate=cfg.learning_rate,
-        lr_scheduler_type="cosine",
-        warmup_steps=cfg.warmup_ratio,  # a float below 1 is a fraction of max_steps
-        weight_decay=cfg.weight_decay,
-        optim="adamw_torch_fused" if cuda else "adamw_torch",
-        max_steps=cfg.max_steps,
-        logging_strategy="steps",
-        logging_steps=cfg.logging_steps,
-        logging_first_step=True,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=2,
-        save_only_model=False,  # optimizer, scheduler and RNG states are needed to resume
+    return training_arguments(
+        checkpoint_dir, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, warmup_ratio=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay, max_steps=cfg.max_steps, logging_steps=cfg.logging_steps,
+        save_steps=cfg.save_steps, seed=cfg.seed, num_workers=cfg.num_workers, trainer_args=cfg.trainer_args,
         eval_strategy="steps" if has_validation else "no",
         eval_steps=cfg.save_steps if has_validation else None,
         load_best_model_at_end=has_validation,
         metric_for_best_model="eval_loss" if has_validation else None,
         greater_is_better=False if has_validation else None,
         label_names=["future_target"],
-        prediction_loss_only=True,
-        remove_unused_columns=False,
         report_to=report_to,
-        seed=cfg.seed,
-        dataloader_num_workers=cfg.num_workers,
-        dataloader_pin_memory=cuda,
-        use_cpu=not cuda,
-        bf16=bf16,
-        disable_tqdm=False,
         # The windows come from numpy's RNG, which a checkpoint saves: on resume, continue drawing from the
         # restored state instead of replaying (and then re-drawing) the batches already trained on. This makes
         # a resumed run draw exactly the batches an uninterrupted one would (with num_workers 0).

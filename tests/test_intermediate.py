@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -17,7 +18,8 @@ from chronos_distill.distillation_model import DistillationModel, IntermediatePl
 from chronos_distill.errors import ConfigError, DistillError
 from chronos_distill.forward import normalised_quantiles
 from chronos_distill.layer_map import resolve_layer_map
-from chronos_distill.losses import LossWeights, attention_loss, default_relation_heads
+from chronos_distill.losses import attention_loss, default_relation_heads
+from chronos_distill.objective import BuildContext, LossInputs, attention_term, feature_term
 from chronos_distill.taps import check_token_alignment, tap
 from chronos_distill.teacher import freeze
 
@@ -72,15 +74,23 @@ def _batch(group_ids: list[int]) -> dict:
 
 
 def _teacher_tapped(teacher, plan, batch):
-    blocks, attention = plan.taps(1)
-    with torch.no_grad(), tap(teacher, blocks, attention) as tapped:
+    needs = plan.needs("teacher")
+    with torch.no_grad(), tap(teacher, needs.blocks, needs.attention) as tapped:
         normalised_quantiles(teacher, batch)
     return tapped
 
 
 def _losses(student_model: DistillationModel, teacher, batch):
+    """The objective's feature and attention terms (weight 1 each) for the student's plan, on one batch."""
+    plan = student_model.plan
+    options = SimpleNamespace(feature_weight=1.0 if plan.features else 0.0,
+                              attention_weight=1.0 if plan.attention_kinds else 0.0)
+    context = BuildContext(options, output=None, plan=plan)
+    terms = [t for t in (feature_term(context), attention_term(context)) if t is not None]
     student_pass = student_model(**{k: v for k, v in batch.items() if v is not None})
-    return student_model.intermediate_losses(student_pass, _teacher_tapped(teacher, student_model.plan, batch))
+    inputs = LossInputs(student=student_pass, teacher_aligned=None, teacher=_teacher_tapped(teacher, plan, batch),
+                        truth=None, distill_mask=None, projections=student_model.projections)
+    return {term.name: term.compute(inputs) for term in terms}
 
 
 BOTH = ("time", "group")
@@ -193,12 +203,9 @@ def test_tokens_must_line_up():
 
 
 def test_hybrid_weights_and_plan_from_options(teacher_dir):
-    weights = LossWeights(output=0.4, feature=0.3, attention=0.2)
-    parts = {k: torch.tensor(v) for k, v in dict(distill=1.0, feature=10.0, attention=100.0, hard=1000.0).items()}
-    assert weights.combine(parts).item() == pytest.approx(0.4 + 3.0 + 20.0 + 100.0)
-    with pytest.raises(ConfigError, match="must be within"):
-        LossWeights(output=0.5, feature=-0.1)
     common = dict(teacher=teacher_dir, train_data="x.csv", prediction_length=4, output="o")
+    with pytest.raises(ConfigError, match="must be within"):
+        DistillConfig(feature_weight=-0.1, **common)
     with pytest.raises(ConfigError, match="`attention_kind`"):
         DistillConfig(attention_kind="space", **common)
     with pytest.raises(ConfigError, match="feature_loss"):

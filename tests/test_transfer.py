@@ -14,9 +14,11 @@ from transformers import TrainerCallback
 
 from chronos_distill import ConfigError, DistillConfig, distill, load_teacher
 from chronos_distill.data import draw_windows, load_series
+from chronos_distill.distillation_model import StudentPass
 from chronos_distill.losses import OutputDistillationLoss, normalise_truth
 from chronos_distill.losses.normalised import distillation_mask
 from chronos_distill.losses.output import horizon_weights
+from chronos_distill.objective import LossInputs, truth_term
 from chronos_distill.run import prepare_run
 from chronos_distill.teacher_cache import cache_key, cached_transfer_set
 from chronos_distill.transfer import TransferBatches, TransferShares, mix
@@ -85,16 +87,19 @@ def test_hard_loss_counts_only_rows_with_truth_and_distillation_counts_every_row
     assert torch.equal(mask[~rows], truth.mask[~rows])
     assert (truth.mask[rows] == 0).all()
 
-    loss = OutputDistillationLoss("quantile", 0.5, teacher.chronos_config.quantiles, teacher.chronos_config.quantiles)
+    loss = OutputDistillationLoss("quantile", teacher.chronos_config.quantiles, teacher.chronos_config.quantiles)
     student_q = torch.randn(rows.numel(), 21, horizon)
     teacher_q = torch.randn(rows.numel(), 21, horizon)
     with_rows = loss(student_q, teacher_q, truth, mask)
     labelled = ~rows
     sub_truth = type(truth)(truth.values[labelled], truth.mask[labelled])
     alone = loss(student_q[labelled], teacher_q[labelled], sub_truth)
-    # the trainer rescales the hard term by rows / rows-with-truth: it then equals the labelled rows' loss alone
-    scaled = with_rows["hard"] * rows.numel() / int(labelled.sum())
-    torch.testing.assert_close(scaled, alone["hard"])
+    # the objective's truth term rescales by rows / rows-with-truth: it then equals the labelled rows' loss alone
+    hard = truth_term(loss, 0.5).compute(LossInputs(student=StudentPass(quantiles=student_q),
+                                                    teacher_aligned=teacher_q, teacher=None, truth=truth,
+                                                    distill_mask=mask, teacher_rows=rows))
+    torch.testing.assert_close(hard, alone["hard"])
+    torch.testing.assert_close(with_rows["hard"] * rows.numel() / int(labelled.sum()), alone["hard"])
     assert with_rows["distill"] > 0
 
 

@@ -11,15 +11,12 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from .errors import ConfigError
 from .layer_map import check_layer_map_syntax
-
-if TYPE_CHECKING:
-    from .losses.hybrid import LossWeights
 
 # The choices of the loss options. They live here, not in the torch modules that implement them, so that
 # reading and checking options (and ``--help``) imports no torch.
@@ -335,12 +332,6 @@ class DistillConfig(YamlOptions):
             check_trainer_args(self.trainer_args)
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other: continue the run, or replace it")
-
-    def loss_weights(self) -> LossWeights:
-        """The hybrid loss weights: alpha (output), feature_weight, attention_weight; the rest is the hard term."""
-        from .losses.hybrid import LossWeights
-
-        return LossWeights(output=self.alpha, feature=self.feature_weight, attention=self.attention_weight)
 
     def transfer_shares(self):
         """The teacher-only sources' shares of a batch (:class:`chronos_distill.transfer.TransferShares`)."""

@@ -6,8 +6,9 @@ in one ``nn.Module`` is what lets transformers' ``Trainer`` optimise, checkpoint
 ``torchrun`` / ``accelerate``) synchronise the projections together with the student, with no code of ours;
 the export takes ``.student`` only, so the projections never reach the exported model.
 
-Its forward pass runs the student once under :func:`chronos_distill.taps.tap` and returns its normalised
-quantiles, projected hidden states and attention projections (:class:`StudentPass`).
+Its forward pass runs the student once under :func:`chronos_distill.taps.tap`, with the taps the objective needs
+(:mod:`chronos_distill.objective`), and returns its normalised quantiles, projected hidden states and
+attention projections (:class:`StudentPass`). The losses themselves live in the objective.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from torch import nn
 from .errors import ConfigError
 from .forward import normalised_quantiles
 from .layer_map import resolve_layer_map
-from .losses import FeatureProjection, attention_loss, default_relation_heads, feature_loss
+from .losses import FeatureProjection, default_relation_heads
+from .objective import Needs
 from .pruning import channel_embedding
 from .taps import Tapped, check_token_alignment, tap
 
@@ -47,11 +49,11 @@ class IntermediatePlan:
     def active(self) -> bool:
         return self.features or bool(self.attention_kinds)
 
-    def taps(self, side: int) -> tuple[list[int], list[tuple[str, int]]]:
-        """Blocks and (kind, block) attention taps of one side (0: student, 1: teacher)."""
-        blocks = [pair[side] for pair in self.pairs] if self.features else []
-        attention = [(kind, pair[side]) for kind in self.attention_kinds for pair in self.pairs]
-        return blocks, attention
+    def needs(self, side: str) -> Needs:
+        """The hidden states and attention projections this plan compares on ``side`` (student or teacher)."""
+        index = {"student": 0, "teacher": 1}[side]
+        blocks = tuple(pair[index] for pair in self.pairs) if self.features else ()
+        return Needs(blocks, tuple((kind, pair[index]) for kind in self.attention_kinds for pair in self.pairs))
 
 
 def projection_key(student_block: int, teacher_block: int) -> str:
@@ -81,10 +83,13 @@ class DistillationModel(nn.Module):
         Feature / attention distillation plan; ``None`` for output distillation only.
     """
 
-    def __init__(self, student: Chronos2Model, teacher_config: Chronos2CoreConfig, plan: IntermediatePlan | None = None):
+    def __init__(self, student: Chronos2Model, teacher_config: Chronos2CoreConfig, plan: IntermediatePlan | None = None,
+                 needs: Needs | None = None):
         super().__init__()
         self.student = student
         self.plan = plan
+        # the student-side taps the objective needs (default: the plan's, for use without an objective)
+        self.needs = needs if needs is not None else (plan.needs("student") if plan is not None else Needs())
         self.projections: nn.ModuleDict | None = None
         if plan is not None and plan.features:
             self.projections = nn.ModuleDict(
@@ -117,41 +122,13 @@ class DistillationModel(nn.Module):
         """context (batch, context_length); group_ids (batch,); future_covariates (batch, H) or None."""
         batch = {"context": context, "group_ids": group_ids, "future_covariates": future_covariates,
                  "num_output_patches": num_output_patches}
-        blocks, attention = self.plan.taps(0) if self.plan is not None else ([], [])
-        with tap(self.student, blocks, attention) as tapped:
+        with tap(self.student, self.needs.blocks, self.needs.attention) as tapped:
             quantiles = normalised_quantiles(self.student, batch)
         features = {}
         if self.projections is not None:
             for s, t in self.plan.pairs:
                 features[(s, t)] = self.projections[projection_key(s, t)](tapped.hidden[s])
         return StudentPass(quantiles=quantiles, features=features, tapped=tapped)
-
-    def intermediate_losses(self, student: StudentPass, teacher: Tapped) -> dict[str, torch.Tensor]:
-        """``feature`` and/or ``attention`` loss of one batch (means over matched pairs), per the plan."""
-        plan = self.plan
-        losses: dict[str, torch.Tensor] = {}
-        if plan is None or not plan.active:
-            return losses
-        s_mask, t_mask = student.tapped.token_mask, teacher.token_mask
-        # same patching (checked when the plan is made) and same context give the same mask; comparing the values
-        # too would make every step wait for the device
-        if s_mask.shape != t_mask.shape:
-            raise RuntimeError(
-                f"student tokens {tuple(s_mask.shape)} and teacher tokens {tuple(t_mask.shape)} do not line up; "
-                "the two models must read the same context with the same patching"
-            )
-        if plan.features:
-            terms = []
-            for s, t in plan.pairs:
-                projection = self.projections[projection_key(s, t)]
-                target = projection.teacher_side(teacher.hidden[t].detach())
-                terms.append(feature_loss(student.features[(s, t)], target, s_mask, plan.feature_loss))
-            losses["feature"] = torch.stack(terms).mean()
-        if plan.attention_kinds:
-            losses["attention"] = attention_loss(
-                student.tapped, teacher, list(plan.pairs), plan.attention_kinds, plan.attention_loss, plan.relation_heads
-            )
-        return losses
 
 
 def plan_from_config(cfg, teacher_config: Chronos2CoreConfig, student_config: Chronos2CoreConfig) -> IntermediatePlan | None:

@@ -62,8 +62,8 @@ def agreement_scores(
         min_past=1,
         mode=DatasetMode.VALIDATION,
     )
-    student_loss = OutputDistillationLoss("quantile", 1.0, student.chronos_config.quantiles, chronos_config.quantiles)
-    teacher_loss = OutputDistillationLoss("quantile", 1.0, chronos_config.quantiles, chronos_config.quantiles)
+    student_loss = OutputDistillationLoss("quantile", student.chronos_config.quantiles, chronos_config.quantiles)
+    teacher_loss = OutputDistillationLoss("quantile", chronos_config.quantiles, chronos_config.quantiles)
     was_training = student.training
     student.eval()
     sums = {"agreement": 0.0, "student_quantile_loss": 0.0, "teacher_quantile_loss": 0.0}

@@ -28,6 +28,8 @@ from .export import export_student
 from .forward import unwrap
 from .losses import OutputDistillationLoss
 from .model_card import file_name, scrub_local_paths, student_card
+from .objective import FIXED_ON_RESUME as OBJECTIVE_FIXED_ON_RESUME
+from .objective import DistillationObjective
 from .progress import use_readable_progress
 from .pruning import check_prunable
 from .run_folder import (
@@ -41,7 +43,7 @@ from .run_folder import (
 from .student import build_pruned_student, build_student, build_student_config, count_parameters
 from .teacher import describe_teacher, load_teacher, peek_chronos_config
 from .teacher_cache import cached_transfer_set
-from .trainer import COMPONENT_LOG_NAMES, DistillationTrainer, SaveFinalStepCallback
+from .trainer import DistillationTrainer, SaveFinalStepCallback
 from .training_args import training_arguments
 
 logger = logging.getLogger(__name__)
@@ -51,13 +53,11 @@ PATH_OPTIONS = ("teacher", "train_data", "validation_data", "output", "teacher_c
 # Options that define what is being trained: a resumed run must not change them.
 FIXED_ON_RESUME = (
     "teacher", "prediction_length", "student_d_model", "student_num_layers", "student_num_heads",
-    "student_d_kv", "student_d_ff", "student_quantiles", "output_loss", "context_length",
-    # the checkpoint holds one projection per matched pair, shaped by these
-    "feature_weight", "layer_map", "feature_projection",
-    # a different fixed transfer set would be a different run
-    "teacher_cache", "cache_batches", "student_init",
-    # the objective: teacher-only sources and the weighting of the distillation term
-    "transfer_future", "transfer_mixup", "transfer_synthetic", "horizon_weighting", "horizon_tau",
+    "student_d_kv", "student_d_ff", "student_quantiles", "context_length", "student_init",
+    # a different fixed transfer set, or other teacher-only sources, would be a different run
+    "teacher_cache", "cache_batches", "transfer_future", "transfer_mixup", "transfer_synthetic",
+    # the objective's own (its terms and the projections' shapes)
+    *OBJECTIVE_FIXED_ON_RESUME,
 )
 
 
@@ -130,10 +130,10 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
         student, kept_channels = build_pruned_student(teacher, cfg, calibration)
     else:
         student = build_student(teacher, cfg)
-    loss = OutputDistillationLoss(
-        cfg.output_loss, cfg.alpha, student.chronos_config.quantiles, chronos_config.quantiles
-    )
-    model = DistillationModel(student, teacher.config, plan_from_config(cfg, teacher.config, student.config))
+    plan = plan_from_config(cfg, teacher.config, student.config)
+    output_family = OutputDistillationLoss(cfg.output_loss, student.chronos_config.quantiles, chronos_config.quantiles)
+    objective = DistillationObjective.from_config(cfg, output_family, plan)
+    model = DistillationModel(student, teacher.config, plan, needs=objective.needs("student"))
     if kept_channels is not None:
         model.init_projections_from_channels(kept_channels)
     shares = cfg.transfer_shares()
@@ -159,10 +159,7 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
         eval_dataset=eval_dataset,
         callbacks=[SaveFinalStepCallback(evaluate=validation is not None)],
         teacher=teacher,
-        output_loss=loss,
-        weights=cfg.loss_weights(),
-        horizon_weighting=cfg.horizon_weighting,
-        horizon_tau=cfg.horizon_tau,
+        objective=objective,
     )
     use_readable_progress(trainer, verbose=cfg.verbose)
     logger.info("student: %s parameters; training for %d steps", f"{count_parameters(student):,}", cfg.max_steps)
@@ -271,24 +268,25 @@ def distill_training_arguments(cfg: DistillConfig, checkpoint_dir: Path, has_val
     )
 
 
-def _last_logged(history: list[dict[str, Any]], prefix: str) -> dict[str, float]:
-    keys = {name: prefix + log_name for name, log_name in COMPONENT_LOG_NAMES.items()}
+def _last_logged(history: list[dict[str, Any]], prefix: str, log_names: dict[str, str]) -> dict[str, float]:
+    keys = {name: prefix + log_name for name, log_name in log_names.items()}
     for entry in reversed(history):
         if keys["total"] in entry:
             return {prefix + name: entry[key] for name, key in keys.items() if key in entry}
     return {}
 
 
-def _loss_record(cfg: DistillConfig, plan) -> dict[str, Any]:
-    weights = cfg.loss_weights()
+def _loss_record(cfg: DistillConfig, objective: DistillationObjective, plan) -> dict[str, Any]:
+    weights = objective.weights
     record: dict[str, Any] = {
         "output_loss": cfg.output_loss,
         "alpha": cfg.alpha,
-        "distill_weight": weights.output,
-        "feature_weight": weights.feature,
-        "attention_weight": weights.attention,
-        "hard_weight": weights.hard,
+        "distill_weight": weights["distill"],
+        "feature_weight": weights.get("feature", 0.0),
+        "attention_weight": weights.get("attention", 0.0),
+        "hard_weight": weights["hard"],
         "space": "teacher's normalised space (instance norm + arcsinh from the context)",
+        **objective.record(),
     }
     if plan is not None:
         record["layer_pairs"] = [list(pair) for pair in plan.pairs]
@@ -309,6 +307,7 @@ def _record(cfg, teacher, student, train, validation, trainer, metrics, resume_f
     import transformers
 
     history = trainer.state.log_history
+    names = trainer.objective.log_names
     first = next((e for e in history if "distill_loss" in e), {})
     core = ("d_model", "num_layers", "num_heads", "d_kv", "d_ff")
     described = describe_teacher(cfg.teacher)
@@ -341,7 +340,7 @@ def _record(cfg, teacher, student, train, validation, trainer, metrics, resume_f
             "horizon_weighting": cfg.horizon_weighting,
             "horizon_tau": cfg.horizon_tau if cfg.horizon_weighting != "none" else None,
         },
-        "loss": _loss_record(cfg, unwrap(trainer.model).plan),
+        "loss": _loss_record(cfg, trainer.objective, unwrap(trainer.model).plan),
         "options": options,
         "data": {"train": train.summary(), "validation": validation.summary() if validation else None},
         "training": {
@@ -353,7 +352,7 @@ def _record(cfg, teacher, student, train, validation, trainer, metrics, resume_f
             "exported": _exported_weights(trainer),
             "first_distill_loss": first.get("distill_loss"),
         },
-        "final_losses": {**_last_logged(history, ""), **_last_logged(history, "eval_")},
+        "final_losses": {**_last_logged(history, "", names), **_last_logged(history, "eval_", names)},
         "versions": {
             "chronos-forecasting": chronos.__version__,
             "torch": torch.__version__,
@@ -365,16 +364,16 @@ def _record(cfg, teacher, student, train, validation, trainer, metrics, resume_f
 
 def _exported_weights(trainer: DistillationTrainer) -> dict[str, Any]:
     """Which weights the export holds (the last step's, or the best checkpoint's), and their logged losses."""
-    history, steps = trainer.state.log_history, trainer.state.global_step
+    history, steps, names = trainer.state.log_history, trainer.state.global_step, trainer.objective.log_names
     best = trainer.state.best_model_checkpoint
     if best is None:
         return {"checkpoint": None, "step": steps, "description": f"the last step ({steps})",
-                "losses": _last_logged(history, "")}
+                "losses": _last_logged(history, "", names)}
     step = int(Path(best).name.rsplit("-", 1)[-1])
     at_step = [e for e in history if e.get("step", -1) <= step]
     return {
         "checkpoint": Path(best).name,
         "step": step,
         "description": f"the best checkpoint by validation loss, {Path(best).name} of {steps} steps",
-        "losses": {**_last_logged(at_step, ""), **_last_logged(at_step, "eval_")},
+        "losses": {**_last_logged(at_step, "", names), **_last_logged(at_step, "eval_", names)},
     }

@@ -6,7 +6,8 @@ builds on chronos-forecasting's ``Chronos2Trainer`` for the data loaders (``Chro
 batches). The trained model is a :class:`~chronos_distill.distillation_model.DistillationModel` (the student
 and its training-only projections). The teacher is an attribute, not a submodule of it, so the optimizer,
 the checkpoints and the exported student never see it; it runs once per step, under ``no_grad``, with hooks
-only on the blocks the losses need.
+only on the blocks the objective needs. ``compute_loss`` is the two forward passes and one call of the
+:class:`~chronos_distill.objective.DistillationObjective`, which owns the terms, their weights and names.
 """
 
 from __future__ import annotations
@@ -18,22 +19,12 @@ import torch
 from chronos.chronos2 import Chronos2Model
 from chronos.chronos2.trainer import Chronos2Trainer, EvaluateAndSaveFinalStepCallback
 
-from .distillation_model import DistillationModel, IntermediatePlan, StudentPass
+from .distillation_model import StudentPass
 from .errors import NonFiniteLossError
 from .forward import MODEL_INPUT_KEYS, normalised_quantiles, unwrap
-from .losses import LossWeights, OutputDistillationLoss, normalise_truth
-from .losses.normalised import distillation_mask
-from .losses.output import horizon_weights
+from .losses import normalise_truth
+from .objective import DistillationObjective
 from .taps import Tapped, tap
-
-#: Names under which the loss components are logged (``eval_`` prefixed during evaluation).
-COMPONENT_LOG_NAMES = {
-    "distill": "distill_loss",
-    "hard": "hard_loss",
-    "feature": "feature_loss",
-    "attention": "attention_loss",
-    "total": "total_loss",
-}
 
 
 class DistillationTrainer(Chronos2Trainer):
@@ -42,38 +33,22 @@ class DistillationTrainer(Chronos2Trainer):
     Parameters
     ----------
     teacher
-        Frozen ``Chronos2Model`` (see :func:`chronos_distill.teacher.freeze`); moved to the training device.
-    output_loss
-        The output distillation objective (its ``distill`` and ``hard`` components are used).
-    weights
-        Hybrid loss weights; default: ``output_loss.alpha`` on the output term, the rest on the truth.
-    horizon_weighting, horizon_tau
-        Weights of the distillation term over the horizon (see :func:`chronos_distill.losses.output.horizon_weights`).
+        Frozen ``Chronos2Model`` (see :func:`chronos_distill.teacher.freeze`), placed through the Trainer's
+        accelerator (on the training device, unwrapped by DDP: it never trains).
+    objective
+        The run's :class:`~chronos_distill.objective.DistillationObjective`: its terms, weights and taps.
     *args, **kwargs
-        Forwarded to ``transformers.Trainer``; ``model`` is a ``DistillationModel`` (a bare student
-        ``Chronos2Model`` is wrapped in one, for output distillation only).
+        Forwarded to ``transformers.Trainer``; ``model`` is a ``DistillationModel`` (the student and its
+        training-only projections).
     """
 
     # compute_loss returns a per-batch mean: the Trainer divides it for gradient accumulation itself.
     loss_is_scaled_for_ga = False
 
-    def __init__(
-        self,
-        *args: Any,
-        teacher: Chronos2Model,
-        output_loss: OutputDistillationLoss,
-        weights: LossWeights | None = None,
-        horizon_weighting: str = "none",
-        horizon_tau: float = 1.0,
-        **kwargs: Any,
-    ):
-        if isinstance(kwargs.get("model"), Chronos2Model):
-            kwargs["model"] = DistillationModel(kwargs["model"], teacher.config)
+    def __init__(self, *args: Any, teacher: Chronos2Model, objective: DistillationObjective, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.teacher = teacher.to(self.args.device)
-        self.output_loss = output_loss
-        self.weights = weights or LossWeights(output=output_loss.alpha)
-        self.horizon_weighting, self.horizon_tau = horizon_weighting, horizon_tau
+        self.teacher = self.accelerator.prepare_model(teacher, evaluation_mode=True)
+        self.objective = objective
         # running sums stay on the device until a log is written, so the step never waits for the host
         self._sums: dict[str, dict[str, torch.Tensor]] = {"train": {}, "eval": {}}
         self._counts = {"train": 0, "eval": 0}
@@ -92,18 +67,14 @@ class DistillationTrainer(Chronos2Trainer):
         loader.generator = torch.Generator().manual_seed(rank_seed)
         return loader
 
-    @property
-    def plan(self) -> IntermediatePlan | None:
-        return unwrap(self.model).plan
-
     @torch.no_grad()
     def teacher_pass(self, inputs: dict[str, Any]) -> tuple[torch.Tensor, Tapped]:
         """The teacher's normalised quantiles (batch, num_quantiles, horizon) and the hidden states / attention
-        projections the plan needs, without an autograd graph."""
-        blocks, attention = self.plan.taps(1) if self.plan is not None else ([], [])
-        if "teacher_quantiles" in inputs and not (blocks or attention):
+        projections the objective needs, without an autograd graph."""
+        needs = self.objective.needs("teacher")
+        if "teacher_quantiles" in inputs and not (needs.blocks or needs.attention):
             return inputs["teacher_quantiles"].float(), Tapped()  # from the teacher cache: no teacher forward
-        with self.accelerator.autocast(), tap(self.teacher, blocks, attention) as tapped:
+        with self.accelerator.autocast(), tap(self.teacher, needs.blocks, needs.attention) as tapped:
             quantiles = normalised_quantiles(self.teacher, inputs).float()
         return quantiles, tapped
 
@@ -116,35 +87,16 @@ class DistillationTrainer(Chronos2Trainer):
     ):
         teacher_q, teacher_tapped = self.teacher_pass(inputs)
         student: StudentPass = model(**{k: inputs[k] for k in MODEL_INPUT_KEYS if inputs.get(k) is not None})
-        student_q = student.quantiles.float()
-        if teacher_q.shape[-1] != student_q.shape[-1]:
-            raise RuntimeError(
-                f"teacher predicts {teacher_q.shape[-1]} steps and student {student_q.shape[-1]} for the same batch"
-            )
-        truth = normalise_truth(
-            self.teacher.instance_norm,
-            inputs["context"],
-            self.teacher.chronos_config.context_length,
-            inputs["future_target"],
-            inputs.get("future_covariates"),
-            horizon=student_q.shape[-1],
-        )
-        length = inputs["future_target"].shape[-1]
-        distill_mask = distillation_mask(truth.mask, inputs.get("teacher_rows"), length)
-        weights = horizon_weights(self.horizon_weighting, self.horizon_tau, length, student_q.shape[-1])
-        if weights is not None:
-            distill_mask = distill_mask * weights.to(distill_mask)
-        losses = self.output_loss(student_q, teacher_q, truth, distill_mask)
-        teacher_rows = inputs.get("teacher_rows")
-        if teacher_rows is not None and bool(teacher_rows.any()):
-            # the hard term averages over the rows that have a truth: teacher-only rows would only dilute it
-            n_rows = teacher_rows.numel()
-            losses["hard"] = losses["hard"] * (n_rows / (n_rows - int(teacher_rows.sum())))
-        losses.update(unwrap(model).intermediate_losses(student, teacher_tapped))
-        losses["total"] = self.weights.combine(losses)
+        horizon = student.quantiles.shape[-1]
+        if teacher_q.shape[-1] != horizon:
+            raise RuntimeError(f"teacher predicts {teacher_q.shape[-1]} steps and student {horizon} for the same batch")
+        truth = normalise_truth(self.teacher.instance_norm, inputs["context"], self.teacher.chronos_config.context_length,
+                                inputs["future_target"], inputs.get("future_covariates"), horizon=horizon)
+        losses = self.objective(student, teacher_q, teacher_tapped, truth, length=inputs["future_target"].shape[-1],
+                                teacher_rows=inputs.get("teacher_rows"), projections=unwrap(model).projections)
         self._accumulate("train" if model.training else "eval", losses)
         total = losses["total"]
-        return (total, {"quantile_preds": student_q}) if return_outputs else total
+        return (total, {"quantile_preds": student.quantiles}) if return_outputs else total
 
     def _accumulate(self, mode: str, losses: dict[str, torch.Tensor]) -> None:
         step = self.state.global_step + 1  # the step being computed
@@ -164,7 +116,8 @@ class DistillationTrainer(Chronos2Trainer):
         if not bad:
             return
         name, step = min(bad.items(), key=lambda item: (item[1], item[0] != "total"))
-        components = ", ".join(f"{COMPONENT_LOG_NAMES[n]} (step {s})" for n, s in sorted(bad.items(), key=lambda i: i[1]))
+        names = self.objective.log_names
+        components = ", ".join(f"{names[n]} (step {s})" for n, s in sorted(bad.items(), key=lambda i: i[1]))
         # checkpoints are only written after this check passes, so the newest one on disk is a good one
         from .run_folder import last_complete_checkpoint
 
@@ -187,7 +140,7 @@ class DistillationTrainer(Chronos2Trainer):
         if self._counts[mode] and ("loss" in logs or "eval_loss" in logs):
             prefix = "eval_" if mode == "eval" else ""
             for name, total in self._sums[mode].items():
-                logs[prefix + COMPONENT_LOG_NAMES[name]] = float(total) / self._counts[mode]
+                logs[prefix + self.objective.log_names[name]] = float(total) / self._counts[mode]
             self._sums[mode].clear()
             self._counts[mode] = 0
         super().log(logs, start_time)

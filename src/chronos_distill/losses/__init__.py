@@ -2,7 +2,6 @@
 
 from .attention import ATTENTION_LOSSES, attention_loss, default_relation_heads, row_kl
 from .feature import FEATURE_LOSSES, FEATURE_PROJECTIONS, FeatureProjection, feature_loss
-from .hybrid import LossWeights
 from .normalised import NormalisedTruth, normalise_truth
 from .output import OutputDistillationLoss, align_quantiles, masked_mse, pinball_loss, quantile_distance
 
@@ -11,7 +10,6 @@ __all__ = [
     "FEATURE_LOSSES",
     "FEATURE_PROJECTIONS",
     "FeatureProjection",
-    "LossWeights",
     "NormalisedTruth",
     "OutputDistillationLoss",
     "align_quantiles",

@@ -15,7 +15,7 @@ Two modes (``output_loss``):
 ``median_mse``
     The design note's: distill = MSE(student median, teacher median), hard = MSE(student median, truth).
 
-total = alpha * distill + (1 - alpha) * hard.
+How the two are weighted (``alpha``) is decided in one place, :mod:`chronos_distill.objective`.
 """
 
 from __future__ import annotations
@@ -99,23 +99,21 @@ def horizon_weights(kind: str, tau: float, length: int, horizon: int) -> torch.T
 
 
 class OutputDistillationLoss:
-    """``alpha * distill + (1 - alpha) * hard`` for one of the two ``output_loss`` modes.
+    """The output family for one ``output_loss`` mode: ``distill`` (student vs teacher) and ``hard`` (student vs
+    truth). How they are weighted is the objective's business (:mod:`chronos_distill.objective`).
 
     Parameters
     ----------
     mode
         ``"quantile"`` or ``"median_mse"``.
-    alpha
-        Weight of the distillation term, in [0, 1].
     student_levels, teacher_levels
         Quantile levels of the two models; the teacher's predictions are interpolated onto the student's.
     """
 
-    def __init__(self, mode: str, alpha: float, student_levels: Sequence[float], teacher_levels: Sequence[float]):
+    def __init__(self, mode: str, student_levels: Sequence[float], teacher_levels: Sequence[float]):
         if mode not in ("quantile", "median_mse"):
             raise ValueError(f"unknown output loss {mode!r}")
         self.mode = mode
-        self.alpha = float(alpha)
         self.student_levels = [float(q) for q in student_levels]
         self.teacher_levels = [float(q) for q in teacher_levels]
         self._levels = torch.tensor(self.student_levels)
@@ -124,40 +122,46 @@ class OutputDistillationLoss:
                 raise ValueError("median_mse needs the 0.5 quantile level in the student")
             self._median = self.student_levels.index(0.5)
 
-    def __call__(
-        self, student: torch.Tensor, teacher: torch.Tensor, truth: NormalisedTruth,
-        distill_mask: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
-        """Loss components for one batch.
+    def align(self, teacher: torch.Tensor) -> torch.Tensor:
+        """Teacher quantiles (batch, num_teacher_quantiles, horizon) at the student's levels, detached."""
+        if teacher.shape[1] != len(self.teacher_levels):
+            raise ValueError(f"got {teacher.shape[1]} teacher quantiles, expected {len(self.teacher_levels)}")
+        return align_quantiles(teacher.detach(), self.teacher_levels, self.student_levels)
 
-        student: (batch, num_student_quantiles, horizon); teacher: (batch, num_teacher_quantiles, horizon);
-        truth: over the same horizon. ``distill_mask`` (batch, horizon): where (and with what weight) the
-        distillation term compares student and teacher; default: where the truth counts. Returns
-        ``{"distill", "hard", "total"}`` scalars.
-        """
-        if student.shape[0] != teacher.shape[0] or student.shape[-1] != teacher.shape[-1]:
+    def distill(self, student: torch.Tensor, teacher_aligned: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Student (batch, q_s, horizon) against the aligned teacher (batch, q_s, horizon) where ``mask`` (batch,
+        horizon) counts: sum over levels of mean |difference|, or the MSE of the medians."""
+        if student.shape != teacher_aligned.shape:
             raise ValueError(
-                f"student predictions {tuple(student.shape)} and teacher predictions {tuple(teacher.shape)} "
-                "do not cover the same series and horizon"
+                f"student predictions {tuple(student.shape)} and teacher predictions {tuple(teacher_aligned.shape)} "
+                "do not cover the same series, levels and horizon"
             )
+        self._check_student(student)
+        if self.mode == "quantile":
+            return quantile_distance(student, teacher_aligned, mask)
+        return masked_mse(student[:, self._median], teacher_aligned[:, self._median], mask)
+
+    def hard(self, student: torch.Tensor, truth: NormalisedTruth) -> torch.Tensor:
+        """Student (batch, q_s, horizon) against the truth: Chronos-2's quantile loss, or the median's MSE."""
         if truth.values.shape != (student.shape[0], student.shape[-1]):
             raise ValueError(
                 f"truth has shape {tuple(truth.values.shape)}, predictions cover {(student.shape[0], student.shape[-1])}"
             )
-        if student.shape[1] != len(self.student_levels) or teacher.shape[1] != len(self.teacher_levels):
-            raise ValueError(
-                f"got {student.shape[1]} student / {teacher.shape[1]} teacher quantiles, expected "
-                f"{len(self.student_levels)} / {len(self.teacher_levels)}"
-            )
-        teacher = align_quantiles(teacher.detach(), self.teacher_levels, self.student_levels)
-        distill_mask = truth.mask if distill_mask is None else distill_mask
-
+        self._check_student(student)
         if self.mode == "quantile":
-            distill = quantile_distance(student, teacher, distill_mask)
-            hard = pinball_loss(student, truth, self._levels)
-        else:
-            median = student[:, self._median]
-            distill = masked_mse(median, teacher[:, self._median], distill_mask)
-            hard = masked_mse(median, truth.values, truth.mask)
-        total = self.alpha * distill + (1.0 - self.alpha) * hard
-        return {"distill": distill, "hard": hard, "total": total}
+            return pinball_loss(student, truth, self._levels)
+        return masked_mse(student[:, self._median], truth.values, truth.mask)
+
+    def __call__(
+        self, student: torch.Tensor, teacher: torch.Tensor, truth: NormalisedTruth,
+        distill_mask: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """``{"distill", "hard"}`` for one batch; ``distill_mask`` defaults to where the truth counts."""
+        hard = self.hard(student, truth)  # (checks the truth's shape first)
+        aligned = self.align(teacher)
+        return {"distill": self.distill(student, aligned, truth.mask if distill_mask is None else distill_mask),
+                "hard": hard}
+
+    def _check_student(self, student: torch.Tensor) -> None:
+        if student.shape[1] != len(self.student_levels):
+            raise ValueError(f"got {student.shape[1]} student quantiles, expected {len(self.student_levels)}")

@@ -7,11 +7,10 @@ import copy
 import pytest
 import torch
 from chronos.chronos2 import Chronos2Model
-from chronos.chronos2.dataset import DatasetMode
 from conftest import PREDICTION_LENGTH, tiny_teacher_config
 
 from chronos_distill import load_teacher
-from chronos_distill.data import load_series, make_dataset
+from chronos_distill.data import draw_windows, load_series
 from chronos_distill.errors import ConfigError
 from chronos_distill.forward import normalised_quantiles
 from chronos_distill.losses import quantile_distance
@@ -21,16 +20,8 @@ from chronos_distill.synthetic import seasonal_long_table
 
 def _batches(table, n: int, seed: int, context_length: int = 128):
     series = load_series(table, PREDICTION_LENGTH, target=["target"])
-    dataset = make_dataset(series, context_length=context_length, prediction_length=PREDICTION_LENGTH, batch_size=16,
-                           output_patch_size=16, min_past=PREDICTION_LENGTH, mode=DatasetMode.TRAIN)
-    state = torch.random.get_rng_state()
-    import numpy as np
-
-    np.random.seed(seed)
-    iterator = iter(dataset)
-    batches = [next(iterator) for _ in range(n)]
-    torch.random.set_rng_state(state)
-    return batches
+    return draw_windows(series, n, seed, context_length=context_length, prediction_length=PREDICTION_LENGTH,
+                        batch_size=16, output_patch_size=16, min_past=PREDICTION_LENGTH)
 
 
 @pytest.fixture(scope="module")

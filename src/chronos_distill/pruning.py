@@ -177,10 +177,10 @@ def prune(teacher: Chronos2Model, student_config: Chronos2CoreConfig, importance
     """A ``Chronos2Model`` of ``student_config`` made of the teacher's most important parts.
 
     Returns the student (fp32, on CPU) and the kept residual channels (student d_model,), whose embedding back
-    into the teacher's width initialises feature-distillation projections.
+    into the teacher's width initialises feature-distillation projections. ``student_config`` must pass
+    :func:`check_prunable` (``build_pruned_student`` checks it before any forward pass).
     """
     t_cfg = teacher.config
-    check_prunable(t_cfg, student_config)
     channels = _top(importance.channels, student_config.d_model)
     blocks = _top(importance.blocks, student_config.num_layers)
     d_kv, n_heads, d_ff = t_cfg.d_kv, student_config.num_heads, student_config.d_ff

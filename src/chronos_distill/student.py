@@ -90,7 +90,7 @@ def build_pruned_student(teacher: Chronos2Model, cfg: DistillConfig, calibration
     from .pruning import check_prunable, estimate_importance, prune
 
     config = build_student_config(teacher.config, cfg)
-    check_prunable(teacher.config, config)
+    check_prunable(teacher.config, config)  # the one check, before any forward pass
     importance = estimate_importance(teacher, calibration)
     return prune(teacher, config, importance)
 

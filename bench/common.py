@@ -89,9 +89,9 @@ def _train(spec: Path) -> None:
 def score(models: dict[str, Any], benchmarks: dict[str, Any]) -> dict[str, Any]:
     """:func:`chronos_distill.evaluation.evaluate_models` results of ``models`` (name -> model or folder)."""
     from chronos_distill.evaluation import evaluate_models
-    from chronos_distill.teacher import load_teacher
+    from chronos_distill.teacher import load_chronos2
 
-    loaded = {name: load_teacher(m, role="model") if isinstance(m, (str, Path)) else m for name, m in models.items()}
+    loaded = {name: load_chronos2(m, role="model") if isinstance(m, (str, Path)) else m for name, m in models.items()}
     results, _ = evaluate_models(loaded, benchmarks)
     return results
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from chronos_distill import load_teacher
-from chronos_distill.benchmarks import load_m3_benchmarks, training_table
+from chronos_distill.competition_data import load_m3_benchmarks, training_table
 from chronos_distill.config import DistillConfig
 from chronos_distill.evaluation import evaluate_models
 from chronos_distill.forward import unwrap

@@ -80,9 +80,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_training_arguments(parser, steps=2000, runs="runs/bench-quality")
     args = parser.parse_args(argv)
-    from chronos_distill.benchmarks import load_benchmarks, training_table
+    from chronos_distill.competition_data import load_benchmarks, training_table
     from chronos_distill.report import markdown_table, write_report
-    from chronos_distill.teacher import load_teacher
+    from chronos_distill.teacher import load_chronos2, load_teacher
 
     transfer = training_table(("M1", "M3"))
     benchmarks = load_benchmarks("M3")
@@ -110,7 +110,7 @@ def main(argv=None) -> int:
                 "train_runtime_s": run["record"]["training"]["train_runtime_s"],
             })
             if name not in first_students:
-                first_students[name] = load_teacher(run["model_dir"], role="student")
+                first_students[name] = load_chronos2(run["model_dir"], role="student")
             print(f"seed {seed} {name}: {runs[name][-1]['vs_teacher']:.4f} x teacher", flush=True)
 
     # scores and plots of the first seed's students, next to the teacher and seasonal naive

@@ -194,7 +194,7 @@ def main(argv=None) -> int:
         print("SPEED-RESULT " + json.dumps(memory_worker(args.memory_worker, args.memory_batch_size)))
         return 0
 
-    from chronos_distill.benchmarks import training_table
+    from chronos_distill.competition_data import training_table
     from chronos_distill.forward import unwrap
 
     args.transfer = training_table(("M1", "M3"))

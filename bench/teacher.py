@@ -22,10 +22,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from chronos_distill.benchmarks import load_m3_benchmarks
+from chronos_distill.competition_data import load_m3_benchmarks
 from chronos_distill.evaluation import evaluate_models
 from chronos_distill.seasonality_suite import SUITE, score_suite
-from chronos_distill.teacher import load_teacher
+from chronos_distill.teacher import load_chronos2
 
 TARGET_WQL_GAIN = 0.20
 TARGET_VS_MEAN = 0.5
@@ -80,7 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     command = "python bench/teacher.py " + shlex.join(sys.argv[1:])
     sources = parse_models(args.model)
-    models = {name: load_teacher(source, role="model") for name, source in sources.items()}
+    models = {name: load_chronos2(source, role="model") for name, source in sources.items()}
     m3, _ = evaluate_models(models, {f"m3_{k}": v for k, v in load_m3_benchmarks().items()})
     result = {"models": sources, "m3": m3, "suite": {name: score_suite(model) for name, model in models.items()}}
     args.out.mkdir(parents=True, exist_ok=True)

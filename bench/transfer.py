@@ -70,7 +70,7 @@ VARIANTS_BY_REGIME = {
 
 
 def m3_ids(subset: str) -> list[str]:
-    from chronos_distill.benchmarks import load_competition
+    from chronos_distill.competition_data import load_competition
 
     return [f"M3/{sn}" for sn in load_competition("M3", subset).item_ids]
 
@@ -87,7 +87,7 @@ def low_data_ids(seed: int = 0) -> dict[str, list[str]]:
 
 
 def transfer_set(regime: str, sample: dict[str, list[str]]) -> pd.DataFrame:
-    from chronos_distill.benchmarks import training_table
+    from chronos_distill.competition_data import training_table
 
     if regime == "full":
         return training_table(("M1", "M3"))
@@ -98,14 +98,14 @@ def transfer_set(regime: str, sample: dict[str, list[str]]) -> pd.DataFrame:
 
 
 def scored_on(regime: str) -> dict:
-    from chronos_distill.benchmarks import load_benchmarks
+    from chronos_distill.competition_data import load_benchmarks
 
     return load_benchmarks("M1" if regime == "cross-domain" else "M3", SUBSETS)
 
 
 def validation_split(table: pd.DataFrame, sample: dict[str, list[str]]) -> tuple[pd.DataFrame, dict]:
     """The training series without their last H steps, and benchmarks holding out those H steps."""
-    from chronos_distill.benchmarks import M3_SUBSETS, Benchmark
+    from chronos_distill.competition_data import M3_SUBSETS, Benchmark
 
     kept, benchmarks = [], {}
     for subset, ids in sample.items():
@@ -246,12 +246,12 @@ def latency_table(teacher: str, student_dir: str, benchmarks: dict) -> dict:
     import torch
     from chronos.chronos2 import Chronos2Pipeline
 
-    from chronos_distill.teacher import load_teacher
+    from chronos_distill.teacher import load_chronos2, load_teacher
 
     monthly = next(b for name, b in benchmarks.items() if name.endswith("monthly"))
     batch = [torch.tensor(c, dtype=torch.float32) for c in monthly.contexts[:64]]
     pipelines = {"teacher": Chronos2Pipeline(load_teacher(teacher)),
-                 "student": Chronos2Pipeline(load_teacher(student_dir, role="student"))}
+                 "student": Chronos2Pipeline(load_chronos2(student_dir, role="student"))}
     return interleaved_timing({name: (lambda p=p: p.predict_quantiles(batch, prediction_length=monthly.horizon))
                                for name, p in pipelines.items()}, repeats=10)
 

@@ -17,7 +17,7 @@ from huggingface_hub import ModelCard
 
 from chronos_distill import distill
 from chronos_distill.cli import main
-from chronos_distill.teacher import BUNDLED_TEACHERS, describe_teacher, load_teacher
+from chronos_distill.teacher import BUNDLED_TEACHERS, describe_teacher, load_chronos2
 
 CONTEXTS = [torch.sin(torch.arange(96.0) / 3) * 5 + 20, torch.linspace(0, 30, 70)]
 
@@ -135,7 +135,7 @@ def test_teacher_descriptions():
 
 
 def test_a_run_folder_loads_as_its_model(distilled):
-    assert load_teacher(distilled.output, role="student").config.d_model == TINY_STUDENT["student_d_model"]
+    assert load_chronos2(distilled.output, role="student").config.d_model == TINY_STUDENT["student_d_model"]
 
 
 def test_pretrained_card_parses(pretrained):

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chronos_distill.benchmarks import M3_SUBSETS, load_m3, load_m3_benchmarks, training_table
+from chronos_distill.competition_data import M3_SUBSETS, load_m3, load_m3_benchmarks, training_table
 from chronos_distill.metrics import (
     PUBLISHED_M3_SEASONAL_NAIVE,
     QUANTILE_LEVELS,

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from chronos.chronos2.preprocess import from_list_of_tensors
 
-from .benchmarks import Benchmark, load_m3, training_table
+from .competition_data import Benchmark, load_m3, training_table
 from .config import DistillConfig
 from .data import SeriesSet
 from .evaluation import agreement_scores, evaluate_models

@@ -21,7 +21,7 @@ import torch
 from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 from chronos.chronos2.dataset import DatasetMode
 
-from .benchmarks import Benchmark, load_m3_benchmarks
+from .competition_data import Benchmark, load_m3_benchmarks
 from .config import EvaluateConfig
 from .data import SeriesSet, load_series, make_dataset
 from .errors import DataError
@@ -30,7 +30,7 @@ from .losses import OutputDistillationLoss, normalise_truth
 from .metrics import QUANTILE_LEVELS, geometric_mean_relative_score, score_forecasts, seasonal_naive_quantiles
 from .report import write_report
 from .run_folder import check_writable
-from .teacher import load_teacher
+from .teacher import load_chronos2
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def evaluate(config: EvaluateConfig | None = None, **options: Any) -> dict[str, 
     cfg = dataclasses.replace(config, **options) if config is not None else EvaluateConfig(**options)
     check_writable(Path(cfg.output))  # before minutes of forecasting
     named = cfg.named_models()
-    models = {name: load_teacher(source, role="model") for name, source in named.items()}
+    models = {name: load_chronos2(source, role="model") for name, source in named.items()}
     if cfg.data is not None:
         benchmark = holdout_benchmark(cfg.data, cfg.prediction_length, cfg.season_length, target=cfg.target,
                                       id_column=cfg.id_column, timestamp_column=cfg.timestamp_column,

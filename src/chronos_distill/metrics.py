@@ -180,7 +180,7 @@ def score_forecasts(
 ) -> dict[str, float]:
     """``{"WQL": ..., "MASE": ...}`` of ``quantile_forecasts`` ``(n_series, horizon, n_levels)`` on ``benchmark``.
 
-    ``benchmark`` is a :class:`chronos_distill.benchmarks.Benchmark` (anything with ``truth``, ``contexts``
+    ``benchmark`` is a :class:`chronos_distill.competition_data.Benchmark` (anything with ``truth``, ``contexts``
     and ``season_length``); MASE scores the median.
     """
     return {

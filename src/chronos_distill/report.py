@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .benchmarks import Benchmark
+from .competition_data import Benchmark
 from .metrics import QUANTILE_LEVELS
 from .run_folder import write_json_atomic
 

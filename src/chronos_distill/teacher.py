@@ -166,8 +166,15 @@ def looks_like_a_local_path(name: str) -> bool:
     return str(parent) not in ("", ".") and parent.is_dir()
 
 
-def load_teacher(name_or_path: str | Path, device: str | torch.device = "cpu", role: str = "teacher") -> Chronos2Model:
-    """Load a Chronos-2 model with ``Chronos2Pipeline.from_pretrained`` and freeze it.
+def load_teacher(name_or_path: str | Path, device: str | torch.device = "cpu") -> Chronos2Model:
+    """The frozen teacher: :func:`load_chronos2` with messages that call it the teacher."""
+    return load_chronos2(name_or_path, device, role="teacher")
+
+
+def load_chronos2(name_or_path: str | Path, device: str | torch.device = "cpu", role: str = "model") -> Chronos2Model:
+    """Load any Chronos-2 model (a teacher, a student, a model to evaluate) frozen for inference.
+
+    It is loaded with ``Chronos2Pipeline.from_pretrained`` and frozen.
 
     ``"reference"`` is the bundled reference teacher. The teacher is in eval mode, fp32 (whatever dtype it
     is stored in), with ``requires_grad=False`` on every parameter; it is never handed to

@@ -7,7 +7,7 @@ the WQL ratio to the teacher) before training and at each step of ``--grid``, in
 callback on a copy of the student. "Steps to 3%" is the first grid step whose geo-mean WQL is within 3% of the
 teacher's.
 
-    python bench/pruning.py [--teacher reference] [--steps 1000] [--grid 0,100,300,1000] [--out bench/results]
+    python bench/pruning.py [--teacher reference] [--steps 1000] [--grid 0,100,300,1000] [--seeds 0,1,2] [--out bench/results]
 
 Writes ``pruning.md`` and ``pruning.json`` into ``--out``.
 """
@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
-import shlex
-import sys
 from pathlib import Path
 
+from common import add_training_arguments, command_line, pm, seeds_of, write_results
 from transformers import TrainerCallback
 
 from chronos_distill import load_teacher
@@ -52,62 +50,53 @@ class ScoreAlongTheWay(TrainerCallback):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--teacher", default="reference")
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--grid", default="0,100,300,1000")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--prediction-length", type=int, default=18)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--runs", default="runs/bench-pruning")
-    parser.add_argument("--out", default="bench/results")
+    add_training_arguments(parser, steps=1000, runs="runs/bench-pruning")
+    parser.add_argument("--grid", default="0,100,300,1000", help="steps at which the student is scored")
     args = parser.parse_args(argv)
-    raw_args = list(argv if argv is not None else sys.argv[1:])
     grid = sorted({int(g) for g in args.grid.split(",")})
 
     benchmarks = {f"m3_{k}": b for k, b in load_m3_benchmarks().items()}
     teacher_results, _ = evaluate_models({"teacher": load_teacher(args.teacher)}, benchmarks)
     teacher_scores = {d: r["scores"]["teacher"] for d, r in teacher_results["datasets"].items()}
     transfer = training_table(("M1", "M3"))
-    results = {"teacher": teacher_scores, "seasonal_naive": {d: r["scores"]["seasonal_naive"]
-                                                             for d, r in teacher_results["datasets"].items()}}
-    for init in ("random", "pruned"):
-        print(f"{init} init", flush=True)
-        cfg = DistillConfig(teacher=args.teacher, train_data=transfer, prediction_length=args.prediction_length,
-                            min_past=6, max_steps=args.steps, batch_size=args.batch_size,
-                            learning_rate=args.learning_rate, seed=args.seed, save_steps=args.steps,
-                            logging_steps=max(1, args.steps // 20), overwrite=True, student_init=init,
-                            output=str(Path(args.runs) / init))
-        run = prepare_run(cfg)
-        record: dict = {}
-        if 0 in grid:
-            record[0] = score(unwrap(run.trainer.model).student, teacher_scores, benchmarks)
-        run.trainer.add_callback(ScoreAlongTheWay([g for g in grid if g > 0], record, teacher_scores, benchmarks))
-        output = run.trainer.train()
-        within = [step for step in sorted(record) if record[step]["wql_vs_teacher"] <= 1.03]
-        results[init] = {"along_the_way": record, "steps_to_within_3pct": within[0] if within else None,
-                         "train_runtime_s": output.metrics.get("train_runtime")}
-    results["command"] = "python bench/pruning.py " + " ".join(shlex.quote(a) for a in raw_args)
+    results: dict = {"teacher": teacher_scores, "seasonal_naive": {d: r["scores"]["seasonal_naive"]
+                                                                   for d, r in teacher_results["datasets"].items()},
+                     "seeds": seeds_of(args), "random": [], "pruned": []}
+    for seed in seeds_of(args):
+        for init in ("random", "pruned"):
+            print(f"{init} init, seed {seed}", flush=True)
+            cfg = DistillConfig(teacher=args.teacher, train_data=transfer, prediction_length=args.prediction_length,
+                                min_past=args.min_past, max_steps=args.steps, batch_size=args.batch_size,
+                                learning_rate=args.learning_rate, seed=seed, save_steps=args.steps,
+                                logging_steps=max(1, args.steps // 20), overwrite=True, student_init=init,
+                                output=str(Path(args.runs) / f"{init}-seed{seed}"))
+            run = prepare_run(cfg)
+            record: dict = {}
+            if 0 in grid:
+                record[0] = score(unwrap(run.trainer.model).student, teacher_scores, benchmarks)
+            run.trainer.add_callback(ScoreAlongTheWay([g for g in grid if g > 0], record, teacher_scores, benchmarks))
+            output = run.trainer.train()
+            within = [step for step in sorted(record) if record[step]["wql_vs_teacher"] <= 1.03]
+            results[init].append({"seed": seed, "along_the_way": record,
+                                  "steps_to_within_3pct": within[0] if within else None,
+                                  "train_runtime_s": output.metrics.get("train_runtime")})
+    results["command"] = command_line("pruning.py", argv)
 
-    subsets = list(teacher_scores)
-    lines = ["| init | step | " + " | ".join(f"{d} WQL" for d in subsets) + " | WQL vs teacher (geo-mean) |",
-             "|" + "---|" * (len(subsets) + 3)]
-    lines.append("| teacher | - | " + " | ".join(f"{teacher_scores[d]['WQL']:.4f}" for d in subsets) + " | 1.000 |")
+    lines = ["| init | step | WQL vs teacher (geo-mean, mean ± std over seeds) |", "|---|---|---|"]
     for init in ("random", "pruned"):
-        for step, point in sorted(results[init]["along_the_way"].items()):
-            lines.append(f"| {init} | {step} | " + " | ".join(f"{point['scores'][d]['WQL']:.4f}" for d in subsets)
-                         + f" | {point['wql_vs_teacher']:.3f} |")
-    reach = {init: results[init]["steps_to_within_3pct"] for init in ("random", "pruned")}
+        for step in grid:
+            values = [r["along_the_way"][step]["wql_vs_teacher"] for r in results[init] if step in r["along_the_way"]]
+            if values:
+                lines.append(f"| {init} | {step} | {pm(values)} |")
+    reach = {init: [r["steps_to_within_3pct"] for r in results[init]] for init in ("random", "pruned")}
     text = "\n".join([
-        "# Pruned vs random student initialisation (M3)", "", f"Command: `{results['command']}`", "", *lines, "",
-        "Steps to come within 3% of the teacher's WQL (first grid point): " + ", ".join(
-            f"{k} {v if v is not None else f'not within {args.steps}'}" for k, v in reach.items()) + ".", "",
+        "# Pruned vs random student initialisation (M3)", "", f"Command: `{results['command']}`", "",
+        f"Seeds {seeds_of(args)}; teacher WQL " + ", ".join(f"{d} {teacher_scores[d]['WQL']:.4f}" for d in teacher_scores)
+        + ".", "", *lines, "",
+        "Steps to come within 3% of the teacher's WQL (first grid point), per seed: " + "; ".join(
+            f"{k} {v}" for k, v in reach.items()) + ".", "",
     ])
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "pruning.md").write_text(text)
-    (out / "pruning.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(text)
+    write_results(args.out, "pruning", text, results)
     return 0
 
 

@@ -11,7 +11,10 @@
     peak RSS on CPU, peak allocated memory on CUDA).
 
 (a)-(c) use the teacher given by ``--teacher`` (default: the bundled reference teacher) and the default student
-on batches of the M1 + M3 transfer set. Step times are medians over ``--repeats`` after a warm-up step.
+on batches of the M1 + M3 transfer set. The variants of each comparison are timed in turn, repeat after repeat
+(``bench/common.py``'s interleaved timing), after a warm-up round: medians and interquartile ranges over
+``--repeats``. (e) builds the 768/12 teacher once in the parent process; each worker only loads it and trains,
+so its peak memory is the distillation's.
 
     python bench/speed.py [--teacher reference] [--repeats 10] [--out bench/results]
 
@@ -24,15 +27,13 @@ import argparse
 import copy
 import json
 import resource
-import shlex
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from common import command_line, interleaved_timing, write_results
 from torch.nn import functional as F
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -43,16 +44,17 @@ def _sync():
         torch.cuda.synchronize()
 
 
-def median_time(step, repeats: int) -> float:
-    step()  # warm-up
-    _sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def synced(step):
+    """``step`` followed by a device sync, so that a timer measures the work, not its launch."""
+    def run():
         step()
         _sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return run
+
+
+def timed(variants: dict, repeats: int) -> dict:
+    """Interleaved median and IQR of each variant (see ``common.interleaved_timing``)."""
+    return interleaved_timing({name: synced(step) for name, step in variants.items()}, repeats=repeats)
 
 
 def _inputs(batch):
@@ -133,19 +135,22 @@ def forecast_costs(repeats: int) -> dict:
         "teacher 768-d/12 layers": dict(d_model=768, num_layers=12, num_heads=12, d_kv=64, d_ff=3072),
         "student 384-d/6 layers": dict(d_model=384, num_layers=6, num_heads=6, d_kv=64, d_ff=1536),
     }
-    out = {}
-    for name, shape in shapes.items():
-        model = Chronos2Model(chronos2_config(**shape, context_length=2048)).to(DEVICE).eval()
-        out[name] = {"parameters": sum(p.numel() for p in model.parameters())}
-        for batch_size in (1, 64):
-            context = torch.randn(batch_size, 2048).cumsum(-1).to(DEVICE)
+    models = {name: Chronos2Model(chronos2_config(**shape, context_length=2048)).to(DEVICE).eval()
+              for name, shape in shapes.items()}
+    out = {name: {"parameters": sum(p.numel() for p in model.parameters())} for name, model in models.items()}
 
-            def forecast(model=model, context=context):
-                with torch.inference_mode(), torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=DEVICE == "cuda"):
-                    model(context=context, num_output_patches=4)
+    def forecast(model, context):
+        def run():
+            with torch.inference_mode(), torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=DEVICE == "cuda"):
+                model(context=context, num_output_patches=4)
+        return run
 
-            seconds = median_time(forecast, repeats)
-            out[name][f"batch{batch_size}"] = {"latency_s": seconds, "series_per_s": batch_size / seconds}
+    for batch_size in (1, 64):
+        context = torch.randn(batch_size, 2048).cumsum(-1).to(DEVICE)
+        times = timed({name: forecast(model, context) for name, model in models.items()}, repeats)
+        for name, t in times.items():
+            out[name][f"batch{batch_size}"] = {"latency_s": t["median_s"], "iqr_s": t["iqr_s"],
+                                               "series_per_s": batch_size / t["median_s"]}
     names = list(shapes)
     out["student_throughput_vs_teacher"] = {
         f"batch{b}": out[names[1]][f"batch{b}"]["series_per_s"] / out[names[0]][f"batch{b}"]["series_per_s"]
@@ -154,24 +159,27 @@ def forecast_costs(repeats: int) -> dict:
     return out
 
 
-def memory_worker(variant: str, batch_size: int) -> dict:
-    """Three distillation steps at context 2048 with a random 768/12 teacher; returns the peak memory."""
+def save_memory_teacher(folder: Path) -> None:
+    """The random 768/12 teacher of (e), written once by the parent process."""
     from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 
     from chronos_distill.architecture import chronos2_config
+
+    teacher = Chronos2Model(chronos2_config(d_model=768, num_layers=12, num_heads=12, d_kv=64, d_ff=3072,
+                                            context_length=2048, max_output_patches=4))
+    Chronos2Pipeline(teacher).save_pretrained(folder)
+
+
+def memory_worker(variant: str, batch_size: int, teacher: str) -> dict:
+    """Three distillation steps at context 2048 from the saved teacher; returns this process's peak memory."""
+    from chronos_distill import distill
     from chronos_distill.synthetic import seasonal_long_table
 
     options = {"output": {}, "feature+attention": dict(feature_weight=0.1, attention_weight=0.1, attention_kind="both")}
     with tempfile.TemporaryDirectory() as tmp:
-        teacher = Chronos2Model(chronos2_config(d_model=768, num_layers=12, num_heads=12, d_kv=64, d_ff=3072,
-                                                context_length=2048, max_output_patches=4))
-        Chronos2Pipeline(teacher).save_pretrained(f"{tmp}/teacher")
-        del teacher
-        from chronos_distill import distill
-
         if DEVICE == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        distill(teacher=f"{tmp}/teacher", train_data=seasonal_long_table(n_series=32, length=2200, seed=0),
+        distill(teacher=teacher, train_data=seasonal_long_table(n_series=32, length=2200, seed=0),
                 prediction_length=64, output=f"{tmp}/out", max_steps=3, save_steps=3, batch_size=batch_size,
                 **options[variant])
     peak = (torch.cuda.max_memory_allocated() if DEVICE == "cuda"
@@ -188,10 +196,12 @@ def main(argv=None) -> int:
     parser.add_argument("--memory-batch-size", type=int, default=16)
     parser.add_argument("--out", default="bench/results")
     parser.add_argument("--memory-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--memory-teacher", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     raw_args = list(argv if argv is not None else sys.argv[1:])
     if args.memory_worker:
-        print("SPEED-RESULT " + json.dumps(memory_worker(args.memory_worker, args.memory_batch_size)))
+        print("SPEED-RESULT " + json.dumps(memory_worker(args.memory_worker, args.memory_batch_size,
+                                                         args.memory_teacher)))
         return 0
 
     from chronos_distill.competition_data import training_table
@@ -204,77 +214,79 @@ def main(argv=None) -> int:
         # (a) steps vs floor
         run, trainer, batch = prepared(args, tmp, "output")
         student = copy.deepcopy(unwrap(trainer.model).student)
-        floor = median_time(floor_step(run.teacher, student, batch), args.repeats)
-        output_kd = median_time(trainer_step(trainer, batch), args.repeats)
         _, trainer_fa, batch_fa = prepared(args, tmp, "feature-attention", feature_weight=0.1, attention_weight=0.1,
                                            attention_kind="both")
-        floor_fa = median_time(floor_step(run.teacher, copy.deepcopy(student), batch_fa), args.repeats)
-        feature_attention_kd = median_time(trainer_step(trainer_fa, batch_fa), args.repeats)
+        a = timed({"floor": floor_step(run.teacher, student, batch), "output_kd": trainer_step(trainer, batch)},
+                  args.repeats)
+        a_fa = timed({"floor": floor_step(run.teacher, copy.deepcopy(student), batch_fa),
+                      "feature_attention_kd": trainer_step(trainer_fa, batch_fa)}, args.repeats)
         results["a_step_vs_floor"] = {
-            "floor_s": floor, "output_kd_s": output_kd, "output_kd_vs_floor": output_kd / floor,
-            "floor_feature_attention_batch_s": floor_fa, "feature_attention_kd_s": feature_attention_kd,
-            "feature_attention_kd_vs_floor": feature_attention_kd / floor_fa,
+            "floor": a["floor"], "output_kd": a["output_kd"],
+            "output_kd_vs_floor": a["output_kd"]["median_s"] / a["floor"]["median_s"],
+            "floor_feature_attention_batch": a_fa["floor"], "feature_attention_kd": a_fa["feature_attention_kd"],
+            "feature_attention_kd_vs_floor": a_fa["feature_attention_kd"]["median_s"] / a_fa["floor"]["median_s"],
         }
         # (b) design note vs ours, same batch
         _, trainer_mse, _ = prepared(args, tmp, "median-mse", output_loss="median_mse")
-        ours = median_time(trainer_step(trainer_mse, batch), args.repeats)
-        note = median_time(design_note_step(run.teacher, copy.deepcopy(student), batch, args.prediction_length),
-                           args.repeats)
-        results["b_design_note_vs_ours"] = {"design_note_s": note, "ours_s": ours, "speedup": note / ours}
-        # (c) cached teacher (epochs 2+) vs plain student training
+        b = timed({"design_note": design_note_step(run.teacher, copy.deepcopy(student), batch, args.prediction_length),
+                   "ours": trainer_step(trainer_mse, batch)}, args.repeats)
+        results["b_design_note_vs_ours"] = {**b, "speedup": b["design_note"]["median_s"] / b["ours"]["median_s"]}
+        # (c) cached teacher (epochs 2+) vs plain student training vs the live teacher
         _, trainer_cache, batch_cache = prepared(args, tmp, "cached", teacher_cache=str(tmp / "cache"), cache_batches=4)
-        cached = median_time(trainer_step(trainer_cache, batch_cache), args.repeats)
-        student_only = median_time(floor_step(None, copy.deepcopy(student), batch_cache, with_teacher=False),
-                                   args.repeats)
         uncached = {k: v for k, v in batch_cache.items() if k != "teacher_quantiles"}  # forces the live teacher
-        live = median_time(trainer_step(trainer, uncached), args.repeats)
-        results["c_cache"] = {"cached_step_s": cached, "student_only_step_s": student_only, "live_teacher_step_s": live,
-                              "cached_vs_student_only": cached / student_only}
-    # (d) forecast cost of the real shapes
-    results["d_forecast"] = forecast_costs(max(3, args.repeats // 3))
-    # (e) peak memory at context 2048, one process per variant
-    results["e_memory_context2048"] = {}
-    for variant in ("output", "feature+attention"):
-        done = subprocess.run([sys.executable, __file__, *raw_args, "--memory-worker", variant],
-                              capture_output=True, text=True)
-        if done.returncode:
-            sys.stderr.write(done.stderr[-4000:])
-            raise SystemExit(f"memory worker {variant} failed")
-        line = next(row for row in done.stdout.splitlines() if row.startswith("SPEED-RESULT "))
-        results["e_memory_context2048"][variant] = json.loads(line.split(" ", 1)[1])
-    results["command"] = "python bench/speed.py " + " ".join(shlex.quote(a) for a in raw_args)
+        c = timed({"cached_step": trainer_step(trainer_cache, batch_cache),
+                   "student_only_step": floor_step(None, copy.deepcopy(student), batch_cache, with_teacher=False),
+                   "live_teacher_step": trainer_step(trainer, uncached)}, args.repeats)
+        results["c_cache"] = {**c, "cached_vs_student_only": c["cached_step"]["median_s"] / c["student_only_step"]["median_s"]}
+        # (d) forecast cost of the real shapes
+        results["d_forecast"] = forecast_costs(max(3, args.repeats // 3))
+        # (e) peak memory at context 2048, one process per variant; the teacher is built here, not in the workers
+        save_memory_teacher(tmp / "memory-teacher")
+        results["e_memory_context2048"] = {}
+        for variant in ("output", "feature+attention"):
+            done = subprocess.run([sys.executable, __file__, *raw_args, "--memory-worker", variant, "--memory-teacher",
+                                   str(tmp / "memory-teacher")], capture_output=True, text=True)
+            if done.returncode:
+                sys.stderr.write(done.stderr[-4000:])
+                raise SystemExit(f"memory worker {variant} failed")
+            line = next(row for row in done.stdout.splitlines() if row.startswith("SPEED-RESULT "))
+            results["e_memory_context2048"][variant] = json.loads(line.split(" ", 1)[1])
+    results["command"] = command_line("speed.py", raw_args)
 
     a, b, c, d, e = (results[k] for k in ("a_step_vs_floor", "b_design_note_vs_ours", "c_cache", "d_forecast",
                                           "e_memory_context2048"))
     names = [k for k in d if k != "student_throughput_vs_teacher"]
+
+    def cell(t):
+        return f"{t['median_s']:.4f} ({t['iqr_s']:.4f})"
+
     text = "\n".join([
         f"# Speed ({results['device']})", "", f"Command: `{results['command']}`", "",
+        "Median seconds (IQR) over the repeats; the variants of each group timed in turn.", "",
         "| measurement | seconds | ratio | target |", "|---|---|---|---|",
-        f"| (a) floor: teacher fwd + student fwd/bwd + step | {a['floor_s']:.4f} | 1.00 | |",
-        f"| (a) output KD step | {a['output_kd_s']:.4f} | {a['output_kd_vs_floor']:.2f}x floor | <= 1.10x |",
-        f"| (a) feature+attention KD step | {a['feature_attention_kd_s']:.4f} | {a['feature_attention_kd_vs_floor']:.2f}x floor | <= 1.25x |",
-        f"| (b) design note: pipeline.predict + median MSE | {b['design_note_s']:.4f} | {b['speedup']:.2f}x ours | |",
-        f"| (b) ours, median_mse | {b['ours_s']:.4f} | 1.00 | |",
-        f"| (c) cached teacher step (epochs 2+) | {c['cached_step_s']:.4f} | {c['cached_vs_student_only']:.2f}x student-only | <= 1.05x |",
-        f"| (c) plain student training step | {c['student_only_step_s']:.4f} | 1.00 | |",
-        f"| (c) live teacher step | {c['live_teacher_step_s']:.4f} | | |",
+        f"| (a) floor: teacher fwd + student fwd/bwd + step | {cell(a['floor'])} | 1.00 | |",
+        f"| (a) output KD step | {cell(a['output_kd'])} | {a['output_kd_vs_floor']:.2f}x floor | <= 1.10x |",
+        f"| (a) floor, feature+attention batch | {cell(a['floor_feature_attention_batch'])} | 1.00 | |",
+        f"| (a) feature+attention KD step | {cell(a['feature_attention_kd'])} | {a['feature_attention_kd_vs_floor']:.2f}x floor | <= 1.25x |",
+        f"| (b) design note: pipeline.predict + median MSE | {cell(b['design_note'])} | {b['speedup']:.2f}x ours | |",
+        f"| (b) ours, median_mse | {cell(b['ours'])} | 1.00 | |",
+        f"| (c) cached teacher step (epochs 2+) | {cell(c['cached_step'])} | {c['cached_vs_student_only']:.2f}x student-only | <= 1.05x |",
+        f"| (c) plain student training step | {cell(c['student_only_step'])} | 1.00 | |",
+        f"| (c) live teacher step | {cell(c['live_teacher_step'])} | | |",
         "", "(d) forecast, context 2048, horizon 64, random weights:", "",
-        "| model | parameters | batch 1 latency (s) | batch 1 series/s | batch 64 latency (s) | batch 64 series/s |",
+        "| model | parameters | batch 1 latency (s, IQR) | batch 1 series/s | batch 64 latency (s, IQR) | batch 64 series/s |",
         "|---|---|---|---|---|---|",
-        *[f"| {n} | {d[n]['parameters']:,} | {d[n]['batch1']['latency_s']:.4f} | {d[n]['batch1']['series_per_s']:.1f} "
-          f"| {d[n]['batch64']['latency_s']:.3f} | {d[n]['batch64']['series_per_s']:.1f} |" for n in names],
+        *[f"| {n} | {d[n]['parameters']:,} | {d[n]['batch1']['latency_s']:.4f} ({d[n]['batch1']['iqr_s']:.4f}) "
+          f"| {d[n]['batch1']['series_per_s']:.1f} | {d[n]['batch64']['latency_s']:.3f} ({d[n]['batch64']['iqr_s']:.3f}) "
+          f"| {d[n]['batch64']['series_per_s']:.1f} |" for n in names],
         "", f"Student throughput vs teacher: batch 1 {d['student_throughput_vs_teacher']['batch1']:.2f}x, "
         f"batch 64 {d['student_throughput_vs_teacher']['batch64']:.2f}x (target >= 6x).", "",
         f"(e) peak memory at context 2048 (768/12 teacher, default student, batch {args.memory_batch_size}, "
         f"{e['output']['kind']}): output KD {e['output']['peak_memory_mb']:.0f} MB, feature+attention KD "
         f"{e['feature+attention']['peak_memory_mb']:.0f} MB.", "",
     ])
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     suffix = "" if DEVICE == "cpu" else "-" + torch.cuda.get_device_name().replace(" ", "_").lower()
-    (out / f"speed{suffix}.md").write_text(text)
-    (out / f"speed{suffix}.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(text)
+    write_results(args.out, f"speed{suffix}", text, results)
     return 0
 
 

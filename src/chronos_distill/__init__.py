@@ -22,13 +22,14 @@ _EXPORTS = {
     "distill": ".run",
     "build_student": ".student",
     "build_student_config": ".student",
+    "load_chronos2": ".teacher",
     "load_teacher": ".teacher",
     "resolve_teacher": ".teacher",
 }
 
 __all__ = [
     "CheckpointError", "ConfigError", "DataError", "DistillConfig", "DistillError", "DistillResult", "__version__",
-    "build_student", "build_student_config", "distill", "load_teacher", "resolve_teacher",
+    "build_student", "build_student_config", "distill", "load_chronos2", "load_teacher", "resolve_teacher",
 ]
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from .errors import CheckpointError, ConfigError, DataError, DistillError
     from .run import DistillResult, distill
     from .student import build_student, build_student_config
-    from .teacher import load_teacher, resolve_teacher
+    from .teacher import load_chronos2, load_teacher, resolve_teacher
 
 
 def __getattr__(name: str):

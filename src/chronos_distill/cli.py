@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import sys
 from typing import Any, Sequence
@@ -148,10 +147,12 @@ def _distill(options: dict[str, Any]) -> int:
     from .run import distill
 
     result = distill(_config_from(options, DistillConfig))
-    training, losses = result.record["training"], result.record["final_losses"]
+    training = result.record["training"]
     print(f"student exported to {result.model_dir} (publishable model folder; training state in {result.output})")
-    print(f"steps {training['steps']}, {training['train_runtime_s']:.1f} s; first distill loss "
-          f"{training['first_distill_loss']}, final losses {json.dumps(losses)}")
+    exported = training["exported"]
+    print(f"{training['steps']} steps in {training['train_runtime_s']:.1f} s; losses of the exported weights "
+          f"({exported['description']}): " + ", ".join(f"{k} {v:.4g}" for k, v in exported["losses"].items())
+          + (f"; first distill loss {training['first_distill_loss']:.4g}" if training["first_distill_loss"] else ""))
     return 0
 
 

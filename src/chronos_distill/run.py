@@ -187,7 +187,7 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
             record=record,
             model_card=student_card(record),
         )
-        logger.info("student exported to %s", model_folder(output))
+        logger.debug("student exported to %s", model_folder(output))
     trainer.accelerator.wait_for_everyone()  # no rank returns before the export exists
     return DistillResult(output=output, model_dir=model_folder(output), student=student, record=record, trainer=trainer)
 

@@ -15,11 +15,14 @@ pytestmark = pytest.mark.slow
 
 
 def test_demo_distills_the_reference_teacher_and_reports(tmp_path, capsys):
-    assert main(["demo", "--output", str(tmp_path), "--steps", "2"]) == 0
+    assert main(["demo", "--output", str(tmp_path), "--steps", "20"]) == 0
     printed = capsys.readouterr().out
     words = next(line for line in printed.splitlines() if "distance" in line).split()
     before, after = float(words[words.index("before") + 1]), float(words[words.index("after") + 1])
     assert math.isfinite(before) and math.isfinite(after)
+    # the student learned: 20 steps bring its forecasts at least 10% closer to the teacher's on unseen series
+    # (measured: 11.21 -> 8.87, a factor 0.79; an untrained student stays at its starting distance)
+    assert after <= 0.9 * before, (before, after)
     assert f"WQL  seasonal naive {PUBLISHED_M3_SEASONAL_NAIVE['monthly']['WQL']:.4f}" in printed
     assert "Lower is better" in printed
     teacher = Chronos2Pipeline.from_pretrained(resolve_teacher("reference")).model

@@ -38,8 +38,9 @@ from common import (
     command_line,
     mean_std,
     pm,
-    relative_wql,
+    run_options,
     score,
+    score_student,
     seeds_of,
     train_in_subprocess,
     write_results,
@@ -73,23 +74,12 @@ def main(argv=None) -> int:
     runs: dict[str, list[dict]] = {name: [] for name in names}
     for seed in seeds_of(args):
         for name in names:
-            run = train_in_subprocess(dict(
-                teacher=args.teacher, train_data=transfer, prediction_length=args.prediction_length,
-                min_past=args.min_past, max_steps=args.steps, batch_size=args.batch_size,
-                learning_rate=args.learning_rate, seed=seed, save_steps=args.steps,
-                logging_steps=max(1, args.steps // 20), overwrite=True,
-                output=str(Path(args.runs) / f"{name.replace('+', 'plus-')}-seed{seed}"),
-                **SHARED_LOSS_OPTIONS, **VARIANTS[name],
-            ))
-            results = score({"student": run["model_dir"]}, benchmarks)
-            for dataset, scored in results["datasets"].items():
-                scored["scores"]["teacher"] = teacher["datasets"][dataset]["scores"]["teacher"]
-            runs[name].append({
-                "seed": seed, "vs_teacher": relative_wql(results, "student", "teacher"),
-                "scores": {d: r["scores"]["student"] for d, r in results["datasets"].items()},
-                "seconds_per_step": run["seconds_per_step"], "peak_rss_mb": run["peak_rss_mb"],
-                "final_losses": run["record"]["final_losses"], "loss": run["record"]["loss"],
-            })
+            run = train_in_subprocess(run_options(
+                args, seed, Path(args.runs) / f"{name.replace('+', 'plus-')}-seed{seed}", train_data=transfer,
+                **SHARED_LOSS_OPTIONS, **VARIANTS[name]))
+            runs[name].append({"seed": seed, "seconds_per_step": run["seconds_per_step"],
+                               "peak_rss_mb": run["peak_rss_mb"], "final_losses": run["record"]["final_losses"],
+                               "loss": run["record"]["loss"], **score_student(run["model_dir"], benchmarks, teacher)})
             print(f"seed {seed} {name}: {runs[name][-1]['vs_teacher']:.4f} x teacher, "
                   f"{run['seconds_per_step']:.3f} s/step", flush=True)
 

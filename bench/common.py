@@ -86,6 +86,32 @@ def _train(spec: Path) -> None:
     }, default=str))
 
 
+def run_options(args: argparse.Namespace, seed: int, output: str | Path, **options: Any) -> dict[str, Any]:
+    """The ``distill`` options every benchmark run shares (teacher, horizon, steps, batch, ...), plus ``options``;
+    ``train_data`` is among ``options``."""
+    return dict(
+        teacher=args.teacher, prediction_length=args.prediction_length, min_past=args.min_past,
+        max_steps=options.pop("max_steps", args.steps), batch_size=args.batch_size, learning_rate=args.learning_rate,
+        seed=seed, save_steps=options.pop("save_steps", args.steps), logging_steps=max(1, args.steps // 20),
+        overwrite=True, output=str(output), **options,
+    )
+
+
+def score_student(model_dir: str, benchmarks: dict[str, Any], teacher_results: dict[str, Any]) -> dict[str, Any]:
+    """A student's scores on ``benchmarks`` next to the teacher's (scored once, ``teacher_results``): its WQL
+    relative to the teacher and to seasonal naive (geometric means) and its per-data-set scores."""
+    results = score({"student": model_dir}, benchmarks)
+    for dataset, scored in results["datasets"].items():
+        scored["scores"]["teacher"] = teacher_results["datasets"][dataset]["scores"]["teacher"]
+    return {
+        "vs_teacher": relative_wql(results, "student", "teacher"),
+        "vs_seasonal_naive": relative_wql(results, "student", "seasonal_naive"),
+        "scores": {d: r["scores"]["student"] for d, r in results["datasets"].items()},
+        "teacher_wql": {d: r["scores"]["teacher"]["WQL"] for d, r in results["datasets"].items()},
+        "seasonal_naive_wql": {d: r["scores"]["seasonal_naive"]["WQL"] for d, r in results["datasets"].items()},
+    }
+
+
 def score(models: dict[str, Any], benchmarks: dict[str, Any]) -> dict[str, Any]:
     """:func:`chronos_distill.evaluation.evaluate_models` results of ``models`` (name -> model or folder)."""
     from chronos_distill.evaluation import evaluate_models

@@ -32,7 +32,9 @@ from common import (
     mean_std,
     pm,
     relative_wql,
+    run_options,
     score,
+    score_student,
     seeds_of,
     train_in_subprocess,
     write_results,
@@ -92,23 +94,12 @@ def main(argv=None) -> int:
     first_students = {}
     for seed in seeds_of(args):
         for name, alpha in STUDENTS.items():
-            run = train_in_subprocess(dict(
-                teacher=args.teacher, train_data=transfer, prediction_length=args.prediction_length,
-                min_past=args.min_past, max_steps=args.steps, batch_size=args.batch_size,
-                learning_rate=args.learning_rate, seed=seed, alpha=alpha, save_steps=max(1, args.steps // 4),
-                logging_steps=max(1, args.steps // 20), overwrite=True,
-                output=str(Path(args.runs) / f"{name.split()[0]}-seed{seed}"),
-            ))
-            results = score({"student": run["model_dir"]}, benchmarks)
-            for dataset, scored in results["datasets"].items():
-                scored["scores"]["teacher"] = teacher_results["datasets"][dataset]["scores"]["teacher"]
-            runs[name].append({
-                "seed": seed, "model_dir": run["model_dir"], "seconds_per_step": run["seconds_per_step"],
-                "vs_teacher": relative_wql(results, "student", "teacher"),
-                "vs_seasonal_naive": relative_wql(results, "student", "seasonal_naive"),
-                "scores": {d: r["scores"]["student"] for d, r in results["datasets"].items()},
-                "train_runtime_s": run["record"]["training"]["train_runtime_s"],
-            })
+            run = train_in_subprocess(run_options(
+                args, seed, Path(args.runs) / f"{name.split()[0]}-seed{seed}", train_data=transfer, alpha=alpha,
+                save_steps=max(1, args.steps // 4)))
+            runs[name].append({"seed": seed, "model_dir": run["model_dir"], "seconds_per_step": run["seconds_per_step"],
+                               "train_runtime_s": run["record"]["training"]["train_runtime_s"],
+                               **score_student(run["model_dir"], benchmarks, teacher_results)})
             if name not in first_students:
                 first_students[name] = load_chronos2(run["model_dir"], role="student")
             print(f"seed {seed} {name}: {runs[name][-1]['vs_teacher']:.4f} x teacher", flush=True)

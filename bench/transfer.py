@@ -50,7 +50,9 @@ from common import (
     mean_std,
     pm,
     relative_wql,
+    run_options,
     score,
+    score_student,
     seeds_of,
     train_in_subprocess,
     write_results,
@@ -158,11 +160,8 @@ def variant_options(name: str, shares_total: float, weighting: dict) -> dict:
 
 
 def train(args, table: pd.DataFrame, folder: Path, seed: int, steps: int, **options) -> dict:
-    return train_in_subprocess(dict(
-        teacher=args.teacher, train_data=table, prediction_length=args.prediction_length, min_past=args.min_past,
-        max_steps=steps, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=seed,
-        save_steps=steps, logging_steps=max(1, steps // 10), overwrite=True, output=str(folder), **options,
-    ))
+    return train_in_subprocess(run_options(args, seed, folder, train_data=table, max_steps=steps, save_steps=steps,
+                                           **options))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -212,7 +211,7 @@ def test(args) -> None:
     benchmarks = scored_on(args.regime)
     variants = VARIANTS_BY_REGIME[args.regime]
     runs = Path(args.runs) / args.regime
-    teacher = score({"teacher": args.teacher}, benchmarks)["datasets"]  # the same for every variant and seed
+    teacher = score({"teacher": args.teacher}, benchmarks)  # the same for every variant and seed
     per_seed: dict[str, list[dict]] = {v: [] for v in variants}
     costs: dict[str, list[float]] = {v: [] for v in variants}
     for seed in seeds_of(args):
@@ -222,18 +221,8 @@ def test(args) -> None:
                 data = with_synthetic_truth(table, chosen["shares_total"] / 3, 512 + args.prediction_length, seed)
             options = variant_options(variant, chosen["shares_total"], chosen["weighting"])
             run = train(args, data, runs / f"{variant.replace(' ', '_')}-seed{seed}", seed, chosen["steps"], **options)
-            results = score({"student": run["model_dir"]}, benchmarks)
-            for dataset, scored in results["datasets"].items():
-                scored["scores"]["teacher"] = teacher[dataset]["scores"]["teacher"]
-            per_seed[variant].append({
-                "seed": seed,
-                "vs_teacher": relative_wql(results, "student", "teacher"),
-                "vs_seasonal_naive": relative_wql(results, "student", "seasonal_naive"),
-                "wql": {d: r["scores"]["student"]["WQL"] for d, r in results["datasets"].items()},
-                "teacher_wql": {d: r["scores"]["teacher"]["WQL"] for d, r in results["datasets"].items()},
-                "seasonal_naive_wql": {d: r["scores"]["seasonal_naive"]["WQL"] for d, r in results["datasets"].items()},
-                "model_dir": run["model_dir"],
-            })
+            per_seed[variant].append({"seed": seed, "model_dir": run["model_dir"],
+                                      **score_student(run["model_dir"], benchmarks, teacher)})
             costs[variant].append(run["seconds_per_step"])
             print(f"{args.regime} {variant} seed {seed}: {per_seed[variant][-1]['vs_teacher']:.4f} x teacher", flush=True)
     latency = latency_table(args.teacher, per_seed[variants[0]][0]["model_dir"], benchmarks)
@@ -267,7 +256,7 @@ def markdown(result: dict, benchmarks: dict, sample: dict) -> str:
                  + " | ".join(f"{first[0]['teacher_wql'][d]:.4f}" for d in datasets) + " | - |")
     for variant, runs in result["runs"].items():
         lines.append(f"| {variant} | {pm([r['vs_teacher'] for r in runs])} | {pm([r['vs_seasonal_naive'] for r in runs])} | "
-                     + " | ".join(pm([r["wql"][d] for r in runs], 4) for d in datasets)
+                     + " | ".join(pm([r["scores"][d]["WQL"] for r in runs], 4) for d in datasets)
                      + f" | {mean_std(result['seconds_per_step'][variant])[0]:.3f} |")
     lines += ["", f"Mean ± std over seeds {[r['seed'] for r in first]} (sample std).", "",
               "| model | forecast latency, 64 series (median) | IQR |", "|---|---|---|"]

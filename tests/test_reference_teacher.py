@@ -55,3 +55,16 @@ def test_every_bundled_teacher_resolves_and_its_recorded_m3_scores_are_what_eval
             for metric in ("WQL", "MASE"):
                 assert fresh["datasets"][dataset]["scores"][name][metric] == pytest.approx(
                     result["scores"][name][metric], abs=1e-4), (folder, dataset, metric)
+
+
+def test_the_reference_teacher_follows_a_clean_period_12_sine_and_v0_does_not():
+    """v0 forecasts about the mean of a period-12 sine (a period shorter than a 16-step patch); v1 continues it.
+    The same check run on v0 fails: that is what the v1 pretraining mix was for."""
+    from chronos_distill.seasonality_suite import SUITE, make_case, score_case
+
+    case = next(c for c in SUITE if c.name == "clean sine, period 12")
+    data = make_case(case, n_series=8)
+    v1 = score_case(load_teacher("reference"), data)["vs_mean"]
+    v0 = score_case(load_teacher("reference-v0"), data)["vs_mean"]
+    assert v1 < 0.5, v1  # MAE of v1's median at most half the mean forecast's
+    assert v0 > 0.5, v0  # ... which v0 does not achieve

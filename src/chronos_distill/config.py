@@ -125,7 +125,8 @@ class DistillConfig(YamlOptions):
     # --- what to distill, on what, into where -------------------------------------------------------------
     teacher: str = _opt(
         None, "Teacher: a Hugging Face hub id (e.g. amazon/chronos-2), a local Chronos-2 folder, or a teacher "
-        "bundled with chronos-distill: reference (the current reference teacher) or reference-v0.", "str",
+        "bundled with chronos-distill: reference (the current reference teacher, v1), reference-v1 or reference-v0.",
+        "str",
         required=True)
     train_data: Any = _opt(
         None,

@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .run_folder import looks_like_a_local_path
+
 #: Front-matter constants of every card the project writes.
 LIBRARY_NAME = "chronos-forecasting"
 PIPELINE_TAG = "time-series-forecasting"
@@ -26,7 +28,8 @@ def file_name(value: Any) -> Any:
     """A path (str or Path) reduced to its last component; other values unchanged."""
     if isinstance(value, Path):
         return value.name
-    if isinstance(value, str) and ("/" in value or value.startswith("~")) and _looks_local(value):
+    if isinstance(value, str) and ("/" in value or value.startswith("~")) and (
+            Path(value).expanduser().exists() or looks_like_a_local_path(value)):
         return Path(value.rstrip("/")).name
     return value
 
@@ -42,10 +45,6 @@ def scrub_local_paths(value: Any) -> Any:
     if isinstance(value, str):
         return _ABSOLUTE_PATH.sub(lambda m: Path(m.group(0).rstrip("/")).name or m.group(0), value)
     return value
-
-
-def _looks_local(text: str) -> bool:
-    return text.startswith(("/", "~", ".")) or Path(text).expanduser().exists() or text.count("/") > 1
 
 
 def front_matter(*, license: str | None, base_model: str | None, datasets: list[str] | None,

@@ -156,6 +156,13 @@ def attention_term(ctx: BuildContext) -> Term | None:
                 teacher=Needs(attention=tuple((k, t) for k in plan.attention_kinds for _, t in plan.pairs)))
 
 
+def _union(needs) -> Needs:
+    total = Needs()
+    for one in needs:
+        total = total | one
+    return total
+
+
 def _aligned_token_mask(x: LossInputs) -> torch.Tensor:
     """The student's token mask, once checked to line up with the teacher's (same patching, same context give the
     same mask; comparing the values too would make every step wait for the device)."""
@@ -174,9 +181,10 @@ def truth_term(output: OutputDistillationLoss, weight: float) -> Term:
     def compute(x: LossInputs) -> torch.Tensor:
         hard = output.hard(x.student.quantiles, x.truth)
         rows = x.teacher_rows
-        if rows is not None and bool(rows.any()):
-            hard = hard * (rows.numel() / (rows.numel() - int(rows.sum())))
-        return hard
+        if rows is None:
+            return hard
+        # rows / rows-with-truth, as a device tensor: reading the count on the host would stall every step
+        return hard * (rows.numel() / (rows.numel() - rows.sum()))
 
     return Term("hard", weight, compute)
 
@@ -190,6 +198,7 @@ class DistillationObjective:
         self.terms = tuple(terms)
         self.output = output
         self.horizon_weighting, self.horizon_tau = horizon_weighting, horizon_tau
+        self._needs = {side: _union(getattr(t, side) for t in self.terms) for side in ("student", "teacher")}
 
     @classmethod
     def from_config(cls, cfg: DistillConfig, output: OutputDistillationLoss, plan: IntermediatePlan | None):
@@ -201,10 +210,7 @@ class DistillationObjective:
 
     def needs(self, side: str) -> Needs:
         """The taps the terms need on ``side`` (``"student"`` or ``"teacher"``)."""
-        needs = Needs()
-        for term in self.terms:
-            needs = needs | getattr(term, side)
-        return needs
+        return self._needs[side]
 
     @property
     def weights(self) -> dict[str, float]:

@@ -41,6 +41,16 @@ def model_folder(output: str | Path) -> Path:
     return Path(output) / MODEL_DIR
 
 
+def looks_like_a_local_path(name: str) -> bool:
+    """Whether a name that is not an existing path was meant as one: it starts with '.', '/' or '~', has more
+    than one '/', or its parent folder exists (``runs/nope`` when ``runs/`` does). Hub ids are ``name`` or
+    ``owner/name``."""
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
+        return True
+    parent = Path(name).parent
+    return str(parent) not in ("", ".") and parent.is_dir()
+
+
 def is_main_process() -> bool:
     """Rank 0 of a ``torchrun`` / ``accelerate launch`` job (both set RANK), or a plain single process."""
     return int(os.environ.get("RANK", "0")) == 0

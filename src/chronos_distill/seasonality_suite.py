@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 
+from .metrics import seasonal_naive
 from .synthetic import seasonal_series
 
 
@@ -72,13 +73,6 @@ def make_case(case: SeasonalCase, n_series: int = 32, context: int = 512, horizo
                                     trend=case.trend, shifts=False, outliers=False))
     values = np.stack(rows)
     return SuiteData(case, values[:, :context], values[:, context:])
-
-
-def seasonal_naive(contexts: np.ndarray, horizon: int, season_length: int) -> np.ndarray:
-    """The last ``season_length`` steps of each context repeated over the horizon: (n_series, horizon)."""
-    last = contexts[:, -season_length:]
-    reps = -(-horizon // season_length)
-    return np.tile(last, (1, reps))[:, :horizon]
 
 
 @torch.no_grad()

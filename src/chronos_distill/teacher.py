@@ -11,7 +11,7 @@ import torch
 from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 
 from .errors import CheckpointError
-from .run_folder import model_folder
+from .run_folder import looks_like_a_local_path, model_folder
 
 # A Hugging Face hub id: "name" or "owner/name" (letters, digits, '-', '_', '.').
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -155,16 +155,6 @@ def peek_chronos_config(name_or_path: str | Path) -> dict | None:
         return json.loads((folder / "config.json").read_text())["chronos_config"] if folder else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def looks_like_a_local_path(name: str) -> bool:
-    """Whether a name that is not an existing path was meant as one: it starts with '.', '/' or '~', has more
-    than one '/', or its parent folder exists (``runs/nope`` when ``runs/`` does). Hub ids are ``name`` or
-    ``owner/name``."""
-    if name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
-        return True
-    parent = Path(name).parent
-    return str(parent) not in ("", ".") and parent.is_dir()
 
 
 def load_teacher(name_or_path: str | Path, device: str | torch.device = "cpu") -> Chronos2Model:

@@ -86,7 +86,7 @@ def distillation_mask(truth_mask: torch.Tensor, teacher_rows: torch.Tensor | Non
     (``teacher_rows`` (batch,) bool: no truth, e.g. a window beyond the end of the data) counts over its
     whole requested horizon, the first ``length`` positions. Padding beyond ``length`` never counts.
     """
-    if teacher_rows is None or not bool(teacher_rows.any()):
+    if teacher_rows is None:
         return truth_mask
     within = torch.zeros_like(truth_mask)
     within[:, :length] = 1

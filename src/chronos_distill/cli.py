@@ -2,6 +2,8 @@
 
 ``chronos-distill``              run the embedded demo (no arguments, no network)
 ``chronos-distill distill ...``  distill a teacher into a student; flags are generated from DistillConfig
+``chronos-distill export-onnx MODEL --output FILE.onnx``  the model as an ONNX graph (fp32 or int8)
+``chronos-distill predict --model M --data F --prediction-length H --output OUT``  forecasts into a file
 
 User errors are printed as one line, without a traceback, and exit with status 2.
 """
@@ -14,7 +16,7 @@ import logging
 import sys
 from typing import Any, Sequence
 
-from .config import DistillConfig, EvaluateConfig, PretrainConfig
+from .config import DistillConfig, EvaluateConfig, OnnxExportConfig, PredictConfig, PretrainConfig
 from .errors import DistillError
 
 EXIT_USAGE = 2
@@ -53,7 +55,8 @@ def add_config_options(parser: argparse.ArgumentParser, config_class: type) -> N
                             metavar=f.name.upper(), help=help_text)
 
 
-def _config_command(commands, name: str, config_class: type, *, help: str, description: str) -> None:
+def _config_command(commands, name: str, config_class: type, *, help: str,
+                    description: str) -> argparse.ArgumentParser:
     """A subcommand whose flags are ``config_class``'s fields, plus ``--config FILE.yaml``."""
     parser = commands.add_parser(
         name, help=help,
@@ -62,6 +65,7 @@ def _config_command(commands, name: str, config_class: type, *, help: str, descr
     )
     parser.add_argument("--config", metavar="FILE.yaml", help=f"YAML file of options (keys as in {config_class.__name__})")
     add_config_options(parser, config_class)
+    return parser
 
 
 def _config_from(options: dict[str, Any], config_class: type):
@@ -95,6 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Score Chronos-2 checkpoints (teacher or student) on M3 yearly/quarterly/monthly with the "
         "official horizons, or on your own long-format file with the last H steps held out: WQL over levels "
         "0.1..0.9, MASE of the median, seasonal naive, geometric-mean relative scores, and plots.",
+    )
+    export_onnx = _config_command(
+        commands, "export-onnx", OnnxExportConfig,
+        help="export a Chronos-2 checkpoint (teacher or student) to ONNX, optionally with int8 weights",
+        description="Export a Chronos-2 checkpoint to an ONNX file that onnxruntime runs (chronos_distill.onnx."
+        "OnnxForecaster or `chronos-distill predict` read it). Dynamic: batch rows, context length up to the "
+        "model's, number of output patches.",
+    )
+    export_onnx.add_argument("model", metavar="MODEL", help="Chronos-2 folder, run folder, hub id or 'reference'")
+    _config_command(
+        commands, "predict", PredictConfig,
+        help="forecast a long-format file with a Chronos-2 folder or an exported .onnx file",
+        description="Forecast every series of --data for --prediction-length steps and write the forecasts "
+        "(mean and quantiles, as Chronos2Pipeline.predict_df returns them) to --output.",
     )
 
     demo = commands.add_parser(
@@ -134,6 +152,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _pretrain(vars(args))
         if args.command == "evaluate":
             return _evaluate(vars(args))
+        if args.command == "export-onnx":
+            return _export_onnx(vars(args))
+        if args.command == "predict":
+            return _predict(vars(args))
         return _demo(getattr(args, "output", "runs/demo"), getattr(args, "steps", 300))
     except DistillError as exc:
         print(f"chronos-distill: error: {exc}", file=sys.stderr)
@@ -171,6 +193,23 @@ def _evaluate(options: dict[str, Any]) -> int:
     results = evaluate(cfg)
     print(markdown_table(results))
     print(f"report written to {cfg.output}/ (scores.md, scores.json, plot_*.png)")
+    return 0
+
+
+def _export_onnx(options: dict[str, Any]) -> int:
+    from .onnx_export import export_onnx
+
+    cfg = _config_from(options, OnnxExportConfig)
+    path = export_onnx(cfg.model, cfg.output, quantize=cfg.quantize, opset=cfg.opset)
+    print(f"ONNX model written to {path} ({path.stat().st_size / 2**20:.1f} MiB, "
+          f"{'int8' if cfg.quantize == 'int8' else 'fp32'} weights, opset {cfg.opset})")
+    return 0
+
+
+def _predict(options: dict[str, Any]) -> int:
+    from .predict import predict
+
+    print(f"forecasts written to {predict(_config_from(options, PredictConfig))}")
     return 0
 
 

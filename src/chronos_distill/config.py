@@ -495,3 +495,64 @@ class EvaluateConfig(YamlOptions):
                 raise ConfigError(f"two models are named {name!r}; name them with NAME=PATH")
             named[name] = source
         return named
+
+
+ONNX_QUANTIZATIONS = ("none", "int8")
+
+
+@dataclass
+class OnnxExportConfig(YamlOptions):
+    """Options of ``chronos-distill export-onnx MODEL`` (same conventions as ``DistillConfig``)."""
+
+    model: str = _opt(None, "Chronos-2 checkpoint to export (teacher or student): a folder, a run folder, a hub id "
+                      "or 'reference'.", "str", cli=False, required=True)
+    output: str = _opt(None, "The .onnx file to write.", "str", required=True)
+    quantize: str = _opt("none", "none: fp32 weights; int8: onnxruntime dynamic quantization of the matmul weights.",
+                         "str", choices=ONNX_QUANTIZATIONS)
+    opset: int = _opt(18, "ONNX opset of the graph (18 to 23).", "int", low=18)
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        if self.opset > 23:
+            raise ConfigError(f"option `opset` (--opset) must be at most 23 (the newest the torch exporter writes), "
+                              f"got {self.opset}")
+        if not str(self.output).endswith(".onnx"):
+            raise ConfigError(f"option `output` (--output) must name a .onnx file, got {self.output!r}")
+
+
+@dataclass
+class PredictConfig(YamlOptions):
+    """Options of ``chronos-distill predict`` (same conventions as ``DistillConfig``)."""
+
+    model: str = _opt(None, "The forecaster: a Chronos-2 folder (or run folder, hub id, 'reference') or a .onnx file "
+                      "from export-onnx.", "str", required=True)
+    data: str = _opt(None, "Long-format history (Parquet or CSV): id, timestamp, target(s), covariates.", "path",
+                     required=True)
+    prediction_length: int = _opt(None, "Steps to forecast after each series' last timestamp.", "int", low=1,
+                                  required=True)
+    output: str = _opt(None, "File for the forecasts (.csv or .parquet): one row per series, target and future step, "
+                       "with the mean and one column per quantile level.", "str", required=True)
+    future_data: str | None = _opt(None, "Future values of the known covariates (prediction_length rows per series), "
+                                   "as Chronos2Pipeline.predict_df's future_df.", "path")
+    known_covariates: list[str] = _opt([], "Columns of --data whose future values are in --future-data "
+                                       "(default: the covariates of --future-data).", "list[str]")
+    ignore_columns: list[str] = _opt([], "Columns of --data to leave out (comma-separated).", "list[str]")
+    id_column: str | None = _opt(None, "Series id column (default: item_id, or id).", "str")
+    timestamp_column: str = _opt("timestamp", "Timestamp column.", "str")
+    target: list[str] = _opt(["target"], "Target column(s), comma-separated.", "list[str]")
+    quantile_levels: list[float] = _opt([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "Quantile levels to write.",
+                                        "list[float]")
+    batch_size: int = _opt(256, "Series per forecast batch.", "int", low=1)
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        if not self.target:
+            raise ConfigError("option `target` (--target) names no column")
+        if not self.quantile_levels or any(not 0.0 < q < 1.0 for q in self.quantile_levels):
+            raise ConfigError(f"option `quantile_levels` (--quantile-levels) must be levels strictly between 0 and 1, "
+                              f"got {self.quantile_levels}")
+        if Path(self.output).suffix.lower() not in (".csv", ".parquet"):
+            raise ConfigError(f"option `output` (--output) must end in .csv or .parquet, got {self.output!r}")
+        if self.known_covariates and self.future_data is None:
+            raise ConfigError(f"--known-covariates {','.join(self.known_covariates)} needs --future-data: the file with "
+                              "their values over the forecast horizon")

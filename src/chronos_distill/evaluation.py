@@ -93,13 +93,14 @@ def agreement_scores(
 
 
 def forecast_quantiles(
-    model: Chronos2Model, benchmark: Benchmark, levels=QUANTILE_LEVELS, batch_size: int = 256
+    model: Chronos2Model | Chronos2Pipeline, benchmark: Benchmark, levels=QUANTILE_LEVELS, batch_size: int = 256
 ) -> np.ndarray:
     """Forecasts of every benchmark series from its context: (n_series, horizon, len(levels)), raw units.
 
-    Runs ``Chronos2Pipeline.predict_quantiles``, exactly what a user of the checkpoint would run.
+    Runs ``Chronos2Pipeline.predict_quantiles``, exactly what a user of the checkpoint would run; ``model`` may
+    also be a pipeline already (e.g. an ONNX :class:`chronos_distill.onnx.OnnxForecaster`).
     """
-    pipeline = Chronos2Pipeline(model.float().eval())
+    pipeline = model if isinstance(model, Chronos2Pipeline) else Chronos2Pipeline(model.float().eval())
     contexts = [torch.tensor(c, dtype=torch.float32) for c in benchmark.contexts]
     quantiles, _ = pipeline.predict_quantiles(
         contexts, prediction_length=benchmark.horizon, quantile_levels=list(levels), batch_size=batch_size
@@ -108,7 +109,7 @@ def forecast_quantiles(
 
 
 def evaluate_models(
-    models: dict[str, Chronos2Model], benchmarks: dict[str, Benchmark], batch_size: int = 256
+    models: dict[str, Chronos2Model | Chronos2Pipeline], benchmarks: dict[str, Benchmark], batch_size: int = 256
 ) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
     """Score each model and seasonal naive on each benchmark.
 
@@ -187,7 +188,7 @@ def evaluate(config: EvaluateConfig | None = None, **options: Any) -> dict[str, 
     cfg = dataclasses.replace(config, **options) if config is not None else EvaluateConfig(**options)
     check_writable(Path(cfg.output))  # before minutes of forecasting
     named = cfg.named_models()
-    models = {name: load_chronos2(source, role="model") for name, source in named.items()}
+    models = {name: _load_for_scoring(source) for name, source in named.items()}
     if cfg.data is not None:
         benchmark = holdout_benchmark(cfg.data, cfg.prediction_length, cfg.season_length, target=cfg.target,
                                       id_column=cfg.id_column, timestamp_column=cfg.timestamp_column,
@@ -197,8 +198,20 @@ def evaluate(config: EvaluateConfig | None = None, **options: Any) -> dict[str, 
         benchmarks = {f"m3_{subset}": b for subset, b in load_m3_benchmarks().items()}
     results, forecasts = evaluate_models(models, benchmarks, cfg.batch_size)
     results["models"] = {
-        name: {"source": named[name], "parameters": sum(p.numel() for p in model.parameters())}
-        for name, model in models.items()
+        name: {"source": named[name], "parameters": _parameters(model)} for name, model in models.items()
     }
     write_report(results, forecasts, benchmarks, Path(cfg.output))
     return results
+
+
+def _load_for_scoring(source: str) -> Chronos2Model | Chronos2Pipeline:
+    """A Chronos-2 checkpoint, or an ONNX forecaster for a ``.onnx`` file from ``export-onnx``."""
+    if source.lower().endswith(".onnx"):
+        from .onnx import OnnxForecaster
+
+        return OnnxForecaster.from_file(source)
+    return load_chronos2(source, role="model")
+
+
+def _parameters(model: Chronos2Model | Chronos2Pipeline) -> int | None:
+    return sum(p.numel() for p in model.parameters()) if isinstance(model, torch.nn.Module) else None

@@ -136,3 +136,17 @@ def _exported_weights(trainer) -> dict[str, Any]:
         "description": f"the best checkpoint by validation loss, {Path(best).name} of {steps} steps",
         "losses": {**_last_logged(at_step, "", names), **_last_logged(at_step, "eval_", names)},
     }
+
+
+def distilled_columns(folder: Path | None) -> dict[str, list[str]]:
+    """The data columns (target, past-only and known covariates) a student was distilled with, read from its
+    ``distillation.json``; {} for a model that has none (a teacher, an upstream checkpoint)."""
+    import json
+
+    record = folder / "distillation.json" if folder is not None else None
+    if record is None or not record.is_file():
+        return {}
+    try:
+        return json.loads(record.read_text())["data"]["train"]["columns"] or {}
+    except (ValueError, KeyError, TypeError):
+        return {}

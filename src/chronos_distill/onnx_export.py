@@ -1,0 +1,235 @@
+"""ONNX export of any Chronos-2 checkpoint (teacher or student), optionally with int8 weights.
+
+The graph is ``Chronos2Model.forward``'s inference path, traced by ``torch.onnx.export(dynamo=True)``:
+
+- inputs: ``context`` (batch, 16·k) float32, NaN where missing; ``group_ids`` (batch,) int64;
+  ``future_covariates`` (batch, 16·n) float32, NaN where unknown (the rows to forecast are all NaN);
+- output: ``quantile_preds`` (batch, num_quantiles, 16·n) float32, in the data's scale;
+- dynamic: the batch rows, the context patches k (1 .. context_length // 16) and the output patches n
+  (1 .. max_output_patches), so the number of output patches is the future covariates' length / 16.
+
+The context is a whole number of 16-step patches; :class:`chronos_distill.onnx.OnnxForecaster` pads it on
+the left with NaN, which is exactly what the model's own ``Patch`` layer does. Contexts longer than the
+model's ``context_length`` are cut by the forecaster before the graph, as ``Chronos2Pipeline`` does.
+
+Two spots of the model cannot be exported as they are; :func:`onnx_exportable` changes them for the duration
+of the export only, on the exported instance (the model code and the checkpoint stay untouched):
+
+1. ``Chronos2Encoder._construct_and_invert_group_time_mask`` multiplies a bool group mask with the
+   time mask in an ``einsum``. ONNX ``Einsum`` (and the ``Sub`` after it) has no bool type, so onnxruntime
+   refuses the graph. During export, ``einsum`` operands that are bool are cast to the float dtype of the
+   others: the product of 0/1 masks is the same number.
+2. ``Chronos2Model._prepare_patched_future`` raises when the covariates still hold NaN after masking. In the
+   inference path no mask is passed, so the mask is ``~isnan(covariates)`` and the masked covariates cannot
+   hold NaN: the check is always false, but its ``if tensor.any()`` is data-dependent control flow that
+   ``torch.export`` cannot trace. During export, that method's tensor-to-bool conversion answers False.
+
+int8 (``quantize="int8"``) is onnxruntime's dynamic quantization of the ``MatMul`` weights (QInt8 weights,
+activations quantized per call). The file carries its own description in the ONNX metadata
+(:data:`FORMAT_KEY` and the model's config), which is how the forecaster recognises it and refuses files
+made by something else. The file is written to a temporary name and moved into place at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import types
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from chronos.chronos2 import Chronos2Model
+from torch.overrides import TorchFunctionMode
+
+from .errors import ConfigError, DistillError
+
+logger = logging.getLogger(__name__)
+
+#: ONNX metadata key that marks a file made by :func:`export_onnx`, with the layout version as value.
+FORMAT_KEY = "chronos_distill.format"
+FORMAT = "chronos2-quantiles/1"
+INPUT_NAMES = ("context", "group_ids", "future_covariates")
+OUTPUT_NAMES = ("quantile_preds",)
+QUANTIZATIONS = ("none", "int8")
+DEFAULT_OPSET = 18
+
+
+class _FloatMaskEinsum(TorchFunctionMode):
+    """``torch.einsum`` with bool operands computed in float (ONNX Einsum has no bool type)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.einsum and len(args) >= 2:
+            equation, *operands = args
+            if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+                operands = list(operands[0])
+            if any(op.dtype == torch.bool for op in operands):
+                dtype = next((op.dtype for op in operands if op.is_floating_point()), torch.float32)
+                return func(equation, *[op.to(dtype) for op in operands], **kwargs)
+        return func(*args, **kwargs)
+
+
+class _NoNaNAfterMasking(TorchFunctionMode):
+    """Answers False to a tensor's truth value: the NaN check of ``_prepare_patched_future`` (see module doc)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is torch.Tensor.__bool__:
+            return False
+        return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def onnx_exportable(model: Chronos2Model) -> Iterator[Chronos2Model]:
+    """Make ``model`` exportable to ONNX for the duration of the block (see module doc, points 1 and 2).
+
+    Only this instance changes, and only until the block ends.
+    """
+    original = model._prepare_patched_future  # bound method
+
+    def prepare_patched_future(self, *args, **kwargs):
+        with _NoNaNAfterMasking():
+            return original(*args, **kwargs)
+
+    model._prepare_patched_future = types.MethodType(prepare_patched_future, model)
+    try:
+        with _FloatMaskEinsum():
+            yield model
+    finally:
+        del model._prepare_patched_future  # the class's method again
+
+
+class QuantileForward(torch.nn.Module):
+    """``Chronos2Model.forward``'s inference path with the exported inputs: the number of output patches is
+    the future covariates' length / output_patch_size."""
+
+    def __init__(self, model: Chronos2Model):
+        super().__init__()
+        self.model = model
+        self.patch = model.chronos_config.output_patch_size
+
+    def forward(self, context: torch.Tensor, group_ids: torch.Tensor, future_covariates: torch.Tensor) -> torch.Tensor:
+        """context (b, 16·k), group_ids (b,), future_covariates (b, 16·n) -> quantile_preds (b, q, 16·n)."""
+        return self.model(context=context, group_ids=group_ids, future_covariates=future_covariates,
+                          num_output_patches=future_covariates.shape[-1] // self.patch).quantile_preds
+
+
+def export_limits(model: Chronos2Model) -> dict[str, int]:
+    """The largest context and number of output patches the exported graph takes."""
+    chronos_config = model.chronos_config
+    if chronos_config.input_patch_size != chronos_config.output_patch_size:
+        raise DistillError(f"ONNX export needs equal input and output patch sizes, got "
+                           f"{chronos_config.input_patch_size} and {chronos_config.output_patch_size}")
+    patch = chronos_config.input_patch_size
+    return {"patch_size": patch, "max_context_patches": max(1, chronos_config.context_length // patch),
+            "max_output_patches": chronos_config.max_output_patches}
+
+
+def _dynamic_shapes(limits: dict[str, int]) -> tuple[tuple, dict]:
+    """Example inputs and the dynamic dimensions (a dimension with a single possible size stays static)."""
+    patch = limits["patch_size"]
+
+    def dim(name: str, high: int):
+        example = min(2, high)
+        return example, (torch.export.Dim(name, min=1, max=high) if high > 1 else None)
+
+    context_patches, context_dim = dim("context_patches", limits["max_context_patches"])
+    output_patches, output_dim = dim("output_patches", limits["max_output_patches"])
+    batch = torch.export.Dim("batch", min=1, max=1 << 20)
+    rows = 3
+    context = torch.randn(rows, context_patches * patch)
+    context[0, :3] = torch.nan
+    future_covariates = torch.full((rows, output_patches * patch), torch.nan)
+    future_covariates[1] = torch.randn(output_patches * patch)  # a known covariate in the group of row 0
+    group_ids = torch.tensor([0, 0, 1])
+    shapes = {
+        "context": {0: batch, **({1: context_dim * patch} if context_dim is not None else {})},
+        "group_ids": {0: batch},
+        "future_covariates": {0: batch, **({1: output_dim * patch} if output_dim is not None else {})},
+    }
+    return (context, group_ids, future_covariates), shapes
+
+
+def export_onnx(model: str | Path | Chronos2Model, output: str | Path, *, quantize: str = "none",
+                opset: int = DEFAULT_OPSET) -> Path:
+    """Export a Chronos-2 checkpoint (folder, run folder, hub id, ``reference`` or a loaded model) to ``output``.
+
+    Returns the path of the written ``.onnx`` file. The weights are exported in fp32; ``quantize="int8"``
+    then quantizes the matmul weights (see module doc).
+    """
+    import onnx
+
+    from .run_record import distilled_columns
+    from .teacher import load_chronos2, local_folder
+
+    if quantize not in QUANTIZATIONS:
+        raise ConfigError(f"option `quantize` (--quantize) must be one of {list(QUANTIZATIONS)}, got {quantize!r}")
+    if isinstance(opset, bool) or not isinstance(opset, int) or not 18 <= opset <= 23:
+        raise ConfigError(f"option `opset` (--opset) must be an integer from 18 to 23 (the opsets the torch exporter "
+                          f"writes), got {opset!r}")
+    output = Path(output)
+    if output.suffix != ".onnx":
+        raise ConfigError(f"option `output` (--output) must name a .onnx file, got {str(output)!r}")
+    if output.is_dir():
+        raise ConfigError(f"option `output` (--output): {output} is a folder; name a .onnx file")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    source = model if isinstance(model, (str, Path)) else None
+    model = load_chronos2(model, role="model") if source is not None else model.float().eval()
+    limits = export_limits(model)
+    inputs, dynamic_shapes = _dynamic_shapes(limits)
+
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=".onnx-export-") as scratch:
+        fp32 = Path(scratch) / "fp32.onnx"
+        with onnx_exportable(model), torch.no_grad(), _quiet_exporter():
+            torch.onnx.export(QuantileForward(model), inputs, str(fp32), dynamo=True, opset_version=opset,
+                              input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
+                              dynamic_shapes=dynamic_shapes, external_data=False, verbose=False)
+        written = fp32
+        if quantize == "int8":
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            written = Path(scratch) / "int8.onnx"
+            quantize_dynamic(str(fp32), str(written), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+        graph = onnx.load(str(written))
+        metadata = {
+            FORMAT_KEY: FORMAT,
+            "chronos_distill.model_config": model.config.to_json_string(use_diff=False),
+            "chronos_distill.quantize": quantize,
+            "chronos_distill.source": Path(str(source)).name if source is not None else "<in-memory model>",
+            "chronos_distill.limits": json.dumps(limits),
+            # the columns a student was distilled with, so that predict asks for the same known covariates
+            "chronos_distill.columns": json.dumps(distilled_columns(local_folder(source)) if source else {}),
+        }
+        del graph.metadata_props[:]
+        for key, value in metadata.items():
+            graph.metadata_props.add(key=key, value=value)
+        final = Path(scratch) / "final.onnx"
+        onnx.save(graph, str(final))
+        os.chmod(final, 0o644)
+        os.replace(final, output)
+    logger.info("exported %s to %s (%s, opset %d)", source or "the model", output,
+                "int8 weights" if quantize == "int8" else "fp32", opset)
+    return output
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """The torch exporter prints its progress and warns about optional packages (torchvision); keep the
+    user's terminal for our own lines."""
+    import io
+    import warnings
+
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._export")]
+    levels = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for log, level in zip(loggers, levels):
+            log.setLevel(level)

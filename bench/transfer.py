@@ -126,15 +126,17 @@ def validation_split(table: pd.DataFrame, sample: dict[str, list[str]]) -> tuple
     return pd.concat(kept, ignore_index=True), benchmarks
 
 
-def with_synthetic_truth(table: pd.DataFrame, share: float, length: int, seed: int) -> pd.DataFrame:
-    """``table`` plus synthetic series (with their own values as truth), ``share`` of all series."""
+def with_synthetic_truth(table: pd.DataFrame, share: float, max_length: int, seed: int) -> pd.DataFrame:
+    """``table`` plus synthetic series (with their own values as truth), ``share`` of all series, each as long as
+    a real series drawn at random (at most ``max_length``), as the synthetic source draws its lengths."""
     from chronos_distill.transfer import synthetic_series
 
-    n_real = table["item_id"].nunique()
-    n_synthetic = round(n_real * share / (1 - share))
+    lengths = table.groupby("item_id", sort=False).size().to_numpy()
+    n_synthetic = round(len(lengths) * share / (1 - share))
     rng = np.random.default_rng(seed + 10_000)
     frames = [table]
     for i in range(n_synthetic):
+        length = int(min(rng.choice(lengths), max_length))
         frames.append(pd.DataFrame({"item_id": f"synthetic/{i:05d}",
                                     "timestamp": pd.date_range("2000-01-01", periods=length, freq="D"),
                                     "target": synthetic_series(rng, length)}))

@@ -14,7 +14,9 @@ inputs to every batch, each supplying a fixed share of the batch's rows (the res
     numbers of variates, or a target with a covariate, has no meaning, so covariates are left out.
 ``synthetic`` (``transfer_synthetic``)
     series from the project's generators (:mod:`chronos_distill.synthetic`: seasonal, trend + seasonality, AR,
-    intermittent), univariate.
+    intermittent), univariate, each as long as one of the user's series drawn at random (at most
+    ``context_length``): inputs shaped like the user's, and no longer than the batch's own windows, which
+    would otherwise be padded to the synthetic length (on short series such as M3's, several times the compute).
 
 A teacher-only row has no truth: its ``future_target`` is NaN, so the hard (truth) loss never counts it, and
 the batch's ``teacher_rows`` flag (rows,) tells the distillation loss to count its whole horizon. Every random
@@ -82,6 +84,7 @@ class TransferBatches(IterableDataset):
             batch_size=labelled, output_patch_size=output_patch_size, min_past=min_past, mode=DatasetMode.TRAIN,
         )
         self._targets = [(i, row) for i, item in enumerate(series.inputs) for row in range(int(item["n_targets"]))]
+        self._lengths = [min(int(item["context"].shape[-1]), context_length) for item in series.inputs]
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for batch in self.labelled:
@@ -140,8 +143,9 @@ class TransferBatches(IterableDataset):
         return torch.from_numpy(mix(parts, np.random.dirichlet(np.full(k, 1.5)))).float()[None, :], 1
 
     def _synthetic(self, budget: int) -> tuple[torch.Tensor, int]:
+        length = self._lengths[np.random.randint(len(self._lengths))]
         rng = np.random.default_rng(np.random.randint(2**31))
-        return torch.from_numpy(synthetic_series(rng, self.context_length)).float()[None, :], 1
+        return torch.from_numpy(synthetic_series(rng, length)).float()[None, :], 1
 
 
 def mix(parts: list[np.ndarray], weights: np.ndarray) -> np.ndarray:

@@ -215,9 +215,11 @@ def test_a_missing_known_covariate_is_named(teacher_dir, tmp_path):
     (dict(opset=30), r"`opset` \(--opset\) must be at most 23"),
     (dict(output="model.bin"), r"must name a .onnx file"),
 ])
-def test_bad_export_options(options, message):
+def test_bad_export_options(options, message, tmp_path):
     with pytest.raises(ConfigError, match=message):
         OnnxExportConfig(**{"model": "reference", "output": "m.onnx", **options})
+    with pytest.raises(ConfigError, match=message):  # the Python API checks the same way, before any work
+        export_onnx(**{"model": "reference", "output": tmp_path / "m.onnx", **options})
 
 
 @pytest.mark.parametrize("options, message", [

@@ -104,16 +104,16 @@ class OnnxForecaster(Chronos2Pipeline):
         return cls.from_file(path, **kwargs)
 
     def fit(self, *args, **kwargs):  # type: ignore[override]
-        raise DistillOnly("fit")
+        raise NeedsTheTorchModel("fit")
 
     def embed(self, *args, **kwargs):  # type: ignore[override]
-        raise DistillOnly("embed")
+        raise NeedsTheTorchModel("embed")
 
     def save_pretrained(self, *args, **kwargs):  # type: ignore[override]
-        raise DistillOnly("save_pretrained")
+        raise NeedsTheTorchModel("save_pretrained")
 
 
-class DistillOnly(CheckpointError):
+class NeedsTheTorchModel(CheckpointError):
     def __init__(self, what: str):
         super().__init__(f"{what} needs the PyTorch model: load the Chronos-2 folder with Chronos2Pipeline; an ONNX "
                          "file only forecasts")

@@ -54,7 +54,6 @@ FORMAT_KEY = "chronos_distill.format"
 FORMAT = "chronos2-quantiles/1"
 INPUT_NAMES = ("context", "group_ids", "future_covariates")
 OUTPUT_NAMES = ("quantile_preds",)
-QUANTIZATIONS = ("none", "int8")
 DEFAULT_OPSET = 18
 
 
@@ -162,17 +161,14 @@ def export_onnx(model: str | Path | Chronos2Model, output: str | Path, *, quanti
     """
     import onnx
 
+    from .config import OnnxExportConfig
     from .run_record import distilled_columns
     from .teacher import load_chronos2, local_folder
 
-    if quantize not in QUANTIZATIONS:
-        raise ConfigError(f"option `quantize` (--quantize) must be one of {list(QUANTIZATIONS)}, got {quantize!r}")
-    if isinstance(opset, bool) or not isinstance(opset, int) or not 18 <= opset <= 23:
-        raise ConfigError(f"option `opset` (--opset) must be an integer from 18 to 23 (the opsets the torch exporter "
-                          f"writes), got {opset!r}")
+    # the same checks as the command line's (one place): quantize, opset, a .onnx output
+    OnnxExportConfig(model=str(model) if isinstance(model, (str, Path)) else "<in-memory model>", output=str(output),
+                     quantize=quantize, opset=opset)
     output = Path(output)
-    if output.suffix != ".onnx":
-        raise ConfigError(f"option `output` (--output) must name a .onnx file, got {str(output)!r}")
     if output.is_dir():
         raise ConfigError(f"option `output` (--output): {output} is a folder; name a .onnx file")
     output.parent.mkdir(parents=True, exist_ok=True)

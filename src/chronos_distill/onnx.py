@@ -37,8 +37,9 @@ class OnnxChronos2Model:
     with the forward running in an onnxruntime session.
 
     The pipeline hands over contexts of any length up to the model's ``context_length``; they are padded on
-    the left with NaN to whole 16-step patches (as the model's ``Patch`` layer pads), and cut to the longest
-    context the file takes.
+    the left with NaN to whole 16-step patches (as the model's ``Patch`` layer pads). ``chronos_config.context_length``
+    is the longest context the file takes, so the pipeline cuts longer ones; a direct call with a longer context
+    is refused.
     """
 
     device = torch.device("cpu")

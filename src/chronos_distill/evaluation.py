@@ -28,9 +28,9 @@ from .errors import DataError
 from .forward import normalised_quantiles
 from .losses import OutputDistillationLoss, normalise_truth
 from .metrics import QUANTILE_LEVELS, geometric_mean_relative_score, score_forecasts, seasonal_naive_quantiles
+from .predict import load_forecaster
 from .report import write_report
 from .run_folder import check_writable
-from .teacher import load_chronos2
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ def evaluate(config: EvaluateConfig | None = None, **options: Any) -> dict[str, 
     cfg = dataclasses.replace(config, **options) if config is not None else EvaluateConfig(**options)
     check_writable(Path(cfg.output))  # before minutes of forecasting
     named = cfg.named_models()
-    models = {name: _load_for_scoring(source) for name, source in named.items()}
+    models = {name: load_forecaster(source) for name, source in named.items()}
     if cfg.data is not None:
         benchmark = holdout_benchmark(cfg.data, cfg.prediction_length, cfg.season_length, target=cfg.target,
                                       id_column=cfg.id_column, timestamp_column=cfg.timestamp_column,
@@ -204,14 +204,7 @@ def evaluate(config: EvaluateConfig | None = None, **options: Any) -> dict[str, 
     return results
 
 
-def _load_for_scoring(source: str) -> Chronos2Model | Chronos2Pipeline:
-    """A Chronos-2 checkpoint, or an ONNX forecaster for a ``.onnx`` file from ``export-onnx``."""
-    if source.lower().endswith(".onnx"):
-        from .onnx import OnnxForecaster
-
-        return OnnxForecaster.from_file(source)
-    return load_chronos2(source, role="model")
-
-
 def _parameters(model: Chronos2Model | Chronos2Pipeline) -> int | None:
-    return sum(p.numel() for p in model.parameters()) if isinstance(model, torch.nn.Module) else None
+    """Parameter count of a PyTorch model or pipeline; None for an ONNX forecaster."""
+    module = model.model if isinstance(model, Chronos2Pipeline) else model
+    return sum(p.numel() for p in module.parameters()) if isinstance(module, torch.nn.Module) else None

@@ -45,13 +45,13 @@ class OnnxChronos2Model:
     device = torch.device("cpu")
     dtype = torch.float32
 
-    def __init__(self, session, chronos_config: Chronos2ForecastingConfig, config: dict[str, Any],
-                 limits: dict[str, int], path: Path):
+    def __init__(self, session, chronos_config: Chronos2ForecastingConfig, limits: dict[str, int], path: Path,
+                 metadata: dict[str, str]):
         self.session = session
         self.chronos_config = chronos_config
-        self.config = SimpleNamespace(**config)
         self.limits = limits
         self.path = path
+        self.metadata = metadata  # the file's chronos-distill description (see onnx_export)
 
     @property
     def max_context_length(self) -> int:
@@ -120,45 +120,36 @@ class NeedsTheTorchModel(CheckpointError):
                          "file only forecasts")
 
 
-def read_metadata(path: str | Path) -> dict[str, str]:
-    """The chronos-distill metadata of an ONNX file; a clear error for anything that is not such a file."""
-    import onnx
+def load_onnx_model(path: str | Path, *, threads: int | None = None,
+                    providers: list[str] | None = None) -> OnnxChronos2Model:
+    """An onnxruntime session of ``path`` with the model description stored in the file's metadata (read through
+    the session: the file is loaded once); a clear error for anything that is not an ``export-onnx`` file."""
+    import onnxruntime as ort
 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"ONNX file {path} does not exist")
-    try:
-        graph = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # protobuf DecodeError and friends
-        raise CheckpointError(f"{path} is not an ONNX file ({type(exc).__name__})") from None
-    metadata = {prop.key: prop.value for prop in graph.metadata_props}
-    if metadata.get(FORMAT_KEY) != FORMAT:
-        found = metadata.get(FORMAT_KEY)
-        raise CheckpointError(
-            f"{path} is an ONNX file but not a Chronos-2 forecaster written by `chronos-distill export-onnx` "
-            + (f"(its format is {found!r}, this version reads {FORMAT!r})" if found else "(no chronos-distill metadata)")
-        )
-    return metadata
-
-
-def load_onnx_model(path: str | Path, *, threads: int | None = None,
-                    providers: list[str] | None = None) -> OnnxChronos2Model:
-    """An onnxruntime session of ``path`` with the model description stored in the file."""
-    import onnxruntime as ort
-
-    path = Path(path)
-    metadata = read_metadata(path)
-    config = json.loads(metadata["chronos_distill.model_config"])
-    limits = json.loads(metadata["chronos_distill.limits"])
-    fields = {f.name for f in dataclasses.fields(Chronos2ForecastingConfig)}
-    chronos_config = Chronos2ForecastingConfig(**{k: v for k, v in config["chronos_config"].items() if k in fields})
-    # the pipeline cuts contexts to context_length; the graph takes whole patches up to this many steps
-    chronos_config.context_length = limits["max_context_patches"] * limits["patch_size"]
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = threads
     elif os.environ.get("OMP_NUM_THREADS", "").isdigit():
         options.intra_op_num_threads = int(os.environ["OMP_NUM_THREADS"])
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
-    return OnnxChronos2Model(session, chronos_config, config, limits, path)
+    try:
+        session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's InvalidProtobuf, InvalidGraph, ...
+        raise CheckpointError(f"{path} is not an ONNX file onnxruntime can load ({type(exc).__name__})") from None
+    metadata = session.get_modelmeta().custom_metadata_map
+    if metadata.get(FORMAT_KEY) != FORMAT:
+        found = metadata.get(FORMAT_KEY)
+        raise CheckpointError(
+            f"{path} is an ONNX file but not a Chronos-2 forecaster written by `chronos-distill export-onnx` "
+            + (f"(its format is {found!r}, this version reads {FORMAT!r})" if found else "(no chronos-distill metadata)")
+        )
+    config = json.loads(metadata["chronos_distill.model_config"])
+    limits = json.loads(metadata["chronos_distill.limits"])
+    fields = {f.name for f in dataclasses.fields(Chronos2ForecastingConfig)}
+    chronos_config = Chronos2ForecastingConfig(**{k: v for k, v in config["chronos_config"].items() if k in fields})
+    # the pipeline cuts contexts to context_length; the graph takes whole patches up to this many steps
+    chronos_config.context_length = limits["max_context_patches"] * limits["patch_size"]
+    return OnnxChronos2Model(session, chronos_config, limits, path, metadata)

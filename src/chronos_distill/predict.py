@@ -28,20 +28,30 @@ logger = logging.getLogger(__name__)
 
 
 def load_forecaster(model: str | Path):
-    """``(pipeline, known_covariates_it_was_distilled_with)`` for a Chronos-2 folder or an ONNX file."""
+    """A ``Chronos2Pipeline`` for a Chronos-2 folder (run folder, hub id, ``reference``), or an
+    :class:`~chronos_distill.onnx.OnnxForecaster` for a ``.onnx`` file from ``export-onnx``."""
     if str(model).lower().endswith(".onnx"):
-        from .onnx import OnnxForecaster, read_metadata
+        from .onnx import OnnxForecaster
 
-        forecaster = OnnxForecaster.from_file(model)
-        columns = json.loads(read_metadata(model).get("chronos_distill.columns", "null")) or {}
-        return forecaster, list(columns.get("known_covariates") or [])
+        return OnnxForecaster.from_file(model)
     from chronos.chronos2 import Chronos2Pipeline
 
-    from .run_record import distilled_columns
-    from .teacher import load_chronos2, local_folder
+    from .teacher import load_chronos2
 
-    pipeline = Chronos2Pipeline(load_chronos2(model, role="model"))
-    return pipeline, list(distilled_columns(local_folder(model)).get("known_covariates") or [])
+    return Chronos2Pipeline(load_chronos2(model, role="model"))
+
+
+def distilled_known_covariates(model: str | Path, forecaster) -> list[str]:
+    """The known covariates a student was distilled with: its ``distillation.json``, or the ONNX file's metadata."""
+    from .onnx import OnnxForecaster
+    from .run_record import distilled_columns
+    from .teacher import local_folder
+
+    if isinstance(forecaster, OnnxForecaster):
+        columns = json.loads(forecaster.model.metadata.get("chronos_distill.columns", "null")) or {}
+    else:
+        columns = distilled_columns(local_folder(model))
+    return list(columns.get("known_covariates") or [])
 
 
 def predict(config: PredictConfig | None = None, **options: Any) -> Path:
@@ -71,8 +81,8 @@ def predict(config: PredictConfig | None = None, **options: Any) -> Path:
                 raise DataError(f"future_data file {cfg.future_data}: known covariate {column!r} is missing in series "
                                 f"{row[id_column]!r} at {row[cfg.timestamp_column]}")
         future_df = future_df[[id_column, cfg.timestamp_column, *known]]
-    forecaster, distilled_known = load_forecaster(cfg.model)
-    missing = [c for c in distilled_known if c not in known]
+    forecaster = load_forecaster(cfg.model)
+    missing = [c for c in distilled_known_covariates(cfg.model, forecaster) if c not in known]
     if missing:
         raise DataError(f"model {Path(str(cfg.model)).name} was distilled with known covariate(s) {missing}; give their "
                         "future values with --future-data" + (f" (their history is in {cfg.data})"

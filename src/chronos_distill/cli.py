@@ -33,7 +33,7 @@ def _list_of(kind):
 
 
 _ARG_TYPES = {"int": int, "float": float, "str": str, "path": str, "list[str]": _list_of(str),
-              "list[float]": _list_of(float), "dict": str}  # dict: JSON text, parsed by check_options
+              "list[float]": _list_of(float), "list[int]": _list_of(int), "dict": str}  # dict: JSON text, parsed by check_options
 
 
 def add_config_options(parser: argparse.ArgumentParser, config_class: type) -> None:

@@ -136,3 +136,41 @@ def training_table(datasets: Sequence[str] = ("M1", "M3")) -> pd.DataFrame:
             "target": np.concatenate(targets),
         }
     )
+
+
+#: Seed of :func:`holdout_series_ids`: fixed, so that the validation series are the same for every run.
+HOLDOUT_SEED = 20261129
+
+
+def holdout_series_ids(datasets: Sequence[str], share: float) -> set[str]:
+    """Whole series kept out of training: a seeded ``share`` of each data set's series, as
+    :func:`training_table` ids (``"M3/N0001"``). The choice depends on nothing but the data set and ``share``."""
+    if share <= 0:
+        return set()
+    held_out: set[str] = set()
+    for dataset in datasets:
+        ids = sorted(f"{dataset}/{s.sn}" for s in _load(dataset))
+        rng = np.random.default_rng([HOLDOUT_SEED, sum(map(ord, dataset))])
+        held_out.update(rng.choice(ids, size=round(share * len(ids)), replace=False).tolist())
+    return held_out
+
+
+def validation_benchmarks(datasets: Sequence[str], share: float) -> dict[str, Benchmark]:
+    """The series of :func:`holdout_series_ids` as benchmarks made of training portions only: each held-out
+    series' last ``h`` training steps (the subset's official horizon) are the truth, the steps before are the
+    context. Test portions are never read. ``{"m1_yearly": ..., "m3_monthly": ...}``; series with fewer than
+    ``h + season_length`` training steps are left out."""
+    held_out = holdout_series_ids(datasets, share)
+    out = {}
+    for dataset in datasets:
+        for subset, spec in M3_SUBSETS.items():
+            h, m = spec["horizon"], spec["season_length"]
+            chosen = [s for s in _load(dataset).subset(subset)
+                      if f"{dataset}/{s.sn}" in held_out and len(s.x) >= h + m + 1]
+            if not chosen:
+                continue
+            x = [np.asarray(s.x, dtype=np.float64) for s in chosen]
+            out[f"{dataset.lower()}_{subset}"] = Benchmark(
+                name=f"{dataset.lower()}_{subset}_validation", item_ids=[str(s.sn) for s in chosen],
+                contexts=[v[:-h] for v in x], truth=np.stack([v[-h:] for v in x]), season_length=m, horizon=h)
+    return out

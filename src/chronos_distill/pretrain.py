@@ -208,8 +208,10 @@ class PretrainStream(IterableDataset):
         return values
 
     def split(self, rng: np.random.Generator, values: np.ndarray, horizon: int,
-              context_length: int) -> tuple[np.ndarray, np.ndarray]:
-        """Cut a task into context (<= context_length) and a future of exactly ``horizon`` (NaN-padded)."""
+              context_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Cut a task into context (<= ``context_length``, by default the config's) and a future of exactly
+        ``horizon`` (NaN-padded)."""
+        context_length = context_length or self.cfg.context_length
         length = values.shape[1]
         min_context = max(1, min(16, length // 2))
         longest = min(horizon, length - min_context)

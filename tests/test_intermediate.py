@@ -248,10 +248,16 @@ def test_hybrid_run_checkpoints_projections_and_exports_a_plain_student(teacher_
     logged = [e for e in result.trainer.state.log_history if "feature_loss" in e]
     assert logged and all("attention_loss" in e for e in logged)
 
-    # resume loads the projections from the checkpoint (zero further steps: they must be the saved ones)
-    resumed = distill(max_steps=2, resume=True, **options)
+    # a finished run resumed trains nothing
+    with pytest.raises(DistillError, match="already finished at step 2"):
+        distill(max_steps=2, resume=True, **options)
+    # resume loads the projections from the checkpoint: one more AdamW step moves each weight by about the
+    # learning rate, far less than a fresh initialisation is away from the saved one
+    resumed = distill(max_steps=3, resume=True, **options)
     projection = resumed.trainer.model.projections[projection_key(0, 1)].linear.weight.detach().cpu()
-    assert torch.equal(projection, saved_projection)
+    moved = (projection - saved_projection).abs().max().item()
+    fresh = torch.nn.Linear(*reversed(saved_projection.shape), bias=False).weight.detach()
+    assert moved <= 3 * options["learning_rate"] < (fresh - saved_projection).abs().max().item()
     with pytest.raises(DistillError, match="feature_weight"):
         distill(max_steps=4, resume=True, **{**options, "feature_weight": 0.0})
 

@@ -166,9 +166,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _distill(options: dict[str, Any]) -> int:
+    from .config import DISTILL_FIXED_ON_RESUME
+    from .preflight import check_distill_inputs
+
+    cfg = _config_from(options, DistillConfig)
+    check_distill_inputs(cfg, DISTILL_FIXED_ON_RESUME)  # names, paths and columns: before torch is imported
+
     from .run import distill
 
-    result = distill(_config_from(options, DistillConfig))
+    result = distill(cfg)
     training = result.record["training"]
     print(f"student exported to {result.model_dir} (publishable model folder; training state in {result.output})")
     exported = training["exported"]
@@ -209,7 +215,7 @@ def _export_onnx(options: dict[str, Any]) -> int:
 def _predict(options: dict[str, Any]) -> int:
     from .predict import predict
 
-    print(f"forecasts written to {predict(_config_from(options, PredictConfig))}")
+    predict(_config_from(options, PredictConfig))  # it logs where the forecasts went
     return 0
 
 

@@ -123,6 +123,49 @@ class YamlOptions:
         return out
 
 
+#: The options of the loss: its terms and their weights (see :mod:`chronos_distill.objective`).
+LOSS_OPTIONS = ("output_loss", "alpha", "feature_weight", "attention_weight", "layer_map", "feature_loss",
+                "feature_projection", "attention_loss", "attention_kind", "relation_heads", "horizon_weighting",
+                "horizon_tau")
+#: Options that a ``distill --resume`` must not change: what is trained (teacher, student, horizon), on which
+#: data and columns, with which windows and teacher-only sources, and with which loss. A resumed run whose
+#: weights were trained on other data or another loss would be described wrongly by its card. ``max_steps``
+#: may change: raising it continues training.
+DISTILL_FIXED_ON_RESUME = (
+    "teacher", "prediction_length", "student_d_model", "student_num_layers", "student_num_heads",
+    "student_d_kv", "student_d_ff", "student_quantiles", "context_length", "student_init",
+    "train_data", "validation_data", "id_column", "timestamp_column", "timestamp_format", "target",
+    "known_covariates", "past_covariates", "ignore_columns", "min_past",
+    "teacher_cache", "cache_batches", "transfer_future", "transfer_mixup", "transfer_synthetic",
+    *LOSS_OPTIONS,
+)
+
+
+#: The teacher-only transfer sources (see :mod:`chronos_distill.transfer`), in batch order.
+TRANSFER_SOURCES = ("future", "mixup", "synthetic")
+
+
+@dataclass(frozen=True)
+class TransferShares:
+    """Fractions of a batch's rows supplied by each teacher-only source; their sum is below 1."""
+
+    future: float = 0.0
+    mixup: float = 0.0
+    synthetic: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.future + self.mixup + self.synthetic
+
+    def rows(self, batch_size: int) -> dict[str, int]:
+        """Rows per source in a batch of ``batch_size`` rows (rounded; at least 1 for a positive share)."""
+        return {name: (max(1, round(share * batch_size)) if share > 0 else 0)
+                for name, share in zip(TRANSFER_SOURCES, (self.future, self.mixup, self.synthetic))}
+
+    def to_dict(self) -> dict[str, float]:
+        return {"future": self.future, "mixup": self.mixup, "synthetic": self.synthetic}
+
+
 @dataclass
 class DistillConfig(YamlOptions):
     """Options of ``chronos-distill distill`` (see each field's help, also shown by ``--help``)."""
@@ -339,10 +382,8 @@ class DistillConfig(YamlOptions):
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other: continue the run, or replace it")
 
-    def transfer_shares(self):
-        """The teacher-only sources' shares of a batch (:class:`chronos_distill.transfer.TransferShares`)."""
-        from .transfer import TransferShares
-
+    def transfer_shares(self) -> TransferShares:
+        """The teacher-only sources' shares of a batch."""
         return TransferShares(future=self.transfer_future, mixup=self.transfer_mixup, synthetic=self.transfer_synthetic)
 
     def attention_kinds(self) -> tuple[str, ...]:
@@ -494,14 +535,15 @@ class EvaluateConfig(YamlOptions):
     season_length: int = _opt(1, "Seasonal period of --data, for seasonal naive and MASE.", "int", low=1)
     id_column: str | None = _opt(None, "Series id column of --data (default: item_id, or id).", "str")
     timestamp_column: str = _opt("timestamp", "Timestamp column of --data.", "str")
-    target: str = _opt("target", "Target column of --data (one: evaluate scores a single target; covariates in the "
-                       "file are not used).", "str")
+    target: str | None = _opt(None, "Target column of --data (one: evaluate scores a single target; covariates in the "
+                              "file are not used). Default: the target a distilled model was trained on, else "
+                              "'target'.", "str")
     timestamp_format: str | None = _opt(None, "strftime format of the timestamps of --data (default: inferred).", "str")
     output: str = _opt("evaluation", "Folder for scores.md, scores.json and plot_*.png.", "str")
     batch_size: int = _opt(256, "Series per forecast batch.", "int", low=1)
 
     def __post_init__(self) -> None:
-        if isinstance(self.target, list) or "," in str(self.target):
+        if isinstance(self.target, list) or (self.target is not None and "," in self.target):
             raise ConfigError(f"option `target` (--target): evaluate scores one target column, got {self.target!r}; "
                               "evaluate each target in its own run")
         check_options(self)
@@ -521,7 +563,10 @@ class EvaluateConfig(YamlOptions):
         named = {}
         for entry in self.model:
             name, _, source = entry.rpartition("=") if "=" in entry else ("", "", entry)
-            name = name or Path(source.rstrip("/")).name or source
+            folder = Path(source.rstrip("/"))
+            if folder.name == "model" and (folder.parent / "run_config.json").is_file():
+                folder = folder.parent  # a run's model/ folder is named after its run
+            name = name or folder.name or source
             if name in named:
                 raise ConfigError(f"two models are named {name!r}; name them with NAME=PATH")
             named[name] = source
@@ -571,6 +616,8 @@ class PredictConfig(YamlOptions):
     id_column: str | None = _opt(None, "Series id column (default: item_id, or id).", "str")
     timestamp_column: str = _opt("timestamp", "Timestamp column.", "str")
     target: list[str] = _opt(["target"], "Target column(s), comma-separated.", "list[str]")
+    timestamp_format: str | None = _opt(None, "strftime format of the timestamps of --data and --future-data, e.g. "
+                                        "'%d/%m/%Y' (default: inferred by pandas).", "str")
     quantile_levels: list[float] = _opt([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "Quantile levels to write.",
                                         "list[float]")
     batch_size: int = _opt(256, "Series per forecast batch.", "int", low=1)

@@ -11,6 +11,7 @@ on M3 or on a user's file (:func:`holdout_benchmark`), with the published WQL / 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from pathlib import Path
@@ -24,8 +25,8 @@ from chronos.chronos2.dataset import DatasetMode
 from .competition_data import Benchmark, load_m3_benchmarks
 from .config import EvaluateConfig
 from .data import SeriesSet, load_series, make_dataset
-from .errors import DataError
-from .forward import normalised_quantiles
+from .errors import ConfigError, DataError
+from .forward import fp32_eval, normalised_quantiles
 from .losses import OutputDistillationLoss, normalise_truth
 from .metrics import QUANTILE_LEVELS, geometric_mean_relative_score, score_forecasts, seasonal_naive_quantiles
 from .predict import load_forecaster
@@ -100,11 +101,12 @@ def forecast_quantiles(
     Runs ``Chronos2Pipeline.predict_quantiles``, exactly what a user of the checkpoint would run; ``model`` may
     also be a pipeline already (e.g. an ONNX :class:`chronos_distill.onnx.OnnxForecaster`).
     """
-    pipeline = model if isinstance(model, Chronos2Pipeline) else Chronos2Pipeline(model.float().eval())
     contexts = [torch.tensor(c, dtype=torch.float32) for c in benchmark.contexts]
-    quantiles, _ = pipeline.predict_quantiles(
-        contexts, prediction_length=benchmark.horizon, quantile_levels=list(levels), batch_size=batch_size
-    )
+    with contextlib.nullcontext(model) if isinstance(model, Chronos2Pipeline) else fp32_eval(model) as fp32:
+        pipeline = fp32 if isinstance(fp32, Chronos2Pipeline) else Chronos2Pipeline(fp32)
+        quantiles, _ = pipeline.predict_quantiles(
+            contexts, prediction_length=benchmark.horizon, quantile_levels=list(levels), batch_size=batch_size
+        )
     return torch.cat(quantiles).numpy().astype(np.float64)  # each item is (1 variate, horizon, levels)
 
 
@@ -190,7 +192,8 @@ def evaluate(config: EvaluateConfig | None = None, **options: Any) -> dict[str, 
     named = cfg.named_models()
     models = {name: load_forecaster(source) for name, source in named.items()}
     if cfg.data is not None:
-        benchmark = holdout_benchmark(cfg.data, cfg.prediction_length, cfg.season_length, target=cfg.target,
+        target = cfg.target or distilled_target(named)
+        benchmark = holdout_benchmark(cfg.data, cfg.prediction_length, cfg.season_length, target=target,
                                       id_column=cfg.id_column, timestamp_column=cfg.timestamp_column,
                                       timestamp_format=cfg.timestamp_format)
         benchmarks = {benchmark.name: benchmark}
@@ -202,6 +205,25 @@ def evaluate(config: EvaluateConfig | None = None, **options: Any) -> dict[str, 
     }
     write_report(results, forecasts, benchmarks, Path(cfg.output))
     return results
+
+
+def distilled_target(named: dict[str, str]) -> str:
+    """The target column the distilled students among ``named`` were trained on (their ``distillation.json``),
+    or ``"target"`` when none says; students trained on other targets, or on several, need ``--target``."""
+    from .checkpoints import local_folder
+    from .run_record import distilled_columns
+
+    targets = {name: distilled_columns(local_folder(source) if not str(source).endswith(".onnx") else None).get("target")
+               for name, source in named.items()}
+    known = {name: t for name, t in targets.items() if t}
+    if any(len(t) > 1 for t in known.values()) or len({tuple(t) for t in known.values()}) > 1:
+        raise ConfigError(f"the models were distilled on target columns {known}; evaluate scores one: name it "
+                          "with --target")
+    if known:
+        (target,) = next(iter(known.values()))
+        logger.info("scoring target column %r, the one %s was distilled on", target, ", ".join(known))
+        return target
+    return "target"
 
 
 def _parameters(model: Chronos2Model | Chronos2Pipeline) -> int | None:

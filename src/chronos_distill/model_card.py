@@ -77,6 +77,11 @@ def _usage(prediction_length: int) -> list[str]:
     ]
 
 
+def _number(value: Any) -> str:
+    """A number as people read it: 4 significant digits (0.3, not 0.30000000000000004), None as 'not logged'."""
+    return "not logged" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _losses(losses: dict[str, Any]) -> str:
     shown = [f"{k} {v:.4g}" for k, v in losses.items() if isinstance(v, (int, float))]
     return ", ".join(shown) if shown else "not logged"
@@ -115,12 +120,12 @@ def student_card(record: dict[str, Any]) -> str:
         "",
         f"- teacher: {teacher['name']}" + (f" (`{teacher['hub_id']}`)" if teacher["hub_id"] else "")
         + f", license {teacher['license'] or 'not known'}",
-        f"- objective: `{loss['output_loss']}`, alpha {loss['alpha']} "
-        f"(distill weight {loss['distill_weight']}, truth weight {loss['hard_weight']}), in the teacher's "
+        f"- objective: `{loss['output_loss']}`, alpha {_number(loss['alpha'])} "
+        f"(distill weight {_number(loss['distill_weight'])}, truth weight {_number(loss['hard_weight'])}), in the teacher's "
         "normalised space",
         f"- data: {data['n_series']} series, {data['n_observations']:,} observations from {data['source']}",
         *_columns(data.get("columns")),
-        f"- {training['steps']} steps, batch size {options['batch_size']}, learning rate {options['learning_rate']}, "
+        f"- {training['steps']} steps, batch size {options['batch_size']}, learning rate {_number(options['learning_rate'])}, "
         f"{training['train_runtime_s']:.0f} s on {training['device']}",
         f"- exported weights: {exported['description']}",
         f"- losses of the exported weights: {_losses(exported['losses'])}",
@@ -141,7 +146,7 @@ def pretrained_card(record: dict[str, Any]) -> str:
         f"A Chronos-2 model ({record['parameters']:,} parameters; d_model {options['d_model']}, "
         f"{options['num_layers']} layers, {options['num_heads']} heads, d_ff {options['d_ff']}) trained from scratch "
         f"by `chronos-distill pretrain` for {record['steps']} steps ({record['train_runtime_s']:.0f} s on "
-        f"{record['device']}; final training loss {record['final_loss']}) on synthetic series and the training "
+        f"{record['device']}; final training loss {_number(record['final_loss'])}) on synthetic series and the training "
         f"portions of {', '.join(options['real_data']) or 'no real data set'}.",
         "",
         *_usage(16),

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .config import LOSS_OPTIONS
 from .losses import OutputDistillationLoss, attention_loss, feature_loss
 from .losses.normalised import NormalisedTruth, distillation_mask
 from .losses.output import horizon_weights
@@ -41,8 +42,7 @@ if TYPE_CHECKING:
     from .taps import Tapped
 
 #: Options that shape the objective or its trainable state (the projections): a resumed run keeps them.
-FIXED_ON_RESUME = ("output_loss", "feature_weight", "layer_map", "feature_projection", "horizon_weighting",
-                   "horizon_tau")
+FIXED_ON_RESUME = LOSS_OPTIONS
 
 
 @dataclass(frozen=True)

@@ -17,20 +17,18 @@ from chronos.chronos2 import Chronos2Model
 from chronos.chronos2.dataset import DatasetMode
 from transformers import TrainingArguments
 
-from .config import DistillConfig
+from .config import DISTILL_FIXED_ON_RESUME, DistillConfig
 from .data import SeriesSet, draw_windows, drop_short_series, load_series, make_dataset, training_batches
 from .distillation_model import DistillationModel, plan_from_config
-from .errors import ConfigError
 from .export import export_student
 from .forward import unwrap
 from .losses import OutputDistillationLoss
 from .model_card import student_card
-from .objective import FIXED_ON_RESUME as OBJECTIVE_FIXED_ON_RESUME
 from .objective import DistillationObjective
+from .preflight import check_against_teacher, check_distill_inputs
 from .progress import use_readable_progress
 from .run_folder import (
     CHECKPOINTS,
-    check_output_folder,
     is_main_process,
     last_complete_checkpoint,
     model_folder,
@@ -38,22 +36,14 @@ from .run_folder import (
 )
 from .run_record import run_record
 from .student import build_pruned_student, build_student, count_parameters
-from .teacher import describe_teacher, load_teacher, peek_chronos_config
+from .teacher import describe_teacher, load_teacher
 from .teacher_cache import cached_transfer_set
 from .trainer import DistillationTrainer, SaveFinalStepCallback
 from .training_args import training_arguments
 
 logger = logging.getLogger(__name__)
 
-# Options that define what is being trained: a resumed run must not change them.
-FIXED_ON_RESUME = (
-    "teacher", "prediction_length", "student_d_model", "student_num_layers", "student_num_heads",
-    "student_d_kv", "student_d_ff", "student_quantiles", "context_length", "student_init",
-    # a different fixed transfer set, or other teacher-only sources, would be a different run
-    "teacher_cache", "cache_batches", "transfer_future", "transfer_mixup", "transfer_synthetic",
-    # the objective's own (its terms and the projections' shapes)
-    *OBJECTIVE_FIXED_ON_RESUME,
-)
+FIXED_ON_RESUME = DISTILL_FIXED_ON_RESUME  # (the name older code imports)
 
 
 @dataclass
@@ -90,15 +80,9 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
     that training runs.
     """
     output = Path(cfg.output).expanduser()
-    if is_main_process():  # other ranks of a multi-process job would see rank 0's run_config.json appear
-        check_output_folder(output, cfg.to_dict(), resume=cfg.resume, overwrite=cfg.overwrite,
-                            fixed_on_resume=FIXED_ON_RESUME)
-
-    # options against the teacher's task (read from its config.json when it is local: no weights, no network),
+    # the output folder, the options against the teacher's config.json and the data's columns (no torch work),
     # then the data, then the teacher itself: a wrong option or a typo in a path costs seconds
-    local_config = peek_chronos_config(cfg.teacher)
-    if local_config is not None:
-        check_against_teacher(cfg, local_config)
+    check_distill_inputs(cfg, DISTILL_FIXED_ON_RESUME)
     min_past = cfg.min_past or cfg.prediction_length
     logger.info("reading the training data")
     train = _load(cfg, cfg.train_data, "train_data", min_past)
@@ -190,30 +174,6 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
         logger.debug("student exported to %s", model_folder(output))
     trainer.accelerator.wait_for_everyone()  # no rank returns before the export exists
     return DistillResult(output=output, model_dir=model_folder(output), student=student, record=record, trainer=trainer)
-
-
-def check_against_teacher(cfg: DistillConfig, chronos_config: dict[str, Any]) -> None:
-    """Refuse a horizon or a context length that the teacher (its ``chronos_config``) cannot serve."""
-    patch = chronos_config["output_patch_size"]
-    max_horizon = chronos_config["max_output_patches"] * patch
-    if cfg.prediction_length > max_horizon:
-        raise ConfigError(
-            f"prediction_length {cfg.prediction_length} is beyond what the teacher was trained to predict "
-            f"({max_horizon} steps = max_output_patches {chronos_config['max_output_patches']} x patch "
-            f"{patch}); its targets would be extrapolations"
-        )
-    context_length = cfg.context_length or chronos_config["context_length"]
-    if context_length > chronos_config["context_length"]:
-        raise ConfigError(
-            f"context_length {context_length} exceeds the teacher's context length {chronos_config['context_length']}: "
-            "both models would truncate the extra history, so the student cannot learn to use it"
-        )
-    if context_length < chronos_config["input_patch_size"]:
-        raise ConfigError(
-            f"context_length {context_length} is shorter than one input patch of the teacher "
-            f"({chronos_config['input_patch_size']} steps): the models read the context in patches, so neither "
-            "would see a whole one; use at least one patch, ideally several seasons"
-        )
 
 
 def _load(cfg: DistillConfig, data: Any, role: str, min_past: int) -> SeriesSet:

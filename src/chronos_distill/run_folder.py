@@ -77,6 +77,11 @@ def last_complete_checkpoint(folder: str | Path) -> str | None:
     return None
 
 
+def checkpoint_step(checkpoint: str | Path) -> int:
+    """The optimizer step a checkpoint was written at (its ``trainer_state.json``)."""
+    return int(json.loads((Path(checkpoint) / "trainer_state.json").read_text())["global_step"])
+
+
 def check_output_folder(output: Path, options: dict[str, Any], *, resume: bool, overwrite: bool,
                         fixed_on_resume: tuple[str, ...]) -> None:
     """Refuse an output folder that would clobber an earlier run, before anything is written.
@@ -86,9 +91,14 @@ def check_output_folder(output: Path, options: dict[str, Any], *, resume: bool, 
     """
     check_writable(output)
     if resume:
-        if not last_complete_checkpoint(output / CHECKPOINTS):
+        checkpoint = last_complete_checkpoint(output / CHECKPOINTS)
+        if not checkpoint:
             raise DistillError(f"--resume: output folder {output} holds no training checkpoint to resume from")
         _check_resume_consistent(output / RUN_CONFIG, options, fixed_on_resume)
+        step = checkpoint_step(checkpoint)
+        if "max_steps" in options and step >= options["max_steps"]:
+            raise DistillError(f"--resume: the run in {output} already finished at step {step} (--max-steps "
+                               f"{options['max_steps']}); nothing to train. Raise --max-steps to train it further")
         return
     if output.exists() and not output.is_dir():
         raise DistillError(f"output {output} exists and is not a folder")
@@ -104,13 +114,16 @@ def check_output_folder(output: Path, options: dict[str, Any], *, resume: bool, 
             )
 
 
-def check_writable(output: Path) -> None:
+def check_writable(output: Path, *, is_file: bool = False) -> None:
     """Refuse, before anything slow runs, an output path that cannot be created or written.
 
-    The nearest existing folder on the path must be a folder in which this process can create one (tried with
-    a temporary folder that is removed at once): ``/proc/x``, a read-only mount, or a path through a file fail.
+    The nearest existing folder on the path (for an output file, on its folder's path) must be a folder in
+    which this process can create one (tried with a temporary folder that is removed at once): ``/proc/x``, a
+    read-only mount, or a path through a file fail. An output file must not be a folder.
     """
-    existing = output
+    if is_file and output.is_dir():
+        raise DistillError(f"output {output} is a folder; name a file")
+    existing = output.parent if is_file else output
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():

@@ -8,7 +8,9 @@ through, e.g. ``gradient_accumulation_steps``, ``max_grad_norm`` or ``fsdp``; it
 
 from __future__ import annotations
 
-import dataclasses
+import ast
+import functools
+import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,19 +19,40 @@ from .errors import ConfigError
 
 #: Fields the run owns: where checkpoints go is part of the output-folder layout.
 _NOT_PASSED_THROUGH = ("output_dir",)
+#: ``TrainingArguments`` fields that a run's own options set (distill and pretrain share them). Passing one
+#: through ``trainer_args`` would train with another value than the start line, the card and the record show.
+OWN_OPTIONS = {
+    "per_device_train_batch_size": "batch_size", "per_device_eval_batch_size": "batch_size",
+    "learning_rate": "learning_rate", "warmup_ratio": "warmup_ratio", "warmup_steps": "warmup_ratio",
+    "weight_decay": "weight_decay", "max_steps": "max_steps", "logging_steps": "logging_steps",
+    "save_steps": "save_steps", "eval_steps": "save_steps", "seed": "seed",
+    "dataloader_num_workers": "num_workers",
+}
+
+
+@functools.cache
+def training_arguments_fields() -> frozenset[str]:
+    """The field names of ``transformers.TrainingArguments``, read from its source file: importing it would
+    import torch, and an option check should cost a fraction of a second."""
+    spec = importlib.util.find_spec("transformers.training_args")  # transformers' package itself is lazy
+    tree = ast.parse(Path(spec.origin).read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TrainingArguments")
+    return frozenset(n.target.id for n in cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name))
 
 
 def check_trainer_args(trainer_args: Mapping[str, Any]) -> None:
-    """Refuse keys that are not ``TrainingArguments`` fields, or that the run owns."""
-    from transformers import TrainingArguments
-
-    known = {f.name for f in dataclasses.fields(TrainingArguments)}
-    unknown = sorted(set(trainer_args) - known)
+    """Refuse keys that are not ``TrainingArguments`` fields, that the run owns, or that have an option."""
+    unknown = sorted(set(trainer_args) - training_arguments_fields())
     if unknown:
         raise ConfigError(f"option `trainer_args`: {unknown} are not transformers.TrainingArguments fields")
     owned = sorted(set(trainer_args) & set(_NOT_PASSED_THROUGH))
     if owned:
         raise ConfigError(f"option `trainer_args`: {owned} is set by chronos-distill (the output folder's layout)")
+    flagged = sorted(set(trainer_args) & set(OWN_OPTIONS))
+    if flagged:
+        flags = ", ".join(f"{name} -> --{OWN_OPTIONS[name].replace('_', '-')}" for name in flagged)
+        raise ConfigError(f"option `trainer_args`: {flagged} have their own options ({flags}); set them there, so "
+                          "that the start line, the model card and the run record show the values used")
 
 
 def training_arguments(

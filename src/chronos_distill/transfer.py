@@ -26,7 +26,6 @@ under ``torchrun``) and saves it in checkpoints, so runs are reproducible and re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Iterator
 
 import numpy as np
@@ -34,30 +33,8 @@ import torch
 from chronos.chronos2.dataset import Chronos2Dataset, DatasetMode, left_pad_and_cat_2D
 from torch.utils.data import IterableDataset
 
+from .config import TRANSFER_SOURCES, TransferShares
 from .data import SeriesSet
-
-SOURCES = ("future", "mixup", "synthetic")
-
-
-@dataclass(frozen=True)
-class TransferShares:
-    """Fractions of a batch's rows supplied by each teacher-only source; their sum is below 1."""
-
-    future: float = 0.0
-    mixup: float = 0.0
-    synthetic: float = 0.0
-
-    @property
-    def total(self) -> float:
-        return self.future + self.mixup + self.synthetic
-
-    def rows(self, batch_size: int) -> dict[str, int]:
-        """Rows per source in a batch of ``batch_size`` rows (rounded; at least 1 for a positive share)."""
-        return {name: (max(1, round(share * batch_size)) if share > 0 else 0)
-                for name, share in zip(SOURCES, (self.future, self.mixup, self.synthetic))}
-
-    def to_dict(self) -> dict[str, float]:
-        return {"future": self.future, "mixup": self.mixup, "synthetic": self.synthetic}
 
 
 class TransferBatches(IterableDataset):
@@ -95,7 +72,7 @@ class TransferBatches(IterableDataset):
         horizon = batch["future_target"].shape[-1]
         groups: list[torch.Tensor] = []  # each (rows, time): one group of the batch
         targets: list[int] = []  # rows of each group the teacher labels
-        for name in SOURCES:
+        for name in TRANSFER_SOURCES:
             budget = self.source_rows[name]
             while budget > 0:
                 group, n_targets = getattr(self, f"_{name}")(budget)

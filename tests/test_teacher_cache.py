@@ -10,7 +10,7 @@ import chronos_distill.trainer as trainer_module
 from chronos_distill import distill, load_teacher
 from chronos_distill.data import load_series
 from chronos_distill.forward import normalised_quantiles
-from chronos_distill.teacher_cache import MANIFEST, cache_key, cached_transfer_set, load_cache
+from chronos_distill.teacher_cache import MANIFEST, cache_key, cached_transfer_set, load_cache, windows_fingerprint
 
 FAST = dict(batch_size=16, learning_rate=3e-3, logging_steps=1, **TINY_STUDENT)
 WINDOWS = dict(context_length=128, prediction_length=PREDICTION_LENGTH, batch_size=16, output_patch_size=16, min_past=12)
@@ -61,7 +61,8 @@ def test_cached_predictions_are_the_teachers_and_the_key_tracks_what_they_depend
         live = normalised_quantiles(teacher, batch)
         torch.testing.assert_close(batch["teacher_quantiles"], live, rtol=1e-5, atol=1e-5)
 
-    key = cache_key(teacher, series, {"n_batches": 2, "seed": 0, **WINDOWS})
+    windows = windows_fingerprint(series, 0, **WINDOWS)
+    key = cache_key(teacher, series, {"n_batches": 2, "seed": 0, **WINDOWS, "windows": windows})
     assert folder.name == key
     assert cache_key(teacher, series, {"n_batches": 2, "seed": 1, **WINDOWS}) != key  # windows
     fewer = load_series(table[table["item_id"] != table["item_id"].iloc[0]], PREDICTION_LENGTH, target=["target"])

@@ -8,7 +8,8 @@ same scale; the quantile head's raw output is exactly that, so it is read with a
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import contextlib
+from typing import Any, Iterator, Mapping
 
 import torch
 from einops import rearrange
@@ -18,6 +19,23 @@ from .hooks import Chronos2Layout, capture_outputs
 
 #: Keys of a ``Chronos2Dataset`` batch that are model inputs (``future_target`` is the truth, kept apart).
 MODEL_INPUT_KEYS = ("context", "group_ids", "future_covariates", "num_output_patches")
+
+
+@contextlib.contextmanager
+def fp32_eval(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in fp32 and eval mode for the duration of the block, then as it was: every parameter's and
+    buffer's dtype and every module's train/eval flag are restored (bf16 and fp16 values survive the round
+    trip through fp32 exactly). For forecasting and exporting a model that a caller may still be training."""
+    dtypes = {name: t.dtype for name, t in [*model.named_parameters(), *model.named_buffers()]}
+    modes = {name: m.training for name, m in model.named_modules()}
+    try:
+        yield model.float().eval()
+    finally:
+        for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+            if tensor.dtype != dtypes[name]:
+                tensor.data = tensor.data.to(dtypes[name])
+        for name, module in model.named_modules():
+            module.training = modes[name]
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -29,7 +29,7 @@ from chronos.chronos2 import Chronos2Pipeline
 from chronos.chronos2.config import Chronos2ForecastingConfig
 
 from .errors import CheckpointError, DataError
-from .onnx_export import FORMAT, FORMAT_KEY, INPUT_NAMES
+from .onnx_format import FORMAT, FORMAT_KEY, INPUT_NAMES, LIMITS_KEY, MODEL_CONFIG_KEY
 
 
 class OnnxChronos2Model:
@@ -146,8 +146,8 @@ def load_onnx_model(path: str | Path, *, threads: int | None = None,
             f"{path} is an ONNX file but not a Chronos-2 forecaster written by `chronos-distill export-onnx` "
             + (f"(its format is {found!r}, this version reads {FORMAT!r})" if found else "(no chronos-distill metadata)")
         )
-    config = json.loads(metadata["chronos_distill.model_config"])
-    limits = json.loads(metadata["chronos_distill.limits"])
+    config = json.loads(metadata[MODEL_CONFIG_KEY])
+    limits = json.loads(metadata[LIMITS_KEY])
     fields = {f.name for f in dataclasses.fields(Chronos2ForecastingConfig)}
     chronos_config = Chronos2ForecastingConfig(**{k: v for k, v in config["chronos_config"].items() if k in fields})
     # the pipeline cuts contexts to context_length; the graph takes whole patches up to this many steps

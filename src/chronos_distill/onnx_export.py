@@ -46,19 +46,32 @@ from chronos.chronos2 import Chronos2Model
 from torch.overrides import TorchFunctionMode
 
 from .errors import ConfigError, DistillError
+from .forward import fp32_eval
+from .onnx_format import (
+    COLUMNS_KEY,
+    FORMAT,
+    FORMAT_KEY,
+    INPUT_NAMES,
+    LIMITS_KEY,
+    MODEL_CONFIG_KEY,
+    OUTPUT_NAMES,
+    QUANTIZE_KEY,
+    SOURCE_KEY,
+)
+from .run_folder import check_writable
 
 logger = logging.getLogger(__name__)
 
-#: ONNX metadata key that marks a file made by :func:`export_onnx`, with the layout version as value.
-FORMAT_KEY = "chronos_distill.format"
-FORMAT = "chronos2-quantiles/1"
-INPUT_NAMES = ("context", "group_ids", "future_covariates")
-OUTPUT_NAMES = ("quantile_preds",)
 DEFAULT_OPSET = 18
+#: chronos-forecasting's major version whose internals the export-time changes below were written and tested
+#: against (``Chronos2Encoder._construct_and_invert_group_time_mask``, ``Chronos2Model._prepare_patched_future``).
+TESTED_CHRONOS_MAJOR = 2
 
 
 class _FloatMaskEinsum(TorchFunctionMode):
-    """``torch.einsum`` with bool operands computed in float (ONNX Einsum has no bool type)."""
+    """``torch.einsum`` with bool operands computed in float (ONNX Einsum has no bool type). Active only inside
+    ``_construct_and_invert_group_time_mask``, whose one einsum multiplies the bool group mask with the time
+    mask: no other einsum of the model is touched."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -73,32 +86,63 @@ class _FloatMaskEinsum(TorchFunctionMode):
 
 
 class _NoNaNAfterMasking(TorchFunctionMode):
-    """Answers False to a tensor's truth value: the NaN check of ``_prepare_patched_future`` (see module doc)."""
+    """Answers False to the truth value of ``torch.isnan(x).any()``: the NaN check of ``_prepare_patched_future``
+    (see module doc). Every other tensor truth test is the tensor's own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._isnan: list[torch.Tensor] = []  # results of torch.isnan inside the block
+        self._nan_checks: list[torch.Tensor] = []  # ... and of .any() on them
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        if func is torch.Tensor.__bool__:
+        if func is torch.Tensor.__bool__ and any(args[0] is t for t in self._nan_checks):
             return False
-        return func(*args, **(kwargs or {}))
+        result = func(*args, **(kwargs or {}))
+        if func is torch.isnan:
+            self._isnan.append(result)
+        elif func in (torch.any, torch.Tensor.any) and args and any(args[0] is t for t in self._isnan):
+            self._nan_checks.append(result)
+        return result
 
 
 @contextlib.contextmanager
 def onnx_exportable(model: Chronos2Model) -> Iterator[Chronos2Model]:
     """Make ``model`` exportable to ONNX for the duration of the block (see module doc, points 1 and 2).
 
-    Only this instance changes, and only until the block ends.
+    Only this instance changes, only the two methods named there, and only until the block ends.
     """
-    original = model._prepare_patched_future  # bound method
+    check_chronos_version()
+    prepare_patched_future = model._prepare_patched_future  # bound methods of the class's code
+    group_time_mask = model.encoder._construct_and_invert_group_time_mask
 
-    def prepare_patched_future(self, *args, **kwargs):
+    def exportable_prepare_patched_future(self, *args, **kwargs):
         with _NoNaNAfterMasking():
-            return original(*args, **kwargs)
+            return prepare_patched_future(*args, **kwargs)
 
-    model._prepare_patched_future = types.MethodType(prepare_patched_future, model)
-    try:
+    def exportable_group_time_mask(*args, **kwargs):
         with _FloatMaskEinsum():
-            yield model
-    finally:
-        del model._prepare_patched_future  # the class's method again
+            return group_time_mask(*args, **kwargs)
+
+    model._prepare_patched_future = types.MethodType(exportable_prepare_patched_future, model)
+    model.encoder._construct_and_invert_group_time_mask = exportable_group_time_mask
+    try:
+        yield model
+    finally:  # the class's methods again
+        del model._prepare_patched_future
+        del model.encoder._construct_and_invert_group_time_mask
+
+
+def check_chronos_version() -> None:
+    """Refuse a chronos-forecasting whose major version the export-time changes were not tested with."""
+    from importlib.metadata import version
+
+    installed = version("chronos-forecasting")
+    if int(installed.split(".")[0]) != TESTED_CHRONOS_MAJOR:
+        raise DistillError(
+            f"export-onnx changes two internals of chronos-forecasting {TESTED_CHRONOS_MAJOR}.x at export time "
+            f"(see chronos_distill.onnx_export); chronos-forecasting {installed} is installed, which they were not "
+            f"tested with; install chronos-forecasting>={TESTED_CHRONOS_MAJOR},<{TESTED_CHRONOS_MAJOR + 1}"
+        )
 
 
 class QuantileForward(torch.nn.Module):
@@ -159,21 +203,35 @@ def export_onnx(model: str | Path | Chronos2Model, output: str | Path, *, quanti
     Returns the path of the written ``.onnx`` file. The weights are exported in fp32; ``quantize="int8"``
     then quantizes the matmul weights (see module doc).
     """
-    import onnx
-
     from .config import OnnxExportConfig
-    from .run_record import distilled_columns
-    from .teacher import load_chronos2, local_folder
+    from .teacher import load_chronos2
 
     # the same checks as the command line's (one place): quantize, opset, a .onnx output
     OnnxExportConfig(model=str(model) if isinstance(model, (str, Path)) else "<in-memory model>", output=str(output),
                      quantize=quantize, opset=opset)
+    check_chronos_version()
     output = Path(output)
     if output.is_dir():
         raise ConfigError(f"option `output` (--output): {output} is a folder; name a .onnx file")
-    output.parent.mkdir(parents=True, exist_ok=True)
+    check_writable(output, is_file=True)  # before the export, which takes a while
     source = model if isinstance(model, (str, Path)) else None
-    model = load_chronos2(model, role="model") if source is not None else model.float().eval()
+    loaded = load_chronos2(model, role="model") if source is not None else model
+    # a model passed in comes back as it was: dtype and train/eval mode are restored after the export
+    with fp32_eval(loaded) as model:
+        _write_onnx(model, output, quantize=quantize, opset=opset, source=source)
+    logger.info("exported %s to %s (%s, opset %d)", source or "the model", output,
+                "int8 weights" if quantize == "int8" else "fp32", opset)
+    return output
+
+
+def _write_onnx(model: Chronos2Model, output: Path, *, quantize: str, opset: int, source: str | Path | None) -> None:
+    """Trace ``model`` (fp32, eval) into ``output``, quantize it if asked, and add the metadata; atomically."""
+    import onnx
+
+    from .run_record import distilled_columns
+    from .teacher import local_folder
+
+    output.parent.mkdir(parents=True, exist_ok=True)
     limits = export_limits(model)
     inputs, dynamic_shapes = _dynamic_shapes(limits)
 
@@ -192,12 +250,12 @@ def export_onnx(model: str | Path | Chronos2Model, output: str | Path, *, quanti
         graph = onnx.load(str(written))
         metadata = {
             FORMAT_KEY: FORMAT,
-            "chronos_distill.model_config": model.config.to_json_string(use_diff=False),
-            "chronos_distill.quantize": quantize,
-            "chronos_distill.source": Path(str(source)).name if source is not None else "<in-memory model>",
-            "chronos_distill.limits": json.dumps(limits),
+            MODEL_CONFIG_KEY: model.config.to_json_string(use_diff=False),
+            QUANTIZE_KEY: quantize,
+            SOURCE_KEY: Path(str(source)).name if source is not None else "<in-memory model>",
+            LIMITS_KEY: json.dumps(limits),
             # the columns a student was distilled with, so that predict asks for the same known covariates
-            "chronos_distill.columns": json.dumps(distilled_columns(local_folder(source)) if source else {}),
+            COLUMNS_KEY: json.dumps(distilled_columns(local_folder(source)) if source else {}),
         }
         del graph.metadata_props[:]
         for key, value in metadata.items():
@@ -206,9 +264,6 @@ def export_onnx(model: str | Path | Chronos2Model, output: str | Path, *, quanti
         onnx.save(graph, str(final))
         os.chmod(final, 0o644)
         os.replace(final, output)
-    logger.info("exported %s to %s (%s, opset %d)", source or "the model", output,
-                "int8 weights" if quantize == "int8" else "fp32", opset)
-    return output
 
 
 @contextlib.contextmanager

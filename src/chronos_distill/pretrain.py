@@ -137,8 +137,10 @@ class PretrainStream(IterableDataset):
         }
 
     def task(self, rng: np.random.Generator, bank: list[np.ndarray], horizon: int,
-             context_length: int) -> tuple[np.ndarray, int, int]:
-        """One task: values (n_variates, length), its number of targets and of known covariates (last rows)."""
+             context_length: int | None = None) -> tuple[np.ndarray, int, int]:
+        """One task: values (n_variates, length), its number of targets and of known covariates (last rows);
+        its context reaches at most ``context_length`` (by default the config's)."""
+        context_length = context_length or self.cfg.context_length
         u = rng.random()
         if u < self.cfg.real_weight and self.real:
             return self.real[rng.integers(len(self.real))][None, :], 1, 0

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 
+from .forward import fp32_eval
 from .metrics import seasonal_naive
 from .synthetic import seasonal_series
 
@@ -77,10 +78,10 @@ def make_case(case: SeasonalCase, n_series: int = 32, context: int = 512, horizo
 
 @torch.no_grad()
 def median_forecast(model: Chronos2Model, contexts: np.ndarray, horizon: int) -> np.ndarray:
-    pipeline = Chronos2Pipeline(model.float().eval())
-    quantiles, _ = pipeline.predict_quantiles(
-        [torch.tensor(c, dtype=torch.float32) for c in contexts], prediction_length=horizon, quantile_levels=[0.5]
-    )
+    with fp32_eval(model) as fp32:
+        quantiles, _ = Chronos2Pipeline(fp32).predict_quantiles(
+            [torch.tensor(c, dtype=torch.float32) for c in contexts], prediction_length=horizon, quantile_levels=[0.5]
+        )
     return torch.cat(quantiles)[:, :, 0].numpy().astype(np.float64)
 
 

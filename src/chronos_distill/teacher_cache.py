@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
+from accelerate import PartialState
 from chronos.chronos2 import Chronos2Model
 from torch.utils.data import IterableDataset
 
@@ -40,7 +41,7 @@ from .run_folder import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT = 2  # 2: batches carry teacher_rows (teacher-only transfer rows)
+CACHE_FORMAT = 3  # 2: batches carry teacher_rows (teacher-only transfer rows); 3: the key has a windows fingerprint
 MANIFEST = "manifest.json"
 BATCHES_PER_SHARD = 64
 #: batch entries stored per cached batch (tensors), besides the integer num_output_patches
@@ -48,8 +49,25 @@ _INTEGER = {"group_ids": torch.long, "teacher_rows": torch.bool}
 _TENSORS = ("context", "future_target", "future_covariates", "group_ids", "teacher_rows", "teacher_quantiles")
 
 
+def windows_fingerprint(series: SeriesSet, seed: int, shares=None, **dataset_options: Any) -> str:
+    """sha256 of the first batch that the run's sampler draws (the same seed and options as the transfer set).
+
+    The options alone do not say which rows are drawn: a change to ``Chronos2Dataset``'s sampling or to the
+    transfer generators (the synthetic rows, TSMixup) draws other rows from the same options. Their first batch
+    does change, and with it the cache key, so a cache built by other code is never reused.
+    """
+    (batch,) = draw_windows(series, 1, seed, shares=shares, **dataset_options)
+    digest = hashlib.sha256()
+    for name in sorted(batch):
+        value = batch[name]
+        digest.update(name.encode())
+        digest.update(value.contiguous().numpy().tobytes() if torch.is_tensor(value) else repr(value).encode())
+    return digest.hexdigest()
+
+
 def cache_key(teacher: Chronos2Model, series: SeriesSet, windowing: dict[str, Any]) -> str:
-    """sha256 over the teacher's weights and config, the series' values and the windowing options."""
+    """sha256 over the teacher's weights and config, the series' values and the windowing options (which
+    include the fingerprint of :func:`windows_fingerprint`)."""
     digest = hashlib.sha256()
     digest.update(f"chronos-distill teacher cache v{CACHE_FORMAT}".encode())
     digest.update(teacher.config.to_json_string().encode())
@@ -143,19 +161,24 @@ def cached_transfer_set(
     batches, and is part of the key. Returns the dataset, the cache folder used, and whether it was reused
     (True) or computed now (False).
     """
-    windowing = {"n_batches": n_batches, "seed": seed, **dataset_options}
+
+    windowing = {"n_batches": n_batches, "seed": seed, **dataset_options,
+                 "windows": windows_fingerprint(series, seed, shares=shares, **dataset_options)}
     if shares is not None and shares.total > 0:
         windowing["transfer"] = shares.to_dict()
     key = cache_key(teacher, series, windowing)
     target = Path(folder).expanduser() / key
-    batches = load_cache(target)
-    reused = batches is not None
-    if batches is None:
-        logger.info("teacher cache: computing the teacher's predictions for %d batches into %s", n_batches, target)
-        windows = draw_windows(series, n_batches, seed, shares=shares, **dataset_options)
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        build_cache(Path(folder).expanduser(), key, teacher.to(device), windows, device=device)
+    # the accelerator's process: its device (cuda:<local rank> under torchrun), and rank 0 first. Without a
+    # GPU, accelerate joins the ranks of a CPU job only when asked to (as the Trainer does with use_cpu)
+    state = PartialState(cpu=not torch.cuda.is_available())
+    with state.main_process_first():  # rank 0 builds a missing cache; the other ranks wait, then read it
         batches = load_cache(target)
-    else:
-        logger.info("teacher cache: reusing %s", target)
+        reused = batches is not None
+        if batches is None:
+            logger.info("teacher cache: computing the teacher's predictions for %d batches into %s", n_batches, target)
+            windows = draw_windows(series, n_batches, seed, shares=shares, **dataset_options)
+            build_cache(Path(folder).expanduser(), key, teacher.to(state.device), windows, device=state.device)
+            batches = load_cache(target)
+        else:
+            logger.info("teacher cache: reusing %s", target)
     return CachedBatches(batches, dataset_options["batch_size"]), target, reused

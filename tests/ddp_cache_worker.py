@@ -1,0 +1,36 @@
+"""Run by tests/test_correctness.py under ``torchrun --nproc_per_node 2``: a tiny distillation with a teacher
+cache. Each rank writes the device its cache teacher runs on to ``TRACE/device-rank<R>``, and every build of the
+cache appends the building rank to ``TRACE/builds.txt``."""
+
+import os
+import sys
+
+import chronos_distill.teacher_cache as cache_module
+from chronos_distill import distill
+from chronos_distill.synthetic import seasonal_long_table
+
+teacher, output, cache, trace, max_steps, resume = sys.argv[1:7]
+rank = int(os.environ["RANK"])
+original_build, original_load = cache_module.build_cache, cache_module.load_cache
+
+
+def build(folder, key, model, batches, device="cpu"):
+    with open(os.path.join(trace, "builds.txt"), "a") as f:
+        f.write(f"rank{rank}\n")
+    return original_build(folder, key, model, batches, device=device)
+
+
+def load(folder):
+    batches = original_load(folder)
+    if batches is not None:
+        with open(os.path.join(trace, f"device-rank{rank}"), "w") as f:
+            f.write(str(cache_module.PartialState(cpu=True).device))
+    return batches
+
+
+cache_module.build_cache, cache_module.load_cache = build, load
+distill(
+    teacher=teacher, train_data=seasonal_long_table(n_series=24, length=160, seed=0), prediction_length=12,
+    output=output, max_steps=int(max_steps), save_steps=2, batch_size=8, logging_steps=1, student_d_model=32,
+    student_num_heads=2, student_d_ff=64, teacher_cache=cache, cache_batches=4, resume=resume == "1",
+)

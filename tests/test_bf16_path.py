@@ -1,0 +1,49 @@
+"""The GPU dtype path, run on CPU: bf16 autocast turns on by itself on CUDA (sm80+); here it is asked for with
+``trainer_args={"bf16": True}``, which the Trainer runs as CPU autocast (issue 21, section 4)."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from conftest import PREDICTION_LENGTH, TINY_STUDENT
+from safetensors import safe_open
+
+import chronos_distill.trainer as trainer_module
+from chronos_distill import distill
+
+
+def test_a_bf16_autocast_run_keeps_fp32_weights_computes_fp32_losses_and_exports_fp32(teacher_dir, table, tmp_path,
+                                                                                       monkeypatch):
+    seen = {"activations": set(), "losses": set(), "teacher_params": set(), "student_params": set()}
+    original = trainer_module.DistillationTrainer.compute_loss
+
+    def traced(self, model, inputs, *args, **kwargs):
+        seen["teacher_params"] |= {p.dtype for p in self.teacher.parameters()}
+        seen["student_params"] |= {p.dtype for p in model.parameters()}
+        return original(self, model, inputs, *args, **kwargs)
+
+    def accumulate(self, mode, losses):
+        seen["losses"] |= {v.dtype for v in losses.values()}
+        return original_accumulate(self, mode, losses)
+
+    original_accumulate = trainer_module.DistillationTrainer._accumulate
+    monkeypatch.setattr(trainer_module.DistillationTrainer, "compute_loss", traced)
+    monkeypatch.setattr(trainer_module.DistillationTrainer, "_accumulate", accumulate)
+    linear_outputs = set()
+    hook = torch.nn.modules.module.register_module_forward_hook(
+        lambda module, args, out: linear_outputs.add(out.dtype) if isinstance(module, torch.nn.Linear) else None)
+    try:
+        result = distill(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
+                         output=str(tmp_path / "run"), max_steps=2, batch_size=8, logging_steps=1, feature_weight=0.1,
+                         trainer_args={"bf16": True}, **TINY_STUDENT)
+    finally:
+        hook.remove()
+    assert result.trainer.args.bf16
+    assert torch.bfloat16 in linear_outputs  # autocast did run the matmuls in bf16 ...
+    assert seen["teacher_params"] == {torch.float32} and seen["student_params"] == {torch.float32}  # ... on fp32 weights
+    assert seen["losses"] == {torch.float32}  # and every loss term is computed in fp32
+    model = result.model_dir
+    assert json.loads((model / "config.json").read_text())["dtype"] == "float32"
+    with safe_open(model / "model.safetensors", "pt") as exported:
+        assert {exported.get_tensor(k).dtype for k in exported.keys()} == {torch.float32}

@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; known: {list(VARIANTS)}")
 
-    from chronos_distill.competition_data import load_benchmarks, training_table
+    from chronos_distill.data.competition import load_benchmarks, training_table
 
     transfer = training_table(("M1", "M3"))
     benchmarks = load_benchmarks("M3")

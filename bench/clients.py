@@ -69,7 +69,7 @@ def make_student(work: Path) -> Path:
 
 
 def write_training_table(work: Path) -> Path:
-    from chronos_distill.competition_data import training_table
+    from chronos_distill.data.competition import training_table
 
     path = work / "m3-train.parquet"
     training_table(("M3",)).to_parquet(path)

@@ -113,9 +113,9 @@ def score_student(model_dir: str, benchmarks: dict[str, Any], teacher_results: d
 
 
 def score(models: dict[str, Any], benchmarks: dict[str, Any]) -> dict[str, Any]:
-    """:func:`chronos_distill.evaluation.evaluate_models` results of ``models`` (name -> model or folder)."""
-    from chronos_distill.evaluation import evaluate_models
-    from chronos_distill.teacher import load_chronos2
+    """:func:`chronos_distill.evaluation.scoring.evaluate_models` results of ``models`` (name -> model or folder)."""
+    from chronos_distill.chronos2.loading import load_chronos2
+    from chronos_distill.evaluation.scoring import evaluate_models
 
     loaded = {name: load_chronos2(m, role="model") if isinstance(m, (str, Path)) else m for name, m in models.items()}
     results, _ = evaluate_models(loaded, benchmarks)

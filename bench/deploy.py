@@ -1,6 +1,6 @@
 """Deployment benchmark: forecast latency of the student in PyTorch, PyTorch int8, ONNX fp32 and ONNX int8.
 
-Variants, each a ``Chronos2Pipeline`` (the ONNX ones :class:`chronos_distill.onnx.OnnxForecaster`), timed
+Variants, each a ``Chronos2Pipeline`` (the ONNX ones :class:`chronos_distill.deploy.onnx_forecaster.OnnxForecaster`), timed
 through ``predict_quantiles`` end to end (input preparation included), interleaved, median and IQR:
 
 - ``teacher, PyTorch``: the teacher, fp32;
@@ -72,8 +72,8 @@ def forecasters(teacher, student, folder: Path, threads: int) -> dict:
 
     from chronos.chronos2 import Chronos2Pipeline
 
-    from chronos_distill.onnx import OnnxForecaster
-    from chronos_distill.onnx_export import export_onnx
+    from chronos_distill.deploy.onnx_export import export_onnx
+    from chronos_distill.deploy.onnx_forecaster import OnnxForecaster
 
     files = {q: export_onnx(student, folder / f"student-{q}.onnx", quantize=q) for q in ("none", "int8")}
     return {
@@ -148,7 +148,7 @@ def _onnx_profile(forecaster, series, threads: int) -> dict:
 
 def m3_quality_and_time(pipelines: dict, benchmarks: dict, repeats: int) -> dict:
     """M3 WQL of every variant, and the interleaved end-to-end time to forecast all M3 series."""
-    from chronos_distill.evaluation import forecast_quantiles
+    from chronos_distill.evaluation.scoring import forecast_quantiles
 
     scores = score(pipelines, benchmarks)
     timing = interleaved_timing(
@@ -162,7 +162,7 @@ def m3_quality_and_time(pipelines: dict, benchmarks: dict, repeats: int) -> dict
 def random_pair(seed: int = 0):
     from chronos.chronos2 import Chronos2Model
 
-    from chronos_distill.architecture import chronos2_config
+    from chronos_distill.chronos2.architecture import chronos2_config
 
     torch.manual_seed(seed)
     shapes = {"teacher": dict(d_model=768, num_layers=12, num_heads=12, d_kv=64, d_ff=3072),
@@ -182,8 +182,8 @@ def main(argv=None) -> int:
                         help="BATCHxCONTEXT settings, comma-separated [default: %(default)s]")
     parser.add_argument("--m3-subsets", default="yearly,quarterly,monthly", help="M3 subsets scored and timed")
     args = parser.parse_args(argv)
-    from chronos_distill.competition_data import load_benchmarks, training_table
-    from chronos_distill.teacher import load_chronos2, load_teacher
+    from chronos_distill.chronos2.loading import load_chronos2, load_teacher
+    from chronos_distill.data.competition import load_benchmarks, training_table
 
     threads = torch.get_num_threads()
     settings = [tuple(int(x) for x in s.split("x")) for s in args.settings.split(",")]

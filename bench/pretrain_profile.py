@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from chronos_distill.chronos2.loading import load_teacher
 from chronos_distill.config import PretrainConfig
-from chronos_distill.pretrain import PretrainStream, real_series
-from chronos_distill.synthetic import kernel_synth
-from chronos_distill.teacher import load_teacher
+from chronos_distill.data.synthetic import kernel_synth
+from chronos_distill.pretraining.stream import PretrainStream, real_series
 
 V1_MIX = dict(seasonal_weight=0.5, real_weight=0.25, multivariate_weight=0.1, intermittent_weight=0.05,
               kernel_bank_size=256)

@@ -23,11 +23,11 @@ from common import add_training_arguments, command_line, pm, seeds_of, write_res
 from transformers import TrainerCallback
 
 from chronos_distill import load_teacher
-from chronos_distill.competition_data import load_m3_benchmarks, training_table
+from chronos_distill.chronos2.forward import unwrap
 from chronos_distill.config import DistillConfig
-from chronos_distill.evaluation import evaluate_models
-from chronos_distill.forward import unwrap
-from chronos_distill.run import prepare_run
+from chronos_distill.data.competition import load_m3_benchmarks, training_table
+from chronos_distill.distillation.run import prepare_run
+from chronos_distill.evaluation.scoring import evaluate_models
 
 
 def score(student, teacher_scores, benchmarks) -> dict:

@@ -82,9 +82,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_training_arguments(parser, steps=2000, runs="runs/bench-quality")
     args = parser.parse_args(argv)
-    from chronos_distill.competition_data import load_benchmarks, training_table
-    from chronos_distill.report import markdown_table, write_report
-    from chronos_distill.teacher import load_chronos2, load_teacher
+    from chronos_distill.chronos2.loading import load_chronos2, load_teacher
+    from chronos_distill.data.competition import load_benchmarks, training_table
+    from chronos_distill.evaluation.report import markdown_table, write_report
 
     transfer = training_table(("M1", "M3"))
     benchmarks = load_benchmarks("M3")
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
             print(f"seed {seed} {name}: {runs[name][-1]['vs_teacher']:.4f} x teacher", flush=True)
 
     # scores and plots of the first seed's students, next to the teacher and seasonal naive
-    from chronos_distill.evaluation import evaluate_models
+    from chronos_distill.evaluation.scoring import evaluate_models
 
     first, forecasts = evaluate_models({"teacher": teacher, **first_students}, benchmarks)
     write_report(first, forecasts, benchmarks, Path(args.out) / "quality")

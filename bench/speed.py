@@ -65,7 +65,7 @@ def _inputs(batch):
 def prepared(args, tmp: Path, name: str, **options):
     """A trainer built exactly as ``distill`` builds it, its optimizer, and one training batch on the device."""
     from chronos_distill.config import DistillConfig
-    from chronos_distill.run import prepare_run
+    from chronos_distill.distillation.run import prepare_run
 
     cfg = DistillConfig(teacher=args.teacher, train_data=args.transfer, prediction_length=args.prediction_length,
                         min_past=6, batch_size=args.batch_size, max_steps=1000, output=str(tmp / name), **options)
@@ -129,7 +129,7 @@ def design_note_step(teacher, student, batch, horizon: int, alpha: float = 0.5):
 def forecast_costs(repeats: int) -> dict:
     from chronos.chronos2 import Chronos2Model
 
-    from chronos_distill.architecture import chronos2_config
+    from chronos_distill.chronos2.architecture import chronos2_config
 
     shapes = {
         "teacher 768-d/12 layers": dict(d_model=768, num_layers=12, num_heads=12, d_kv=64, d_ff=3072),
@@ -163,7 +163,7 @@ def save_memory_teacher(folder: Path) -> None:
     """The random 768/12 teacher of (e), written once by the parent process."""
     from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 
-    from chronos_distill.architecture import chronos2_config
+    from chronos_distill.chronos2.architecture import chronos2_config
 
     teacher = Chronos2Model(chronos2_config(d_model=768, num_layers=12, num_heads=12, d_kv=64, d_ff=3072,
                                             context_length=2048, max_output_patches=4))
@@ -173,7 +173,7 @@ def save_memory_teacher(folder: Path) -> None:
 def memory_worker(variant: str, batch_size: int, teacher: str) -> dict:
     """Three distillation steps at context 2048 from the saved teacher; returns this process's peak memory."""
     from chronos_distill import distill
-    from chronos_distill.synthetic import seasonal_long_table
+    from chronos_distill.data.synthetic import seasonal_long_table
 
     options = {"output": {}, "feature+attention": dict(feature_weight=0.1, attention_weight=0.1, attention_kind="both")}
     with tempfile.TemporaryDirectory() as tmp:
@@ -204,8 +204,8 @@ def main(argv=None) -> int:
                                                          args.memory_teacher)))
         return 0
 
-    from chronos_distill.competition_data import training_table
-    from chronos_distill.forward import unwrap
+    from chronos_distill.chronos2.forward import unwrap
+    from chronos_distill.data.competition import training_table
 
     args.transfer = training_table(("M1", "M3"))
     results: dict = {"device": torch.cuda.get_device_name() if DEVICE == "cuda" else f"cpu ({torch.get_num_threads()} threads)"}

@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from chronos_distill.synthetic import (  # noqa: E402
+from chronos_distill.data.synthetic import (  # noqa: E402
     ar_process,
     intermittent_series,
     kernel_synth,

@@ -3,11 +3,11 @@
 Every checkpoint of a pretraining run (``RUN/checkpoints/checkpoint-N``, and the exported ``RUN/model``) is
 scored on two validation sets that no benchmark uses:
 
-- **the seasonality suite with fresh series**: the cases of :mod:`chronos_distill.seasonality_suite` drawn with
+- **the seasonality suite with fresh series**: the cases of :mod:`chronos_distill.evaluation.seasonality_suite` drawn with
   ``--suite-seed`` (2 for teacher v2; v1 was chosen on seed 1, and ``bench/teacher.py`` reports seed 0). The
   score is the geometric mean over the noisy cases of the median's MAE relative to seasonal naive's.
 - **whole M1/M3 series held out of pretraining** (``pretrain --real-holdout``,
-  :func:`chronos_distill.competition_data.validation_benchmarks`): each held-out series' last ``h`` training
+  :func:`chronos_distill.data.competition.validation_benchmarks`): each held-out series' last ``h`` training
   steps (the official horizon of its subset) are forecast from the steps before; the score is the geometric mean
   over the six subsets of WQL relative to seasonal naive's. Test portions are never read.
 
@@ -28,10 +28,10 @@ import os
 import re
 from pathlib import Path
 
-from chronos_distill.competition_data import validation_benchmarks
-from chronos_distill.evaluation import evaluate_models
-from chronos_distill.seasonality_suite import SUITE, score_suite
-from chronos_distill.teacher import load_chronos2
+from chronos_distill.chronos2.loading import load_chronos2
+from chronos_distill.data.competition import validation_benchmarks
+from chronos_distill.evaluation.scoring import evaluate_models
+from chronos_distill.evaluation.seasonality_suite import SUITE, score_suite
 
 
 def candidates(run: Path) -> dict[str, Path]:

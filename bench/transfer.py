@@ -72,7 +72,7 @@ VARIANTS_BY_REGIME = {
 
 
 def m3_ids(subset: str) -> list[str]:
-    from chronos_distill.competition_data import load_competition
+    from chronos_distill.data.competition import load_competition
 
     return [f"M3/{sn}" for sn in load_competition("M3", subset).item_ids]
 
@@ -89,7 +89,7 @@ def low_data_ids(seed: int = 0) -> dict[str, list[str]]:
 
 
 def transfer_set(regime: str, sample: dict[str, list[str]]) -> pd.DataFrame:
-    from chronos_distill.competition_data import training_table
+    from chronos_distill.data.competition import training_table
 
     if regime == "full":
         return training_table(("M1", "M3"))
@@ -100,14 +100,14 @@ def transfer_set(regime: str, sample: dict[str, list[str]]) -> pd.DataFrame:
 
 
 def scored_on(regime: str) -> dict:
-    from chronos_distill.competition_data import load_benchmarks
+    from chronos_distill.data.competition import load_benchmarks
 
     return load_benchmarks("M1" if regime == "cross-domain" else "M3", SUBSETS)
 
 
 def validation_split(table: pd.DataFrame, sample: dict[str, list[str]]) -> tuple[pd.DataFrame, dict]:
     """The training series without their last H steps, and benchmarks holding out those H steps."""
-    from chronos_distill.competition_data import M3_SUBSETS, Benchmark
+    from chronos_distill.data.competition import M3_SUBSETS, Benchmark
 
     kept, benchmarks = [], {}
     for subset, ids in sample.items():
@@ -129,7 +129,7 @@ def validation_split(table: pd.DataFrame, sample: dict[str, list[str]]) -> tuple
 def with_synthetic_truth(table: pd.DataFrame, share: float, max_length: int, seed: int) -> pd.DataFrame:
     """``table`` plus synthetic series (with their own values as truth), ``share`` of all series, each as long as
     a real series drawn at random (at most ``max_length``), as the synthetic source draws its lengths."""
-    from chronos_distill.transfer import synthetic_series
+    from chronos_distill.data.transfer import synthetic_series
 
     lengths = table.groupby("item_id", sort=False).size().to_numpy()
     n_synthetic = round(len(lengths) * share / (1 - share))
@@ -237,7 +237,7 @@ def latency_table(teacher: str, student_dir: str, benchmarks: dict) -> dict:
     import torch
     from chronos.chronos2 import Chronos2Pipeline
 
-    from chronos_distill.teacher import load_chronos2, load_teacher
+    from chronos_distill.chronos2.loading import load_chronos2, load_teacher
 
     monthly = next(b for name, b in benchmarks.items() if name.endswith("monthly"))
     batch = [torch.tensor(c, dtype=torch.float32) for c in monthly.contexts[:64]]

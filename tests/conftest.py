@@ -7,8 +7,8 @@ import pytest
 import torch
 from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 
-from chronos_distill.architecture import chronos2_config
-from chronos_distill.synthetic import seasonal_long_table
+from chronos_distill.chronos2.architecture import chronos2_config
+from chronos_distill.data.synthetic import seasonal_long_table
 
 PREDICTION_LENGTH = 12
 

@@ -5,9 +5,9 @@ cache appends the building rank to ``TRACE/builds.txt``."""
 import os
 import sys
 
-import chronos_distill.teacher_cache as cache_module
+import chronos_distill.data.teacher_cache as cache_module
 from chronos_distill import distill
-from chronos_distill.synthetic import seasonal_long_table
+from chronos_distill.data.synthetic import seasonal_long_table
 
 teacher, output, cache, trace, max_steps, resume = sys.argv[1:7]
 rank = int(os.environ["RANK"])

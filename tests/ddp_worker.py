@@ -6,9 +6,9 @@ import json
 import os
 import sys
 
-import chronos_distill.trainer as trainer_module
+import chronos_distill.distillation.trainer as trainer_module
 from chronos_distill import distill
-from chronos_distill.synthetic import seasonal_long_table
+from chronos_distill.data.synthetic import seasonal_long_table
 
 teacher, output, trace = sys.argv[1:4]
 extra = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}  # more distill options, e.g. transfer shares

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-import chronos_distill.trainer as trainer_module
+import chronos_distill.distillation.trainer as trainer_module
 from chronos_distill.cli import main
 
 pause_at, marker, argv = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]

@@ -21,7 +21,7 @@ import pytest
 
 import chronos_distill
 from chronos_distill import CheckpointError, ConfigError, DataError, DistillConfig, DistillError
-from chronos_distill.data import drop_short_series, load_series
+from chronos_distill.data.series import drop_short_series, load_series
 
 PREDICTION_LENGTH = 12
 #: Small enough that, should a check fail to fire, the accidental run is still short.
@@ -263,7 +263,7 @@ def test_only_some_series_too_short_are_skipped_with_warning(table, caplog):
         kept = drop_short_series(series, minimum, "train_data", "min_past 12 + prediction_length 12")
     assert kept.ids == keep
     assert [int(x["context"].shape[-1]) for x in kept.inputs] == [160, 160, 160]
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "chronos_distill.data"]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "chronos_distill.data.series"]
     assert len(warnings) == 1, caplog.text
     text = warnings[0].getMessage()
     assert "skipping 2 of 5 series shorter than 24 steps" in text

@@ -9,7 +9,7 @@ import torch
 from conftest import PREDICTION_LENGTH, TINY_STUDENT
 from safetensors import safe_open
 
-import chronos_distill.trainer as trainer_module
+import chronos_distill.distillation.trainer as trainer_module
 from chronos_distill import distill
 
 

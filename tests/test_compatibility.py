@@ -16,8 +16,9 @@ from conftest import PREDICTION_LENGTH, TINY_STUDENT
 from huggingface_hub import ModelCard
 
 from chronos_distill import distill
+from chronos_distill.chronos2.checkpoints import BUNDLED_TEACHERS, describe_teacher
+from chronos_distill.chronos2.loading import load_chronos2
 from chronos_distill.cli import main
-from chronos_distill.teacher import BUNDLED_TEACHERS, describe_teacher, load_chronos2
 
 CONTEXTS = [torch.sin(torch.arange(96.0) / 3) * 5 + 20, torch.linspace(0, 30, 70)]
 

@@ -23,14 +23,14 @@ import torch
 from conftest import PREDICTION_LENGTH, TINY_STUDENT
 from safetensors.torch import load_file
 
-import chronos_distill.transfer as transfer_module
+import chronos_distill.data.transfer as transfer_module
 from chronos_distill import distill
+from chronos_distill.chronos2.loading import load_chronos2, load_teacher
 from chronos_distill.config import PredictConfig, TransferShares
-from chronos_distill.data import load_series
+from chronos_distill.data.series import load_series
+from chronos_distill.data.synthetic import seasonal_long_table
+from chronos_distill.data.teacher_cache import cached_transfer_set, windows_fingerprint
 from chronos_distill.errors import DataError
-from chronos_distill.synthetic import seasonal_long_table
-from chronos_distill.teacher import load_chronos2, load_teacher
-from chronos_distill.teacher_cache import cached_transfer_set, windows_fingerprint
 
 WINDOWS = dict(context_length=128, prediction_length=PREDICTION_LENGTH, batch_size=16, output_patch_size=16, min_past=12)
 
@@ -49,7 +49,7 @@ def test_a_short_series_does_not_make_the_student_forget_its_known_covariates(tm
     # ... so predict still asks for the covariate's future values
     history = tmp_path / "history.csv"
     table.to_csv(history, index=False)
-    from chronos_distill.predict import predict
+    from chronos_distill.deploy.predict import predict
 
     with pytest.raises(DataError, match=r"distilled with known covariate\(s\) \['price'\]"):
         predict(model=str(tmp_path / "run"), data=str(history), prediction_length=PREDICTION_LENGTH,
@@ -87,10 +87,10 @@ def test_the_cache_key_changes_when_the_synthetic_rows_change_and_options_do_not
 
 def test_forecasting_and_exporting_leave_the_callers_model_as_it_was(tmp_path, teacher_dir):
     pytest.importorskip("onnxruntime")
-    from chronos_distill.competition_data import Benchmark
-    from chronos_distill.evaluation import forecast_quantiles
-    from chronos_distill.onnx_export import export_onnx
-    from chronos_distill.seasonality_suite import SUITE, make_case, score_case
+    from chronos_distill.data.competition import Benchmark
+    from chronos_distill.deploy.onnx_export import export_onnx
+    from chronos_distill.evaluation.scoring import forecast_quantiles
+    from chronos_distill.evaluation.seasonality_suite import SUITE, make_case, score_case
 
     model = load_chronos2(teacher_dir).to(torch.bfloat16).train()
     model.requires_grad_(True)
@@ -132,7 +132,7 @@ def test_building_and_validating_configs_imports_no_torch(tmp_path):
 
 
 def test_predict_with_a_config_applies_the_keyword_options(tmp_path, monkeypatch):
-    import chronos_distill.predict as predict_module
+    import chronos_distill.deploy.predict as predict_module
 
     seen = {}
 

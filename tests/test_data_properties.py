@@ -9,7 +9,9 @@ from chronos.chronos2.dataset import DatasetMode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chronos_distill.data import DataError, drop_short_series, load_series, make_dataset
+from chronos_distill.data.series import drop_short_series, load_series
+from chronos_distill.data.windows import make_dataset
+from chronos_distill.errors import DataError
 
 H = 4
 

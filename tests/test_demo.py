@@ -9,7 +9,7 @@ from chronos.chronos2 import Chronos2Pipeline
 
 from chronos_distill import resolve_teacher
 from chronos_distill.cli import main
-from chronos_distill.metrics import PUBLISHED_M3_SEASONAL_NAIVE
+from chronos_distill.evaluation.metrics import PUBLISHED_M3_SEASONAL_NAIVE
 
 pytestmark = pytest.mark.slow
 

@@ -13,13 +13,13 @@ import torch
 from conftest import PREDICTION_LENGTH, TINY_STUDENT
 from test_onnx import covariate_frames
 
-import chronos_distill.predict as predict_module
+import chronos_distill.deploy.predict as predict_module
 from chronos_distill import distill
+from chronos_distill.chronos2.loading import load_chronos2
 from chronos_distill.cli import main
+from chronos_distill.data.synthetic import seasonal_long_table
+from chronos_distill.data.tables import check_table
 from chronos_distill.errors import DataError, DistillError
-from chronos_distill.synthetic import seasonal_long_table
-from chronos_distill.tables import check_table
-from chronos_distill.teacher import load_chronos2
 
 
 def _one_error_line(capsys) -> str:
@@ -48,7 +48,7 @@ def test_an_unwritable_output_is_refused_before_any_work(history, capsys, monkey
                  "6", "--output", "/proc/chronos-distill-x.csv"]) == 2
     assert "output /proc/chronos-distill-x.csv cannot be written" in _one_error_line(capsys)
     monkeypatch.setattr(torch.onnx, "export", _never)
-    monkeypatch.setattr("chronos_distill.teacher.load_chronos2", _never)
+    monkeypatch.setattr("chronos_distill.chronos2.loading.load_chronos2", _never)
     assert main(["export-onnx", "reference", "--output", "/proc/chronos-distill-m.onnx"]) == 2
     assert "output /proc/chronos-distill-m.onnx cannot be written" in _one_error_line(capsys)
 
@@ -114,7 +114,7 @@ def test_the_predictions_column_is_the_median(history, teacher_dir):
 
 
 def test_evaluate_a_run_folder_scores_its_distilled_target_under_the_runs_name(tmp_path, teacher_dir):
-    from chronos_distill.evaluation import evaluate
+    from chronos_distill.evaluation.scoring import evaluate
 
     table = seasonal_long_table(n_series=6, length=120, seed=2).rename(columns={"target": "sales"})
     table.to_csv(tmp_path / "sales.csv", index=False)
@@ -132,7 +132,7 @@ def test_evaluate_a_run_folder_scores_its_distilled_target_under_the_runs_name(t
 
 
 def test_the_nan_check_override_answers_only_the_nan_check():
-    from chronos_distill.onnx_export import _NoNaNAfterMasking
+    from chronos_distill.deploy.onnx_export import _NoNaNAfterMasking
 
     values = torch.tensor([1.0, float("nan")])
     with _NoNaNAfterMasking():
@@ -142,7 +142,7 @@ def test_the_nan_check_override_answers_only_the_nan_check():
 
 
 def test_the_float_einsum_applies_to_the_group_mask_only(teacher_dir):
-    from chronos_distill.onnx_export import onnx_exportable
+    from chronos_distill.deploy.onnx_export import onnx_exportable
 
     model = load_chronos2(teacher_dir)
     group_ids, attention_mask = torch.tensor([0, 0, 1]), torch.ones(3, 4)
@@ -156,7 +156,7 @@ def test_the_float_einsum_applies_to_the_group_mask_only(teacher_dir):
 
 
 def test_an_untested_chronos_major_version_is_refused(monkeypatch, tmp_path):
-    from chronos_distill import onnx_export
+    from chronos_distill.deploy import onnx_export
 
     real = importlib.metadata.version
     monkeypatch.setattr(importlib.metadata, "version",

@@ -15,9 +15,9 @@ from safetensors import safe_open
 
 from chronos_distill import DistillConfig, build_student, distill, load_teacher
 from chronos_distill.cli import build_parser, main
-from chronos_distill.data import load_series
-from chronos_distill.evaluation import agreement_scores
-from chronos_distill.synthetic import seasonal_long_table
+from chronos_distill.data.series import load_series
+from chronos_distill.data.synthetic import seasonal_long_table
+from chronos_distill.evaluation.scoring import agreement_scores
 
 FAST = dict(batch_size=16, learning_rate=3e-3, logging_steps=1, **TINY_STUDENT)
 
@@ -164,8 +164,8 @@ def test_cli_flags_are_the_config_fields():
 
 
 def test_student_defaults_keep_the_teachers_design_narrower():
-    from chronos_distill.architecture import chronos2_config
-    from chronos_distill.student import build_student_config
+    from chronos_distill.chronos2.architecture import chronos2_config
+    from chronos_distill.chronos2.student import build_student_config
 
     base = chronos2_config(d_model=768, num_layers=12, num_heads=12, d_kv=64, d_ff=3072)
     cfg = DistillConfig(teacher="t", train_data="d.csv", prediction_length=8, output="o")
@@ -176,8 +176,8 @@ def test_student_defaults_keep_the_teachers_design_narrower():
 
 
 def test_trainer_args_pass_through_to_training_arguments(teacher_dir, table, tmp_path):
+    from chronos_distill.distillation.run import prepare_run
     from chronos_distill.errors import ConfigError
-    from chronos_distill.run import prepare_run
 
     cfg = DistillConfig(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
                         output=str(tmp_path / "out"), max_steps=2, trainer_args={"gradient_accumulation_steps": 2,

@@ -11,9 +11,9 @@ from conftest import PREDICTION_LENGTH
 
 from chronos_distill import ConfigError, DataError
 from chronos_distill.cli import main
-from chronos_distill.evaluation import evaluate, holdout_benchmark
-from chronos_distill.metrics import PUBLISHED_M3_SEASONAL_NAIVE
-from chronos_distill.synthetic import seasonal_long_table
+from chronos_distill.data.synthetic import seasonal_long_table
+from chronos_distill.evaluation.metrics import PUBLISHED_M3_SEASONAL_NAIVE
+from chronos_distill.evaluation.scoring import evaluate, holdout_benchmark
 
 
 @pytest.mark.slow

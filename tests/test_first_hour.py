@@ -19,11 +19,11 @@ from conftest import PREDICTION_LENGTH, TINY_STUDENT
 from test_bad_inputs import CliRun
 
 from chronos_distill import CheckpointError, ConfigError, DataError, distill
+from chronos_distill.chronos2.loading import load_teacher
 from chronos_distill.config import EvaluateConfig
-from chronos_distill.data import load_series
-from chronos_distill.evaluation import holdout_benchmark
-from chronos_distill.progress import readable_log
-from chronos_distill.teacher import load_teacher
+from chronos_distill.data.series import load_series
+from chronos_distill.evaluation.scoring import holdout_benchmark
+from chronos_distill.training.progress import readable_log
 
 
 def _table_with_index_csv(table, path):

@@ -13,15 +13,16 @@ from conftest import PREDICTION_LENGTH, TINY_STUDENT, tiny_teacher_config
 from safetensors import safe_open
 
 from chronos_distill import distill
+from chronos_distill.chronos2.forward import normalised_quantiles
+from chronos_distill.chronos2.layer_map import resolve_layer_map
+from chronos_distill.chronos2.loading import freeze
+from chronos_distill.chronos2.taps import check_token_alignment, tap
 from chronos_distill.config import DistillConfig
-from chronos_distill.distillation_model import DistillationModel, IntermediatePlan, plan_from_config, projection_key
+from chronos_distill.distillation.losses.attention import attention_loss, default_relation_heads
+from chronos_distill.distillation.model import DistillationModel
+from chronos_distill.distillation.objective import BuildContext, LossInputs, attention_term, feature_term
+from chronos_distill.distillation.plan import IntermediatePlan, plan_from_config, projection_key
 from chronos_distill.errors import ConfigError, DistillError
-from chronos_distill.forward import normalised_quantiles
-from chronos_distill.layer_map import resolve_layer_map
-from chronos_distill.losses import attention_loss, default_relation_heads
-from chronos_distill.objective import BuildContext, LossInputs, attention_term, feature_term
-from chronos_distill.taps import check_token_alignment, tap
-from chronos_distill.teacher import freeze
 
 FAST = dict(batch_size=16, learning_rate=3e-3, logging_steps=1, **TINY_STUDENT)
 

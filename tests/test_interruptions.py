@@ -14,7 +14,7 @@ import torch
 from conftest import PREDICTION_LENGTH
 from safetensors.torch import load_file
 
-from chronos_distill.run_folder import last_complete_checkpoint
+from chronos_distill.training.run_folder import last_complete_checkpoint
 
 PAUSING_WORKER = Path(__file__).with_name("pausing_worker.py")
 

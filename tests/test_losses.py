@@ -11,14 +11,13 @@ from chronos.chronos2 import Chronos2Model
 from chronos.chronos2.dataset import Chronos2Dataset, DatasetMode
 from conftest import tiny_teacher_config
 
-from chronos_distill.forward import normalised_quantiles
-from chronos_distill.losses import (
-    NormalisedTruth,
+from chronos_distill.chronos2.forward import normalised_quantiles
+from chronos_distill.distillation.losses import pinball_loss
+from chronos_distill.distillation.losses.normalised import NormalisedTruth, normalise_truth
+from chronos_distill.distillation.losses.output import (
     OutputDistillationLoss,
     align_quantiles,
     masked_mse,
-    normalise_truth,
-    pinball_loss,
     quantile_distance,
 )
 

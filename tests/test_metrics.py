@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chronos_distill.competition_data import M3_SUBSETS, load_m3, load_m3_benchmarks, training_table
-from chronos_distill.metrics import (
+from chronos_distill.data.competition import M3_SUBSETS, load_m3, load_m3_benchmarks, training_table
+from chronos_distill.evaluation.metrics import (
     PUBLISHED_M3_SEASONAL_NAIVE,
     QUANTILE_LEVELS,
     geometric_mean_relative_score,
@@ -210,7 +210,7 @@ def test_training_table_holds_training_parts_only():
 
 
 def test_training_table_is_readable_as_training_data():
-    from chronos_distill.data import load_series
+    from chronos_distill.data.series import load_series
 
     series = load_series(training_table(), prediction_length=18, target=["target"])
     summary = series.summary()

@@ -7,8 +7,8 @@ import torch
 from conftest import PREDICTION_LENGTH, TINY_STUDENT
 
 from chronos_distill import distill
+from chronos_distill.distillation.losses.output import OutputDistillationLoss
 from chronos_distill.errors import NonFiniteLossError
-from chronos_distill.losses import OutputDistillationLoss
 
 
 @pytest.mark.parametrize("logging_steps", [1, 50])  # caught at the next log, or else before the next checkpoint

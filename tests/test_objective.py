@@ -7,9 +7,9 @@ import torch
 from conftest import tiny_teacher_config
 
 from chronos_distill import DistillConfig
-from chronos_distill.distillation_model import plan_from_config
-from chronos_distill.losses import OutputDistillationLoss
-from chronos_distill.objective import TERMS, DistillationObjective, LossInputs, Needs, Term, register_term
+from chronos_distill.distillation.losses.output import OutputDistillationLoss
+from chronos_distill.distillation.objective import TERMS, DistillationObjective, LossInputs, Term, register_term
+from chronos_distill.distillation.plan import Needs, plan_from_config
 
 LEVELS = [0.1, 0.5, 0.9]
 COMMON = dict(teacher="t", train_data="x.csv", prediction_length=4, output="o")
@@ -51,8 +51,8 @@ def test_a_registered_term_joins_the_objective(monkeypatch):
 
 
 def test_register_term_records_builder_and_option(monkeypatch):
-    monkeypatch.setattr("chronos_distill.objective.TERMS", dict(TERMS))
-    from chronos_distill import objective as module
+    monkeypatch.setattr("chronos_distill.distillation.objective.TERMS", dict(TERMS))
+    from chronos_distill.distillation import objective as module
 
     @register_term("spread", option="alpha")
     def spread(ctx):

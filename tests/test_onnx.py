@@ -13,13 +13,13 @@ import pytest
 import torch
 from chronos.chronos2 import Chronos2Pipeline
 
+from chronos_distill.chronos2.loading import load_chronos2
 from chronos_distill.cli import main
 from chronos_distill.config import OnnxExportConfig, PredictConfig
+from chronos_distill.deploy.onnx_export import export_onnx
+from chronos_distill.deploy.onnx_forecaster import OnnxForecaster, load_onnx_model
+from chronos_distill.deploy.predict import predict
 from chronos_distill.errors import CheckpointError, ConfigError, DataError
-from chronos_distill.onnx import OnnxForecaster, load_onnx_model
-from chronos_distill.onnx_export import export_onnx
-from chronos_distill.predict import predict
-from chronos_distill.teacher import load_chronos2
 
 TOLERANCE = 1e-4  # absolute, in the model's normalised (arcsinh) space
 
@@ -94,9 +94,9 @@ def test_the_forecaster_is_the_pipeline_api(teacher_dir, exported, table):
 
 def test_int8_wql_is_within_2_percent_of_fp32(tmp_path):
     """On the bundled reference teacher (a trained model) and 60 M3 monthly series: int8 weights cost < 2% WQL."""
-    from chronos_distill.competition_data import load_benchmarks
-    from chronos_distill.evaluation import forecast_quantiles
-    from chronos_distill.metrics import weighted_quantile_loss
+    from chronos_distill.data.competition import load_benchmarks
+    from chronos_distill.evaluation.metrics import weighted_quantile_loss
+    from chronos_distill.evaluation.scoring import forecast_quantiles
 
     monthly = load_benchmarks("M3", ("monthly",))["m3_monthly"]
     sample = type(monthly)("sample", monthly.item_ids[::24], monthly.contexts[::24], monthly.truth[::24],

@@ -12,9 +12,8 @@ from chronos import BaseChronosPipeline
 from chronos.chronos2 import Chronos2Pipeline
 
 from chronos_distill.cli import main
-from chronos_distill.errors import DistillError
-from chronos_distill.pretrain import PretrainConfig, PretrainStream, pretrain
-from chronos_distill.synthetic import (
+from chronos_distill.config import PretrainConfig
+from chronos_distill.data.synthetic import (
     ar_process,
     kernel_synth,
     multivariate_group,
@@ -22,6 +21,9 @@ from chronos_distill.synthetic import (
     trend_seasonality,
     ts_mixup,
 )
+from chronos_distill.errors import DistillError
+from chronos_distill.pretraining.run import pretrain
+from chronos_distill.pretraining.stream import PretrainStream
 
 TINY = dict(d_model=32, num_layers=1, num_heads=2, d_kv=16, d_ff=64, context_length=64, kernel_bank_size=8,
             batch_size=16, logging_steps=1)
@@ -131,8 +133,8 @@ def test_v2_stream_options_change_what_is_drawn_and_leave_v1s_stream_alone():
 
 
 def test_held_out_real_series_are_never_in_the_stream_and_are_the_validation_series():
-    from chronos_distill.competition_data import holdout_series_ids, training_table, validation_benchmarks
-    from chronos_distill.pretrain import real_series
+    from chronos_distill.data.competition import holdout_series_ids, training_table, validation_benchmarks
+    from chronos_distill.pretraining.stream import real_series
 
     held_out = holdout_series_ids(["M3"], 0.1)
     assert len(held_out) == 300 and held_out == holdout_series_ids(["M3"], 0.1)

@@ -10,12 +10,13 @@ from chronos.chronos2 import Chronos2Model
 from conftest import PREDICTION_LENGTH, tiny_teacher_config
 
 from chronos_distill import load_teacher
-from chronos_distill.data import draw_windows, load_series
+from chronos_distill.chronos2.forward import normalised_quantiles
+from chronos_distill.chronos2.pruning import channel_embedding, check_prunable, estimate_importance, prune
+from chronos_distill.data.series import load_series
+from chronos_distill.data.synthetic import seasonal_long_table
+from chronos_distill.data.windows import draw_windows
+from chronos_distill.distillation.losses.output import quantile_distance
 from chronos_distill.errors import ConfigError
-from chronos_distill.forward import normalised_quantiles
-from chronos_distill.losses import quantile_distance
-from chronos_distill.pruning import channel_embedding, check_prunable, estimate_importance, prune
-from chronos_distill.synthetic import seasonal_long_table
 
 
 def _batches(table, n: int, seed: int, context_length: int = 128):
@@ -93,7 +94,8 @@ def test_unreachable_student_configs_are_refused():
 
 def test_distill_with_pruned_init_and_projections_starting_at_the_kept_channels(teacher_dir, table, tmp_path):
     from chronos_distill import distill
-    from chronos_distill.distillation_model import DistillationModel, IntermediatePlan, projection_key
+    from chronos_distill.distillation.model import DistillationModel
+    from chronos_distill.distillation.plan import IntermediatePlan, projection_key
 
     teacher = load_teacher(teacher_dir)
     student = Chronos2Model(tiny_teacher_config(d_model=32, num_heads=2, num_layers=1, d_ff=64))

@@ -40,8 +40,8 @@ def test_reference_loads_without_chronos_distill_and_forecasts():
 
 @pytest.mark.slow
 def test_every_bundled_teacher_resolves_and_its_recorded_m3_scores_are_what_evaluate_gives(tmp_path):
-    from chronos_distill.evaluation import evaluate
-    from chronos_distill.teacher import BUNDLED_TEACHERS
+    from chronos_distill.chronos2.checkpoints import BUNDLED_TEACHERS
+    from chronos_distill.evaluation.scoring import evaluate
 
     assert resolve_teacher("reference-v0") == str(BUNDLED_TEACHERS["reference-v0"].folder)
     folders = {str(b.folder) for b in BUNDLED_TEACHERS.values()}
@@ -60,7 +60,7 @@ def test_every_bundled_teacher_resolves_and_its_recorded_m3_scores_are_what_eval
 def test_the_reference_teacher_follows_a_clean_period_12_sine_and_v0_does_not():
     """v0 forecasts about the mean of a period-12 sine (a period shorter than a 16-step patch); v1 continues it.
     The same check run on v0 fails: that is what the v1 pretraining mix was for."""
-    from chronos_distill.seasonality_suite import SUITE, make_case, score_case
+    from chronos_distill.evaluation.seasonality_suite import SUITE, make_case, score_case
 
     case = next(c for c in SUITE if c.name == "clean sine, period 12")
     data = make_case(case, n_series=8)

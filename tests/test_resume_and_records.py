@@ -11,10 +11,10 @@ import pytest
 from conftest import PREDICTION_LENGTH, TINY_STUDENT
 
 from chronos_distill import distill
+from chronos_distill.chronos2.model_card import pretrained_card, student_card
 from chronos_distill.config import DistillConfig, PretrainConfig
+from chronos_distill.data.synthetic import seasonal_long_table
 from chronos_distill.errors import ConfigError, DistillError
-from chronos_distill.model_card import pretrained_card, student_card
-from chronos_distill.synthetic import seasonal_long_table
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,7 @@ import numpy as np
 import pytest
 
 from chronos_distill.config import PretrainConfig
-from chronos_distill.errors import ConfigError
-from chronos_distill.pretrain import PretrainStream
-from chronos_distill.seasonality_suite import SUITE, make_case, seasonal_naive
-from chronos_distill.synthetic import (
+from chronos_distill.data.synthetic import (
     CALENDAR_PERIODS,
     LONG_PERIODS,
     SHORT_PERIODS,
@@ -18,6 +15,10 @@ from chronos_distill.synthetic import (
     seasonal_period,
     seasonal_series,
 )
+from chronos_distill.errors import ConfigError
+from chronos_distill.evaluation.metrics import seasonal_naive
+from chronos_distill.evaluation.seasonality_suite import SUITE, make_case
+from chronos_distill.pretraining.stream import PretrainStream
 
 
 def test_same_seed_same_series_other_seed_other_series():

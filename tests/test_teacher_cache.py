@@ -6,11 +6,11 @@ import pytest
 import torch
 from conftest import PREDICTION_LENGTH, TINY_STUDENT
 
-import chronos_distill.trainer as trainer_module
+import chronos_distill.distillation.trainer as trainer_module
 from chronos_distill import distill, load_teacher
-from chronos_distill.data import load_series
-from chronos_distill.forward import normalised_quantiles
-from chronos_distill.teacher_cache import MANIFEST, cache_key, cached_transfer_set, load_cache, windows_fingerprint
+from chronos_distill.chronos2.forward import normalised_quantiles
+from chronos_distill.data.series import load_series
+from chronos_distill.data.teacher_cache import MANIFEST, cache_key, cached_transfer_set, load_cache, windows_fingerprint
 
 FAST = dict(batch_size=16, learning_rate=3e-3, logging_steps=1, **TINY_STUDENT)
 WINDOWS = dict(context_length=128, prediction_length=PREDICTION_LENGTH, batch_size=16, output_patch_size=16, min_past=12)

@@ -13,15 +13,16 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from chronos_distill import ConfigError, DistillConfig, distill, load_teacher
-from chronos_distill.data import draw_windows, load_series
-from chronos_distill.distillation_model import StudentPass
-from chronos_distill.losses import OutputDistillationLoss, normalise_truth
-from chronos_distill.losses.normalised import distillation_mask
-from chronos_distill.losses.output import horizon_weights
-from chronos_distill.objective import LossInputs, truth_term
-from chronos_distill.run import prepare_run
-from chronos_distill.teacher_cache import cache_key, cached_transfer_set
-from chronos_distill.transfer import TransferBatches, TransferShares, mix
+from chronos_distill.config import TransferShares
+from chronos_distill.data.series import load_series
+from chronos_distill.data.teacher_cache import cache_key, cached_transfer_set
+from chronos_distill.data.transfer import TransferBatches, mix
+from chronos_distill.data.windows import draw_windows
+from chronos_distill.distillation.losses.normalised import distillation_mask, normalise_truth
+from chronos_distill.distillation.losses.output import OutputDistillationLoss, horizon_weights
+from chronos_distill.distillation.objective import LossInputs, truth_term
+from chronos_distill.distillation.plan import StudentPass
+from chronos_distill.distillation.run import prepare_run
 
 OPTIONS = dict(batch_size=32, context_length=128, prediction_length=PREDICTION_LENGTH, output_patch_size=16, min_past=16)
 SHARES = TransferShares(future=0.25, mixup=0.125, synthetic=0.125)

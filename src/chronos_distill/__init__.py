@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from chronos_distill._version import __version__
 
 #: public name -> module that defines it
 _EXPORTS = {
@@ -18,26 +18,39 @@ _EXPORTS = {
     "DataError": ".errors",
     "DistillError": ".errors",
     "DistillConfig": ".config",
-    "DistillResult": ".run",
-    "distill": ".run",
-    "build_student": ".student",
-    "build_student_config": ".student",
-    "load_chronos2": ".teacher",
-    "load_teacher": ".teacher",
-    "resolve_teacher": ".teacher",
+    "PretrainConfig": ".config",
+    "EvaluateConfig": ".config",
+    "PredictConfig": ".config",
+    "DistillResult": ".distillation.run",
+    "distill": ".distillation.run",
+    "pretrain": ".pretraining.run",
+    "evaluate": ".evaluation.scoring",
+    "predict": ".deploy.predict",
+    "export_onnx": ".deploy.onnx_export",
+    "build_student": ".chronos2.student",
+    "build_student_config": ".chronos2.student",
+    "load_chronos2": ".chronos2.loading",
+    "load_teacher": ".chronos2.loading",
+    "resolve_teacher": ".chronos2.checkpoints",
 }
 
 __all__ = [
-    "CheckpointError", "ConfigError", "DataError", "DistillConfig", "DistillError", "DistillResult", "__version__",
-    "build_student", "build_student_config", "distill", "load_chronos2", "load_teacher", "resolve_teacher",
+    "CheckpointError", "ConfigError", "DataError", "DistillConfig", "DistillError", "DistillResult", "EvaluateConfig",
+    "PredictConfig", "PretrainConfig", "__version__", "build_student", "build_student_config", "distill", "evaluate",
+    "export_onnx", "load_chronos2", "load_teacher", "predict", "pretrain", "resolve_teacher",
 ]
 
 if TYPE_CHECKING:
-    from .config import DistillConfig
-    from .errors import CheckpointError, ConfigError, DataError, DistillError
-    from .run import DistillResult, distill
-    from .student import build_student, build_student_config
-    from .teacher import load_chronos2, load_teacher, resolve_teacher
+    from chronos_distill.chronos2.checkpoints import resolve_teacher
+    from chronos_distill.chronos2.loading import load_chronos2, load_teacher
+    from chronos_distill.chronos2.student import build_student, build_student_config
+    from chronos_distill.config import DistillConfig, EvaluateConfig, PredictConfig, PretrainConfig
+    from chronos_distill.deploy.onnx_export import export_onnx
+    from chronos_distill.deploy.predict import predict
+    from chronos_distill.distillation.run import DistillResult, distill
+    from chronos_distill.errors import CheckpointError, ConfigError, DataError, DistillError
+    from chronos_distill.evaluation.scoring import evaluate
+    from chronos_distill.pretraining.run import pretrain
 
 
 def __getattr__(name: str):

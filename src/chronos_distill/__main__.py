@@ -1,3 +1,3 @@
-from .cli import main
+from chronos_distill.cli import main
 
 raise SystemExit(main())

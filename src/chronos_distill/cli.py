@@ -16,8 +16,8 @@ import logging
 import sys
 from typing import Any, Sequence
 
-from .config import DistillConfig, EvaluateConfig, OnnxExportConfig, PredictConfig, PretrainConfig
-from .errors import DistillError
+from chronos_distill.config import DistillConfig, EvaluateConfig, OnnxExportConfig, PredictConfig, PretrainConfig
+from chronos_distill.errors import DistillError
 
 EXIT_USAGE = 2
 
@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_onnx = _config_command(
         commands, "export-onnx", OnnxExportConfig,
         help="export a Chronos-2 checkpoint (teacher or student) to ONNX, optionally with int8 weights",
-        description="Export a Chronos-2 checkpoint to an ONNX file that onnxruntime runs (chronos_distill.onnx."
+        description="Export a Chronos-2 checkpoint to an ONNX file that onnxruntime runs (chronos_distill.deploy.onnx_forecaster."
         "OnnxForecaster or `chronos-distill predict` read it). Dynamic: batch rows, context length up to the "
         "model's, number of output patches.",
     )
@@ -166,13 +166,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _distill(options: dict[str, Any]) -> int:
-    from .config import DISTILL_FIXED_ON_RESUME
-    from .preflight import check_distill_inputs
+    from chronos_distill.config import DISTILL_FIXED_ON_RESUME
+    from chronos_distill.distillation.preflight import check_distill_inputs
 
     cfg = _config_from(options, DistillConfig)
     check_distill_inputs(cfg, DISTILL_FIXED_ON_RESUME)  # names, paths and columns: before torch is imported
 
-    from .run import distill
+    from chronos_distill.distillation.run import distill
 
     result = distill(cfg)
     training = result.record["training"]
@@ -185,15 +185,15 @@ def _distill(options: dict[str, Any]) -> int:
 
 
 def _pretrain(options: dict[str, Any]) -> int:
-    from .pretrain import pretrain
+    from chronos_distill.pretraining.run import pretrain
 
     print(f"model saved to {pretrain(_config_from(options, PretrainConfig))}")
     return 0
 
 
 def _evaluate(options: dict[str, Any]) -> int:
-    from .evaluation import evaluate
-    from .report import markdown_table
+    from chronos_distill.evaluation.report import markdown_table
+    from chronos_distill.evaluation.scoring import evaluate
 
     cfg = _config_from(options, EvaluateConfig)
     results = evaluate(cfg)
@@ -203,7 +203,7 @@ def _evaluate(options: dict[str, Any]) -> int:
 
 
 def _export_onnx(options: dict[str, Any]) -> int:
-    from .onnx_export import export_onnx
+    from chronos_distill.deploy.onnx_export import export_onnx
 
     cfg = _config_from(options, OnnxExportConfig)
     path = export_onnx(cfg.model, cfg.output, quantize=cfg.quantize, opset=cfg.opset)
@@ -213,14 +213,14 @@ def _export_onnx(options: dict[str, Any]) -> int:
 
 
 def _predict(options: dict[str, Any]) -> int:
-    from .predict import predict
+    from chronos_distill.deploy.predict import predict
 
     predict(_config_from(options, PredictConfig))  # it logs where the forecasts went
     return 0
 
 
 def _demo(output: str, steps: int) -> int:
-    from .demo import run_demo
+    from chronos_distill.demo import run_demo
 
     report = run_demo(output=output, steps=steps)
     before, after, scores = report["before"], report["after"], report["m3_monthly"]

@@ -7,16 +7,20 @@ is ``--student-d-model``). The CLI is generated from the fields below, so the th
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
+import importlib.util
 import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import ConfigError
-from .layer_map import check_layer_map_syntax
+from chronos_distill.errors import ConfigError
 
 # The choices of the loss options. They live here, not in the torch modules that implement them, so that
 # reading and checking options (and ``--help``) imports no torch.
@@ -29,6 +33,64 @@ HORIZON_WEIGHTINGS = ("none", "exp")
 
 OUTPUT_LOSSES = ("quantile", "median_mse")
 STUDENT_INITS = ("random", "pruned")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# option syntax that needs no model: the layer map, the TrainingArguments passthrough
+
+LAYER_MAP_NAMES = ("uniform", "last")
+_PAIRS = re.compile(r"^\s*\d+\s*:\s*\d+\s*(,\s*\d+\s*:\s*\d+\s*)*$")
+
+
+def check_layer_map_syntax(layer_map: str) -> None:
+    """Refuse a ``layer_map`` that is neither a known name nor a list of ``i:j`` pairs (no depths needed)."""
+    if not isinstance(layer_map, str) or not (layer_map in LAYER_MAP_NAMES or _PAIRS.match(layer_map)):
+        raise ConfigError(
+            f"option `layer_map` (--layer-map) must be 'uniform', 'last' or pairs like '0:2,1:5' "
+            f"(student block:teacher block), got {layer_map!r}"
+        )
+
+
+#: Fields the run owns: where checkpoints go is part of the output-folder layout.
+_NOT_PASSED_THROUGH = ("output_dir",)
+#: ``TrainingArguments`` fields that a run's own options set (distill and pretrain share them). Passing one
+#: through ``trainer_args`` would train with another value than the start line, the card and the record show.
+OWN_OPTIONS = {
+    "per_device_train_batch_size": "batch_size", "per_device_eval_batch_size": "batch_size",
+    "learning_rate": "learning_rate", "warmup_ratio": "warmup_ratio", "warmup_steps": "warmup_ratio",
+    "weight_decay": "weight_decay", "max_steps": "max_steps", "logging_steps": "logging_steps",
+    "save_steps": "save_steps", "eval_steps": "save_steps", "seed": "seed",
+    "dataloader_num_workers": "num_workers",
+}
+
+
+@functools.cache
+def training_arguments_fields() -> frozenset[str]:
+    """The field names of ``transformers.TrainingArguments``, read from its source file: importing it would
+    import torch, and an option check should cost a fraction of a second."""
+    spec = importlib.util.find_spec("transformers.training_args")  # transformers' package itself is lazy
+    tree = ast.parse(Path(spec.origin).read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TrainingArguments")
+    return frozenset(n.target.id for n in cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name))
+
+
+def check_trainer_args(trainer_args: Mapping[str, Any]) -> None:
+    """Refuse keys that are not ``TrainingArguments`` fields, that the run owns, or that have an option."""
+    unknown = sorted(set(trainer_args) - training_arguments_fields())
+    if unknown:
+        raise ConfigError(f"option `trainer_args`: {unknown} are not transformers.TrainingArguments fields")
+    owned = sorted(set(trainer_args) & set(_NOT_PASSED_THROUGH))
+    if owned:
+        raise ConfigError(f"option `trainer_args`: {owned} is set by chronos-distill (the output folder's layout)")
+    flagged = sorted(set(trainer_args) & set(OWN_OPTIONS))
+    if flagged:
+        flags = ", ".join(f"{name} -> --{OWN_OPTIONS[name].replace('_', '-')}" for name in flagged)
+        raise ConfigError(f"option `trainer_args`: {flagged} have their own options ({flags}); set them there, so "
+                          "that the start line, the model card and the run record show the values used")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the option machinery
 
 
 def _opt(default: Any, help: str, kind: str, *, cli: bool = True, required: bool = False, low: float | None = None,
@@ -123,7 +185,7 @@ class YamlOptions:
         return out
 
 
-#: The options of the loss: its terms and their weights (see :mod:`chronos_distill.objective`).
+#: The options of the loss: its terms and their weights (see :mod:`chronos_distill.distillation.objective`).
 LOSS_OPTIONS = ("output_loss", "alpha", "feature_weight", "attention_weight", "layer_map", "feature_loss",
                 "feature_projection", "attention_loss", "attention_kind", "relation_heads", "horizon_weighting",
                 "horizon_tau")
@@ -141,7 +203,7 @@ DISTILL_FIXED_ON_RESUME = (
 )
 
 
-#: The teacher-only transfer sources (see :mod:`chronos_distill.transfer`), in batch order.
+#: The teacher-only transfer sources (see :mod:`chronos_distill.data.transfer`), in batch order.
 TRANSFER_SOURCES = ("future", "mixup", "synthetic")
 
 
@@ -287,7 +349,7 @@ class DistillConfig(YamlOptions):
     context_length: int | None = _opt(None, "Context length of training windows (default: the teacher's).", "int", low=1)
     min_past: int | None = _opt(None, "Minimum observed context of a training window (default: prediction_length).", "int", low=1)
 
-    # --- teacher-labelled transfer data (see chronos_distill.transfer) -----------------------------------------
+    # --- teacher-labelled transfer data (see chronos_distill.data.transfer) -----------------------------------------
     transfer_future: float = _opt(
         0.0, "Share of each batch's rows that are windows ending at a series' last observation, the horizon in "
         "the unknown future: the teacher's forecast is their only target.", "float", low=0.0, high=1.0)
@@ -376,8 +438,6 @@ class DistillConfig(YamlOptions):
             if self.output_loss == "median_mse" and 0.5 not in levels:
                 raise ConfigError("output_loss median_mse needs the 0.5 level in `student_quantiles`")
         if self.trainer_args:
-            from .training_args import check_trainer_args
-
             check_trainer_args(self.trainer_args)
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other: continue the run, or replace it")
@@ -514,8 +574,6 @@ class PretrainConfig(YamlOptions):
             raise ConfigError(f"{' + '.join(shares)} must not exceed 1 (the rest of the tasks are the other "
                               "synthetic univariate generators)")
         if self.trainer_args:
-            from .training_args import check_trainer_args
-
             check_trainer_args(self.trainer_args)
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other")

@@ -16,13 +16,14 @@ import numpy as np
 import torch
 from chronos.chronos2.preprocess import from_list_of_tensors
 
-from .competition_data import Benchmark, load_m3, training_table
-from .config import DistillConfig
-from .data import SeriesSet
-from .evaluation import agreement_scores, evaluate_models
-from .run import distill
-from .student import build_student, count_parameters
-from .teacher import REFERENCE, load_teacher
+from chronos_distill.chronos2.checkpoints import REFERENCE
+from chronos_distill.chronos2.loading import load_teacher
+from chronos_distill.chronos2.student import build_student, count_parameters
+from chronos_distill.config import DistillConfig
+from chronos_distill.data.competition import Benchmark, load_m3, training_table
+from chronos_distill.data.series import SeriesSet
+from chronos_distill.distillation.run import distill
+from chronos_distill.evaluation.scoring import agreement_scores, evaluate_models
 
 logger = logging.getLogger(__name__)
 

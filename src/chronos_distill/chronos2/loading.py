@@ -1,0 +1,86 @@
+"""Loading the teacher: any Chronos-2 checkpoint, by hub id or local folder, frozen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
+
+from chronos_distill.chronos2.checkpoints import _HUB_ID, check_chronos2_folder, local_folder, resolve_teacher
+from chronos_distill.errors import CheckpointError
+from chronos_distill.training.run_folder import looks_like_a_local_path
+
+
+def load_teacher(name_or_path: str | Path, device: str | torch.device = "cpu") -> Chronos2Model:
+    """The frozen teacher: :func:`load_chronos2` with messages that call it the teacher."""
+    return load_chronos2(name_or_path, device, role="teacher")
+
+
+def load_chronos2(name_or_path: str | Path, device: str | torch.device = "cpu", role: str = "model") -> Chronos2Model:
+    """Load any Chronos-2 model (a teacher, a student, a model to evaluate) frozen for inference.
+
+    It is loaded with ``Chronos2Pipeline.from_pretrained`` and frozen.
+
+    ``"reference"`` is the bundled reference teacher. The teacher is in eval mode, fp32 (whatever dtype it
+    is stored in), with ``requires_grad=False`` on every parameter; it is never handed to
+    an optimizer. A local folder is checked first so that a wrong folder gets a clear message; anything that
+    is not a local path but looks like a hub id is fetched from the Hugging Face Hub.
+    """
+    name = resolve_teacher(name_or_path)
+    folder = local_folder(name)
+    if folder is not None:
+        check_chronos2_folder(folder, role)
+        return freeze(_load_pipeline(str(folder), name, role, "folder").model).to(device)
+    if looks_like_a_local_path(name) or not _HUB_ID.match(name):
+        raise CheckpointError(f"{role} folder {name} does not exist (not tried as a hub id: it looks like a path)")
+    return freeze(_load_from_hub(name, role).model).to(device)
+
+
+def _load_from_hub(hub_id: str, role: str) -> Chronos2Pipeline:
+    """A hub id: from the local Hugging Face cache if it is there, else one short attempt at the Hub.
+
+    With ``HF_HUB_OFFLINE=1`` only the cache is tried. Otherwise one metadata request with a 10 s timeout (no
+    retries) tells whether the Hub answers, before the download, so that no network means a quick, clear error
+    instead of the hub client's retries.
+    """
+    import os
+
+    from huggingface_hub import model_info, snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "README.md"]
+    try:
+        return _load_pipeline(snapshot_download(hub_id, allow_patterns=patterns, local_files_only=True), hub_id, role,
+                              "hub id (from the local cache)")
+    except CheckpointError:
+        raise
+    except Exception:  # not in the cache: ask the Hub below
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        raise CheckpointError(
+            f"{role} {hub_id}: no local folder of that name, and the hub id is not in the local Hugging Face cache "
+            "(HF_HUB_OFFLINE is set, so the hub was not asked)"
+        )
+    try:
+        model_info(hub_id, timeout=10)
+        folder = snapshot_download(hub_id, allow_patterns=patterns)
+    except Exception as exc:  # no network, unknown id, gated repo, ...
+        raise CheckpointError(
+            f"{role} {hub_id}: no local folder of that name, not in the local Hugging Face cache, and the Hugging "
+            f"Face Hub could not provide it ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        ) from None
+    return _load_pipeline(folder, hub_id, role, "hub id")
+
+
+def _load_pipeline(source: str, name: str, role: str, where: str) -> Chronos2Pipeline:
+    try:
+        return Chronos2Pipeline.from_pretrained(source)
+    except Exception as exc:  # corrupted weights, an unreadable config, ...
+        raise CheckpointError(f"could not load {role} {where} {name}: {type(exc).__name__}: {exc}") from None
+
+
+def freeze(model: Chronos2Model) -> Chronos2Model:
+    """Eval mode, fp32, no gradients: the teacher only ever runs forward."""
+    model = model.float().eval()
+    model.requires_grad_(False)
+    return model

@@ -1,0 +1,7 @@
+"""Series and the windows a run trains on: long tables and their checks (``tables``), prepared series
+(``series``), the ``Chronos2Dataset`` windows (``windows``), teacher-labelled transfer rows (``transfer``), the
+teacher cache (``teacher_cache``), synthetic generators (``synthetic``) and the M1/M3 competition data
+(``competition``).
+
+May import: ``errors``, ``config``, ``training``, ``chronos2``.
+"""

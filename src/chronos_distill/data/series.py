@@ -1,0 +1,155 @@
+"""Training and validation series: from a long table or from in-memory inputs to ``Chronos2Dataset``.
+
+A long table (Parquet, CSV or a pandas DataFrame) follows ``Chronos2Pipeline.predict_df``: one row per series
+and time step, an id column, a timestamp column, one or more target columns; every other column is a
+covariate, known into the future when listed in ``known_covariates``. It is checked here, with messages
+that name the file, column and series, and then converted by chronos-forecasting's own
+``preprocess.from_data_frame``. In-memory inputs are anything ``Chronos2Pipeline.fit`` accepts. Windows are
+drawn by ``Chronos2Dataset`` exactly as ``fit`` draws them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from chronos.chronos2.dataset import Chronos2Dataset, DatasetMode, PreparedInput
+from chronos.chronos2.preprocess import from_data_frame
+
+from chronos_distill.data.tables import check_table, read_table
+from chronos_distill.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+
+
+@dataclass
+class SeriesSet:
+    """Prepared series plus the ids used to name them in messages.
+
+    inputs: one ``PreparedInput`` per series (group of targets and covariates), in ``ids`` order.
+    source: the file the series came from, or a description of the in-memory object.
+    """
+
+    inputs: list[PreparedInput]
+    ids: list[str]
+    source: str
+    #: for a table: the columns used, {"target": [...], "past_covariates": [...], "known_covariates": [...]}
+    columns: dict[str, list[str]] | None = None
+
+    def summary(self) -> dict[str, Any]:
+        lengths = [int(x["context"].shape[-1]) for x in self.inputs]
+        first = self.inputs[0]
+        return {
+            "source": self.source,
+            "columns": self.columns,
+            "n_series": len(self.inputs),
+            "n_targets": int(first["n_targets"]),
+            "n_covariates": int(first["n_covariates"]),
+            "n_known_covariates": int(first["n_future_covariates"]),
+            "n_observations": int(sum(lengths)),
+            "min_length": min(lengths),
+            "max_length": max(lengths),
+        }
+
+
+def load_series(
+    data: Any,
+    prediction_length: int,
+    *,
+    target: list[str],
+    known_covariates: list[str] | None = None,
+    past_covariates: list[str] | None = None,
+    ignore_columns: list[str] | None = None,
+    id_column: str | None = None,
+    timestamp_column: str = "timestamp",
+    timestamp_format: str | None = None,
+    role: str = "train_data",
+) -> SeriesSet:
+    """Turn a file path, a DataFrame or ``fit``-style in-memory inputs into a :class:`SeriesSet`.
+
+    For a table, ``past_covariates=None`` uses every column that is not the id, the timestamp, a target, a
+    known covariate or in ``ignore_columns``; the columns used are logged and kept in ``SeriesSet.columns``.
+    """
+    layout = dict(target=target, known_covariates=known_covariates or [], past_covariates=past_covariates,
+                  ignore_columns=ignore_columns or [], id_column=id_column, timestamp_column=timestamp_column,
+                  timestamp_format=timestamp_format)
+    if isinstance(data, (str, Path)):
+        return _from_table(read_table(data, role), str(data), prediction_length, role=role, **layout)
+    if isinstance(data, pd.DataFrame):
+        return _from_table(data, f"{role} DataFrame", prediction_length, role=role, **layout)
+    return _from_in_memory(data, prediction_length, role)
+
+
+def _from_in_memory(data: Any, prediction_length: int, role: str) -> SeriesSet:
+    # Chronos2Dataset recognises every input kind that Chronos2Pipeline.fit accepts and converts it with
+    # chronos' preprocess helpers; TEST mode converts without filtering, which we do ourselves to report it.
+    try:
+        if len(data) == 0:
+            raise DataError(f"{role} holds no series")
+        converted = Chronos2Dataset(
+            data, context_length=1, prediction_length=prediction_length, batch_size=1, output_patch_size=1,
+            mode=DatasetMode.TEST,
+        ).inputs
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{role} is not in a format Chronos2Pipeline.fit accepts: {type(exc).__name__}: {exc}") from None
+    inputs = list(converted)
+    for i, item in enumerate(inputs):
+        if torch.isinf(item["context"]).any():
+            raise DataError(f"{role}: series {i} contains infinite values")
+    return SeriesSet(inputs=inputs, ids=[str(i) for i in range(len(inputs))], source=f"in-memory {type(data).__name__}")
+
+
+def _from_table(df: pd.DataFrame, source: str, prediction_length: int, *, role: str, **layout: Any) -> SeriesSet:
+    checked = check_table(df, source, **layout)
+    df, id_column, columns = checked.df, checked.id_column, checked.columns
+    target, known_covariates = columns["target"], columns["known_covariates"]
+    timestamp_column = layout["timestamp_column"]
+    try:
+        inputs = from_data_frame(
+            df,
+            target_columns=target,
+            prediction_length=prediction_length,
+            known_covariates_names=known_covariates or None,
+            id_column=id_column,
+            timestamp_column=timestamp_column,
+        )
+    except (ValueError, TypeError, KeyError) as exc:
+        hint = ""
+        if "frequency" in str(exc):
+            hint = " (irregular timestamps: every series needs one regular frequency; resample or fill the gaps)"
+        raise DataError(f"{source}: {exc}{hint}") from None
+    ids = [str(i) for i in pd.unique(df[id_column])]
+    return SeriesSet(inputs=inputs, ids=ids, source=source, columns=columns)
+
+
+def drop_short_series(series: SeriesSet, min_length: int, role: str, why: str) -> SeriesSet:
+    """Remove series shorter than ``min_length`` with a warning naming them; refuse if none is left.
+
+    ``why`` says what the minimum is made of (e.g. "min_past 8 + prediction_length 12").
+    """
+    lengths = [int(x["context"].shape[-1]) for x in series.inputs]
+    short = [i for i, n in enumerate(lengths) if n < min_length]
+    if not short:
+        return series
+    described = ", ".join(f"{series.ids[i]!r} ({lengths[i]} steps)" for i in short[:5])
+    if len(short) == len(lengths):
+        raise DataError(
+            f"{series.source}: no series is long enough: {role} needs at least {min_length} steps per series "
+            f"({why}), and {described}{' and others' if len(short) > 5 else ''} "
+            f"{'is' if len(short) == 1 else 'are'} shorter"
+        )
+    logger.warning(
+        "%s: skipping %d of %d series shorter than %d steps (%s): %s%s",
+        series.source, len(short), len(lengths), min_length, why, described, " ..." if len(short) > 5 else "",
+    )
+    keep = [i for i in range(len(lengths)) if i not in set(short)]
+    # dataclasses.replace keeps every other field (the columns used, which predict and the card rely on)
+    return dataclasses.replace(series, inputs=[series.inputs[i] for i in keep], ids=[series.ids[i] for i in keep])

@@ -1,0 +1,185 @@
+"""Teacher cache: pay the teacher's forward passes once for a fixed transfer set of windows.
+
+With ``teacher_cache`` set, the transfer set is ``cache_batches`` batches of windows drawn once by
+``Chronos2Dataset`` (the same sampler as without a cache) with the run's seed. The teacher's normalised
+quantiles for them are computed once and stored as Parquet shards, with the batches themselves, under
+``<teacher_cache>/<key>/``. The key hashes the teacher's weights and config, the training series and every
+windowing option, so a changed teacher, data set or window option gets a fresh cache and an unchanged one is
+reused by later epochs and later runs. Training then cycles through the cached batches (in a seeded order per
+epoch) and the trainer reads the teacher's predictions instead of running it.
+
+What it does not cover: feature and attention distillation need the teacher's hidden states and attention
+projections, which are far too large to store, so with ``feature_weight`` or ``attention_weight`` above 0 the
+teacher still runs live (the cached batches are still used as the fixed transfer set). Validation batches are
+not cached.
+
+Shards are written to a temporary file and renamed, and ``manifest.json`` is written last: a crash while
+building leaves no manifest, and the next run rebuilds the cache instead of reading half of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from accelerate import PartialState
+from chronos.chronos2 import Chronos2Model
+from torch.utils.data import IterableDataset
+
+from chronos_distill.chronos2.forward import normalised_quantiles
+from chronos_distill.data.series import SeriesSet
+from chronos_distill.data.windows import draw_windows
+from chronos_distill.errors import DistillError
+from chronos_distill.training.run_folder import write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+CACHE_FORMAT = 3  # 2: batches carry teacher_rows (teacher-only transfer rows); 3: the key has a windows fingerprint
+MANIFEST = "manifest.json"
+BATCHES_PER_SHARD = 64
+#: batch entries stored per cached batch (tensors), besides the integer num_output_patches
+_INTEGER = {"group_ids": torch.long, "teacher_rows": torch.bool}
+_TENSORS = ("context", "future_target", "future_covariates", "group_ids", "teacher_rows", "teacher_quantiles")
+
+
+def windows_fingerprint(series: SeriesSet, seed: int, shares=None, **dataset_options: Any) -> str:
+    """sha256 of the first batch that the run's sampler draws (the same seed and options as the transfer set).
+
+    The options alone do not say which rows are drawn: a change to ``Chronos2Dataset``'s sampling or to the
+    transfer generators (the synthetic rows, TSMixup) draws other rows from the same options. Their first batch
+    does change, and with it the cache key, so a cache built by other code is never reused.
+    """
+    (batch,) = draw_windows(series, 1, seed, shares=shares, **dataset_options)
+    digest = hashlib.sha256()
+    for name in sorted(batch):
+        value = batch[name]
+        digest.update(name.encode())
+        digest.update(value.contiguous().numpy().tobytes() if torch.is_tensor(value) else repr(value).encode())
+    return digest.hexdigest()
+
+
+def cache_key(teacher: Chronos2Model, series: SeriesSet, windowing: dict[str, Any]) -> str:
+    """sha256 over the teacher's weights and config, the series' values and the windowing options (which
+    include the fingerprint of :func:`windows_fingerprint`)."""
+    digest = hashlib.sha256()
+    digest.update(f"chronos-distill teacher cache v{CACHE_FORMAT}".encode())
+    digest.update(teacher.config.to_json_string().encode())
+    for name, tensor in sorted(teacher.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    for prepared in series.inputs:
+        for field in ("context", "future_covariates"):
+            digest.update(prepared[field].float().contiguous().numpy().tobytes())
+        digest.update(str((prepared["n_targets"], prepared["n_covariates"], prepared["n_future_covariates"])).encode())
+    digest.update(json.dumps(windowing, sort_keys=True).encode())
+    return digest.hexdigest()[:32]
+
+
+@torch.no_grad()
+def build_cache(
+    folder: Path, key: str, teacher: Chronos2Model, batches: list[dict[str, Any]], device: str | torch.device = "cpu"
+) -> Path:
+    """Run the teacher on every batch and write shards + manifest into ``folder / key``; returns that folder."""
+    target = folder / key
+    target.mkdir(parents=True, exist_ok=True)
+    shards = []
+    for start in range(0, len(batches), BATCHES_PER_SHARD):
+        rows: dict[str, list] = {name: [] for name in _TENSORS}
+        rows.update({f"{name}_shape": [] for name in _TENSORS})
+        rows["num_output_patches"] = []
+        for batch in batches[start : start + BATCHES_PER_SHARD]:
+            on_device = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            quantiles = normalised_quantiles(teacher, on_device).float().cpu()
+            teacher_rows = batch.get("teacher_rows", torch.zeros(batch["context"].shape[0], dtype=torch.bool))
+            values = {**{k: batch[k] for k in _TENSORS if k not in ("teacher_quantiles", "teacher_rows")},
+                      "teacher_rows": teacher_rows, "teacher_quantiles": quantiles}
+            for name in _TENSORS:
+                array = values[name].numpy()
+                rows[name].append(array.reshape(-1).astype(np.int64 if name in _INTEGER else np.float32))
+                rows[f"{name}_shape"].append(list(array.shape))
+            rows["num_output_patches"].append(int(batch["num_output_patches"]))
+        name = f"shard-{start // BATCHES_PER_SHARD:05d}.parquet"
+        temporary = target / f".{name}.{os.getpid()}.tmp"  # ranks of one job may build the same cache
+        pq.write_table(pa.table(rows), temporary)
+        os.replace(temporary, target / name)
+        shards.append(name)
+    write_json_atomic(target / MANIFEST, {"format": CACHE_FORMAT, "key": key, "n_batches": len(batches), "shards": shards})
+    return target
+
+
+def load_cache(folder: Path) -> list[dict[str, Any]] | None:
+    """The cached batches of ``folder`` (a ``<teacher_cache>/<key>`` folder), or None when it holds no complete cache."""
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return None
+    try:
+        info = json.loads(manifest.read_text())
+        batches = []
+        for shard in info["shards"]:
+            table = pq.read_table(folder / shard).to_pydict()
+            for i in range(len(table["num_output_patches"])):
+                batch: dict[str, Any] = {"num_output_patches": table["num_output_patches"][i]}
+                for name in _TENSORS:
+                    dtype = _INTEGER.get(name, torch.float32)
+                    batch[name] = torch.tensor(table[name][i], dtype=dtype).reshape(table[f"{name}_shape"][i])
+                batches.append(batch)
+    except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+        raise DistillError(f"teacher cache {folder} is unreadable ({exc}); delete the folder to rebuild it") from None
+    if len(batches) != info["n_batches"]:
+        raise DistillError(f"teacher cache {folder} holds {len(batches)} batches, its manifest says {info['n_batches']}")
+    return batches
+
+
+class CachedBatches(IterableDataset):
+    """Endless iteration over fixed batches, each epoch in a fresh order drawn from numpy's global RNG (which the
+    Trainer seeds and checkpoints, so a resumed run continues the same order)."""
+
+    def __init__(self, batches: list[dict[str, Any]], batch_size: int):
+        self.batches = batches
+        self.batch_size = batch_size  # read by Chronos2Trainer's loader checks
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        while True:
+            for index in np.random.permutation(len(self.batches)):
+                yield dict(self.batches[index])
+
+
+def cached_transfer_set(
+    folder: str | Path, teacher: Chronos2Model, series: SeriesSet, n_batches: int, seed: int, shares=None,
+    **dataset_options: Any,
+) -> tuple[CachedBatches, Path, bool]:
+    """The fixed transfer set with the teacher's predictions: from the cache when its key matches, else built.
+
+    ``shares`` (:class:`chronos_distill.data.transfer.TransferShares`) adds the teacher-only rows to the cached
+    batches, and is part of the key. Returns the dataset, the cache folder used, and whether it was reused
+    (True) or computed now (False).
+    """
+
+    windowing = {"n_batches": n_batches, "seed": seed, **dataset_options,
+                 "windows": windows_fingerprint(series, seed, shares=shares, **dataset_options)}
+    if shares is not None and shares.total > 0:
+        windowing["transfer"] = shares.to_dict()
+    key = cache_key(teacher, series, windowing)
+    target = Path(folder).expanduser() / key
+    # the accelerator's process: its device (cuda:<local rank> under torchrun), and rank 0 first. Without a
+    # GPU, accelerate joins the ranks of a CPU job only when asked to (as the Trainer does with use_cpu)
+    state = PartialState(cpu=not torch.cuda.is_available())
+    with state.main_process_first():  # rank 0 builds a missing cache; the other ranks wait, then read it
+        batches = load_cache(target)
+        reused = batches is not None
+        if batches is None:
+            logger.info("teacher cache: computing the teacher's predictions for %d batches into %s", n_batches, target)
+            windows = draw_windows(series, n_batches, seed, shares=shares, **dataset_options)
+            build_cache(Path(folder).expanduser(), key, teacher.to(state.device), windows, device=state.device)
+            batches = load_cache(target)
+        else:
+            logger.info("teacher cache: reusing %s", target)
+    return CachedBatches(batches, dataset_options["batch_size"]), target, reused

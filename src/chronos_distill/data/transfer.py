@@ -1,0 +1,146 @@
+"""Teacher-labelled transfer data: rows that have no truth, where the teacher's forecast is the only target.
+
+The user's labelled windows (drawn by ``Chronos2Dataset``) come with the truth, so on them the teacher adds
+little that the truth does not already give. The teacher can label any input, and three sources add such
+inputs to every batch, each supplying a fixed share of the batch's rows (the rest are the user's windows):
+
+``future`` (``transfer_future``)
+    windows whose context ends at a series' last observation: the horizon lies in the unknown future. A whole
+    group comes along (its targets, and its covariates as past-only covariates: the future of a known
+    covariate is not known past the end of the data).
+``mixup`` (``transfer_mixup``)
+    TSMixup: convex mixtures (Dirichlet weights) of 2-3 of the user's target series, each first divided by its
+    mean absolute value (the Chronos recipe), aligned at their ends. Univariate: mixing groups with different
+    numbers of variates, or a target with a covariate, has no meaning, so covariates are left out.
+``synthetic`` (``transfer_synthetic``)
+    series from the project's generators (:mod:`chronos_distill.data.synthetic`: seasonal, trend + seasonality, AR,
+    intermittent), univariate, each as long as one of the user's series drawn at random (at most
+    ``context_length``): inputs shaped like the user's, and no longer than the batch's own windows, which
+    would otherwise be padded to the synthetic length (on short series such as M3's, several times the compute).
+
+A teacher-only row has no truth: its ``future_target`` is NaN, so the hard (truth) loss never counts it, and
+the batch's ``teacher_rows`` flag (rows,) tells the distillation loss to count its whole horizon. Every random
+draw comes from numpy's global RNG, like ``Chronos2Dataset``'s own: the Trainer seeds it (offset by rank
+under ``torchrun``) and saves it in checkpoints, so runs are reproducible and resume exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from chronos.chronos2.dataset import Chronos2Dataset, DatasetMode, left_pad_and_cat_2D
+from torch.utils.data import IterableDataset
+
+from chronos_distill.config import TRANSFER_SOURCES, TransferShares
+from chronos_distill.data.series import SeriesSet
+
+
+class TransferBatches(IterableDataset):
+    """The user's training windows with teacher-only rows appended to every batch.
+
+    Each batch is a ``Chronos2Dataset`` batch (``context``, ``future_target``, ``future_covariates``,
+    ``group_ids``, ``num_output_patches``) of about ``batch_size - teacher-only rows`` labelled rows, followed by
+    the teacher-only rows of each source, plus ``teacher_rows`` (rows,) bool: True for the rows whose whole
+    horizon the teacher labels.
+    """
+
+    def __init__(self, series: SeriesSet, shares: TransferShares, *, batch_size: int, context_length: int,
+                 prediction_length: int, output_patch_size: int, min_past: int):
+        self.series = series
+        self.shares = shares
+        self.batch_size = batch_size  # read by Chronos2Trainer
+        self.context_length = context_length
+        self.source_rows = shares.rows(batch_size)
+        labelled = batch_size - sum(self.source_rows.values())
+        if labelled < 1:
+            raise ValueError(f"transfer shares {shares.to_dict()} leave no row of a {batch_size}-row batch to the user's data")
+        self.labelled = Chronos2Dataset(
+            inputs=series.inputs, context_length=context_length, prediction_length=prediction_length,
+            batch_size=labelled, output_patch_size=output_patch_size, min_past=min_past, mode=DatasetMode.TRAIN,
+        )
+        self._targets = [(i, row) for i, item in enumerate(series.inputs) for row in range(int(item["n_targets"]))]
+        self._lengths = [min(int(item["context"].shape[-1]), context_length) for item in series.inputs]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for batch in self.labelled:
+            yield self.extend(batch)
+
+    def extend(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """``batch`` with the teacher-only rows of every source appended (see the class docstring)."""
+        horizon = batch["future_target"].shape[-1]
+        groups: list[torch.Tensor] = []  # each (rows, time): one group of the batch
+        targets: list[int] = []  # rows of each group the teacher labels
+        for name in TRANSFER_SOURCES:
+            budget = self.source_rows[name]
+            while budget > 0:
+                group, n_targets = getattr(self, f"_{name}")(budget)
+                groups.append(group)
+                targets.append(n_targets)
+                budget -= group.shape[0]
+        if not groups:
+            return {**batch, "teacher_rows": torch.zeros(batch["context"].shape[0], dtype=torch.bool)}
+        first_group = int(batch["group_ids"].max()) + 1
+        n_labelled = batch["context"].shape[0]
+        extra_rows = sum(g.shape[0] for g in groups)
+        teacher_rows = torch.zeros(n_labelled + extra_rows, dtype=torch.bool)
+        group_ids, start = [], n_labelled
+        for offset, (group, n_targets) in enumerate(zip(groups, targets)):
+            teacher_rows[start : start + n_targets] = True
+            group_ids.append(torch.full((group.shape[0],), first_group + offset))
+            start += group.shape[0]
+        nan = torch.full((extra_rows, horizon), torch.nan)
+        return {
+            "context": left_pad_and_cat_2D([batch["context"], *groups]),
+            "future_target": torch.cat([batch["future_target"], nan]),
+            "future_covariates": torch.cat([batch["future_covariates"], nan]),
+            "group_ids": torch.cat([batch["group_ids"], *group_ids]),
+            "num_output_patches": batch["num_output_patches"],
+            "teacher_rows": teacher_rows,
+        }
+
+    # -- sources: each returns one group (rows, time) of at most ``budget`` rows and how many of them are targets
+
+    def _future(self, budget: int) -> tuple[torch.Tensor, int]:
+        item = self.series.inputs[np.random.randint(len(self.series.inputs))]
+        context = item["context"][:, -self.context_length:].float()
+        n_targets = int(item["n_targets"])
+        if context.shape[0] > budget:  # the whole group does not fit: one of its targets alone
+            row = np.random.randint(n_targets)
+            return context[row : row + 1], 1
+        return context, n_targets
+
+    def _mixup(self, budget: int) -> tuple[torch.Tensor, int]:
+        k = np.random.randint(2, 4)
+        parts = []
+        for _ in range(k):
+            index, row = self._targets[np.random.randint(len(self._targets))]
+            parts.append(self.series.inputs[index]["context"][row, -self.context_length:].double().numpy())
+        return torch.from_numpy(mix(parts, np.random.dirichlet(np.full(k, 1.5)))).float()[None, :], 1
+
+    def _synthetic(self, budget: int) -> tuple[torch.Tensor, int]:
+        length = self._lengths[np.random.randint(len(self._lengths))]
+        rng = np.random.default_rng(np.random.randint(2**31))
+        return torch.from_numpy(synthetic_series(rng, length)).float()[None, :], 1
+
+
+def mix(parts: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """TSMixup of 1-D series: each divided by its mean absolute observed value, aligned at their ends (the
+    shortest decides the length), combined with ``weights`` (summing to 1). NaN in a part stays NaN."""
+    length = min(len(p) for p in parts)
+    scaled = []
+    for part in parts:
+        part = part[len(part) - length:]
+        scale = np.nanmean(np.abs(part)) if np.isfinite(part).any() else 1.0
+        scaled.append(part / (scale if scale > 0 else 1.0))
+    return np.sum([w * p for w, p in zip(weights, scaled)], axis=0)
+
+
+def synthetic_series(rng: np.random.Generator, length: int) -> np.ndarray:
+    """One series (length,) from a generator of the pretraining mix picked at random (cheap ones only)."""
+    from chronos_distill.data.synthetic import ar_process, intermittent_series, seasonal_series, trend_seasonality
+
+    generators = (seasonal_series, trend_seasonality, ar_process, intermittent_series)
+    chosen = generators[rng.choice(len(generators), p=[0.5, 0.25, 0.15, 0.1])]
+    return np.asarray(chosen(rng, length), dtype=np.float64)

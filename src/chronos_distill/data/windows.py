@@ -1,0 +1,57 @@
+"""Training and validation windows of a :class:`~chronos_distill.data.series.SeriesSet`: the one place that builds
+``Chronos2Dataset`` for a run, as ``Chronos2Pipeline.fit`` does, with the teacher-only transfer rows appended
+when the run has transfer sources.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from chronos.chronos2.dataset import Chronos2Dataset, DatasetMode
+
+from chronos_distill.data.series import SeriesSet
+from chronos_distill.data.transfer import TransferBatches
+
+
+def make_dataset(
+    series: SeriesSet,
+    *,
+    context_length: int,
+    prediction_length: int,
+    batch_size: int,
+    output_patch_size: int,
+    min_past: int,
+    mode: DatasetMode,
+) -> Chronos2Dataset:
+    """A ``Chronos2Dataset`` over ``series``: random windows for TRAIN, each series' last window for VALIDATION."""
+    return Chronos2Dataset(
+        inputs=series.inputs,
+        context_length=context_length,
+        prediction_length=prediction_length,
+        batch_size=batch_size,
+        output_patch_size=output_patch_size,
+        min_past=min_past,
+        mode=mode,
+    )
+
+
+def training_batches(series: SeriesSet, shares=None, **dataset_options: Any):
+    """The endless training batches: ``Chronos2Dataset`` windows of the user's series, with the teacher-only rows
+    of the transfer sources appended when ``shares`` (:class:`chronos_distill.data.transfer.TransferShares`) has any."""
+    if shares is not None and shares.total > 0:
+        return TransferBatches(series, shares, **dataset_options)
+    return Chronos2Dataset(inputs=series.inputs, mode=DatasetMode.TRAIN, **dataset_options)
+
+
+def draw_windows(series: SeriesSet, n_batches: int, seed: int, shares=None, **dataset_options: Any) -> list[dict[str, Any]]:
+    """``n_batches`` batches of :func:`training_batches` drawn from numpy seeded with ``seed``, leaving the
+    global numpy RNG as it was."""
+    dataset = training_batches(series, shares, **dataset_options)
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        iterator = iter(dataset)
+        return [next(iterator) for _ in range(n_batches)]
+    finally:
+        np.random.set_state(state)

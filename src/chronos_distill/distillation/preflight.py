@@ -1,0 +1,64 @@
+"""The checks of a distillation run that need no torch: the output folder, the options against the teacher's
+``config.json``, and the data files' columns (their header alone).
+
+``chronos-distill distill`` runs them before it imports the training stack, so a typo in a path, a column or
+an option costs a fraction of a second, not the ten seconds that loading torch takes; :func:`distill` runs
+them too, first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from chronos_distill.chronos2.checkpoints import check_chronos2_folder, local_folder, peek_chronos_config
+from chronos_distill.config import DistillConfig
+from chronos_distill.data.tables import check_columns, read_columns
+from chronos_distill.errors import CheckpointError, ConfigError
+from chronos_distill.training.run_folder import check_output_folder, is_main_process, looks_like_a_local_path
+
+
+def check_distill_inputs(cfg: DistillConfig, fixed_on_resume: tuple[str, ...]) -> None:
+    """Refuse what can be refused from names alone: the output folder (and, with ``--resume``, the options in
+    ``fixed_on_resume``), a local teacher folder and its horizon and context, and the columns of data files."""
+    output = Path(cfg.output).expanduser()
+    if is_main_process():  # other ranks of a multi-process job would see rank 0's run_config.json appear
+        check_output_folder(output, cfg.to_dict(), resume=cfg.resume, overwrite=cfg.overwrite,
+                            fixed_on_resume=fixed_on_resume)
+    folder = local_folder(cfg.teacher)
+    if folder is not None:
+        check_chronos2_folder(folder, "teacher")
+        check_against_teacher(cfg, peek_chronos_config(cfg.teacher))
+    elif looks_like_a_local_path(str(cfg.teacher)):
+        raise CheckpointError(f"teacher folder {cfg.teacher} does not exist (not tried as a hub id: it looks like a path)")
+    for role in ("train_data", "validation_data"):
+        data = getattr(cfg, role)
+        if isinstance(data, (str, Path)):
+            check_columns(read_columns(data, role), str(data), target=cfg.target,
+                          known_covariates=cfg.known_covariates, past_covariates=cfg.past_covariates,
+                          ignore_columns=cfg.ignore_columns, id_column=cfg.id_column,
+                          timestamp_column=cfg.timestamp_column)
+
+
+def check_against_teacher(cfg: DistillConfig, chronos_config: dict[str, Any]) -> None:
+    """Refuse a horizon or a context length that the teacher (its ``chronos_config``) cannot serve."""
+    patch = chronos_config["output_patch_size"]
+    max_horizon = chronos_config["max_output_patches"] * patch
+    if cfg.prediction_length > max_horizon:
+        raise ConfigError(
+            f"prediction_length {cfg.prediction_length} is beyond what the teacher was trained to predict "
+            f"({max_horizon} steps = max_output_patches {chronos_config['max_output_patches']} x patch "
+            f"{patch}); its targets would be extrapolations"
+        )
+    context_length = cfg.context_length or chronos_config["context_length"]
+    if context_length > chronos_config["context_length"]:
+        raise ConfigError(
+            f"context_length {context_length} exceeds the teacher's context length {chronos_config['context_length']}: "
+            "both models would truncate the extra history, so the student cannot learn to use it"
+        )
+    if context_length < chronos_config["input_patch_size"]:
+        raise ConfigError(
+            f"context_length {context_length} is shorter than one input patch of the teacher "
+            f"({chronos_config['input_patch_size']} steps): the models read the context in patches, so neither "
+            "would see a whole one; use at least one patch, ideally several seasons"
+        )

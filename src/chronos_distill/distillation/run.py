@@ -1,0 +1,225 @@
+"""``distill()``: one distillation run from options to exported student (the orchestration; the output folder
+rules live in :mod:`.run_folder`, the TrainingArguments in :mod:`.training_args`, the record in :mod:`.run_record`).
+
+Order matters for the user: every check that can fail (options, output folder, teacher, data, student
+config) runs before the first training step, so a bad input costs seconds, not hours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chronos.chronos2 import Chronos2Model
+from chronos.chronos2.dataset import DatasetMode
+from transformers import TrainingArguments
+
+from chronos_distill.chronos2.checkpoints import describe_teacher
+from chronos_distill.chronos2.export import export_student
+from chronos_distill.chronos2.forward import unwrap
+from chronos_distill.chronos2.loading import load_teacher
+from chronos_distill.chronos2.model_card import student_card
+from chronos_distill.chronos2.student import build_pruned_student, build_student, count_parameters
+from chronos_distill.config import DISTILL_FIXED_ON_RESUME, DistillConfig
+from chronos_distill.data.series import SeriesSet, drop_short_series, load_series
+from chronos_distill.data.teacher_cache import cached_transfer_set
+from chronos_distill.data.windows import draw_windows, make_dataset, training_batches
+from chronos_distill.distillation.losses.output import OutputDistillationLoss
+from chronos_distill.distillation.model import DistillationModel
+from chronos_distill.distillation.objective import DistillationObjective
+from chronos_distill.distillation.plan import plan_from_config
+from chronos_distill.distillation.preflight import check_against_teacher, check_distill_inputs
+from chronos_distill.distillation.record import run_record
+from chronos_distill.distillation.trainer import DistillationTrainer, SaveFinalStepCallback
+from chronos_distill.training.arguments import training_arguments
+from chronos_distill.training.progress import use_readable_progress
+from chronos_distill.training.run_folder import (
+    CHECKPOINTS,
+    is_main_process,
+    last_complete_checkpoint,
+    model_folder,
+    prepare_output_folder,
+)
+
+logger = logging.getLogger(__name__)
+
+FIXED_ON_RESUME = DISTILL_FIXED_ON_RESUME  # (the name older code imports)
+
+
+@dataclass
+class DistillResult:
+    """What a run produced: the run folder (``output``), the publishable model folder in it (``model_dir``,
+    see :mod:`chronos_distill.training.run_folder`), the trained student, the record in distillation.json, and the
+    trainer (its ``state.log_history`` has every logged value; ``trainer.teacher`` is the frozen teacher)."""
+
+    output: Path
+    model_dir: Path
+    student: Chronos2Model
+    record: dict[str, Any]
+    trainer: DistillationTrainer
+
+
+@dataclass
+class PreparedRun:
+    """Everything a run trains with, checked and built, before the first step (see :func:`prepare_run`)."""
+
+    cfg: DistillConfig
+    output: Path
+    trainer: DistillationTrainer
+    teacher: Chronos2Model
+    train: SeriesSet
+    validation: SeriesSet | None
+    context_length: int
+    teacher_cache: dict[str, Any] | None
+
+
+def prepare_run(cfg: DistillConfig) -> PreparedRun:
+    """Check every input, build teacher, student, data and trainer, and prepare the output folder.
+
+    :func:`distill` is ``prepare_run`` + ``trainer.train`` + export; benchmarks use it to time the very step
+    that training runs.
+    """
+    output = Path(cfg.output).expanduser()
+    # the output folder, the options against the teacher's config.json and the data's columns (no torch work),
+    # then the data, then the teacher itself: a wrong option or a typo in a path costs seconds
+    check_distill_inputs(cfg, DISTILL_FIXED_ON_RESUME)
+    min_past = cfg.min_past or cfg.prediction_length
+    logger.info("reading the training data")
+    train = _load(cfg, cfg.train_data, "train_data", min_past)
+    validation = _load(cfg, cfg.validation_data, "validation_data", 1) if cfg.validation_data is not None else None
+
+    logger.info("loading the teacher %s", describe_teacher(cfg.teacher).name)
+    teacher = load_teacher(cfg.teacher)
+    logger.info("teacher: %s parameters", f"{count_parameters(teacher):,}")
+    chronos_config = teacher.chronos_config
+    check_against_teacher(cfg, dict(chronos_config.__dict__))
+    context_length = cfg.context_length or chronos_config.context_length
+    dataset_options = dict(
+        context_length=context_length,
+        prediction_length=cfg.prediction_length,
+        batch_size=cfg.batch_size,
+        output_patch_size=chronos_config.output_patch_size,
+    )
+    kept_channels = None
+    logger.info("building the student (%s init)", cfg.student_init)
+    if cfg.student_init == "pruned":
+        # calibration windows from their own seed stream, so training windows stay those of a random-init run
+        calibration = draw_windows(train, cfg.calibration_batches, cfg.seed + 1, min_past=min_past, **dataset_options)
+        student, kept_channels = build_pruned_student(teacher, cfg, calibration)
+    else:
+        student = build_student(teacher, cfg)
+    plan = plan_from_config(cfg, teacher.config, student.config)
+    output_family = OutputDistillationLoss(cfg.output_loss, student.chronos_config.quantiles, chronos_config.quantiles)
+    objective = DistillationObjective.from_config(cfg, output_family, plan)
+    model = DistillationModel(student, teacher.config, plan, needs=objective.needs("student"))
+    if kept_channels is not None:
+        model.init_projections_from_channels(kept_channels)
+    shares = cfg.transfer_shares()
+    train_dataset = training_batches(train, shares, min_past=min_past, **dataset_options)
+    eval_dataset = (
+        make_dataset(validation, min_past=1, mode=DatasetMode.VALIDATION, **dataset_options) if validation else None
+    )
+
+    if is_main_process():
+        prepare_output_folder(output, cfg.to_dict(), resume=cfg.resume)  # all checks passed: only now touch the output folder
+    cache_info = None
+    if cfg.teacher_cache is not None:
+        logger.info("preparing the teacher cache in %s", cfg.teacher_cache)
+        train_dataset, cache_folder, reused = cached_transfer_set(
+            cfg.teacher_cache, teacher, train, cfg.cache_batches, cfg.seed, shares=shares, min_past=min_past,
+            **dataset_options,
+        )
+        cache_info = {"folder": str(cache_folder), "reused": reused, "batches": cfg.cache_batches}
+    trainer = DistillationTrainer(
+        model=model,
+        args=distill_training_arguments(cfg, output / CHECKPOINTS, has_validation=validation is not None),
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        callbacks=[SaveFinalStepCallback(evaluate=validation is not None)],
+        teacher=teacher,
+        objective=objective,
+    )
+    use_readable_progress(trainer, verbose=cfg.verbose)
+    logger.info("student: %s parameters; training for %d steps", f"{count_parameters(student):,}", cfg.max_steps)
+    return PreparedRun(cfg, output, trainer, teacher, train, validation, context_length, cache_info)
+
+
+def distill(config: DistillConfig | None = None, **options: Any) -> DistillResult:
+    """Distill a Chronos-2 teacher into a smaller Chronos-2 student and export it.
+
+    Pass a :class:`DistillConfig`, or its fields as keyword arguments (or both: keywords override).
+    ``train_data`` / ``validation_data`` may be a file path, a pandas DataFrame or any input
+    ``Chronos2Pipeline.fit`` accepts.
+    """
+    cfg = dataclasses.replace(config, **options) if config is not None else DistillConfig(**options)
+    run = prepare_run(cfg)
+    trainer, output = run.trainer, run.output
+    resume_from = last_complete_checkpoint(output / CHECKPOINTS) if cfg.resume else None
+    if cfg.resume:
+        logger.info("resuming from %s", resume_from)
+    train_output = trainer.train(resume_from_checkpoint=resume_from)
+    student = unwrap(trainer.model).student  # the projections stay behind: training-only
+
+    record = run_record(cfg, run.teacher, student, run.train, run.validation, trainer, train_output.metrics, resume_from)
+    record["training"]["teacher_cache"] = run.teacher_cache
+    if trainer.is_world_process_zero():  # under torchrun / accelerate every rank holds the same student
+        export_student(
+            student,
+            model_folder(output),
+            context_length=run.context_length,
+            prediction_length=cfg.prediction_length,
+            record=record,
+            model_card=student_card(record),
+        )
+        logger.debug("student exported to %s", model_folder(output))
+    trainer.accelerator.wait_for_everyone()  # no rank returns before the export exists
+    return DistillResult(output=output, model_dir=model_folder(output), student=student, record=record, trainer=trainer)
+
+
+def _load(cfg: DistillConfig, data: Any, role: str, min_past: int) -> SeriesSet:
+    series = load_series(
+        data,
+        cfg.prediction_length,
+        target=cfg.target,
+        known_covariates=cfg.known_covariates,
+        past_covariates=cfg.past_covariates,
+        ignore_columns=cfg.ignore_columns,
+        id_column=cfg.id_column,
+        timestamp_column=cfg.timestamp_column,
+        timestamp_format=cfg.timestamp_format,
+        role=role,
+    )
+    why = f"min_past {min_past} + prediction_length {cfg.prediction_length}"
+    return drop_short_series(series, min_past + cfg.prediction_length, role, why)
+
+
+def distill_training_arguments(cfg: DistillConfig, checkpoint_dir: Path, has_validation: bool) -> TrainingArguments:
+    """The run's TrainingArguments (:func:`chronos_distill.training.arguments.training_arguments`) with what
+    distillation adds: validation and best-checkpoint export, TensorBoard when installed, exact resume."""
+    try:
+        import tensorboard  # noqa: F401
+
+        report_to: Any = ["tensorboard"]
+    except ImportError:
+        report_to = "none"
+    return training_arguments(
+        checkpoint_dir, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, warmup_ratio=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay, max_steps=cfg.max_steps, logging_steps=cfg.logging_steps,
+        save_steps=cfg.save_steps, seed=cfg.seed, num_workers=cfg.num_workers, trainer_args=cfg.trainer_args,
+        eval_strategy="steps" if has_validation else "no",
+        eval_steps=cfg.save_steps if has_validation else None,
+        load_best_model_at_end=has_validation,
+        metric_for_best_model="eval_loss" if has_validation else None,
+        greater_is_better=False if has_validation else None,
+        label_names=["future_target"],
+        report_to=report_to,
+        # The windows come from numpy's RNG, which a checkpoint saves: on resume, continue drawing from the
+        # restored state instead of replaying (and then re-drawing) the batches already trained on. This makes
+        # a resumed run draw exactly the batches an uninterrupted one would (with num_workers 0).
+        ignore_data_skip=True,
+        # every student parameter (and projection) is used in every step: skip DDP's unused-parameter search
+        ddp_find_unused_parameters=False,
+    )

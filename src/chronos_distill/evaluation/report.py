@@ -1,0 +1,83 @@
+"""Evaluation reports: a markdown table, a JSON file and PNG plots of a few series."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chronos_distill.data.competition import Benchmark
+from chronos_distill.evaluation.metrics import QUANTILE_LEVELS
+from chronos_distill.training.run_folder import write_json_atomic
+
+
+def markdown_table(results: dict[str, Any]) -> str:
+    """One row per model: WQL and MASE per data set, then the geometric-mean relative scores."""
+    datasets = list(results["datasets"])
+    models = list(results["relative"])
+    header = ["model", *[f"{d} WQL" for d in datasets], *[f"{d} MASE" for d in datasets], "rel. WQL", "rel. MASE"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for model in models:
+        cells = [model]
+        cells += [f"{results['datasets'][d]['scores'][model]['WQL']:.4f}" for d in datasets]
+        cells += [f"{results['datasets'][d]['scores'][model]['MASE']:.3f}" for d in datasets]
+        cells += [f"{results['relative'][model]['WQL']:.3f}", f"{results['relative'][model]['MASE']:.3f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("WQL over quantile levels 0.1..0.9 and MASE of the median, per data set; rel. = geometric mean over "
+                 "the data sets of the ratio to seasonal naive (below 1 is better).")
+    return "\n".join(lines) + "\n"
+
+
+def plot_series(
+    benchmark: Benchmark, forecasts: dict[str, np.ndarray], path: Path, n_series: int = 4, history: int = 60
+) -> Path:
+    """Context tail, truth, and each model's median with its 10-90% band, for the first ``n_series`` series."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    levels = list(QUANTILE_LEVELS)
+    low, mid, high = levels.index(0.1), levels.index(0.5), levels.index(0.9)
+    n = min(n_series, len(benchmark))
+    fig, axes = plt.subplots(n, 1, figsize=(9, 2.6 * n), squeeze=False)
+    for i, ax in enumerate(axes[:, 0]):
+        context = benchmark.contexts[i][-history:]
+        past = np.arange(-len(context), 0)
+        future = np.arange(benchmark.horizon)
+        ax.plot(past, context, color="black", lw=1.2, label="context")
+        ax.plot(future, benchmark.truth[i], color="black", lw=1.2, ls="--", label="truth")
+        for color, (name, q) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], forecasts.items()):
+            if name == "seasonal_naive":
+                continue
+            ax.plot(future, q[i, :, mid], color=color, lw=1.5, label=f"{name} median")
+            ax.fill_between(future, q[i, :, low], q[i, :, high], color=color, alpha=0.2, label=f"{name} 10-90%")
+        ax.set_title(f"{benchmark.name}: {benchmark.item_ids[i]}", fontsize=9)
+        ax.axvline(-0.5, color="grey", lw=0.5)
+    axes[0, 0].legend(fontsize=7, ncol=3, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(
+    results: dict[str, Any],
+    forecasts: dict[str, dict[str, np.ndarray]],
+    benchmarks: dict[str, Benchmark],
+    output: Path,
+    n_plotted: int = 4,
+) -> dict[str, Path]:
+    """Write ``scores.md``, ``scores.json`` and ``plot_<dataset>.png`` into ``output``; returns their paths."""
+    output.mkdir(parents=True, exist_ok=True)
+    table = output / "scores.md"
+    table.write_text(markdown_table(results))
+    scores = output / "scores.json"
+    write_json_atomic(scores, results)
+    paths = {"table": table, "json": scores}
+    for name, benchmark in benchmarks.items():
+        paths[f"plot_{name}"] = plot_series(benchmark, forecasts[name], output / f"plot_{name}.png", n_plotted)
+    return paths

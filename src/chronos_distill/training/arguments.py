@@ -1,0 +1,70 @@
+"""The ``transformers.TrainingArguments`` of every training run (distill and pretrain), built in one place.
+
+Shared choices: cosine schedule after warmup, AdamW (fused on CUDA), fp32 on CPU and bf16 autocast on recent
+GPUs, checkpoints every ``save_steps`` with optimizer / scheduler / RNG state (two kept) for ``--resume``.
+``trainer_args`` (a YAML mapping, or JSON on the command line) passes any other ``TrainingArguments`` field
+through, e.g. ``gradient_accumulation_steps``, ``max_grad_norm`` or ``fsdp``; it is applied last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from chronos_distill.config import check_trainer_args
+
+
+def training_arguments(
+    checkpoint_dir: Path,
+    *,
+    batch_size: int,
+    learning_rate: float,
+    warmup_ratio: float,
+    weight_decay: float,
+    max_steps: int,
+    logging_steps: int,
+    save_steps: int,
+    seed: int,
+    num_workers: int,
+    trainer_args: Mapping[str, Any] | None = None,
+    **run_specific: Any,
+):
+    """``TrainingArguments`` of a run: the shared choices (module doc), then ``run_specific`` ones, then the
+    user's ``trainer_args``."""
+    import torch
+    from transformers import TrainingArguments
+
+    cuda = torch.cuda.is_available()
+    options: dict[str, Any] = dict(
+        output_dir=str(checkpoint_dir),
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size,
+        learning_rate=learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=warmup_ratio,  # a float below 1 is a fraction of max_steps
+        weight_decay=weight_decay,
+        optim="adamw_torch_fused" if cuda else "adamw_torch",
+        max_steps=max_steps,
+        logging_strategy="steps",
+        logging_steps=logging_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=save_steps,
+        save_total_limit=2,
+        save_only_model=False,  # optimizer, scheduler and RNG states are needed to resume
+        prediction_loss_only=True,
+        remove_unused_columns=False,
+        seed=seed,
+        dataloader_num_workers=num_workers,
+        dataloader_pin_memory=cuda,
+        use_cpu=not cuda,
+        bf16=cuda and torch.cuda.get_device_capability()[0] >= 8,
+        disable_tqdm=False,
+        report_to="none",
+    )
+    options.update(run_specific)
+    if trainer_args:
+        check_trainer_args(trainer_args)
+        options.update(trainer_args)
+    return TrainingArguments(**options)

@@ -54,3 +54,11 @@ def table_parquet(tmp_path, table) -> str:
     path = tmp_path / "train.parquet"
     table.to_parquet(path, index=False)
     return str(path)
+
+
+def pytest_collection_modifyitems(items):
+    """The CLI cases that share a ``cli`` fixture start all their processes at once (many interpreters, each
+    importing torch): they are slow like the other end-to-end runs."""
+    for item in items:
+        if "cli" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

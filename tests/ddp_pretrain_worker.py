@@ -4,7 +4,7 @@
 import os
 import sys
 
-import chronos_distill.pretrain as pretrain_module
+import chronos_distill.pretraining.run as pretrain_module
 
 output, trace = sys.argv[1:3]
 rank = int(os.environ["RANK"])

@@ -228,6 +228,7 @@ def test_hybrid_weights_and_plan_from_options(teacher_dir):
 # ----------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_hybrid_run_checkpoints_projections_and_exports_a_plain_student(teacher_dir, table, tmp_path):
     options = dict(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
                    output=str(tmp_path / "out"), save_steps=2, alpha=0.4, feature_weight=0.2, attention_weight=0.1,

@@ -16,7 +16,7 @@ PACKAGE = Path(chronos_distill.__file__).parent
 #: Layers from the bottom up: a module may import its own subpackage and the layers below its own. Peers
 #: (distillation and pretraining) may not import each other; the entry points at the top may.
 LAYERS = [
-    {"_version", "errors"},
+    {"_version", "errors", "files"},
     {"config"},
     {"training"},
     {"chronos2"},

@@ -92,6 +92,7 @@ def test_the_forecaster_is_the_pipeline_api(teacher_dir, exported, table):
                                pipeline.predict_df(frame, prediction_length=12)["0.5"].to_numpy(), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_int8_wql_is_within_2_percent_of_fp32(tmp_path):
     """On the bundled reference teacher (a trained model) and 60 M3 monthly series: int8 weights cost < 2% WQL."""
     from chronos_distill.data.competition import load_benchmarks
@@ -111,8 +112,12 @@ def test_int8_wql_is_within_2_percent_of_fp32(tmp_path):
 
 def test_export_leaves_the_model_and_its_checkpoint_untouched(teacher_dir, tmp_path):
     before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in Path(teacher_dir).iterdir()}
-    model = load_chronos2(teacher_dir)
+    model = load_chronos2(teacher_dir).to(torch.bfloat16).train()  # as a caller still training it has it
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
     export_onnx(model, tmp_path / "m.onnx")
+    assert model.training and all(m.training for m in model.modules())  # mode, dtype and weights as they were
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
     assert "_prepare_patched_future" not in model.__dict__  # the export-time patch is gone
     assert not torch._C._is_torch_function_mode_enabled()
     with pytest.raises(ValueError, match="future_covariates contains NaN"):  # the model's own check works again
@@ -212,7 +217,7 @@ def test_a_missing_known_covariate_is_named(teacher_dir, tmp_path):
 @pytest.mark.parametrize("options, message", [
     (dict(quantize="int4"), r"`quantize` \(--quantize\) must be one of \['none', 'int8'\]"),
     (dict(opset=12), r"`opset` \(--opset\) must be at least 18"),
-    (dict(opset=30), r"`opset` \(--opset\) must be at most 23"),
+    (dict(opset=30), r"`opset` \(--opset\) must be at most 23, got 30"),
     (dict(output="model.bin"), r"must name a .onnx file"),
 ])
 def test_bad_export_options(options, message, tmp_path):
@@ -225,7 +230,7 @@ def test_bad_export_options(options, message, tmp_path):
 @pytest.mark.parametrize("options, message", [
     (dict(output="forecasts.json"), r"must end in .csv or .parquet"),
     (dict(prediction_length=0), r"`prediction_length` \(--prediction-length\) must be at least 1"),
-    (dict(quantile_levels=[0.5, 1.5]), r"strictly between 0 and 1"),
+    (dict(quantile_levels=[0.5, 1.5]), r"`quantile_levels` \(--quantile-levels\) element must be within \(0, 1\), got 1.5"),
     (dict(known_covariates=["price"]), r"needs --future-data"),
 ])
 def test_bad_predict_options(options, message):

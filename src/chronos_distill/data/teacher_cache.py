@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -38,7 +37,7 @@ from chronos_distill.chronos2.forward import normalised_quantiles
 from chronos_distill.data.series import SeriesSet
 from chronos_distill.data.windows import draw_windows
 from chronos_distill.errors import DistillError
-from chronos_distill.training.run_folder import write_json_atomic
+from chronos_distill.files import write_atomic, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -107,9 +106,8 @@ def build_cache(
                 rows[f"{name}_shape"].append(list(array.shape))
             rows["num_output_patches"].append(int(batch["num_output_patches"]))
         name = f"shard-{start // BATCHES_PER_SHARD:05d}.parquet"
-        temporary = target / f".{name}.{os.getpid()}.tmp"  # ranks of one job may build the same cache
-        pq.write_table(pa.table(rows), temporary)
-        os.replace(temporary, target / name)
+        table = pa.table(rows)
+        write_atomic(target / name, lambda tmp, table=table: pq.write_table(table, tmp))
         shards.append(name)
     write_json_atomic(target / MANIFEST, {"format": CACHE_FORMAT, "key": key, "n_batches": len(batches), "shards": shards})
     return target

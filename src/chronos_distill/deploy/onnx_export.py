@@ -35,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import tempfile
 import types
 from pathlib import Path
@@ -58,6 +57,7 @@ from chronos_distill.deploy.onnx_format import (
     SOURCE_KEY,
 )
 from chronos_distill.errors import ConfigError, DistillError
+from chronos_distill.files import write_atomic
 from chronos_distill.training.run_folder import check_writable
 
 logger = logging.getLogger(__name__)
@@ -260,10 +260,7 @@ def _write_onnx(model: Chronos2Model, output: Path, *, quantize: str, opset: int
         del graph.metadata_props[:]
         for key, value in metadata.items():
             graph.metadata_props.add(key=key, value=value)
-        final = Path(scratch) / "final.onnx"
-        onnx.save(graph, str(final))
-        os.chmod(final, 0o644)
-        os.replace(final, output)
+        write_atomic(output, lambda tmp: onnx.save(graph, str(tmp)))
 
 
 @contextlib.contextmanager

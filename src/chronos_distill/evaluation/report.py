@@ -9,7 +9,7 @@ import numpy as np
 
 from chronos_distill.data.competition import Benchmark
 from chronos_distill.evaluation.metrics import QUANTILE_LEVELS
-from chronos_distill.training.run_folder import write_json_atomic
+from chronos_distill.files import write_json_atomic
 
 
 def markdown_table(results: dict[str, Any]) -> str:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from chronos_distill.errors import DistillError
+from chronos_distill.files import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -141,25 +142,6 @@ def prepare_output_folder(output: Path, options: dict[str, Any], *, resume: bool
         shutil.rmtree(output)  # check_output_folder made sure this is an earlier run and --overwrite was given
     output.mkdir(parents=True, exist_ok=True)
     write_json_atomic(output / RUN_CONFIG, options)
-
-
-def write_json_atomic(path: Path, content: Any) -> None:
-    """Write JSON to ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    The file gets the permissions of a plainly created one (0666 less the umask), not mkstemp's private 0600.
-    """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(content, handle, indent=2, default=str)
-        handle.write("\n")
-    os.chmod(tmp, 0o666 & ~current_umask())
-    os.replace(tmp, path)
-
-
-def current_umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
 
 
 def _holds_a_run(output: Path) -> bool:

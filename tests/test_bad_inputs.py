@@ -189,7 +189,7 @@ def test_cli_alpha_out_of_range(cli):
 
 def test_cli_hybrid_weights_summing_past_one(cli):
     message = _refused(cli, "weights_sum")
-    assert "alpha + feature_weight + attention_weight = 1.1 exceeds 1" in message
+    assert "the loss weights sum to 1.1 (alpha 0.6 + feature_weight 0.3 + attention_weight 0.2), more than 1" in message
 
 
 def test_cli_layer_map_beyond_the_teacher(cli):

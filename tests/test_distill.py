@@ -42,7 +42,7 @@ def test_cli_end_to_end_exports_a_plain_chronos2_student(teacher_dir, table_csv,
     assert record["training"]["train_runtime_s"] > 0
     assert record["student"]["config"] == {"d_model": 32, "num_layers": 1, "num_heads": 2, "d_kv": 16, "d_ff": 64}
     assert record["options"]["alpha"] == 0.5 and record["options"]["output_loss"] == "quantile"
-    assert record["loss"]["hard_weight"] == 0.5
+    assert record["loss"]["terms"]["hard"]["weight"] == 0.5 and record["loss"]["terms"]["distill"]["option"] == "alpha"
     assert record["data"]["train"]["n_series"] == 24
     assert set(record["final_losses"]) == {"distill", "hard", "total"}
     assert all(np.isfinite(v) for v in record["final_losses"].values())

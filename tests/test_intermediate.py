@@ -11,6 +11,7 @@ import torch
 from chronos.chronos2 import Chronos2Model
 from conftest import PREDICTION_LENGTH, TINY_STUDENT, tiny_teacher_config
 from safetensors import safe_open
+from torch import nn
 
 from chronos_distill import distill
 from chronos_distill.chronos2.forward import normalised_quantiles
@@ -19,9 +20,10 @@ from chronos_distill.chronos2.loading import freeze
 from chronos_distill.chronos2.taps import check_token_alignment, tap
 from chronos_distill.config import DistillConfig
 from chronos_distill.distillation.losses.attention import attention_loss, default_relation_heads
+from chronos_distill.distillation.losses.feature import projection_key
 from chronos_distill.distillation.model import DistillationModel
 from chronos_distill.distillation.objective import BuildContext, LossInputs, attention_term, feature_term
-from chronos_distill.distillation.plan import IntermediatePlan, plan_from_config, projection_key
+from chronos_distill.distillation.plan import IntermediatePlan, plan_from_config
 from chronos_distill.errors import ConfigError, DistillError
 
 FAST = dict(batch_size=16, learning_rate=3e-3, logging_steps=1, **TINY_STUDENT)
@@ -81,17 +83,27 @@ def _teacher_tapped(teacher, plan, batch):
     return tapped
 
 
-def _losses(student_model: DistillationModel, teacher, batch):
-    """The objective's feature and attention terms (weight 1 each) for the student's plan, on one batch."""
-    plan = student_model.plan
-    options = SimpleNamespace(feature_weight=1.0 if plan.features else 0.0,
-                              attention_weight=1.0 if plan.attention_kinds else 0.0)
-    context = BuildContext(options, output=None, plan=plan)
+def _planned(student: Chronos2Model, teacher_config, plan: IntermediatePlan) -> DistillationModel:
+    """The trained module for ``plan`` as a run builds it: the objective's feature and attention terms (weight 1
+    each) own their modules, which the model holds. The plan and the terms ride along for :func:`_losses`."""
+    options = SimpleNamespace(alpha=0.0, feature_weight=1.0 if plan.features else 0.0,
+                              attention_weight=1.0 if plan.attention_kinds else 0.0, term_weights={})
+    context = BuildContext(options, output=None, plan=plan, student_config=student.config,
+                           teacher_config=teacher_config)
     terms = [t for t in (feature_term(context), attention_term(context)) if t is not None]
+    needs = plan.needs("student")
+    model = DistillationModel(student, nn.ModuleDict({t.name: t.modules for t in terms if t.modules is not None}),
+                              needs=needs)
+    model.plan, model.test_terms = plan, terms
+    return model
+
+
+def _losses(student_model: DistillationModel, teacher, batch):
+    """The terms' values on one batch."""
     student_pass = student_model(**{k: v for k, v in batch.items() if v is not None})
-    inputs = LossInputs(student=student_pass, teacher_aligned=None, teacher=_teacher_tapped(teacher, plan, batch),
-                        truth=None, distill_mask=None, projections=student_model.projections)
-    return {term.name: term.compute(inputs) for term in terms}
+    inputs = LossInputs(student=student_pass, teacher_aligned=None,
+                        teacher=_teacher_tapped(teacher, student_model.plan, batch), truth=None, distill_mask=None)
+    return {term.name: term.compute(inputs) for term in student_model.test_terms}
 
 
 BOTH = ("time", "group")
@@ -108,9 +120,9 @@ def test_exact_copy_of_the_teacher_gives_zero_feature_and_attention_loss(feature
     teacher = _model()
     plan = IntermediatePlan(pairs=((0, 0), (1, 1)), features=True, attention_kinds=BOTH, feature_loss=feature_kind,
                             feature_projection=projection, attention_loss=attention_kind, relation_heads=4)
-    student = DistillationModel(copy.deepcopy(teacher), teacher.config, plan).eval()
+    student = _planned(copy.deepcopy(teacher), teacher.config, plan).eval()
     with torch.no_grad():
-        for projection_module in student.projections.values():
+        for projection_module in student.terms['feature'].values():
             projection_module.linear.weight.copy_(torch.eye(64))
     losses = _losses(student, teacher, _batch([0, 0, 1, 1, 1, 2]))
     assert set(losses) == {"feature", "attention"}
@@ -118,9 +130,9 @@ def test_exact_copy_of_the_teacher_gives_zero_feature_and_attention_loss(feature
     assert losses["attention"].item() == pytest.approx(0.0, abs=1e-6)
 
     # and a different student is not at zero: the losses can fail
-    other = DistillationModel(_model(seed=1), teacher.config, plan).eval()
+    other = _planned(_model(seed=1), teacher.config, plan).eval()
     with torch.no_grad():
-        for projection_module in other.projections.values():
+        for projection_module in other.terms['feature'].values():
             projection_module.linear.weight.copy_(torch.eye(64))
     losses = _losses(other, teacher, _batch([0, 0, 1, 1, 1, 2]))
     assert losses["feature"].item() > 1e-3 and losses["attention"].item() > 1e-4
@@ -131,10 +143,10 @@ def test_gradients_reach_projections_and_student_never_the_teacher():
     student = Chronos2Model(tiny_teacher_config(d_model=32, num_heads=2, d_kv=16, d_ff=64, num_layers=1))
     plan = IntermediatePlan(pairs=((0, 1),), features=True, attention_kinds=BOTH, attention_loss="relation",
                             relation_heads=default_relation_heads(32, 64, 2, 4))
-    model = DistillationModel(student, teacher.config, plan).train()
+    model = _planned(student, teacher.config, plan).train()
     losses = _losses(model, teacher, _batch([0, 0, 1, 1, 2, 3]))
     (losses["feature"] + losses["attention"]).backward()
-    for name, p in model.projections.named_parameters():
+    for name, p in model.terms['feature'].named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
     block = student.encoder.block[0]
     for attn in (block.layer[0].self_attention, block.layer[1].self_attention):
@@ -153,7 +165,7 @@ def test_relation_loss_needs_no_head_matching():
 
     def group_loss(kind):
         plan = IntermediatePlan(pairs=((0, 0), (1, 1)), attention_kinds=("group",), attention_loss=kind, relation_heads=8)
-        return _losses(DistillationModel(regrouped, teacher.config, plan).eval(), teacher, batch)["attention"].item()
+        return _losses(_planned(regrouped, teacher.config, plan).eval(), teacher, batch)["attention"].item()
 
     # group attention has no RoPE: the self-relations of the same q/k/v are the same whatever the head split
     assert group_loss("relation") == pytest.approx(0.0, abs=1e-6)
@@ -164,14 +176,14 @@ def test_relation_loss_needs_no_head_matching():
     plan = IntermediatePlan(pairs=((0, 0), (1, 1)), attention_kinds=BOTH, attention_loss="relation",
                             relation_heads=default_relation_heads(32, 64, 2, 4))
     assert plan.relation_heads == 4
-    value = _losses(DistillationModel(small, teacher.config, plan).eval(), teacher, batch)["attention"].item()
+    value = _losses(_planned(small, teacher.config, plan).eval(), teacher, batch)["attention"].item()
     assert 0 < value < float("inf")
 
 
 def test_group_attention_loss_counts_only_groups_of_several_series():
     teacher, student = _model(), _model(seed=1)
     plan = IntermediatePlan(pairs=((0, 0), (1, 1)), attention_kinds=("group",))
-    model = DistillationModel(student, teacher.config, plan).eval()
+    model = _planned(student, teacher.config, plan).eval()
     assert _losses(model, teacher, _batch([0, 1, 2, 3, 4, 5]))["attention"].item() == 0.0
     mixed = _losses(model, teacher, _batch([0, 1, 2, 3, 3, 3]))["attention"].item()
     assert mixed > 1e-4
@@ -184,7 +196,7 @@ def test_group_attention_loss_counts_only_groups_of_several_series():
 def test_time_attention_loss_ignores_padding_tokens():
     teacher, student = _model(), _model(seed=1)
     plan = IntermediatePlan(pairs=((1, 1),), attention_kinds=("time",))
-    model = DistillationModel(student, teacher.config, plan).eval()
+    model = _planned(student, teacher.config, plan).eval()
     batch = _batch([0, 1])
     student_pass = model(**{k: v for k, v in batch.items() if v is not None})
     teacher_tapped = _teacher_tapped(teacher, plan, batch)
@@ -237,7 +249,7 @@ def test_hybrid_run_checkpoints_projections_and_exports_a_plain_student(teacher_
     out = tmp_path / "out"
     with safe_open(out / "checkpoints" / "checkpoint-2" / "model.safetensors", "pt") as checkpoint:
         keys = set(checkpoint.keys())
-        key = f"projections.{projection_key(0, 1)}.linear.weight"
+        key = f"terms.feature.{projection_key(0, 1)}.linear.weight"
         saved_projection = checkpoint.get_tensor(key)
     assert key in keys and any(k.startswith("student.") for k in keys)
     with safe_open(out / "model" / "model.safetensors", "pt") as exported:
@@ -246,7 +258,7 @@ def test_hybrid_run_checkpoints_projections_and_exports_a_plain_student(teacher_
     record = json.loads((out / "model" / "distillation.json").read_text())
     assert set(record["final_losses"]) == {"distill", "hard", "feature", "attention", "total"}
     assert record["loss"]["layer_pairs"] == [[0, 1]]
-    assert record["loss"]["hard_weight"] == pytest.approx(0.3)
+    assert record["loss"]["terms"]["hard"]["weight"] == pytest.approx(0.3)
     logged = [e for e in result.trainer.state.log_history if "feature_loss" in e]
     assert logged and all("attention_loss" in e for e in logged)
 
@@ -256,7 +268,7 @@ def test_hybrid_run_checkpoints_projections_and_exports_a_plain_student(teacher_
     # resume loads the projections from the checkpoint: one more AdamW step moves each weight by about the
     # learning rate, far less than a fresh initialisation is away from the saved one
     resumed = distill(max_steps=3, resume=True, **options)
-    projection = resumed.trainer.model.projections[projection_key(0, 1)].linear.weight.detach().cpu()
+    projection = resumed.trainer.model.terms["feature"][projection_key(0, 1)].linear.weight.detach().cpu()
     moved = (projection - saved_projection).abs().max().item()
     fresh = torch.nn.Linear(*reversed(saved_projection.shape), bias=False).weight.detach()
     assert moved <= 3 * options["learning_rate"] < (fresh - saved_projection).abs().max().item()
@@ -267,7 +279,7 @@ def test_hybrid_run_checkpoints_projections_and_exports_a_plain_student(teacher_
 def test_both_kinds_on_univariate_batches_is_the_time_loss_undiluted():
     teacher, student = _model(), _model(seed=1)
     plan = IntermediatePlan(pairs=((0, 0), (1, 1)), attention_kinds=BOTH)
-    model = DistillationModel(student, teacher.config, plan).eval()
+    model = _planned(student, teacher.config, plan).eval()
     batch = _batch([0, 1, 2, 3])  # every group is a single series: group attention has nothing to teach
     student_pass = model(**{k: v for k, v in batch.items() if v is not None})
     teacher_tapped = _teacher_tapped(teacher, plan, batch)

@@ -6,9 +6,9 @@ import pytest
 import torch
 from conftest import tiny_teacher_config
 
-from chronos_distill import DistillConfig
+from chronos_distill import ConfigError, DistillConfig
 from chronos_distill.distillation.losses.output import OutputDistillationLoss
-from chronos_distill.distillation.objective import TERMS, DistillationObjective, LossInputs, Term, register_term
+from chronos_distill.distillation.objective import TERMS, DistillationObjective, Term
 from chronos_distill.distillation.plan import Needs, plan_from_config
 
 LEVELS = [0.1, 0.5, 0.9]
@@ -17,8 +17,10 @@ COMMON = dict(teacher="t", train_data="x.csv", prediction_length=4, output="o")
 
 def _objective(**options):
     cfg = DistillConfig(**COMMON, **options)
-    plan = plan_from_config(cfg, tiny_teacher_config(num_layers=4), tiny_teacher_config(d_model=48, num_heads=3))
-    return DistillationObjective.from_config(cfg, OutputDistillationLoss(cfg.output_loss, LEVELS, LEVELS), plan)
+    teacher, student = tiny_teacher_config(num_layers=4), tiny_teacher_config(d_model=48, num_heads=3)
+    plan = plan_from_config(cfg, teacher, student)
+    return DistillationObjective.from_config(cfg, OutputDistillationLoss(cfg.output_loss, LEVELS, LEVELS), plan,
+                                             student, teacher)
 
 
 def test_terms_follow_the_options_and_the_truth_gets_the_rest():
@@ -34,28 +36,67 @@ def test_terms_follow_the_options_and_the_truth_gets_the_rest():
     assert _objective(alpha=0.5).needs("teacher") == Needs()
 
 
-def test_the_total_is_the_weighted_sum_of_the_terms():
-    objective = DistillationObjective(
-        [Term("a", 0.25, lambda x: torch.tensor(2.0)), Term("b", 0.75, lambda x: torch.tensor(4.0))],
-        OutputDistillationLoss("quantile", LEVELS, LEVELS))
-    losses = objective.components(LossInputs(student=None, teacher_aligned=None, teacher=None, truth=None,
-                                             distill_mask=None))
-    assert losses["total"].item() == pytest.approx(0.25 * 2 + 0.75 * 4)
+def test_a_zero_weight_turns_a_term_off_and_its_loss_is_never_computed(monkeypatch):
+    calls = []
+
+    def build(ctx):
+        return Term("probe", ctx.weight("probe"), lambda x: calls.append(1) or torch.tensor(1.0))
+
+    monkeypatch.setitem(TERMS, "probe", build)
+    assert "probe" not in _objective(alpha=0.5).weights  # no weight given: off
+    objective = _objective(alpha=0.5, term_weights={"probe": 0.2})
+    assert objective.weights == pytest.approx({"distill": 0.5, "probe": 0.2, "hard": 0.3})
+    assert objective.record()["terms"]["probe"] == {"weight": 0.2, "logged_as": "probe_loss",
+                                                    "option": "term_weights.probe"}
+    assert "probe_loss" in objective.log_names.values() and not calls
 
 
-def test_a_registered_term_joins_the_objective(monkeypatch):
-    monkeypatch.setitem(TERMS, "constant", ("alpha", lambda ctx: Term("constant", 0.1, lambda x: torch.tensor(1.0))))
-    objective = _objective(alpha=0.5)
-    assert objective.weights == pytest.approx({"distill": 0.5, "constant": 0.1, "hard": 0.4})
-    assert "constant_loss" in objective.log_names.values()
+def test_term_weights_are_checked_by_one_rule():
+    with pytest.raises(ConfigError, match=r"the loss weights sum to 1.05 \(alpha 0.95 \+ term_weights\[probe\] 0.1\)"):
+        DistillConfig(**COMMON, alpha=0.95, term_weights={"probe": 0.1})
+    with pytest.raises(ConfigError, match=r"'feature' is a built-in term; set --feature-weight"):
+        DistillConfig(**COMMON, term_weights={"feature": 0.1})
+    with pytest.raises(ConfigError, match=r"names \['nowhere'\], which no registered term has"):
+        _objective(term_weights={"nowhere": 0.1})
 
 
-def test_register_term_records_builder_and_option(monkeypatch):
+TOY_TERM = """
+import torch
+from chronos_distill.distillation.objective import LossInputs, Term, register_term
+
+
+@register_term("spread")
+def spread_term(ctx):
+    # the student's 10-90% width against the teacher's, the README's example of a new term
+    def compute(x: LossInputs) -> torch.Tensor:
+        width = lambda q: q[:, -1] - q[:, 0]
+        return ((width(x.student.quantiles) - width(x.teacher_aligned)) ** 2 * x.distill_mask).mean()
+
+    return Term("spread", ctx.weight("spread"), compute)
+"""
+
+
+def test_a_term_registered_outside_the_package_trains_and_is_logged_recorded_and_carded(
+        teacher_dir, table, tmp_path, monkeypatch, capsys):
+    """The README's recipe, run: a term defined in the user's own module, with its weight in term_weights."""
+    import importlib
+    import json
+
+    from conftest import PREDICTION_LENGTH, TINY_STUDENT
+
+    from chronos_distill import distill
+
     monkeypatch.setattr("chronos_distill.distillation.objective.TERMS", dict(TERMS))
-    from chronos_distill.distillation import objective as module
-
-    @register_term("spread", option="alpha")
-    def spread(ctx):
-        return None
-
-    assert module.TERMS["spread"] == ("alpha", spread)
+    (tmp_path / "toy_term.py").write_text(TOY_TERM)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("toy_term")
+    result = distill(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
+                     output=str(tmp_path / "run"), max_steps=2, batch_size=8, logging_steps=1, alpha=0.4,
+                     term_weights={"spread": 0.1}, **TINY_STUDENT)
+    assert "spread" in capsys.readouterr().out.splitlines()[-1]  # the progress line
+    record = json.loads((result.model_dir / "distillation.json").read_text())
+    assert record["loss"]["terms"]["spread"] == {"weight": 0.1, "logged_as": "spread_loss",
+                                                 "option": "term_weights.spread"}
+    assert record["loss"]["terms"]["hard"]["weight"] == pytest.approx(0.5)
+    assert "spread" in record["final_losses"] and record["final_losses"]["spread"] >= 0
+    assert "spread 0.1 (term_weights.spread)" in (result.model_dir / "README.md").read_text()

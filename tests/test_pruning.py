@@ -94,17 +94,14 @@ def test_unreachable_student_configs_are_refused():
 
 def test_distill_with_pruned_init_and_projections_starting_at_the_kept_channels(teacher_dir, table, tmp_path):
     from chronos_distill import distill
-    from chronos_distill.distillation.model import DistillationModel
-    from chronos_distill.distillation.plan import IntermediatePlan, projection_key
+    from chronos_distill.distillation.losses.feature import FeatureProjections, projection_key
 
-    teacher = load_teacher(teacher_dir)
-    student = Chronos2Model(tiny_teacher_config(d_model=32, num_heads=2, num_layers=1, d_ff=64))
-    model = DistillationModel(student, teacher.config, IntermediatePlan(pairs=((0, 1),), features=True))
-    model.init_projections_from_channels(torch.arange(1, 64, 2))  # the student kept the odd teacher channels
-    weight = model.projections[projection_key(0, 1)].linear.weight
+    projections = FeatureProjections([(0, 1)], 32, 64)
+    projections.init_from_channels(torch.arange(1, 64, 2))  # the student kept the odd teacher channels
+    weight = projections[projection_key(0, 1)].linear.weight
     assert weight.shape == (64, 32) and weight[1, 0] == 1 and weight[63, 31] == 1 and weight.sum() == 32
     hidden = torch.randn(5, 32)
-    assert torch.equal(model.projections[projection_key(0, 1)](hidden)[:, 1::2], hidden)
+    assert torch.equal(projections[projection_key(0, 1)](hidden)[:, 1::2], hidden)
 
     result = distill(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
                      output=str(tmp_path / "out"), max_steps=2, save_steps=2, batch_size=16, student_init="pruned",

@@ -75,13 +75,13 @@ def test_cards_round_the_numbers_people_read():
         "options": {"prediction_length": 4, "batch_size": 8, "learning_rate": 3e-4},
         "training": {"steps": 3, "train_runtime_s": 1.0, "device": "cpu",
                      "exported": {"description": "the last step's", "losses": {"total": 12.074390411376953}}},
-        "loss": {"output_loss": "quantile", "alpha": 0.30000000000000004, "distill_weight": 0.30000000000000004,
-                 "hard_weight": 0.7},
+        "loss": {"output_loss": "quantile", "terms": {"distill": {"weight": 0.30000000000000004, "option": "alpha"},
+                                                      "hard": {"weight": 0.7, "option": "the rest"}}},
         "data": {"train": {"n_series": 2, "n_observations": 20, "source": "d.csv"}},
         "card": {"license": None, "datasets": []},
     }
     card = student_card(record)
-    assert "alpha 0.3 (distill weight 0.3, truth weight 0.7)" in card and "total 12.07" in card
+    assert "terms distill 0.3 (alpha), hard 0.7 (the rest)" in card and "total 12.07" in card
     assert "0.30000000000000004" not in card
     text = pretrained_card({"options": {"d_model": 8, "num_layers": 1, "num_heads": 1, "d_ff": 8, "real_data": [],
                                         "license": None}, "parameters": 5, "steps": 3, "train_runtime_s": 2.0,

@@ -229,7 +229,7 @@ class YamlOptions:
 
 
 #: The options of the loss: its terms and their weights (see :mod:`chronos_distill.distillation.objective`).
-LOSS_OPTIONS = ("output_loss", "alpha", "feature_weight", "attention_weight", "layer_map", "feature_loss",
+LOSS_OPTIONS = ("output_loss", "alpha", "feature_weight", "attention_weight", "term_weights", "layer_map", "feature_loss",
                 "feature_projection", "attention_loss", "attention_kind", "relation_heads", "horizon_weighting",
                 "horizon_tau")
 #: Options that a ``distill --resume`` must not change: what is trained (teacher, student, horizon), on which
@@ -244,6 +244,34 @@ DISTILL_FIXED_ON_RESUME = (
     "teacher_cache", "cache_batches", "transfer_future", "transfer_mixup", "transfer_synthetic",
     *LOSS_OPTIONS,
 )
+
+
+#: The options that weigh the built-in loss terms; the truth (hard) term gets 1 minus the sum of every weight.
+TERM_WEIGHT_OPTIONS = {"distill": "alpha", "feature": "feature_weight", "attention": "attention_weight"}
+
+
+def term_weight(cfg: Any, name: str) -> float:
+    """The weight the options give term ``name``: its own option for a built-in term, else ``term_weights``."""
+    option = TERM_WEIGHT_OPTIONS.get(name)
+    return float(getattr(cfg, option)) if option else float(cfg.term_weights.get(name, 0.0))
+
+
+def check_term_weights(cfg: Any) -> None:
+    """Each weight in [0, 1], and their sum at most 1 (the truth term takes the rest): one rule for every term."""
+    for name, weight in cfg.term_weights.items():
+        if name in TERM_WEIGHT_OPTIONS or name == "hard":
+            raise ConfigError(f"option `term_weights` (--term-weights): {name!r} is a built-in term; "
+                              + (f"set --{TERM_WEIGHT_OPTIONS[name].replace('_', '-')}" if name != "hard"
+                                 else "the truth term gets 1 minus the other weights"))
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0:
+            raise ConfigError(f"option `term_weights` (--term-weights): the weight of {name!r} must be within [0, 1], "
+                              f"got {weight!r}")
+    weights = {name: term_weight(cfg, name) for name in [*TERM_WEIGHT_OPTIONS, *cfg.term_weights]}
+    total = sum(weights.values())
+    if total > 1.0 + 1e-9:
+        named = " + ".join(f"{TERM_WEIGHT_OPTIONS.get(n, f'term_weights[{n}]')} {w:g}" for n, w in weights.items() if w)
+        raise ConfigError(f"the loss weights sum to {total:g} ({named}), more than 1: the truth (hard) term gets 1 "
+                          "minus their sum; lower one of them")
 
 
 #: The teacher-only transfer sources (see :mod:`chronos_distill.data.transfer`), in batch order.
@@ -359,6 +387,9 @@ class DistillConfig(YamlOptions):
         0.0, "Weight (beta) of feature distillation: projected student hidden states vs the teacher's.", "float", low=0.0, high=1.0)
     attention_weight: float = _opt(
         0.0, "Weight (gamma) of attention distillation (see attention_loss, attention_kind).", "float", low=0.0, high=1.0)
+    term_weights: dict = _opt(
+        {}, "Weights of loss terms registered with chronos_distill.distillation.objective.register_term outside "
+        "chronos-distill, by term name (YAML mapping, or JSON on the command line: '{\"spread\": 0.1}').", "dict")
     layer_map: str = _opt(
         "uniform",
         "Matched blocks for feature/attention distillation: uniform (student i <-> teacher round((i+1)*T/S)-1), "
@@ -453,12 +484,7 @@ class DistillConfig(YamlOptions):
         overlap = set(self.target) & set(self.known_covariates)
         if overlap:
             raise ConfigError(f"column(s) {sorted(overlap)} are given both as target and as known covariates")
-        weight_sum = self.alpha + self.feature_weight + self.attention_weight
-        if weight_sum > 1.0 + 1e-9:
-            raise ConfigError(
-                f"alpha + feature_weight + attention_weight = {weight_sum:g} exceeds 1: the truth (hard) term gets "
-                "1 minus their sum; lower one of them"
-            )
+        check_term_weights(self)
         check_layer_map_syntax(self.layer_map)
         shares = ("transfer_future", "transfer_mixup", "transfer_synthetic")
         if sum(getattr(self, name) for name in shares) >= 1.0:

@@ -120,9 +120,8 @@ def student_card(record: dict[str, Any]) -> str:
         "",
         f"- teacher: {teacher['name']}" + (f" (`{teacher['hub_id']}`)" if teacher["hub_id"] else "")
         + f", license {teacher['license'] or 'not known'}",
-        f"- objective: `{loss['output_loss']}`, alpha {_number(loss['alpha'])} "
-        f"(distill weight {_number(loss['distill_weight'])}, truth weight {_number(loss['hard_weight'])}), in the teacher's "
-        "normalised space",
+        f"- objective: output loss `{loss['output_loss']}` in the teacher's normalised space; terms "
+        + ", ".join(f"{name} {_number(term['weight'])} ({term['option']})" for name, term in loss["terms"].items()),
         f"- data: {data['n_series']} series, {data['n_observations']:,} observations from {data['source']}",
         *_columns(data.get("columns")),
         f"- {training['steps']} steps, batch size {options['batch_size']}, learning rate {_number(options['learning_rate'])}, "

@@ -1,71 +1,47 @@
-"""The module the Trainer trains: the student plus its training-only feature projections.
+"""The module the Trainer trains: the student plus the loss terms' training-only modules.
 
-``DistillationModel`` holds the student ``Chronos2Model`` as ``.student`` and, when feature distillation is on,
-one :class:`~chronos_distill.distillation.losses.FeatureProjection` per matched block pair as ``.projections``. Wrapping them
-in one ``nn.Module`` is what lets transformers' ``Trainer`` optimise, checkpoint, resume and (under
-``torchrun`` / ``accelerate``) synchronise the projections together with the student, with no code of ours;
-the export takes ``.student`` only, so the projections never reach the exported model.
+``DistillationModel`` holds the student ``Chronos2Model`` as ``.student`` and the modules the objective's terms
+own as ``.terms`` (today the feature term's projections, student d_model -> teacher d_model). Wrapping them in one
+``nn.Module`` is what lets transformers' ``Trainer`` optimise, checkpoint, resume and (under ``torchrun`` /
+``accelerate``) synchronise them together with the student, with no code of ours; the export takes ``.student``
+only, so nothing training-only reaches the exported model.
 
-Its forward pass runs the student once under :func:`chronos_distill.chronos2.taps.tap`, with the taps the objective needs
-(:mod:`chronos_distill.distillation.objective`), and returns its normalised quantiles, projected hidden states and
-attention projections (:class:`StudentPass`). The losses themselves live in the objective.
+Its forward pass runs the student once under :func:`chronos_distill.chronos2.taps.tap`, with the taps the
+objective needs (:mod:`chronos_distill.distillation.objective`), and returns its normalised quantiles and what
+the hooks recorded (:class:`StudentPass`). The losses, projections included, live in the objective's terms.
 """
 
 from __future__ import annotations
 
 import torch
 from chronos.chronos2 import Chronos2Model
-from chronos.chronos2.config import Chronos2CoreConfig
 from torch import nn
 
 from chronos_distill.chronos2.forward import normalised_quantiles
-from chronos_distill.chronos2.pruning import channel_embedding
 from chronos_distill.chronos2.taps import tap
-from chronos_distill.distillation.losses.feature import FeatureProjection
-from chronos_distill.distillation.plan import IntermediatePlan, Needs, StudentPass, projection_key
+from chronos_distill.distillation.plan import Needs, StudentPass
 
 
 class DistillationModel(nn.Module):
-    """Student ``Chronos2Model`` + training-only projections (student d_model -> teacher d_model).
+    """The student ``Chronos2Model`` (``.student``, exported alone) and the loss terms' trainable modules
+    (``.terms``, e.g. the feature term's projections: trained, checkpointed and synchronised with the student by
+    the Trainer, never exported).
 
     Parameters
     ----------
     student
-        The student being trained; exported alone.
-    teacher_config
-        The teacher's config (its d_model sizes the projections).
-    plan
-        Feature / attention distillation plan; ``None`` for output distillation only.
+        The student being trained.
+    terms
+        :meth:`DistillationObjective.modules`: the terms' modules by term name (empty: none).
+    needs
+        The student-side taps the objective needs (hidden states, attention projections of which blocks).
     """
 
-    def __init__(self, student: Chronos2Model, teacher_config: Chronos2CoreConfig, plan: IntermediatePlan | None = None,
-                 needs: Needs | None = None):
+    def __init__(self, student: Chronos2Model, terms: nn.ModuleDict | None = None, needs: Needs | None = None):
         super().__init__()
         self.student = student
-        self.plan = plan
-        # the student-side taps the objective needs (default: the plan's, for use without an objective)
-        self.needs = needs if needs is not None else (plan.needs("student") if plan is not None else Needs())
-        self.projections: nn.ModuleDict | None = None
-        if plan is not None and plan.features:
-            self.projections = nn.ModuleDict(
-                {
-                    projection_key(s, t): FeatureProjection(
-                        student.config.d_model, teacher_config.d_model, normalise=plan.feature_projection == "linear_norm"
-                    )
-                    for s, t in plan.pairs
-                }
-            )
-
-    @torch.no_grad()
-    def init_projections_from_channels(self, channels: torch.Tensor) -> None:
-        """Start every projection as the embedding of a pruned student's kept channels back into the teacher's
-        width (student channel j -> teacher channel channels[j]), so the feature loss starts from the pruning
-        residual instead of from noise."""
-        if self.projections is None:
-            return
-        for projection in self.projections.values():
-            weight = projection.linear.weight  # (teacher width, student width)
-            weight.copy_(channel_embedding(channels, weight.shape[0]))
+        self.terms = terms if terms is not None else nn.ModuleDict()
+        self.needs = needs if needs is not None else Needs()
 
     def forward(
         self,
@@ -79,8 +55,4 @@ class DistillationModel(nn.Module):
                  "num_output_patches": num_output_patches}
         with tap(self.student, self.needs.blocks, self.needs.attention) as tapped:
             quantiles = normalised_quantiles(self.student, batch)
-        features = {}
-        if self.projections is not None:
-            for s, t in self.plan.pairs:
-                features[(s, t)] = self.projections[projection_key(s, t)](tapped.hidden[s])
-        return StudentPass(quantiles=quantiles, features=features, tapped=tapped)
+        return StudentPass(quantiles=quantiles, tapped=tapped)

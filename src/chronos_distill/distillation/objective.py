@@ -2,25 +2,29 @@
 
 A run optimises ``sum_i weight_i * term_i`` (the design note's hybrid loss ``alpha * output + beta * feature +
 gamma * attention + rest * hard``). :meth:`DistillationObjective.from_config` builds the terms once from the
-options, through the builders registered in :data:`TERMS` (in the spirit of torchdistill's loss registry); the
-truth term (``hard``) gets what the others leave, ``1 - sum of their weights``. The objective alone owns:
+options, through the builders registered in :data:`TERMS` (in the spirit of torchdistill's loss registry). The
+registry is the one home of a term: its weight comes from one rule (:func:`chronos_distill.config.term_weight`:
+its own option for a built-in term, ``term_weights[name]`` for one registered elsewhere; the truth term ``hard``
+gets 1 minus the sum, and a sum above 1 is refused), and the objective alone owns
 
 - which taps each side needs (:meth:`DistillationObjective.needs`): hidden states and attention projections of
   which blocks, read through hooks by :func:`chronos_distill.chronos2.taps.tap`;
+- the terms' trainable modules (:meth:`DistillationObjective.modules`: the feature term's projections), which the
+  trained model holds so that the Trainer optimises, checkpoints and synchronises them, and which are never
+  exported;
 - computing and weighting the terms (:meth:`DistillationObjective.__call__`);
-- the names under which the terms are logged (``<name>_loss``), recorded in ``distillation.json`` and fixed
-  on resume (:data:`FIXED_ON_RESUME`).
+- the names under which the terms are logged (``<name>_loss``), recorded in ``distillation.json`` and on the model
+  card (:meth:`DistillationObjective.record`); the loss options are fixed on resume (:data:`FIXED_ON_RESUME`).
 
-Adding a term means writing one builder and its option::
+Adding a term means registering one builder; its weight is ``term_weights: {spread: 0.1}`` (or
+``--term-weights '{"spread": 0.1}'``)::
 
-    @register_term("spread", option="spread_weight")
+    @register_term("spread")
     def spread_term(ctx: BuildContext) -> Term | None:
-        if ctx.cfg.spread_weight == 0:
-            return None
         def compute(x: LossInputs) -> torch.Tensor:   # the student's 10-90% width against the teacher's
             width = lambda q: q[:, -3] - q[:, 2]
             return masked_mse(width(x.student.quantiles), width(x.teacher_aligned), x.distill_mask)
-        return Term("spread", ctx.cfg.spread_weight, compute)
+        return Term("spread", ctx.weight("spread"), compute)
 """
 
 from __future__ import annotations
@@ -30,13 +34,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch import nn
 
-from chronos_distill.config import LOSS_OPTIONS
+from chronos_distill.config import LOSS_OPTIONS, TERM_WEIGHT_OPTIONS, check_term_weights, term_weight
 from chronos_distill.distillation.losses.attention import attention_loss
-from chronos_distill.distillation.losses.feature import feature_loss
+from chronos_distill.distillation.losses.feature import FeatureProjections, feature_loss, projection_key
 from chronos_distill.distillation.losses.normalised import NormalisedTruth, distillation_mask
 from chronos_distill.distillation.losses.output import OutputDistillationLoss, horizon_weights
-from chronos_distill.distillation.plan import IntermediatePlan, Needs, StudentPass, projection_key
+from chronos_distill.distillation.plan import IntermediatePlan, Needs, StudentPass
+from chronos_distill.errors import ConfigError
 
 if TYPE_CHECKING:
     from chronos_distill.chronos2.taps import Tapped
@@ -53,8 +59,7 @@ class LossInputs:
     student: the student's pass (quantiles (b, q_s, h) in normalised space, projected features, taps);
     teacher_aligned: the teacher's quantiles re-expressed at the student's levels (b, q_s, h), no gradient;
     teacher: the teacher's taps; truth: the normalised truth and its mask (b, h); distill_mask: where (and how
-    much) student and teacher are compared (b, h); teacher_rows: (b,) rows without truth (transfer data) or None;
-    projections: the student's training-only projections (student width -> teacher width) or None.
+    much) student and teacher are compared (b, h); teacher_rows: (b,) rows without truth (transfer data) or None.
     """
 
     student: StudentPass
@@ -63,73 +68,92 @@ class LossInputs:
     truth: NormalisedTruth
     distill_mask: torch.Tensor
     teacher_rows: torch.Tensor | None = None
-    projections: Any = None
 
 
 @dataclass(frozen=True)
 class Term:
-    """One weighted loss term: logged as ``<name>_loss``; ``student`` / ``teacher``: the taps it needs."""
+    """One weighted loss term: logged as ``<name>_loss``; ``student`` / ``teacher``: the taps it needs;
+    ``modules``: the trainable modules it owns (trained with the student, checkpointed, never exported)."""
 
     name: str
     weight: float
     compute: Callable[[LossInputs], torch.Tensor]
     student: Needs = field(default_factory=Needs)
     teacher: Needs = field(default_factory=Needs)
+    modules: nn.Module | None = None
 
 
 @dataclass(frozen=True)
 class BuildContext:
-    """What term builders read: the options, both models' quantile levels and the intermediate-layer plan."""
+    """What term builders read: the options, both models' quantile levels and configs, and the
+    intermediate-layer plan."""
 
     cfg: DistillConfig
     output: OutputDistillationLoss
     plan: IntermediatePlan | None
+    student_config: Any = None
+    teacher_config: Any = None
+
+    def weight(self, name: str) -> float:
+        """Term ``name``'s weight under the one rule of :func:`chronos_distill.config.term_weight`."""
+        return term_weight(self.cfg, name)
 
 
-#: Term builders by term name, with the option that sets each one's weight.
-TERMS: dict[str, tuple[str, Callable[[BuildContext], Term | None]]] = {}
+#: Term builders by term name.
+TERMS: dict[str, Callable[[BuildContext], Term | None]] = {}
 
 
-def register_term(name: str, *, option: str):
-    """Register a builder ``(BuildContext) -> Term | None`` (None: the term is off for these options)."""
+def register_term(name: str):
+    """Register a builder ``(BuildContext) -> Term | None`` (None: the term is off for these options). A term
+    registered outside chronos-distill takes its weight from ``term_weights[name]``."""
 
     def register(builder: Callable[[BuildContext], Term | None]):
-        TERMS[name] = (option, builder)
+        TERMS[name] = builder
         return builder
 
     return register
 
 
-@register_term("distill", option="alpha")
+def weight_option(name: str) -> str:
+    """The option that sets term ``name``'s weight, as a user writes it."""
+    return TERM_WEIGHT_OPTIONS.get(name, f"term_weights.{name}")
+
+
+@register_term("distill")
 def output_term(ctx: BuildContext) -> Term:
     """The student's forecast against the teacher's (``output_loss``: whole quantile sets, or the median)."""
-    return Term("distill", ctx.cfg.alpha,
+    return Term("distill", ctx.weight("distill"),
                 lambda x: ctx.output.distill(x.student.quantiles, x.teacher_aligned, x.distill_mask))
 
 
-@register_term("feature", option="feature_weight")
+@register_term("feature")
 def feature_term(ctx: BuildContext) -> Term | None:
-    """Projected student hidden states against the teacher's, matched block pair by pair."""
+    """Projected student hidden states against the teacher's, matched block pair by pair. The term owns the
+    projections (student width -> teacher width), one per pair."""
     plan = ctx.plan
-    if ctx.cfg.feature_weight == 0 or plan is None or not plan.features:
+    if ctx.weight("feature") == 0 or plan is None or not plan.features:
         return None
+    projections = FeatureProjections(plan.pairs, ctx.student_config.d_model, ctx.teacher_config.d_model,
+                                     normalise=plan.feature_projection == "linear_norm")
+
     def compute(x: LossInputs) -> torch.Tensor:
         mask = _aligned_token_mask(x)
         terms = []
         for s, t in plan.pairs:
-            target = x.projections[projection_key(s, t)].teacher_side(x.teacher.hidden[t].detach())
-            terms.append(feature_loss(x.student.features[(s, t)], target, mask, plan.feature_loss))
+            projection = projections[projection_key(s, t)]
+            target = projection.teacher_side(x.teacher.hidden[t].detach())
+            terms.append(feature_loss(projection(x.student.tapped.hidden[s]), target, mask, plan.feature_loss))
         return torch.stack(terms).mean()
 
-    return Term("feature", ctx.cfg.feature_weight, compute,
-                student=Needs(blocks=tuple(s for s, _ in plan.pairs)), teacher=Needs(blocks=tuple(t for _, t in plan.pairs)))
+    return Term("feature", ctx.weight("feature"), compute, student=Needs(blocks=tuple(s for s, _ in plan.pairs)),
+                teacher=Needs(blocks=tuple(t for _, t in plan.pairs)), modules=projections)
 
 
-@register_term("attention", option="attention_weight")
+@register_term("attention")
 def attention_term(ctx: BuildContext) -> Term | None:
     """Time and/or group attention of matched blocks (KL of maps, or MiniLM relations)."""
     plan = ctx.plan
-    if ctx.cfg.attention_weight == 0 or plan is None or not plan.attention_kinds:
+    if ctx.weight("attention") == 0 or plan is None or not plan.attention_kinds:
         return None
 
     def compute(x: LossInputs) -> torch.Tensor:
@@ -137,7 +161,7 @@ def attention_term(ctx: BuildContext) -> Term | None:
         return attention_loss(x.student.tapped, x.teacher, list(plan.pairs), plan.attention_kinds,
                               plan.attention_loss, plan.relation_heads)
 
-    return Term("attention", ctx.cfg.attention_weight, compute,
+    return Term("attention", ctx.weight("attention"), compute,
                 student=Needs(attention=tuple((k, s) for k in plan.attention_kinds for s, _ in plan.pairs)),
                 teacher=Needs(attention=tuple((k, t) for k in plan.attention_kinds for _, t in plan.pairs)))
 
@@ -180,19 +204,33 @@ class DistillationObjective:
     their weighted ``total``."""
 
     def __init__(self, terms: list[Term], output: OutputDistillationLoss, horizon_weighting: str = "none",
-                 horizon_tau: float = 1.0):
+                 horizon_tau: float = 1.0, plan: IntermediatePlan | None = None):
         self.terms = tuple(terms)
+        self.plan = plan  # the matched blocks the intermediate terms compare (recorded with the run)
         self.output = output
         self.horizon_weighting, self.horizon_tau = horizon_weighting, horizon_tau
         self._needs = {side: _union(getattr(t, side) for t in self.terms) for side in ("student", "teacher")}
 
     @classmethod
-    def from_config(cls, cfg: DistillConfig, output: OutputDistillationLoss, plan: IntermediatePlan | None):
-        """The registered terms that the options turn on, and the truth term with the remaining weight."""
-        context = BuildContext(cfg, output, plan)
-        terms = [term for _, build in TERMS.values() if (term := build(context)) is not None]
-        hard = max(0.0, 1.0 - sum(t.weight for t in terms))
-        return cls([*terms, truth_term(output, hard)], output, cfg.horizon_weighting, cfg.horizon_tau)
+    def from_config(cls, cfg: DistillConfig, output: OutputDistillationLoss, plan: IntermediatePlan | None,
+                    student_config: Any = None, teacher_config: Any = None):
+        """The registered terms that the options turn on (a zero weight turns a term off), and the truth term
+        with the remaining weight. ``term_weights`` may name only registered terms; the weights' sum is checked
+        once more here, with every registered term known."""
+        unknown = sorted(set(cfg.term_weights) - set(TERMS))
+        if unknown:
+            raise ConfigError(f"option `term_weights` (--term-weights) names {unknown}, which no registered term "
+                              f"has (registered: {sorted(TERMS)}); register it with register_term before the run")
+        check_term_weights(cfg)
+        context = BuildContext(cfg, output, plan, student_config, teacher_config)
+        terms = [term for name, build in TERMS.items()
+                 if context.weight(name) > 0 and (term := build(context)) is not None]
+        hard = 1.0 - sum(t.weight for t in terms)
+        return cls([*terms, truth_term(output, max(0.0, hard))], output, cfg.horizon_weighting, cfg.horizon_tau, plan)
+
+    def modules(self) -> nn.ModuleDict:
+        """The terms' trainable modules by term name (empty when no term owns any)."""
+        return nn.ModuleDict({t.name: t.modules for t in self.terms if t.modules is not None})
 
     def needs(self, side: str) -> Needs:
         """The taps the terms need on ``side`` (``"student"`` or ``"teacher"``)."""
@@ -219,14 +257,12 @@ class DistillationObjective:
         return mask if weights is None else mask * weights.to(mask)
 
     def __call__(self, student: StudentPass, teacher_quantiles: torch.Tensor, teacher: Tapped,
-                 truth: NormalisedTruth, *, length: int, teacher_rows: torch.Tensor | None = None,
-                 projections: Any = None) -> dict[str, torch.Tensor]:
+                 truth: NormalisedTruth, *, length: int, teacher_rows: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``{term name: value, ..., "total": sum of weight * value}`` (scalars) for one batch whose requested
         horizon is ``length`` steps."""
         return self.components(LossInputs(
             student=student, teacher_aligned=self.align_teacher(teacher_quantiles), teacher=teacher, truth=truth,
             distill_mask=self.distill_mask(truth, teacher_rows, length), teacher_rows=teacher_rows,
-            projections=projections,
         ))
 
     def components(self, inputs: LossInputs) -> dict[str, torch.Tensor]:
@@ -237,7 +273,10 @@ class DistillationObjective:
         return losses
 
     def record(self) -> dict[str, Any]:
-        """What ``distillation.json`` says about the objective."""
-        return {"terms": {t.name: {"weight": t.weight, "option": TERMS.get(t.name, (None,))[0]} for t in self.terms},
+        """What ``distillation.json`` and the model card say about the objective: every term with its weight, the
+        option that set it and its logged name (the truth term's weight is the rest)."""
+        return {"terms": {t.name: {"weight": round(t.weight, 12), "logged_as": f"{t.name}_loss",
+                                   "option": "the rest (1 - the other weights)" if t.name == "hard" else weight_option(t.name)}
+                          for t in self.terms},
                 "horizon_weighting": self.horizon_weighting,
                 "horizon_tau": self.horizon_tau if self.horizon_weighting != "none" else None}

@@ -58,17 +58,12 @@ class IntermediatePlan:
         return Needs(blocks, tuple((kind, pair[index]) for kind in self.attention_kinds for pair in self.pairs))
 
 
-def projection_key(student_block: int, teacher_block: int) -> str:
-    return f"student{student_block}_to_teacher{teacher_block}"
-
-
 @dataclass
 class StudentPass:
-    """One student forward pass: quantiles (batch, quantiles, horizon) in normalised space, projected hidden
-    states per matched pair (batch, tokens, teacher d_model), and what the hooks recorded."""
+    """One student forward pass: quantiles (batch, quantiles, horizon) in normalised space, and what the hooks
+    recorded (hidden states and attention projections of the blocks the objective needs)."""
 
     quantiles: torch.Tensor
-    features: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
     tapped: Tapped = field(default_factory=Tapped)
 
 

@@ -15,7 +15,6 @@ import torch
 
 from chronos_distill._version import __version__
 from chronos_distill.chronos2.checkpoints import describe_teacher
-from chronos_distill.chronos2.forward import unwrap
 from chronos_distill.chronos2.model_card import file_name, scrub_local_paths
 from chronos_distill.chronos2.student import count_parameters
 from chronos_distill.config import DistillConfig
@@ -36,14 +35,10 @@ def _last_logged(history: list[dict[str, Any]], prefix: str, log_names: dict[str
 
 
 def _loss_record(cfg: DistillConfig, objective: DistillationObjective, plan) -> dict[str, Any]:
-    weights = objective.weights
+    """The objective as the registry describes it (every term, its weight, the option that set it), plus the
+    output loss family and the matched blocks."""
     record: dict[str, Any] = {
         "output_loss": cfg.output_loss,
-        "alpha": cfg.alpha,
-        "distill_weight": weights["distill"],
-        "feature_weight": weights.get("feature", 0.0),
-        "attention_weight": weights.get("attention", 0.0),
-        "hard_weight": weights["hard"],
         "space": "teacher's normalised space (instance norm + arcsinh from the context)",
         **objective.record(),
     }
@@ -99,7 +94,7 @@ def run_record(cfg, teacher, student, train, validation, trainer, metrics, resum
             "horizon_weighting": cfg.horizon_weighting,
             "horizon_tau": cfg.horizon_tau if cfg.horizon_weighting != "none" else None,
         },
-        "loss": _loss_record(cfg, trainer.objective, unwrap(trainer.model).plan),
+        "loss": _loss_record(cfg, trainer.objective, trainer.objective.plan),
         "options": options,
         "data": {"train": train.summary(), "validation": validation.summary() if validation else None},
         "training": {

@@ -113,10 +113,10 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
         student = build_student(teacher, cfg)
     plan = plan_from_config(cfg, teacher.config, student.config)
     output_family = OutputDistillationLoss(cfg.output_loss, student.chronos_config.quantiles, chronos_config.quantiles)
-    objective = DistillationObjective.from_config(cfg, output_family, plan)
-    model = DistillationModel(student, teacher.config, plan, needs=objective.needs("student"))
-    if kept_channels is not None:
-        model.init_projections_from_channels(kept_channels)
+    objective = DistillationObjective.from_config(cfg, output_family, plan, student.config, teacher.config)
+    model = DistillationModel(student, objective.modules(), needs=objective.needs("student"))
+    if kept_channels is not None and "feature" in model.terms:
+        model.terms["feature"].init_from_channels(kept_channels)  # projections start from the pruning's embedding
     shares = cfg.transfer_shares()
     train_dataset = training_batches(train, shares, min_past=min_past, **dataset_options)
     eval_dataset = (
@@ -161,7 +161,7 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
     if cfg.resume:
         logger.info("resuming from %s", resume_from)
     train_output = trainer.train(resume_from_checkpoint=resume_from)
-    student = unwrap(trainer.model).student  # the projections stay behind: training-only
+    student = unwrap(trainer.model).student  # the terms' modules stay behind: training-only
 
     record = run_record(cfg, run.teacher, student, run.train, run.validation, trainer, train_output.metrics, resume_from)
     record["training"]["teacher_cache"] = run.teacher_cache

@@ -19,7 +19,7 @@ import torch
 from chronos.chronos2 import Chronos2Model
 from chronos.chronos2.trainer import Chronos2Trainer, EvaluateAndSaveFinalStepCallback
 
-from chronos_distill.chronos2.forward import MODEL_INPUT_KEYS, normalised_quantiles, unwrap
+from chronos_distill.chronos2.forward import MODEL_INPUT_KEYS, normalised_quantiles
 from chronos_distill.chronos2.taps import Tapped, tap
 from chronos_distill.distillation.losses.normalised import normalise_truth
 from chronos_distill.distillation.objective import DistillationObjective
@@ -93,7 +93,7 @@ class DistillationTrainer(Chronos2Trainer):
         truth = normalise_truth(self.teacher.instance_norm, inputs["context"], self.teacher.chronos_config.context_length,
                                 inputs["future_target"], inputs.get("future_covariates"), horizon=horizon)
         losses = self.objective(student, teacher_q, teacher_tapped, truth, length=inputs["future_target"].shape[-1],
-                                teacher_rows=inputs.get("teacher_rows"), projections=unwrap(model).projections)
+                                teacher_rows=inputs.get("teacher_rows"))
         self._accumulate("train" if model.training else "eval", losses)
         total = losses["total"]
         return (total, {"quantile_preds": student.quantiles}) if return_outputs else total

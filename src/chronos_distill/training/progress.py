@@ -12,22 +12,22 @@ from typing import Any
 
 from transformers.trainer_callback import ProgressCallback
 
-#: Log keys shown, in this order, under the names shown.
-_SHOWN = (("total_loss", "total"), ("distill_loss", "distill"), ("hard_loss", "hard"), ("feature_loss", "feature"),
-          ("attention_loss", "attention"), ("loss", "loss"))
+
+def _components(logs: dict[str, Any], prefix: str) -> dict[str, float]:
+    """The loss components of a log, shown under their term names: ``total`` first, then every ``<term>_loss`` in
+    the order the objective logged them (whatever terms it has), or the Trainer's plain ``loss``."""
+    found = {key[len(prefix):-len("_loss")]: value for key, value in logs.items()
+             if key.startswith(prefix) and key.endswith("_loss") and len(key) > len(prefix) + len("_loss")
+             and not key.startswith("train_") and isinstance(value, (int, float))}  # (train_*: the run summary)
+    if not found and isinstance(logs.get(prefix + "loss"), (int, float)):
+        return {"loss": logs[prefix + "loss"]}
+    return {name: found[name] for name in sorted(found, key=lambda n: n != "total")}
 
 
 def readable_log(logs: dict[str, Any], step: int, max_steps: int) -> str | None:
     """One line for a Trainer log, or None for logs that say nothing new (the final runtime summary)."""
     evaluation = any(key.startswith("eval_") for key in logs)
-    prefix = "eval_" if evaluation else ""
-    shown = []
-    for key, name in _SHOWN:
-        if name == "loss" and shown:  # the Trainer's "loss" repeats "total" when the components are logged
-            continue
-        value = logs.get(prefix + key)
-        if isinstance(value, (int, float)):
-            shown.append(f"{name} {value:.4g}")
+    shown = [f"{name} {value:.4g}" for name, value in _components(logs, "eval_" if evaluation else "").items()]
     if not shown:
         return None
     head = f"step {step}/{max_steps}" + ("  validation" if evaluation else "")
@@ -52,7 +52,7 @@ class ReadableProgress(ProgressCallback):
         if line is None:
             return
         if not any(key.startswith("eval_") for key in logs):
-            postfix = {name: f"{logs[key]:.4g}" for key, name in _SHOWN[:5] if isinstance(logs.get(key), (int, float))}
+            postfix = {name: f"{value:.4g}" for name, value in _components(logs, "").items()}
             self.training_bar.set_postfix(postfix, refresh=False)
         self.training_bar.write(line)
 

@@ -2,7 +2,7 @@
 
 The design note's improvement 1: a learned projection (student d_model -> teacher d_model) per matched block
 pair, then a distance to the teacher's hidden state at the same token. The projections are trained with the
-student, saved in training checkpoints and never exported (see :mod:`chronos_distill.distillation.model`).
+student, saved in training checkpoints and never exported; the feature term of :mod:`chronos_distill.distillation.objective` owns them.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from chronos.chronos2.layers import Chronos2LayerNorm
 from torch import nn
 from torch.nn import functional as F
 
+from chronos_distill.chronos2.pruning import channel_embedding
 from chronos_distill.config import FEATURE_LOSSES, FEATURE_PROJECTIONS  # noqa: F401  (the option choices)
 
 
@@ -41,6 +42,28 @@ class FeatureProjection(nn.Module):
         if self.norm is None:
             return hidden
         return hidden * torch.rsqrt(hidden.float().pow(2).mean(-1, keepdim=True) + 1e-6).to(hidden.dtype)
+
+
+def projection_key(student_block: int, teacher_block: int) -> str:
+    return f"student{student_block}_to_teacher{teacher_block}"
+
+
+class FeatureProjections(nn.ModuleDict):
+    """The feature term's projections, one :class:`FeatureProjection` per matched (student, teacher) block pair,
+    keyed by :func:`projection_key`."""
+
+    def __init__(self, pairs, student_width: int, teacher_width: int, normalise: bool = False):
+        super().__init__({projection_key(s, t): FeatureProjection(student_width, teacher_width, normalise)
+                          for s, t in pairs})
+
+    @torch.no_grad()
+    def init_from_channels(self, channels: torch.Tensor) -> None:
+        """Start every projection as the embedding of a pruned student's kept channels back into the teacher's
+        width (student channel j -> teacher channel channels[j]), so the feature loss starts from the pruning
+        residual instead of from noise."""
+        for projection in self.values():
+            weight = projection.linear.weight  # (teacher width, student width)
+            weight.copy_(channel_embedding(channels, weight.shape[0]))
 
 
 def feature_loss(projected: torch.Tensor, teacher: torch.Tensor, token_mask: torch.Tensor, kind: str) -> torch.Tensor:

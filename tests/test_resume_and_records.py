@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -151,3 +152,20 @@ def test_a_wrong_type_in_yaml_names_the_option(tmp_path, yaml_line, message):
     path.write_text("".join(f"{k}: {v}\n" for k, v in base.items() if k != key) + yaml_line + "\n")
     with pytest.raises(ConfigError, match=message):
         DistillConfig.from_yaml(path)
+
+
+def test_training_options_are_defined_once_with_each_commands_defaults():
+    from chronos_distill.cli import build_parser
+    from chronos_distill.config import TrainingOptions
+
+    shared = {f.name: f for f in dataclasses.fields(TrainingOptions)}
+    for config_class in (DistillConfig, PretrainConfig):
+        fields = {f.name: f for f in dataclasses.fields(config_class)}
+        assert all(fields[name].metadata is shared[name].metadata for name in shared)  # the same field, not a copy
+    distill_cfg = DistillConfig(teacher="t", train_data="d.csv", prediction_length=4, output="o")
+    pretrain_cfg = PretrainConfig(output="o")
+    assert (distill_cfg.max_steps, distill_cfg.learning_rate) == (1000, 3e-4)
+    assert (pretrain_cfg.max_steps, pretrain_cfg.learning_rate) == (10000, 1e-3)
+    assert PretrainConfig(output="o", max_steps=7).max_steps == 7
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert "[default: 10000]" in commands["pretrain"].format_help().replace("\n", " ").replace("  ", " ")

@@ -44,6 +44,7 @@ def add_config_options(parser: argparse.ArgumentParser, config_class: type) -> N
             continue
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        default = getattr(config_class, "TRAINING_DEFAULTS", {}).get(f.name, default)  # a command's own default
         help_text = ("(required) " if meta.get("required") else "") + meta["help"].replace("%", "%%")  # argparse
         if meta["kind"] == "flag":
             parser.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS, help=help_text)

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -300,8 +300,46 @@ class TransferShares:
 
 
 @dataclass
-class DistillConfig(YamlOptions):
+class TrainingOptions(YamlOptions):
+    """The options a training run (``distill``, ``pretrain``) passes to ``transformers.TrainingArguments``, defined
+    once. A command's defaults are its :attr:`TRAINING_DEFAULTS`, filled in where an option is left unset; any
+    other ``TrainingArguments`` field goes through ``trainer_args``."""
+
+    TRAINING_DEFAULTS: ClassVar[dict[str, Any]] = {}
+
+    max_steps: int | None = _opt(None, "Optimizer steps.", "int", low=1)
+    batch_size: int | None = _opt(None, "Series per batch (targets and covariates count, as in Chronos2Pipeline.fit).",
+                                  "int", low=1)
+    learning_rate: float | None = _opt(None, "Peak learning rate (AdamW, linear warmup then cosine decay).", "float",
+                                       low=0.0, open_low=True)
+    warmup_ratio: float | None = _opt(None, "Fraction of max_steps spent warming the learning rate up.", "float",
+                                      low=0.0, high=1.0)
+    weight_decay: float | None = _opt(None, "AdamW weight decay.", "float", low=0.0)
+    save_steps: int | None = _opt(None, "Write a training checkpoint (and evaluate, with validation data) every N "
+                                  "steps.", "int", low=1)
+    logging_steps: int | None = _opt(None, "Log the loss components every N steps.", "int", low=1)
+    seed: int | None = _opt(None, "Random seed (initialisation, window sampling / data stream).", "int", low=0)
+    num_workers: int | None = _opt(None, "DataLoader worker processes.", "int", low=0)
+    trainer_args: dict = _opt({}, "Other transformers.TrainingArguments fields, passed through (YAML mapping, or JSON "
+                              "on the command line, e.g. '{\"gradient_accumulation_steps\": 2}'); fields that have "
+                              "their own option are refused.", "dict")
+    resume: bool = _opt(False, "Continue from the last checkpoint in the output folder.", "flag")
+    overwrite: bool = _opt(False, "Replace an earlier chronos-distill run in the output folder.", "flag")
+    verbose: bool = _opt(False, "Also print the Trainer's raw log dictionaries (TensorBoard gets them anyway).", "flag")
+
+    def _fill_training_defaults(self) -> None:
+        for name, value in self.TRAINING_DEFAULTS.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+
+
+@dataclass
+class DistillConfig(TrainingOptions):
     """Options of ``chronos-distill distill`` (see each field's help, also shown by ``--help``)."""
+
+    TRAINING_DEFAULTS: ClassVar[dict[str, Any]] = dict(
+        max_steps=1000, batch_size=256, learning_rate=3e-4, warmup_ratio=0.05, weight_decay=0.0, save_steps=500,
+        logging_steps=50, seed=0, num_workers=0)
 
     # --- what to distill, on what, into where -------------------------------------------------------------
     teacher: str = _opt(
@@ -416,11 +454,6 @@ class DistillConfig(YamlOptions):
         "dividing both attention widths).", "int", low=1)
 
     # --- optimisation ---------------------------------------------------------------------------------------
-    max_steps: int = _opt(1000, "Number of optimizer steps.", "int", low=1)
-    batch_size: int = _opt(256, "Series per batch (targets and covariates count, as in Chronos2Pipeline.fit).", "int", low=1)
-    learning_rate: float = _opt(3e-4, "Peak learning rate (AdamW, linear warmup then cosine decay).", "float", low=0.0, open_low=True)
-    warmup_ratio: float = _opt(0.05, "Fraction of max_steps spent warming the learning rate up.", "float", low=0.0, high=1.0)
-    weight_decay: float = _opt(0.0, "AdamW weight decay.", "float", low=0.0)
     context_length: int | None = _opt(None, "Context length of training windows (default: the teacher's).", "int", low=1)
     min_past: int | None = _opt(None, "Minimum observed context of a training window (default: prediction_length).", "int", low=1)
 
@@ -459,16 +492,6 @@ class DistillConfig(YamlOptions):
                                "list[str]")
 
     # --- run management ------------------------------------------------------------------------------------
-    save_steps: int = _opt(500, "Write a training checkpoint (and evaluate, with validation data) every N steps.", "int", low=1)
-    logging_steps: int = _opt(50, "Log the loss components every N steps.", "int", low=1)
-    seed: int = _opt(0, "Random seed (student initialisation, window sampling).", "int", low=0)
-    num_workers: int = _opt(0, "DataLoader worker processes.", "int", low=0)
-    trainer_args: dict = _opt(
-        {}, "Other transformers.TrainingArguments fields, passed through (YAML mapping, or JSON on the command line, "
-        "e.g. '{\"gradient_accumulation_steps\": 2}').", "dict")
-    resume: bool = _opt(False, "Continue from the last checkpoint in the output folder.", "flag")
-    overwrite: bool = _opt(False, "Replace an earlier chronos-distill run in the output folder.", "flag")
-    verbose: bool = _opt(False, "Also print the Trainer's raw log dictionaries (TensorBoard gets them anyway).", "flag")
 
     def __post_init__(self) -> None:
         self._validate()
@@ -477,6 +500,7 @@ class DistillConfig(YamlOptions):
     # ------------------------------------------------------------------------------------------------------
     def _validate(self) -> None:
         """Each option against its own metadata (:func:`check_options`), then the checks across options."""
+        self._fill_training_defaults()
         check_options(self)
         if self.id_column is not None and self.id_column == self.timestamp_column:
             raise ConfigError(f"option `id_column` (--id-column) and `timestamp_column` (--timestamp-column) are both "
@@ -542,8 +566,12 @@ def read_yaml_options(path: str | Path, config_class: type) -> dict[str, Any]:
 
 
 @dataclass
-class PretrainConfig(YamlOptions):
+class PretrainConfig(TrainingOptions):
     """Options of ``chronos-distill pretrain`` (same conventions as ``DistillConfig``)."""
+
+    TRAINING_DEFAULTS: ClassVar[dict[str, Any]] = dict(
+        max_steps=10000, batch_size=64, learning_rate=1e-3, warmup_ratio=0.02, weight_decay=0.01, save_steps=500,
+        logging_steps=50, seed=0, num_workers=0)
 
     output: str = _opt(None, "Output folder: model/ (the trained model, pretraining.json, README.md), checkpoints/ "
                        "and run_config.json beside it.", "str", required=True)
@@ -581,25 +609,12 @@ class PretrainConfig(YamlOptions):
     real_holdout: float = _opt(
         0.0, "Share of each real data set's series (whole series, a fixed seeded choice) kept out of training, "
         "for choosing checkpoints on them.", "float", low=0.0, high=1.0)
-    max_steps: int = _opt(10000, "Optimizer steps.", "int", low=1)
-    batch_size: int = _opt(64, "Series per batch (targets and covariates count).", "int", low=1)
-    learning_rate: float = _opt(1e-3, "Peak learning rate (AdamW, warmup then cosine decay).", "float", low=0.0, open_low=True)
-    warmup_ratio: float = _opt(0.02, "Fraction of max_steps spent warming up.", "float", low=0.0, high=1.0)
-    weight_decay: float = _opt(0.01, "AdamW weight decay.", "float", low=0.0)
     init_from: str | None = _opt(None, "Start from the weights of this Chronos-2 folder (same config).", "str")
-    save_steps: int = _opt(500, "Checkpoint every N steps.", "int", low=1)
-    logging_steps: int = _opt(50, "Log every N steps.", "int", low=1)
-    seed: int = _opt(0, "Seed of the initialisation and of the data stream.", "int", low=0)
-    num_workers: int = _opt(0, "DataLoader worker processes generating batches.", "int", low=0)
     save_dtype: str = _opt("bfloat16", "dtype of the stored weights: bfloat16, float16 or float32.", "str", choices=("bfloat16", "float16", "float32"))
     license: str | None = _opt(None, "License for the model card's front-matter (e.g. apache-2.0).", "str")
-    trainer_args: dict = _opt({}, "Other transformers.TrainingArguments fields, passed through (YAML mapping, or "
-                              "JSON on the command line).", "dict")
-    resume: bool = _opt(False, "Continue from the last checkpoint in the output folder.", "flag")
-    overwrite: bool = _opt(False, "Replace an earlier run in the output folder.", "flag")
-    verbose: bool = _opt(False, "Also print the Trainer's raw log dictionaries.", "flag")
 
     def __post_init__(self) -> None:
+        self._fill_training_defaults()
         check_options(self)
         if self.d_kv % 2:
             raise ConfigError(f"option `d_kv` must be even (rotary embeddings), got {self.d_kv}")

@@ -206,9 +206,7 @@ def distill_training_arguments(cfg: DistillConfig, checkpoint_dir: Path, has_val
     except ImportError:
         report_to = "none"
     return training_arguments(
-        checkpoint_dir, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, warmup_ratio=cfg.warmup_ratio,
-        weight_decay=cfg.weight_decay, max_steps=cfg.max_steps, logging_steps=cfg.logging_steps,
-        save_steps=cfg.save_steps, seed=cfg.seed, num_workers=cfg.num_workers, trainer_args=cfg.trainer_args,
+        checkpoint_dir, cfg,
         eval_strategy="steps" if has_validation else "no",
         eval_steps=cfg.save_steps if has_validation else None,
         load_best_model_at_end=has_validation,

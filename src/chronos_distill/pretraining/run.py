@@ -60,12 +60,7 @@ def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
     stream = PretrainStream(cfg, real_series(cfg.real_data, cfg.real_holdout))
     if is_main_process():  # same folder rules as distill: never clobber a run by accident
         prepare_output_folder(output, cfg.to_dict(), resume=cfg.resume)
-    args = training_arguments(
-        checkpoints, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, warmup_ratio=cfg.warmup_ratio,
-        weight_decay=cfg.weight_decay, max_steps=cfg.max_steps, logging_steps=cfg.logging_steps,
-        save_steps=cfg.save_steps, seed=cfg.seed, num_workers=cfg.num_workers, trainer_args=cfg.trainer_args,
-        max_grad_norm=1.0,
-    )
+    args = training_arguments(checkpoints, cfg, max_grad_norm=1.0)
     trainer = Chronos2Trainer(model=model, args=args, train_dataset=stream)
     use_readable_progress(trainer, verbose=cfg.verbose)
     result = trainer.train(resume_from_checkpoint=resume_from)

@@ -8,30 +8,17 @@ through, e.g. ``gradient_accumulation_steps``, ``max_grad_norm`` or ``fsdp``; it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from chronos_distill.config import check_trainer_args
+from chronos_distill.config import TrainingOptions, check_trainer_args
 
 
-def training_arguments(
-    checkpoint_dir: Path,
-    *,
-    batch_size: int,
-    learning_rate: float,
-    warmup_ratio: float,
-    weight_decay: float,
-    max_steps: int,
-    logging_steps: int,
-    save_steps: int,
-    seed: int,
-    num_workers: int,
-    trainer_args: Mapping[str, Any] | None = None,
-    **run_specific: Any,
-):
-    """``TrainingArguments`` of a run: the shared choices (module doc), then ``run_specific`` ones, then the
+def training_arguments(checkpoint_dir: Path, options: TrainingOptions, **run_specific: Any):
+    """``TrainingArguments`` of a run: the shared choices (module doc) with ``options``' fields (the
+    :class:`~chronos_distill.config.TrainingOptions` of distill or pretrain), then ``run_specific`` ones, then the
     user's ``trainer_args``."""
+    batch_size, trainer_args = options.batch_size, options.trainer_args
     import torch
     from transformers import TrainingArguments
 
@@ -40,23 +27,23 @@ def training_arguments(
         output_dir=str(checkpoint_dir),
         per_device_train_batch_size=batch_size,
         per_device_eval_batch_size=batch_size,
-        learning_rate=learning_rate,
+        learning_rate=options.learning_rate,
         lr_scheduler_type="cosine",
-        warmup_steps=warmup_ratio,  # a float below 1 is a fraction of max_steps
-        weight_decay=weight_decay,
+        warmup_steps=options.warmup_ratio,  # a float below 1 is a fraction of max_steps
+        weight_decay=options.weight_decay,
         optim="adamw_torch_fused" if cuda else "adamw_torch",
-        max_steps=max_steps,
+        max_steps=options.max_steps,
         logging_strategy="steps",
-        logging_steps=logging_steps,
+        logging_steps=options.logging_steps,
         logging_first_step=True,
         save_strategy="steps",
-        save_steps=save_steps,
+        save_steps=options.save_steps,
         save_total_limit=2,
         save_only_model=False,  # optimizer, scheduler and RNG states are needed to resume
         prediction_loss_only=True,
         remove_unused_columns=False,
-        seed=seed,
-        dataloader_num_workers=num_workers,
+        seed=options.seed,
+        dataloader_num_workers=options.num_workers,
         dataloader_pin_memory=cuda,
         use_cpu=not cuda,
         bf16=cuda and torch.cuda.get_device_capability()[0] >= 8,

@@ -16,8 +16,8 @@ from chronos_distill import ConfigError, DistillConfig, distill, load_teacher
 from chronos_distill.config import TransferShares
 from chronos_distill.data.series import load_series
 from chronos_distill.data.teacher_cache import cached_transfer_set, load_cache
-from chronos_distill.data.transfer import TransferBatches, mix
-from chronos_distill.data.windows import draw_windows
+from chronos_distill.data.transfer import mix
+from chronos_distill.data.windows import draw_windows, training_batches
 from chronos_distill.distillation.losses.normalised import distillation_mask, normalise_truth
 from chronos_distill.distillation.losses.output import OutputDistillationLoss, horizon_weights
 from chronos_distill.distillation.objective import LossInputs, truth_term
@@ -188,5 +188,5 @@ def test_shares_that_leave_no_labelled_row_in_a_tiny_batch_are_refused(series):
     with pytest.raises(ConfigError, match="leave no row of a 3-row batch"):
         DistillConfig(teacher="t", train_data="d.csv", prediction_length=8, output="o", batch_size=3,
                       transfer_future=0.4, transfer_mixup=0.4, transfer_synthetic=0.1)
-    with pytest.raises(ValueError, match="leave no row"):
-        TransferBatches(series, TransferShares(future=0.4, mixup=0.4, synthetic=0.1), **{**OPTIONS, "batch_size": 3})
+    with pytest.raises(ValueError, match="leave no row"):  # the data layer refuses them too, for API users
+        training_batches(series, TransferShares(future=0.4, mixup=0.4, synthetic=0.1), **{**OPTIONS, "batch_size": 3})

@@ -30,7 +30,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
-from chronos.chronos2.dataset import Chronos2Dataset, DatasetMode, left_pad_and_cat_2D
+from chronos.chronos2.dataset import left_pad_and_cat_2D
 from torch.utils.data import IterableDataset
 
 from chronos_distill.config import TRANSFER_SOURCES, TransferShares
@@ -46,22 +46,26 @@ class TransferBatches(IterableDataset):
     horizon the teacher labels.
     """
 
-    def __init__(self, series: SeriesSet, shares: TransferShares, *, batch_size: int, context_length: int,
-                 prediction_length: int, output_patch_size: int, min_past: int):
+    def __init__(self, labelled: IterableDataset, series: SeriesSet, shares: TransferShares, *, batch_size: int,
+                 context_length: int):
+        """``labelled``: the user's windows, :func:`chronos_distill.data.windows.make_dataset` with
+        :meth:`labelled_rows` rows per batch; ``series``: the series they come from (for the teacher-only rows)."""
         self.series = series
         self.shares = shares
         self.batch_size = batch_size  # read by Chronos2Trainer
         self.context_length = context_length
         self.source_rows = shares.rows(batch_size)
-        labelled = batch_size - sum(self.source_rows.values())
-        if labelled < 1:
-            raise ValueError(f"transfer shares {shares.to_dict()} leave no row of a {batch_size}-row batch to the user's data")
-        self.labelled = Chronos2Dataset(
-            inputs=series.inputs, context_length=context_length, prediction_length=prediction_length,
-            batch_size=labelled, output_patch_size=output_patch_size, min_past=min_past, mode=DatasetMode.TRAIN,
-        )
+        self.labelled = labelled
         self._targets = [(i, row) for i, item in enumerate(series.inputs) for row in range(int(item["n_targets"]))]
         self._lengths = [min(int(item["context"].shape[-1]), context_length) for item in series.inputs]
+
+    @staticmethod
+    def labelled_rows(shares: TransferShares, batch_size: int) -> int:
+        """Rows of a ``batch_size``-row batch left to the user's labelled windows."""
+        labelled = batch_size - sum(shares.rows(batch_size).values())
+        if labelled < 1:
+            raise ValueError(f"transfer shares {shares.to_dict()} leave no row of a {batch_size}-row batch to the user's data")
+        return labelled
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for batch in self.labelled:

@@ -1,6 +1,7 @@
 """Training and validation windows of a :class:`~chronos_distill.data.series.SeriesSet`: the one place that builds
-``Chronos2Dataset`` for a run, as ``Chronos2Pipeline.fit`` does, with the teacher-only transfer rows appended
-when the run has transfer sources.
+the ``Chronos2Dataset`` windows a run trains and validates on, as ``Chronos2Pipeline.fit`` does, with the
+teacher-only transfer rows appended when the run has transfer sources. (``series`` uses ``Chronos2Dataset`` too,
+only to convert ``fit``-style in-memory inputs.)
 """
 
 from __future__ import annotations
@@ -39,9 +40,13 @@ def make_dataset(
 def training_batches(series: SeriesSet, shares=None, **dataset_options: Any):
     """The endless training batches: ``Chronos2Dataset`` windows of the user's series, with the teacher-only rows
     of the transfer sources appended when ``shares`` (:class:`chronos_distill.data.transfer.TransferShares`) has any."""
-    if shares is not None and shares.total > 0:
-        return TransferBatches(series, shares, **dataset_options)
-    return Chronos2Dataset(inputs=series.inputs, mode=DatasetMode.TRAIN, **dataset_options)
+    if shares is None or shares.total == 0:
+        return make_dataset(series, mode=DatasetMode.TRAIN, **dataset_options)
+    batch_size = dataset_options["batch_size"]
+    labelled = make_dataset(series, mode=DatasetMode.TRAIN,
+                            **{**dataset_options, "batch_size": TransferBatches.labelled_rows(shares, batch_size)})
+    return TransferBatches(labelled, series, shares, batch_size=batch_size,
+                           context_length=dataset_options["context_length"])
 
 
 def draw_windows(series: SeriesSet, n_batches: int, seed: int, shares=None, **dataset_options: Any) -> list[dict[str, Any]]:

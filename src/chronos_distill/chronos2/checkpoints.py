@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chronos_distill.errors import CheckpointError
-from chronos_distill.training.run_folder import model_folder
+from chronos_distill.training.run_folder import looks_like_a_local_path, model_folder
 
 # A Hugging Face hub id: "name" or "owner/name" (letters, digits, '-', '_', '.').
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -158,3 +158,31 @@ def peek_chronos_config(name_or_path: str | Path) -> dict | None:
         return json.loads((folder / "config.json").read_text())["chronos_config"] if folder else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+@dataclass(frozen=True)
+class CheckpointRef:
+    """A checkpoint name resolved once: the local folder it means (None for a hub id), what cards and records say
+    about it, and its ``chronos_config`` when it is local (read from config.json, no weights loaded)."""
+
+    name: str  # as the user gave it
+    folder: Path | None
+    description: TeacherDescription
+    chronos_config: dict | None
+
+    @property
+    def source(self) -> str:
+        """What to load: the local folder, or the hub id."""
+        return str(self.folder) if self.folder is not None else self.name
+
+
+def resolve_checkpoint(name_or_path: str | Path, role: str = "teacher") -> CheckpointRef:
+    """Resolve a bundled alias, a (run) folder or a hub id once, refusing a local folder that is not a Chronos-2
+    checkpoint and a name that looks like a path but does not exist, with a message that says why."""
+    folder = local_folder(name_or_path)
+    if folder is not None:
+        check_chronos2_folder(folder, role)
+    elif looks_like_a_local_path(resolve_teacher(name_or_path)) or not _HUB_ID.match(resolve_teacher(name_or_path)):
+        raise CheckpointError(f"{role} folder {name_or_path} does not exist (not tried as a hub id: it looks like a path)")
+    return CheckpointRef(str(name_or_path), folder, describe_teacher(name_or_path),
+                         peek_chronos_config(name_or_path) if folder is not None else None)

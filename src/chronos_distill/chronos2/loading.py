@@ -7,9 +7,8 @@ from pathlib import Path
 import torch
 from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 
-from chronos_distill.chronos2.checkpoints import _HUB_ID, check_chronos2_folder, local_folder, resolve_teacher
+from chronos_distill.chronos2.checkpoints import resolve_checkpoint
 from chronos_distill.errors import CheckpointError
-from chronos_distill.training.run_folder import looks_like_a_local_path
 
 
 def load_teacher(name_or_path: str | Path, device: str | torch.device = "cpu") -> Chronos2Model:
@@ -27,14 +26,10 @@ def load_chronos2(name_or_path: str | Path, device: str | torch.device = "cpu", 
     an optimizer. A local folder is checked first so that a wrong folder gets a clear message; anything that
     is not a local path but looks like a hub id is fetched from the Hugging Face Hub.
     """
-    name = resolve_teacher(name_or_path)
-    folder = local_folder(name)
-    if folder is not None:
-        check_chronos2_folder(folder, role)
-        return freeze(_load_pipeline(str(folder), name, role, "folder").model).to(device)
-    if looks_like_a_local_path(name) or not _HUB_ID.match(name):
-        raise CheckpointError(f"{role} folder {name} does not exist (not tried as a hub id: it looks like a path)")
-    return freeze(_load_from_hub(name, role).model).to(device)
+    ref = resolve_checkpoint(name_or_path, role)
+    if ref.folder is not None:
+        return freeze(_load_pipeline(str(ref.folder), ref.name, role, "folder").model).to(device)
+    return freeze(_load_from_hub(ref.name, role).model).to(device)
 
 
 def _load_from_hub(hub_id: str, role: str) -> Chronos2Pipeline:

@@ -11,26 +11,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from chronos_distill.chronos2.checkpoints import check_chronos2_folder, local_folder, peek_chronos_config
+from chronos_distill.chronos2.checkpoints import CheckpointRef, resolve_checkpoint
 from chronos_distill.config import DistillConfig
 from chronos_distill.data.tables import check_columns, read_columns
-from chronos_distill.errors import CheckpointError, ConfigError
-from chronos_distill.training.run_folder import check_output_folder, is_main_process, looks_like_a_local_path
+from chronos_distill.errors import ConfigError
+from chronos_distill.training.run_folder import check_output_folder, is_main_process
 
 
-def check_distill_inputs(cfg: DistillConfig, fixed_on_resume: tuple[str, ...]) -> None:
+def check_distill_inputs(cfg: DistillConfig, fixed_on_resume: tuple[str, ...]) -> CheckpointRef:
     """Refuse what can be refused from names alone: the output folder (and, with ``--resume``, the options in
-    ``fixed_on_resume``), a local teacher folder and its horizon and context, and the columns of data files."""
+    ``fixed_on_resume``), a local teacher folder and its horizon and context, and the columns of data files.
+    Returns the teacher, resolved once for the rest of the run."""
     output = Path(cfg.output).expanduser()
     if is_main_process():  # other ranks of a multi-process job would see rank 0's run_config.json appear
         check_output_folder(output, cfg.to_dict(), resume=cfg.resume, overwrite=cfg.overwrite,
                             fixed_on_resume=fixed_on_resume)
-    folder = local_folder(cfg.teacher)
-    if folder is not None:
-        check_chronos2_folder(folder, "teacher")
-        check_against_teacher(cfg, peek_chronos_config(cfg.teacher))
-    elif looks_like_a_local_path(str(cfg.teacher)):
-        raise CheckpointError(f"teacher folder {cfg.teacher} does not exist (not tried as a hub id: it looks like a path)")
+    teacher = resolve_checkpoint(cfg.teacher, "teacher")
+    if teacher.chronos_config is not None:
+        check_against_teacher(cfg, teacher.chronos_config)
     for role in ("train_data", "validation_data"):
         data = getattr(cfg, role)
         if isinstance(data, (str, Path)):
@@ -38,6 +36,7 @@ def check_distill_inputs(cfg: DistillConfig, fixed_on_resume: tuple[str, ...]) -
                           known_covariates=cfg.known_covariates, past_covariates=cfg.past_covariates,
                           ignore_columns=cfg.ignore_columns, id_column=cfg.id_column,
                           timestamp_column=cfg.timestamp_column)
+    return teacher
 
 
 def check_against_teacher(cfg: DistillConfig, chronos_config: dict[str, Any]) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 import torch
 
 from chronos_distill._version import __version__
-from chronos_distill.chronos2.checkpoints import describe_teacher
 from chronos_distill.chronos2.model_card import file_name, scrub_local_paths
 from chronos_distill.chronos2.student import count_parameters
 from chronos_distill.config import DistillConfig
@@ -55,8 +54,9 @@ def _loss_record(cfg: DistillConfig, objective: DistillationObjective, plan) -> 
     return record
 
 
-def run_record(cfg, teacher, student, train, validation, trainer, metrics, resume_from) -> dict[str, Any]:
-    """The run's ``distillation.json``: published with the model, so local paths are reduced to names."""
+def run_record(cfg, described, teacher, student, train, validation, trainer, metrics, resume_from) -> dict[str, Any]:
+    """The run's ``distillation.json``: published with the model, so local paths are reduced to names.
+    ``described``: the teacher's :class:`~chronos_distill.chronos2.checkpoints.TeacherDescription`."""
     import chronos
     import transformers
 
@@ -64,7 +64,6 @@ def run_record(cfg, teacher, student, train, validation, trainer, metrics, resum
     names = trainer.objective.log_names
     first = next((e for e in history if "distill_loss" in e), {})
     core = ("d_model", "num_layers", "num_heads", "d_kv", "d_ff")
-    described = describe_teacher(cfg.teacher)
     shares = cfg.transfer_shares()
     license_ = cfg.license or described.license
     if cfg.license and described.license and cfg.license != described.license:

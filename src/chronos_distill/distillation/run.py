@@ -17,7 +17,7 @@ from chronos.chronos2 import Chronos2Model
 from chronos.chronos2.dataset import DatasetMode
 from transformers import TrainingArguments
 
-from chronos_distill.chronos2.checkpoints import describe_teacher
+from chronos_distill.chronos2.checkpoints import CheckpointRef
 from chronos_distill.chronos2.export import export_student
 from chronos_distill.chronos2.forward import unwrap
 from chronos_distill.chronos2.loading import load_teacher
@@ -74,6 +74,7 @@ class PreparedRun:
     validation: SeriesSet | None
     context_length: int
     teacher_cache: dict[str, Any] | None
+    teacher_ref: CheckpointRef
 
 
 def prepare_run(cfg: DistillConfig) -> PreparedRun:
@@ -85,14 +86,14 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
     output = Path(cfg.output).expanduser()
     # the output folder, the options against the teacher's config.json and the data's columns (no torch work),
     # then the data, then the teacher itself: a wrong option or a typo in a path costs seconds
-    check_distill_inputs(cfg, DISTILL_FIXED_ON_RESUME)
+    teacher_ref = check_distill_inputs(cfg, DISTILL_FIXED_ON_RESUME)  # the teacher, resolved once
     min_past = cfg.min_past or cfg.prediction_length
     logger.info("reading the training data")
     train = _load(cfg, cfg.train_data, "train_data", min_past)
     validation = _load(cfg, cfg.validation_data, "validation_data", 1) if cfg.validation_data is not None else None
 
-    logger.info("loading the teacher %s", describe_teacher(cfg.teacher).name)
-    teacher = load_teacher(cfg.teacher)
+    logger.info("loading the teacher %s", teacher_ref.description.name)
+    teacher = load_teacher(teacher_ref.source)
     logger.info("teacher: %s parameters", f"{count_parameters(teacher):,}")
     chronos_config = teacher.chronos_config
     check_against_teacher(cfg, dict(chronos_config.__dict__))
@@ -144,7 +145,7 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
     )
     use_readable_progress(trainer, verbose=cfg.verbose)
     logger.info("student: %s parameters; training for %d steps", f"{count_parameters(student):,}", cfg.max_steps)
-    return PreparedRun(cfg, output, trainer, teacher, train, validation, context_length, cache_info)
+    return PreparedRun(cfg, output, trainer, teacher, train, validation, context_length, cache_info, teacher_ref)
 
 
 def distill(config: DistillConfig | None = None, **options: Any) -> DistillResult:
@@ -163,7 +164,8 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
     train_output = trainer.train(resume_from_checkpoint=resume_from)
     student = unwrap(trainer.model).student  # the terms' modules stay behind: training-only
 
-    record = run_record(cfg, run.teacher, student, run.train, run.validation, trainer, train_output.metrics, resume_from)
+    record = run_record(cfg, run.teacher_ref.description, run.teacher, student, run.train, run.validation, trainer,
+                        train_output.metrics, resume_from)
     record["training"]["teacher_cache"] = run.teacher_cache
     if trainer.is_world_process_zero():  # under torchrun / accelerate every rank holds the same student
         export_student(

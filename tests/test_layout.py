@@ -114,3 +114,20 @@ def test_the_checker_sees_function_level_imports(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from chronos_distill.data.windows import draw_windows\n    return draw_windows\n")
     assert imports_of("chronos2.fake", module, set(modules())) == {"data.windows"}
+
+
+def test_only_the_layout_spells_chronos2s_module_names():
+    """``chronos2/hooks.py`` (``Chronos2Layout``) is the one place that knows where Chronos-2's parts are: no other
+    module spells a module path or state-dict key of the model."""
+    spelled = []
+    for name, path in modules().items():
+        if name == "chronos2.hooks":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            texts = [node.value] if isinstance(node, ast.Constant) and isinstance(node.value, str) else []
+            if isinstance(node, ast.JoinedStr):
+                texts = ["".join(v.value for v in node.values if isinstance(v, ast.Constant))]
+            for text in texts:
+                if text.startswith(("encoder.", "input_patch_embedding", "output_patch_embedding", "shared.")):
+                    spelled.append(f"{name}: {text!r}")
+    assert not spelled, "\n".join(spelled)

@@ -91,6 +91,22 @@ class Chronos2Layout:
         """The output patch embedding: each future token -> num_quantiles x output_patch_size values."""
         return self.model.output_patch_embedding
 
+    @property
+    def special_tokens(self) -> nn.Module:
+        """The embedding of the special tokens ([REG]), one row per token, d_model columns."""
+        return self.model.shared
+
+    def name(self, module: nn.Module) -> str:
+        """``module``'s qualified name in the model, the prefix of its parameters' state-dict keys: code that
+        edits a state dict (pruning) asks here instead of spelling the keys."""
+        if not hasattr(self, "_names"):
+            object.__setattr__(self, "_names", {id(m): n for n, m in self.model.named_modules()})
+        return self._names[id(module)]
+
+    def weight(self, module: nn.Module, kind: str = "weight") -> str:
+        """The state-dict key of ``module``'s ``weight`` (or ``bias``)."""
+        return f"{self.name(module)}.{kind}"
+
 
 @contextmanager
 def capture_outputs(modules: Mapping[str, nn.Module]) -> Iterator[dict[str, torch.Tensor]]:

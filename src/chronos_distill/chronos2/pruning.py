@@ -30,6 +30,7 @@ import torch
 from chronos.chronos2 import Chronos2Model
 from chronos.chronos2.config import Chronos2CoreConfig
 from einops import rearrange
+from torch import nn
 from torch.nn import functional as F
 
 from chronos_distill.chronos2.forward import MODEL_INPUT_KEYS
@@ -117,16 +118,16 @@ def estimate_importance(teacher: Chronos2Model, batches: Iterable[Mapping]) -> I
         time_attn, group_attn, feed_forward = (layout.attention_layer("time", i), layout.attention_layer("group", i),
                                                layout.feed_forward(i))
         hooks += [
-            Hook(time_attn.layer_norm, on_norm(f"encoder.block.{i}.layer.0", False)),
-            Hook(group_attn.layer_norm, on_norm(f"encoder.block.{i}.layer.1", True)),  # group attention: (time, batch, d)
-            Hook(feed_forward.layer_norm, on_norm(f"encoder.block.{i}.layer.2", False)),
+            Hook(time_attn.layer_norm, on_norm(layout.name(time_attn), False)),
+            Hook(group_attn.layer_norm, on_norm(layout.name(group_attn), True)),  # group attention: (time, batch, d)
+            Hook(feed_forward.layer_norm, on_norm(layout.name(feed_forward), False)),
             Hook(time_attn.self_attention.o, on_attention_output("time_heads", i, False), when="pre"),
             Hook(group_attn.self_attention.o, on_attention_output("group_heads", i, True), when="pre"),
             Hook(feed_forward.mlp.wo, on_neurons("neurons", i, True), when="pre"),
             Hook(layout.block(i), on_block(i), with_kwargs=True),
         ]
     hooks += [
-        Hook(layout.final_norm, on_norm("encoder.final", False)),
+        Hook(layout.final_norm, on_norm(layout.name(layout.final_norm), False)),
         Hook(layout.input_embedding.output_layer, on_neurons("input_hidden", None, False), when="pre"),
         Hook(layout.quantile_head.output_layer, on_neurons("output_hidden", None, False), when="pre"),
     ]
@@ -193,49 +194,53 @@ def prune(teacher: Chronos2Model, student_config: Chronos2CoreConfig, importance
     )
 
     source = {k: v.detach().float().cpu() for k, v in teacher.state_dict().items()}
-    new: dict[str, torch.Tensor] = {
-        "shared.weight": source["shared.weight"][:, channels],
-        "input_patch_embedding.hidden_layer.weight": source["input_patch_embedding.hidden_layer.weight"][input_hidden],
-        "input_patch_embedding.hidden_layer.bias": source["input_patch_embedding.hidden_layer.bias"][input_hidden],
-        "input_patch_embedding.output_layer.weight": source["input_patch_embedding.output_layer.weight"][channels][:, input_hidden],
-        "input_patch_embedding.output_layer.bias": source["input_patch_embedding.output_layer.bias"][channels],
-        "input_patch_embedding.residual_layer.weight": source["input_patch_embedding.residual_layer.weight"][channels],
-        "input_patch_embedding.residual_layer.bias": source["input_patch_embedding.residual_layer.bias"][channels],
-        "encoder.final_layer_norm.weight": source["encoder.final_layer_norm.weight"][channels],
-        "output_patch_embedding.hidden_layer.weight": source["output_patch_embedding.hidden_layer.weight"][output_hidden][:, channels],
-        "output_patch_embedding.hidden_layer.bias": source["output_patch_embedding.hidden_layer.bias"][output_hidden],
-        "output_patch_embedding.output_layer.weight": source["output_patch_embedding.output_layer.weight"][quantile_rows][:, output_hidden],
-        "output_patch_embedding.output_layer.bias": source["output_patch_embedding.output_layer.bias"][quantile_rows],
-        "output_patch_embedding.residual_layer.weight": source["output_patch_embedding.residual_layer.weight"][quantile_rows][:, channels],
-        "output_patch_embedding.residual_layer.bias": source["output_patch_embedding.residual_layer.bias"][quantile_rows],
-    }
+    student = Chronos2Model(student_config).float()
+    T, S = Chronos2Layout(teacher), Chronos2Layout(student)  # noqa: N806  (teacher's and student's layouts)
+    new: dict[str, torch.Tensor] = {}
+
+    def copy(teacher_part: nn.Module, student_part: nn.Module, rows=None, columns=None, kind: str = "weight") -> None:
+        """The student part's ``weight`` (or ``bias``) as the teacher part's, sliced to the kept rows / columns."""
+        value = source[T.weight(teacher_part, kind)]
+        value = value[rows] if rows is not None else value
+        new[S.weight(student_part, kind)] = value[:, columns] if columns is not None else value
+
+    copy(T.special_tokens, S.special_tokens, columns=channels)
+    for t_emb, s_emb, hidden, outputs, inputs in (
+            (T.input_embedding, S.input_embedding, input_hidden, channels, None),
+            (T.quantile_head, S.quantile_head, output_hidden, quantile_rows, channels)):
+        copy(t_emb.hidden_layer, s_emb.hidden_layer, rows=hidden, columns=inputs)
+        copy(t_emb.hidden_layer, s_emb.hidden_layer, rows=hidden, kind="bias")
+        copy(t_emb.output_layer, s_emb.output_layer, rows=outputs, columns=hidden)
+        copy(t_emb.output_layer, s_emb.output_layer, rows=outputs, kind="bias")
+        copy(t_emb.residual_layer, s_emb.residual_layer, rows=outputs, columns=inputs)
+        copy(t_emb.residual_layer, s_emb.residual_layer, rows=outputs, kind="bias")
+    copy(T.final_norm, S.final_norm, rows=channels)
+    sublayers = {S.name(S.final_norm): T.name(T.final_norm)}  # student norm -> teacher norm, for the correction
     for s, t in enumerate(blocks.tolist()):
-        src, dst = f"encoder.block.{t}.layer", f"encoder.block.{s}.layer"
-        for sub, scores in ((0, importance.time_heads[t]), (1, importance.group_heads[t])):
+        for kind, scores in (("time", importance.time_heads[t]), ("group", importance.group_heads[t])):
             rows = _head_rows(_top(scores, n_heads), d_kv)
+            t_attn, s_attn = T.attention(kind, t), S.attention(kind, s)
             for proj in ("q", "k", "v"):
-                new[f"{dst}.{sub}.self_attention.{proj}.weight"] = source[f"{src}.{sub}.self_attention.{proj}.weight"][rows][:, channels]
-            new[f"{dst}.{sub}.self_attention.o.weight"] = source[f"{src}.{sub}.self_attention.o.weight"][channels][:, rows]
-            new[f"{dst}.{sub}.layer_norm.weight"] = source[f"{src}.{sub}.layer_norm.weight"][channels]
+                copy(getattr(t_attn, proj), getattr(s_attn, proj), rows=rows, columns=channels)
+            copy(t_attn.o, s_attn.o, rows=channels, columns=rows)
+            copy(T.attention_layer(kind, t).layer_norm, S.attention_layer(kind, s).layer_norm, rows=channels)
+            sublayers[S.name(S.attention_layer(kind, s).layer_norm)] = T.name(T.attention_layer(kind, t))
         neurons = _top(importance.neurons[t], d_ff)
-        new[f"{dst}.2.mlp.wi.weight"] = source[f"{src}.2.mlp.wi.weight"][neurons][:, channels]
-        new[f"{dst}.2.mlp.wo.weight"] = source[f"{src}.2.mlp.wo.weight"][channels][:, neurons]
-        new[f"{dst}.2.layer_norm.weight"] = source[f"{src}.2.layer_norm.weight"][channels]
+        t_mlp, s_mlp = T.feed_forward(t), S.feed_forward(s)
+        copy(t_mlp.mlp.wi, s_mlp.mlp.wi, rows=neurons, columns=channels)
+        copy(t_mlp.mlp.wo, s_mlp.mlp.wo, rows=channels, columns=neurons)
+        copy(t_mlp.layer_norm, s_mlp.layer_norm, rows=channels)
+        sublayers[S.name(s_mlp.layer_norm)] = T.name(t_mlp)
 
     if importance.norm_energy:
         # An RMS norm divides by the root mean square over the channels it sees; with fewer channels (and the
         # strongest ones kept) that RMS changes, so the kept channels would come out rescaled. Fold the
         # calibration-average ratio into each norm's gain so they keep the teacher's scale.
         ratio = t_cfg.d_model / student_config.d_model
-        prefixes = {f"encoder.block.{s}.layer.{sub}": f"encoder.block.{t}.layer.{sub}"
-                    for s, t in enumerate(blocks.tolist()) for sub in range(3)}
-        prefixes["encoder.final"] = "encoder.final"
-        for dst, src in prefixes.items():
+        for norm, src in sublayers.items():
             e = importance.norm_energy[src]
-            factor = float(torch.sqrt(e[channels].sum() / e.sum().clamp_min(1e-12) * ratio))
-            key = "encoder.final_layer_norm.weight" if dst == "encoder.final" else f"{dst}.layer_norm.weight"
-            new[key] = new[key] * factor
-    student = Chronos2Model(student_config).float()
+            key = f"{norm}.weight"
+            new[key] = new[key] * float(torch.sqrt(e[channels].sum() / e.sum().clamp_min(1e-12) * ratio))
     student.load_state_dict(new, strict=True)
     return student, channels
 

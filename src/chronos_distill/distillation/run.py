@@ -35,14 +35,13 @@ from chronos_distill.distillation.preflight import check_against_teacher, check_
 from chronos_distill.distillation.record import run_record
 from chronos_distill.distillation.trainer import DistillationTrainer, SaveFinalStepCallback
 from chronos_distill.training.arguments import training_arguments
-from chronos_distill.training.progress import use_readable_progress
 from chronos_distill.training.run_folder import (
     CHECKPOINTS,
     is_main_process,
-    last_complete_checkpoint,
     model_folder,
     prepare_output_folder,
 )
+from chronos_distill.training.session import train_and_export
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +142,6 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
         teacher=teacher,
         objective=objective,
     )
-    use_readable_progress(trainer, verbose=cfg.verbose)
     logger.info("student: %s parameters; training for %d steps", f"{count_parameters(student):,}", cfg.max_steps)
     return PreparedRun(cfg, output, trainer, teacher, train, validation, context_length, cache_info, teacher_ref)
 
@@ -158,27 +156,27 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
     cfg = dataclasses.replace(config, **options) if config is not None else DistillConfig(**options)
     run = prepare_run(cfg)
     trainer, output = run.trainer, run.output
-    resume_from = last_complete_checkpoint(output / CHECKPOINTS) if cfg.resume else None
-    if cfg.resume:
-        logger.info("resuming from %s", resume_from)
-    train_output = trainer.train(resume_from_checkpoint=resume_from)
     student = unwrap(trainer.model).student  # the terms' modules stay behind: training-only
+    records: dict[str, Any] = {}
 
-    record = run_record(cfg, run.teacher_ref.description, run.teacher, student, run.train, run.validation, trainer,
-                        train_output.metrics, resume_from)
-    record["training"]["teacher_cache"] = run.teacher_cache
-    if trainer.is_world_process_zero():  # under torchrun / accelerate every rank holds the same student
-        export_student(
-            student,
-            model_folder(output),
-            context_length=run.context_length,
-            prediction_length=cfg.prediction_length,
-            record=record,
-            model_card=student_card(record),
-        )
-        logger.debug("student exported to %s", model_folder(output))
-    trainer.accelerator.wait_for_everyone()  # no rank returns before the export exists
+    def export(train_output, resume_from) -> None:
+        record = records["record"] = finished_record(run, trainer, student, train_output, resume_from)
+        export_student(student, model_folder(output), context_length=run.context_length,
+                       prediction_length=cfg.prediction_length, record=record, model_card=student_card(record))
+
+    train_output, resume_from = train_and_export(trainer, output, resume=cfg.resume, verbose=cfg.verbose,
+                                                 export=export)
+    # every rank returns the record (rank 0 exported it; the others build the same one)
+    record = records.get("record") or finished_record(run, trainer, student, train_output, resume_from)
     return DistillResult(output=output, model_dir=model_folder(output), student=student, record=record, trainer=trainer)
+
+
+def finished_record(run: PreparedRun, trainer, student, train_output, resume_from) -> dict[str, Any]:
+    """``distillation.json`` of a finished run."""
+    record = run_record(run.cfg, run.teacher_ref.description, run.teacher, student, run.train, run.validation,
+                        trainer, train_output.metrics, resume_from)
+    record["training"]["teacher_cache"] = run.teacher_cache
+    return record
 
 
 def _load(cfg: DistillConfig, data: Any, role: str, min_past: int) -> SeriesSet:

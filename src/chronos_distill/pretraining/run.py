@@ -22,15 +22,14 @@ from chronos_distill.chronos2.student import count_parameters
 from chronos_distill.config import PretrainConfig
 from chronos_distill.pretraining.stream import FIXED_ON_RESUME, RECORD_NAME, PretrainStream, real_series
 from chronos_distill.training.arguments import training_arguments
-from chronos_distill.training.progress import use_readable_progress
 from chronos_distill.training.run_folder import (
     CHECKPOINTS,
     check_output_folder,
     is_main_process,
-    last_complete_checkpoint,
     model_folder,
     prepare_output_folder,
 )
+from chronos_distill.training.session import train_and_export
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +42,6 @@ def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
     if is_main_process():  # under torchrun only rank 0 checks, prepares and writes the output folder
         check_output_folder(output, cfg.to_dict(), resume=cfg.resume, overwrite=cfg.overwrite,
                             fixed_on_resume=FIXED_ON_RESUME)
-    resume_from = last_complete_checkpoint(checkpoints) if cfg.resume else None
 
     config_core = chronos2_config(
         d_model=cfg.d_model, num_layers=cfg.num_layers, num_heads=cfg.num_heads, d_kv=cfg.d_kv, d_ff=cfg.d_ff,
@@ -62,21 +60,21 @@ def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
         prepare_output_folder(output, cfg.to_dict(), resume=cfg.resume)
     args = training_arguments(checkpoints, cfg, max_grad_norm=1.0)
     trainer = Chronos2Trainer(model=model, args=args, train_dataset=stream)
-    use_readable_progress(trainer, verbose=cfg.verbose)
-    result = trainer.train(resume_from_checkpoint=resume_from)
-    record = scrub_local_paths({
-        "chronos_distill_version": __version__,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "options": cfg.to_dict(),
-        "parameters": count_parameters(model),
-        "steps": trainer.state.global_step,
-        "train_runtime_s": float(result.metrics.get("train_runtime", math.nan)),
-        "device": str(args.device),
-        "resumed_from": resume_from,
-        "final_loss": next((e["loss"] for e in reversed(trainer.state.log_history) if "loss" in e), None),
-    })
-    if trainer.is_world_process_zero():
+
+    def export(result, resume_from) -> None:
+        record = scrub_local_paths({
+            "chronos_distill_version": __version__,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "options": cfg.to_dict(),
+            "parameters": count_parameters(model),
+            "steps": trainer.state.global_step,
+            "train_runtime_s": float(result.metrics.get("train_runtime", math.nan)),
+            "device": str(args.device),
+            "resumed_from": resume_from,
+            "final_loss": next((e["loss"] for e in reversed(trainer.state.log_history) if "loss" in e), None),
+        })
         save_model_atomic(model, model_folder(output), dtype=getattr(torch, cfg.save_dtype),
                           text_files={"README.md": pretrained_card(record)}, json_files={RECORD_NAME: record})
-    trainer.accelerator.wait_for_everyone()  # no rank returns before the model exists
+
+    train_and_export(trainer, output, resume=cfg.resume, verbose=cfg.verbose, export=export)
     return model_folder(output)

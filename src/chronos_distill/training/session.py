@@ -1,0 +1,34 @@
+"""The steps every training command runs in the same order, written once: train from the last complete
+checkpoint when resuming (with readable progress), then let rank 0 alone write the publishable model, and keep
+every rank until it exists. ``distill`` and ``pretrain`` differ only in the trainer they build and what they export.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from chronos_distill.training.progress import use_readable_progress
+from chronos_distill.training.run_folder import CHECKPOINTS, last_complete_checkpoint
+
+logger = logging.getLogger(__name__)
+
+
+def train_and_export(trainer: Any, output: Path, *, resume: bool, verbose: bool,
+                     export: Callable[[Any, str | None], None]) -> tuple[Any, str | None]:
+    """Train ``trainer`` (a ``transformers.Trainer``) in the run folder ``output``, then call
+    ``export(train_output, resumed_from)`` on the main process only, and wait for it on every rank.
+
+    Returns ``(train_output, resumed_from)``: the Trainer's result and the checkpoint the run continued from.
+    """
+    use_readable_progress(trainer, verbose=verbose)
+    resume_from = last_complete_checkpoint(Path(output) / CHECKPOINTS) if resume else None
+    if resume:
+        logger.info("resuming from %s", resume_from)
+    train_output = trainer.train(resume_from_checkpoint=resume_from)
+    if trainer.is_world_process_zero():  # under torchrun / accelerate every rank holds the same model
+        export(train_output, resume_from)
+    trainer.accelerator.wait_for_everyone()  # no rank returns before the export exists
+    return train_output, resume_from

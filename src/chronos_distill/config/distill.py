@@ -1,0 +1,306 @@
+"""The configuration of a distillation run.
+
+:class:`DistillConfig` is validated once, when it is built. The same names are used everywhere: as Python
+keyword arguments, as YAML keys and, with dashes instead of underscores, as CLI flags (``student_d_model``
+is ``--student-d-model``). The CLI is generated from the fields below, so the three cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from chronos_distill.config.options import (
+    ATTENTION_KIND_OPTIONS,
+    ATTENTION_KINDS,
+    ATTENTION_LOSSES,
+    FEATURE_LOSSES,
+    FEATURE_PROJECTIONS,
+    HORIZON_WEIGHTINGS,
+    OUTPUT_LOSSES,
+    STUDENT_INITS,
+    _opt,
+    check_layer_map_syntax,
+    check_options,
+)
+from chronos_distill.config.training import TrainingOptions
+from chronos_distill.errors import ConfigError
+
+#: The options of the loss: its terms and their weights (see :mod:`chronos_distill.distillation.objective`).
+LOSS_OPTIONS = ("output_loss", "alpha", "feature_weight", "attention_weight", "term_weights", "layer_map", "feature_loss",
+                "feature_projection", "attention_loss", "attention_kind", "relation_heads", "horizon_weighting",
+                "horizon_tau")
+#: Options that a ``distill --resume`` must not change: what is trained (teacher, student, horizon), on which
+#: data and columns, with which windows and teacher-only sources, and with which loss. A resumed run whose
+#: weights were trained on other data or another loss would be described wrongly by its card. ``max_steps``
+#: may change: raising it continues training.
+DISTILL_FIXED_ON_RESUME = (
+    "teacher", "prediction_length", "student_d_model", "student_num_layers", "student_num_heads",
+    "student_d_kv", "student_d_ff", "student_quantiles", "context_length", "student_init",
+    "train_data", "validation_data", "id_column", "timestamp_column", "timestamp_format", "target",
+    "known_covariates", "past_covariates", "ignore_columns", "min_past",
+    "teacher_cache", "cache_batches", "transfer_future", "transfer_mixup", "transfer_synthetic",
+    *LOSS_OPTIONS,
+)
+
+
+#: The options that weigh the built-in loss terms; the truth (hard) term gets 1 minus the sum of every weight.
+TERM_WEIGHT_OPTIONS = {"distill": "alpha", "feature": "feature_weight", "attention": "attention_weight"}
+
+
+def term_weight(cfg: Any, name: str) -> float:
+    """The weight the options give term ``name``: its own option for a built-in term, else ``term_weights``."""
+    option = TERM_WEIGHT_OPTIONS.get(name)
+    return float(getattr(cfg, option)) if option else float(cfg.term_weights.get(name, 0.0))
+
+
+def check_term_weights(cfg: Any) -> None:
+    """Each weight in [0, 1], and their sum at most 1 (the truth term takes the rest): one rule for every term."""
+    for name, weight in cfg.term_weights.items():
+        if name in TERM_WEIGHT_OPTIONS or name == "hard":
+            raise ConfigError(f"option `term_weights` (--term-weights): {name!r} is a built-in term; "
+                              + (f"set --{TERM_WEIGHT_OPTIONS[name].replace('_', '-')}" if name != "hard"
+                                 else "the truth term gets 1 minus the other weights"))
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0:
+            raise ConfigError(f"option `term_weights` (--term-weights): the weight of {name!r} must be within [0, 1], "
+                              f"got {weight!r}")
+    weights = {name: term_weight(cfg, name) for name in [*TERM_WEIGHT_OPTIONS, *cfg.term_weights]}
+    total = sum(weights.values())
+    if total > 1.0 + 1e-9:
+        named = " + ".join(f"{TERM_WEIGHT_OPTIONS.get(n, f'term_weights[{n}]')} {w:g}" for n, w in weights.items() if w)
+        raise ConfigError(f"the loss weights sum to {total:g} ({named}), more than 1: the truth (hard) term gets 1 "
+                          "minus their sum; lower one of them")
+
+
+#: The teacher-only transfer sources (see :mod:`chronos_distill.data.transfer`), in batch order.
+TRANSFER_SOURCES = ("future", "mixup", "synthetic")
+
+
+@dataclass(frozen=True)
+class TransferShares:
+    """Fractions of a batch's rows supplied by each teacher-only source; their sum is below 1."""
+
+    future: float = 0.0
+    mixup: float = 0.0
+    synthetic: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.future + self.mixup + self.synthetic
+
+    def rows(self, batch_size: int) -> dict[str, int]:
+        """Rows per source in a batch of ``batch_size`` rows (rounded; at least 1 for a positive share)."""
+        return {name: (max(1, round(share * batch_size)) if share > 0 else 0)
+                for name, share in zip(TRANSFER_SOURCES, (self.future, self.mixup, self.synthetic))}
+
+    def to_dict(self) -> dict[str, float]:
+        return {"future": self.future, "mixup": self.mixup, "synthetic": self.synthetic}
+
+
+@dataclass
+class DistillConfig(TrainingOptions):
+    """Options of ``chronos-distill distill`` (see each field's help, also shown by ``--help``)."""
+
+    TRAINING_DEFAULTS: ClassVar[dict[str, Any]] = dict(
+        max_steps=1000, batch_size=256, learning_rate=3e-4, warmup_ratio=0.05, weight_decay=0.0, save_steps=500,
+        logging_steps=50, seed=0, num_workers=0)
+
+    # --- what to distill, on what, into where -------------------------------------------------------------
+    teacher: str = _opt(
+        None, "Teacher: a Hugging Face hub id (e.g. amazon/chronos-2), a local Chronos-2 folder, or a teacher "
+        "bundled with chronos-distill: reference (the current reference teacher, v1), reference-v1 or reference-v0.",
+        "str",
+        required=True)
+    train_data: Any = _opt(
+        None,
+        "Training series: a long-format table (.parquet or .csv) with id, timestamp and target columns. "
+        "In Python also a pandas DataFrame or any input Chronos2Pipeline.fit accepts.",
+        "path",
+        required=True,
+    )
+    prediction_length: int = _opt(None, "Forecast horizon H (steps) the student is distilled for.", "int",
+                                  required=True, low=1)
+    output: str = _opt(None, "Output folder: model/ (the exported student with distillation.json and its model "
+                       "card README.md), checkpoints/ and run_config.json beside it.", "str", required=True)
+    validation_data: Any = _opt(
+        None,
+        "Optional validation series, same format as train_data; the last H steps of each series are scored "
+        "during training and the best checkpoint is exported.",
+        "path",
+    )
+
+    # --- table layout (Chronos2Pipeline.predict_df conventions) -------------------------------------------
+    id_column: str | None = _opt(None, "Series id column (default: item_id, or id when there is no item_id).", "str")
+    timestamp_column: str = _opt("timestamp", "Timestamp column.", "str")
+    target: list[str] = _opt(["target"], "Target column(s), comma-separated for several targets.", "list[str]",
+                             nonempty=True)
+    known_covariates: list[str] = _opt(
+        [],
+        "Covariate columns whose future values are known (comma-separated). Other non-target columns are "
+        "past-only covariates, unless past_covariates or ignore_columns say otherwise.",
+        "list[str]",
+    )
+    past_covariates: list[str] | None = _opt(
+        None, "Past-only covariate columns (comma-separated; default: every column that is not the id, the "
+        "timestamp, a target, a known covariate or ignored). The run names the covariates it uses.", "list[str]")
+    ignore_columns: list[str] = _opt([], "Columns to leave out of the covariates (comma-separated), e.g. a saved "
+                                     "index such as 'Unnamed: 0'.", "list[str]")
+    timestamp_format: str | None = _opt(
+        None, "strftime format of the timestamps (e.g. '%d/%m/%Y %H:%M' for day-first dates); default: let pandas "
+        "infer it. Time-zone-aware timestamps are converted to UTC.", "str")
+
+    # --- student ------------------------------------------------------------------------------------------
+    student_d_model: int = _opt(384, "Student hidden width d_model.", "int", low=1)
+    student_num_layers: int | None = _opt(None, "Student encoder layers (default: half the teacher's, at least 1).", "int", low=1)
+    student_num_heads: int | None = _opt(None, "Student attention heads (default: student_d_model // student_d_kv).", "int", low=1)
+    student_d_kv: int | None = _opt(
+        None, "Student size per attention head (default: the teacher's, or d_model // heads when heads is given).", "int", low=1)
+    student_d_ff: int | None = _opt(None, "Student MLP width (default: the teacher's d_ff / d_model ratio times student_d_model, e.g. 1536 for a 768/3072 teacher).", "int", low=1)
+    student_quantiles: list[float] | None = _opt(
+        None,
+        "Student quantile levels, comma-separated (default: the teacher's). Teacher quantiles are interpolated "
+        "onto them; they must lie within the teacher's range.",
+        "list[float]", low=0.0, high=1.0, open_low=True, open_high=True, nonempty=True,
+    )
+
+    student_init: str = _opt(
+        "random",
+        "random: a freshly initialised student; pruned: the teacher's most important blocks, channels, heads and "
+        "MLP neurons (activation importance on calibration batches of train_data), Minitron-style.",
+        "str",
+    choices=STUDENT_INITS)
+    calibration_batches: int = _opt(8, "Batches of train_data used to score importance for student_init pruned.", "int", low=1)
+
+    # --- loss -----------------------------------------------------------------------------------------------
+    output_loss: str = _opt(
+        "quantile",
+        "quantile: distance between the student's and the teacher's whole quantile sets plus Chronos-2's "
+        "quantile loss on the truth; median_mse: mean squared error of the student's median against the "
+        "teacher's median and against the truth (the simplest objective, kept for comparison).",
+        "str",
+    choices=OUTPUT_LOSSES)
+    alpha: float = _opt(
+        0.5,
+        "Weight of the output distillation term; the truth (hard) term gets 1 - alpha - feature_weight - "
+        "attention_weight.",
+        "float",
+    low=0.0, high=1.0)
+    feature_weight: float = _opt(
+        0.0, "Weight (beta) of feature distillation: projected student hidden states vs the teacher's.", "float", low=0.0, high=1.0)
+    attention_weight: float = _opt(
+        0.0, "Weight (gamma) of attention distillation (see attention_loss, attention_kind).", "float", low=0.0, high=1.0)
+    term_weights: dict = _opt(
+        {}, "Weights of loss terms registered with chronos_distill.distillation.objective.register_term outside "
+        "chronos-distill, by term name (YAML mapping, or JSON on the command line: '{\"spread\": 0.1}').", "dict")
+    layer_map: str = _opt(
+        "uniform",
+        "Matched blocks for feature/attention distillation: uniform (student i <-> teacher round((i+1)*T/S)-1), "
+        "last, or pairs student:teacher like 0:2,1:5.",
+        "str",
+    )
+    feature_loss: str = _opt("mse", "Feature distance: mse or cosine, over real (non-padding) tokens.", "str", choices=FEATURE_LOSSES)
+    feature_projection: str = _opt(
+        "linear",
+        "Student -> teacher width projection: linear, or linear_norm (then an RMS norm; the teacher's states are "
+        "RMS-normalised too).",
+        "str",
+    choices=FEATURE_PROJECTIONS)
+    attention_loss: str = _opt(
+        "kl",
+        "kl: KL between head-averaged attention maps; relation: MiniLM-style q/k/v self-relations re-split into "
+        "relation_heads heads (no head matching needed).",
+        "str",
+    choices=ATTENTION_LOSSES)
+    attention_kind: str = _opt(
+        "time", "Attention distilled: time, group (series of one group; multivariate/covariates) or both.", "str", choices=ATTENTION_KIND_OPTIONS)
+    relation_heads: int | None = _opt(
+        None, "Relation heads of the relation loss (default: the largest count <= the models' head counts "
+        "dividing both attention widths).", "int", low=1)
+
+    # --- optimisation ---------------------------------------------------------------------------------------
+    context_length: int | None = _opt(None, "Context length of training windows (default: the teacher's).", "int", low=1)
+    min_past: int | None = _opt(None, "Minimum observed context of a training window (default: prediction_length).", "int", low=1)
+
+    # --- teacher-labelled transfer data (see chronos_distill.data.transfer) -----------------------------------------
+    transfer_future: float = _opt(
+        0.0, "Share of each batch's rows that are windows ending at a series' last observation, the horizon in "
+        "the unknown future: the teacher's forecast is their only target.", "float", low=0.0, high=1.0)
+    transfer_mixup: float = _opt(
+        0.0, "Share of each batch's rows that are TSMixup mixtures of 2-3 of your target series (each scaled "
+        "first), labelled by the teacher only (univariate: covariates are left out).", "float", low=0.0, high=1.0)
+    transfer_synthetic: float = _opt(
+        0.0, "Share of each batch's rows that are synthetic series (seasonal, trend, AR, intermittent), labelled "
+        "by the teacher only. The three shares sum to less than 1; the rest are your labelled windows.", "float", low=0.0, high=1.0)
+    horizon_weighting: str = _opt(
+        "none", "Weights of the distillation term over the horizon: none (uniform) or exp (DistilTS: rising "
+        "exponentially, mean 1, so late steps count; see horizon_tau).", "str", choices=HORIZON_WEIGHTINGS)
+    horizon_tau: float = _opt(1.0, "Temperature of horizon_weighting exp: the last step weighs e^(1/tau) times the "
+                              "first.", "float", low=0.0, open_low=True)
+
+    teacher_cache: str | None = _opt(
+        None,
+        "Folder of the teacher cache: the transfer set becomes cache_batches fixed batches whose teacher "
+        "predictions are computed once and reused by later epochs and runs (keyed by teacher, data, options).",
+        "str",
+    )
+    cache_batches: int = _opt(1000, "Batches in the fixed transfer set when teacher_cache is set.", "int", low=1)
+
+    # --- model card -----------------------------------------------------------------------------------------
+    license: str | None = _opt(
+        None,
+        "License for the student's model card when the teacher's is not known (a known one, e.g. apache-2.0 "
+        "for amazon/chronos-2, is used otherwise; this option overrides it).",
+        "str",
+    )
+    datasets: list[str] = _opt([], "Hugging Face dataset ids of the training data, for the model card (comma-separated).",
+                               "list[str]")
+
+    # --- run management ------------------------------------------------------------------------------------
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    # ------------------------------------------------------------------------------------------------------
+    # ------------------------------------------------------------------------------------------------------
+    def _validate(self) -> None:
+        """Each option against its own metadata (:func:`check_options`), then the checks across options."""
+        self._fill_training_defaults()
+        check_options(self)
+        if self.id_column is not None and self.id_column == self.timestamp_column:
+            raise ConfigError(f"option `id_column` (--id-column) and `timestamp_column` (--timestamp-column) are both "
+                              f"{self.id_column!r}: name the column of series ids and the column of times")
+        overlap = set(self.target) & set(self.known_covariates)
+        if overlap:
+            raise ConfigError(f"column(s) {sorted(overlap)} are given both as target and as known covariates")
+        check_term_weights(self)
+        check_layer_map_syntax(self.layer_map)
+        shares = ("transfer_future", "transfer_mixup", "transfer_synthetic")
+        if sum(getattr(self, name) for name in shares) >= 1.0:
+            raise ConfigError(
+                "transfer_future + transfer_mixup + transfer_synthetic = "
+                f"{sum(getattr(self, name) for name in shares):g}: the shares must sum to less than 1, so that part of "
+                "every batch is your labelled data"
+            )
+        source_rows = sum(self.transfer_shares().rows(self.batch_size).values())
+        if source_rows >= self.batch_size:
+            raise ConfigError(f"the transfer shares leave no row of a {self.batch_size}-row batch to your labelled data "
+                              f"({source_rows} teacher-only rows): raise --batch-size or lower the shares")
+        if self.student_quantiles is not None:
+            levels = list(self.student_quantiles)
+            if sorted(set(levels)) != levels:
+                raise ConfigError(f"option `student_quantiles` must be strictly increasing, got {levels}")
+            if self.output_loss == "median_mse" and 0.5 not in levels:
+                raise ConfigError("output_loss median_mse needs the 0.5 level in `student_quantiles`")
+        self._check_training_options()
+
+    def transfer_shares(self) -> TransferShares:
+        """The teacher-only sources' shares of a batch."""
+        return TransferShares(future=self.transfer_future, mixup=self.transfer_mixup, synthetic=self.transfer_synthetic)
+
+    def attention_kinds(self) -> tuple[str, ...]:
+        """The attention kinds distilled: () when attention_weight is 0."""
+        if self.attention_weight == 0:
+            return ()
+        return ATTENTION_KINDS if self.attention_kind == "both" else (self.attention_kind,)
+
+

@@ -1,0 +1,244 @@
+"""The option machinery shared by every command's configuration: one dataclass field per option carrying its help,
+kind and allowed values (:func:`_opt`), one validator that reads them (:func:`check_options`), YAML reading and the
+option syntax that needs no model (layer maps, the ``TrainingArguments`` passthrough). No torch is imported.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+import importlib.util
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chronos_distill.errors import ConfigError
+
+# The choices of the loss options. They live here, not in the torch modules that implement them, so that
+# reading and checking options (and ``--help``) imports no torch.
+FEATURE_LOSSES = ("mse", "cosine")
+FEATURE_PROJECTIONS = ("linear", "linear_norm")
+ATTENTION_LOSSES = ("kl", "relation")
+ATTENTION_KINDS = ("time", "group")
+ATTENTION_KIND_OPTIONS = (*ATTENTION_KINDS, "both")
+HORIZON_WEIGHTINGS = ("none", "exp")
+
+OUTPUT_LOSSES = ("quantile", "median_mse")
+STUDENT_INITS = ("random", "pruned")
+
+
+
+LAYER_MAP_NAMES = ("uniform", "last")
+_PAIRS = re.compile(r"^\s*\d+\s*:\s*\d+\s*(,\s*\d+\s*:\s*\d+\s*)*$")
+
+
+def check_layer_map_syntax(layer_map: str) -> None:
+    """Refuse a ``layer_map`` that is neither a known name nor a list of ``i:j`` pairs (no depths needed)."""
+    if not isinstance(layer_map, str) or not (layer_map in LAYER_MAP_NAMES or _PAIRS.match(layer_map)):
+        raise ConfigError(
+            f"option `layer_map` (--layer-map) must be 'uniform', 'last' or pairs like '0:2,1:5' "
+            f"(student block:teacher block), got {layer_map!r}"
+        )
+
+
+#: Fields the run owns: where checkpoints go is part of the output-folder layout.
+_NOT_PASSED_THROUGH = ("output_dir",)
+#: ``TrainingArguments`` fields that a run's own options set (distill and pretrain share them). Passing one
+#: through ``trainer_args`` would train with another value than the start line, the card and the record show.
+OWN_OPTIONS = {
+    "per_device_train_batch_size": "batch_size", "per_device_eval_batch_size": "batch_size",
+    "learning_rate": "learning_rate", "warmup_ratio": "warmup_ratio", "warmup_steps": "warmup_ratio",
+    "weight_decay": "weight_decay", "max_steps": "max_steps", "logging_steps": "logging_steps",
+    "save_steps": "save_steps", "eval_steps": "save_steps", "seed": "seed",
+    "dataloader_num_workers": "num_workers",
+}
+
+
+@functools.cache
+def training_arguments_fields() -> frozenset[str]:
+    """The field names of ``transformers.TrainingArguments``, read from its source file: importing it would
+    import torch, and an option check should cost a fraction of a second."""
+    spec = importlib.util.find_spec("transformers.training_args")  # transformers' package itself is lazy
+    tree = ast.parse(Path(spec.origin).read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TrainingArguments")
+    return frozenset(n.target.id for n in cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name))
+
+
+def check_trainer_args(trainer_args: Mapping[str, Any]) -> None:
+    """Refuse keys that are not ``TrainingArguments`` fields, that the run owns, or that have an option."""
+    unknown = sorted(set(trainer_args) - training_arguments_fields())
+    if unknown:
+        raise ConfigError(f"option `trainer_args`: {unknown} are not transformers.TrainingArguments fields")
+    owned = sorted(set(trainer_args) & set(_NOT_PASSED_THROUGH))
+    if owned:
+        raise ConfigError(f"option `trainer_args`: {owned} is set by chronos-distill (the output folder's layout)")
+    flagged = sorted(set(trainer_args) & set(OWN_OPTIONS))
+    if flagged:
+        flags = ", ".join(f"{name} -> --{OWN_OPTIONS[name].replace('_', '-')}" for name in flagged)
+        raise ConfigError(f"option `trainer_args`: {flagged} have their own options ({flags}); set them there, so "
+                          "that the start line, the model card and the run record show the values used")
+
+
+def _opt(default: Any, help: str, kind: str, *, cli: bool = True, required: bool = False, low: float | None = None,
+         high: float | None = None, open_low: bool = False, open_high: bool = False, choices: tuple | None = None,
+         nonempty: bool = False) -> Any:
+    """A dataclass field carrying everything about the option: its CLI help text, value kind (``int``,
+    ``float``, ``str``, ``path``, ``list[str]``, ``list[float]``, ``list[int]``, ``flag``, ``dict``), whether it is
+    required, and its allowed values: ``low``/``high`` bounds (``open_low``/``open_high`` make them strict), for
+    a list its elements'; ``choices``; ``nonempty`` for a list that must name something.
+    :func:`check_options` reads them, so each check is written once, here."""
+    factory = None
+    if isinstance(default, (list, dict)):
+        factory, default = (lambda d=default: type(d)(d)), dataclasses.MISSING
+    return field(
+        default=default,
+        default_factory=factory if factory else dataclasses.MISSING,
+        metadata={"help": help, "kind": kind, "cli": cli, "required": required, "low": low, "high": high,
+                  "open_low": open_low, "open_high": open_high, "choices": choices, "nonempty": nonempty},
+    )
+
+
+#: What a ``path`` option may hold besides a file path: the in-memory data the Python API accepts.
+_IN_MEMORY_DATA = "a pandas DataFrame or Chronos2Pipeline.fit-style inputs"
+
+
+def check_options(options: Any) -> None:
+    """Check every field of an option dataclass against its metadata: required, type, range, choices.
+
+    Comma-separated text is split into lists for ``list[...]`` fields first (as YAML and Python users may
+    write it); a single value of the element's type becomes a one-element list. A value of the wrong type (a
+    YAML ``target: 5``) is refused with the option's name. An optional field left at None is not checked further.
+    """
+    for f in dataclasses.fields(options):
+        meta, value = f.metadata, getattr(options, f.name)
+        kind = meta.get("kind", "")
+        if value is None:
+            if meta.get("required"):
+                raise ConfigError(f"option {_flag(f.name)} is required")
+            continue
+        if kind.startswith("list["):
+            value = _as_list(f.name, value, kind)
+            setattr(options, f.name, value)
+            if meta.get("nonempty") and not value:
+                raise ConfigError(f"option {_flag(f.name)} names nothing")
+            for item in value:
+                _check_scalar(f.name, item, kind[5:-1], meta, element=True)
+        elif kind == "dict":
+            if isinstance(value, str):  # JSON text from the command line
+                import json
+
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError as exc:
+                    raise ConfigError(f"option {_flag(f.name)} is not valid JSON: {exc}") from None
+                setattr(options, f.name, value)
+            if not isinstance(value, dict):
+                raise ConfigError(f"option {_flag(f.name)} must be a mapping of names to values, got {value!r}")
+        elif kind == "path":
+            if isinstance(value, (int, float, bool)):
+                raise ConfigError(f"option {_flag(f.name)} must be a file path or {_IN_MEMORY_DATA}, got {value!r}")
+        else:
+            _check_scalar(f.name, value, kind, meta)
+
+
+def _as_list(name: str, value: Any, kind: str) -> list:
+    """``value`` as a list of ``kind``'s elements: text is split on commas, numbers are converted."""
+    if isinstance(value, str):
+        value = [item.strip() for item in value.split(",") if item.strip()]
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and kind != "list[str]":
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"option {_flag(name)} must be a list (or comma-separated text), got {value!r}")
+    if kind in ("list[float]", "list[int]"):
+        whole = kind == "list[int]"
+        try:
+            numbers = [float(item) for item in value if not isinstance(item, bool)]
+            if len(numbers) != len(value) or (whole and any(not n.is_integer() for n in numbers)):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ConfigError(f"option {_flag(name)} must be {'whole ' if whole else ''}numbers, got {value!r}") from None
+        return [int(n) for n in numbers] if whole else numbers
+    return list(value)
+
+
+def _check_scalar(name: str, value: Any, kind: str, meta: Any, element: bool = False) -> None:
+    what = f"option {_flag(name)}" + (" element" if element else "")
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{what} must be an integer, got {value!r}")
+    elif kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{what} must be a number, got {value!r}")
+    elif kind == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"{what} must be text, got {value!r}")
+    elif kind == "flag":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{what} must be true or false, got {value!r}")
+    if kind in ("int", "float"):
+        low = meta["low"] if meta["low"] is not None else -math.inf
+        high = meta["high"] if meta["high"] is not None else math.inf
+        below = value < low or (meta["open_low"] and value == low)
+        above = value > high or (meta.get("open_high") and value == high)
+        if kind == "int" and (below or above):
+            raise ConfigError(f"{what} must be at least {low:g}, got {value}" if below
+                              else f"{what} must be at most {high:g}, got {value}")
+        if below or above:
+            bracket = "(" if meta["open_low"] else "["
+            upper = "inf)" if high == math.inf else f"{high:g}{')' if meta.get('open_high') else ']'}"
+            raise ConfigError(f"{what} must be within {bracket}{low:g}, {upper}, got {value}")
+    if meta.get("choices") is not None and value not in meta["choices"]:
+        raise ConfigError(f"{what} must be one of {list(meta['choices'])}, got {value!r}")
+
+
+class YamlOptions:
+    """``from_yaml`` and ``to_dict`` for the option dataclasses below."""
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any):
+        """Read options from a YAML file; keyword arguments (e.g. CLI flags) override the file."""
+        values = read_yaml_options(path, cls)
+        values.update(overrides)
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly view: in-memory data sets are described, not dumped."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("kind") == "path" and value is not None and not isinstance(value, (str, Path)):
+                value = f"<in-memory {type(value).__name__}>"
+            elif isinstance(value, Path):
+                value = str(value)
+            out[f.name] = value
+        return out
+
+
+def _flag(name: str) -> str:
+    return f"`{name}` (--{name.replace('_', '-')})"
+
+
+def read_yaml_options(path: str | Path, config_class: type) -> dict[str, Any]:
+    """Read a YAML mapping of options and refuse keys that ``config_class`` does not have."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of option names to values")
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"config file {path} has unknown option(s) {unknown}; known options: {sorted(known)}")
+    return values
+
+

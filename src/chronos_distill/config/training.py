@@ -1,0 +1,53 @@
+"""The options a training command passes to ``transformers.TrainingArguments``, defined once for distill and
+pretrain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from chronos_distill.config.options import YamlOptions, _opt, check_trainer_args
+from chronos_distill.errors import ConfigError
+
+
+@dataclass
+class TrainingOptions(YamlOptions):
+    """The options a training run (``distill``, ``pretrain``) passes to ``transformers.TrainingArguments``, defined
+    once. A command's defaults are its :attr:`TRAINING_DEFAULTS`, filled in where an option is left unset; any
+    other ``TrainingArguments`` field goes through ``trainer_args``."""
+
+    TRAINING_DEFAULTS: ClassVar[dict[str, Any]] = {}
+
+    max_steps: int | None = _opt(None, "Optimizer steps.", "int", low=1)
+    batch_size: int | None = _opt(None, "Series per batch (targets and covariates count, as in Chronos2Pipeline.fit).",
+                                  "int", low=1)
+    learning_rate: float | None = _opt(None, "Peak learning rate (AdamW, linear warmup then cosine decay).", "float",
+                                       low=0.0, open_low=True)
+    warmup_ratio: float | None = _opt(None, "Fraction of max_steps spent warming the learning rate up.", "float",
+                                      low=0.0, high=1.0)
+    weight_decay: float | None = _opt(None, "AdamW weight decay.", "float", low=0.0)
+    save_steps: int | None = _opt(None, "Write a training checkpoint (and evaluate, with validation data) every N "
+                                  "steps.", "int", low=1)
+    logging_steps: int | None = _opt(None, "Log the loss components every N steps.", "int", low=1)
+    seed: int | None = _opt(None, "Random seed (initialisation, window sampling / data stream).", "int", low=0)
+    num_workers: int | None = _opt(None, "DataLoader worker processes.", "int", low=0)
+    trainer_args: dict = _opt({}, "Other transformers.TrainingArguments fields, passed through (YAML mapping, or JSON "
+                              "on the command line, e.g. '{\"gradient_accumulation_steps\": 2}'); fields that have "
+                              "their own option are refused.", "dict")
+    resume: bool = _opt(False, "Continue from the last checkpoint in the output folder.", "flag")
+    overwrite: bool = _opt(False, "Replace an earlier chronos-distill run in the output folder.", "flag")
+    verbose: bool = _opt(False, "Also print the Trainer's raw log dictionaries (TensorBoard gets them anyway).", "flag")
+
+    def _fill_training_defaults(self) -> None:
+        for name, value in self.TRAINING_DEFAULTS.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+
+    def _check_training_options(self) -> None:
+        """The checks across the training options (after :func:`check_options`)."""
+        if self.trainer_args:
+            check_trainer_args(self.trainer_args)
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume and --overwrite exclude each other: continue the run, or replace it")
+
+

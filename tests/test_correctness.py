@@ -136,8 +136,8 @@ def test_predict_with_a_config_applies_the_keyword_options(tmp_path, monkeypatch
 
     seen = {}
 
-    def fake_check_table(df, source, **layout):  # stop right after the options are read
-        seen.update(layout)
+    def fake_check_table(df, source, layout, **_):  # stop right after the options are read
+        seen.update(vars(layout))
         raise DataError("stop")
 
     monkeypatch.setattr(predict_module, "check_table", fake_check_table)

@@ -18,7 +18,7 @@ from chronos_distill import distill
 from chronos_distill.chronos2.loading import load_chronos2
 from chronos_distill.cli import main
 from chronos_distill.data.synthetic import seasonal_long_table
-from chronos_distill.data.tables import check_table
+from chronos_distill.data.tables import TableLayout, check_table
 from chronos_distill.errors import DataError, DistillError
 
 
@@ -71,9 +71,7 @@ def test_a_duplicated_timestamp_gets_the_same_message_as_in_distill(history, cap
                  "--output", str(history / "f.csv")]) == 2
     line = _one_error_line(capsys)
     with pytest.raises(DataError) as distill_side:
-        check_table(pd.read_csv(history / "dup.csv"), str(history / "dup.csv"), target=["target"], known_covariates=[],
-                    past_covariates=None, ignore_columns=[], id_column=None, timestamp_column="timestamp",
-                    timestamp_format=None)
+        check_table(pd.read_csv(history / "dup.csv"), str(history / "dup.csv"), TableLayout())
     assert line == f"chronos-distill: error: {distill_side.value}"
     assert "series 's0' has more than one row for timestamp" in line
 

@@ -22,7 +22,7 @@ from chronos_distill import CheckpointError, ConfigError, DataError, distill
 from chronos_distill.chronos2.loading import load_teacher
 from chronos_distill.config import EvaluateConfig
 from chronos_distill.data.series import load_series
-from chronos_distill.data.tables import check_table
+from chronos_distill.data.tables import TableLayout, check_table
 from chronos_distill.evaluation.scoring import holdout_benchmark
 from chronos_distill.training.progress import readable_log
 
@@ -149,14 +149,13 @@ def test_time_zone_aware_timestamps_are_converted_to_utc(teacher_dir, table, tmp
                             .dt.strftime("%Y-%m-%dT%H:%M:%S%z"))
     assert len(load_series(offsets, PREDICTION_LENGTH, target=["target"]).inputs) == len(naive.inputs)
     # the times became UTC: Paris wall-clock times are one hour ahead of UTC in winter, two in summer
-    layout = dict(target=["target"], known_covariates=[], past_covariates=None, ignore_columns=[], id_column=None,
-                  timestamp_column="timestamp", timestamp_format=None)
+    layout = TableLayout()
     local = pd.to_datetime(table["timestamp"])
-    utc = check_table(offsets, "offsets", **layout).df["timestamp"]
+    utc = check_table(offsets, "offsets", layout).df["timestamp"]
     expected = local.dt.tz_localize("Europe/Paris").dt.tz_convert("UTC").dt.tz_localize(None)
     assert utc.dt.tz is None and (utc.to_numpy() == expected.to_numpy()).all()
     assert ((local - utc).dt.total_seconds().isin([3600, 7200])).all()
-    assert (check_table(aware, "aware", **layout).df["timestamp"].to_numpy() == local.to_numpy()).all()
+    assert (check_table(aware, "aware", layout).df["timestamp"].to_numpy() == local.to_numpy()).all()
     result = distill(teacher=teacher_dir, train_data=aware, prediction_length=PREDICTION_LENGTH,
                      output=str(tmp_path / "out"), max_steps=1, save_steps=1, batch_size=8, **TINY_STUDENT)
     assert result.record["training"]["steps"] == 1

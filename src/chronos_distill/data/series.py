@@ -21,7 +21,7 @@ import torch
 from chronos.chronos2.dataset import Chronos2Dataset, DatasetMode, PreparedInput
 from chronos.chronos2.preprocess import from_data_frame
 
-from chronos_distill.data.tables import check_table, read_table
+from chronos_distill.data.tables import TableLayout, check_table, read_table
 from chronos_distill.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -76,13 +76,13 @@ def load_series(
     For a table, ``past_covariates=None`` uses every column that is not the id, the timestamp, a target, a
     known covariate or in ``ignore_columns``; the columns used are logged and kept in ``SeriesSet.columns``.
     """
-    layout = dict(target=target, known_covariates=known_covariates or [], past_covariates=past_covariates,
-                  ignore_columns=ignore_columns or [], id_column=id_column, timestamp_column=timestamp_column,
-                  timestamp_format=timestamp_format)
+    layout = TableLayout(target=list(target), known_covariates=list(known_covariates or []),
+                         past_covariates=past_covariates, ignore_columns=list(ignore_columns or []),
+                         id_column=id_column, timestamp_column=timestamp_column, timestamp_format=timestamp_format)
     if isinstance(data, (str, Path)):
-        return _from_table(read_table(data, role), str(data), prediction_length, role=role, **layout)
+        return _from_table(read_table(data, role), str(data), prediction_length, layout)
     if isinstance(data, pd.DataFrame):
-        return _from_table(data, f"{role} DataFrame", prediction_length, role=role, **layout)
+        return _from_table(data, f"{role} DataFrame", prediction_length, layout)
     return _from_in_memory(data, prediction_length, role)
 
 
@@ -107,11 +107,11 @@ def _from_in_memory(data: Any, prediction_length: int, role: str) -> SeriesSet:
     return SeriesSet(inputs=inputs, ids=[str(i) for i in range(len(inputs))], source=f"in-memory {type(data).__name__}")
 
 
-def _from_table(df: pd.DataFrame, source: str, prediction_length: int, *, role: str, **layout: Any) -> SeriesSet:
-    checked = check_table(df, source, **layout)
+def _from_table(df: pd.DataFrame, source: str, prediction_length: int, layout: TableLayout) -> SeriesSet:
+    checked = check_table(df, source, layout)
     df, id_column, columns = checked.df, checked.id_column, checked.columns
     target, known_covariates = columns["target"], columns["known_covariates"]
-    timestamp_column = layout["timestamp_column"]
+    timestamp_column = layout.timestamp_column
     try:
         inputs = from_data_frame(
             df,

@@ -7,10 +7,12 @@ pays for the training stack.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,23 +57,38 @@ def resolve_id_column(table: pd.DataFrame | list[str], id_column: str | None) ->
     return "id" if "item_id" not in present and "id" in present else "item_id"
 
 
-def check_columns(
-    present: list[str],
-    source: str,
-    *,
-    target: list[str],
-    known_covariates: list[str],
-    past_covariates: list[str] | None,
-    ignore_columns: list[str],
-    id_column: str | None,
-    timestamp_column: str,
-) -> str:
-    """Check the columns named by the options against the columns ``present`` in a table; returns the id column.
+@dataclass(frozen=True)
+class TableLayout:
+    """Which columns of a long table are what, as the options name them. ``past_covariates=None``: every column
+    that is not the id, the timestamp, a target, a known covariate or in ``ignore_columns``."""
+
+    target: list[str] = field(default_factory=lambda: ["target"])
+    known_covariates: list[str] = field(default_factory=list)
+    past_covariates: list[str] | None = None
+    ignore_columns: list[str] = field(default_factory=list)
+    id_column: str | None = None
+    timestamp_column: str = "timestamp"
+    timestamp_format: str | None = None
+
+    @classmethod
+    def from_options(cls, options: Any, **overrides: Any) -> TableLayout:
+        """The layout named by a command's options (those it has; the others keep their defaults)."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        values = {name: getattr(options, name) for name in names if hasattr(options, name)}
+        if isinstance(values.get("target"), str):  # evaluate names one target
+            values["target"] = [values["target"]]
+        return cls(**{**values, **overrides})
+
+
+def check_columns(present: list[str], source: str, layout: TableLayout) -> str:
+    """Check the columns named by ``layout`` against the columns ``present`` in a table; returns the id column.
 
     Only names are needed, so :func:`read_columns` (a file's header) is enough: a misspelt column is refused
     before anything reads the data.
     """
-    id_column = resolve_id_column(present, id_column)
+    target, known_covariates, past_covariates = layout.target, layout.known_covariates, layout.past_covariates
+    timestamp_column, ignore_columns = layout.timestamp_column, layout.ignore_columns
+    id_column = resolve_id_column(present, layout.id_column)
     if id_column == timestamp_column:
         raise DataError(f"{source}: the id column and the timestamp column are both {id_column!r}; "
                         "--id-column names the column of series ids, --timestamp-column the column of times")
@@ -133,30 +150,18 @@ class CheckedTable:
     columns: dict[str, list[str]]
 
 
-def check_table(
-    df: pd.DataFrame,
-    source: str,
-    *,
-    target: list[str],
-    known_covariates: list[str],
-    past_covariates: list[str] | None,
-    ignore_columns: list[str],
-    id_column: str | None,
-    timestamp_column: str,
-    timestamp_format: str | None,
-    announce: bool = True,
-) -> CheckedTable:
+def check_table(df: pd.DataFrame, source: str, layout: TableLayout, *, announce: bool = True) -> CheckedTable:
     """Check a long table in ``predict_df`` layout and name the culprit (file, column, series, row) of any fault.
 
-    ``past_covariates=None`` uses every column that is not the id, the timestamp, a target, a known covariate
-    or in ``ignore_columns``. Series whose targets are all missing are left out with a warning naming them;
+    Series whose targets are all missing are left out with a warning naming them;
     a table of nothing else is refused. ``distill``, ``evaluate`` and ``predict`` read their tables through it,
     so one fault gets one message whichever command meets it. ``announce`` logs the columns used (a training
     run states them when it starts).
     """
-    id_column = check_columns(list(df.columns), source, target=target, known_covariates=known_covariates,
-                              past_covariates=past_covariates, ignore_columns=ignore_columns, id_column=id_column,
-                              timestamp_column=timestamp_column)
+    id_column = check_columns(list(df.columns), source, layout)
+    target, known_covariates, past_covariates = layout.target, layout.known_covariates, layout.past_covariates
+    timestamp_column, timestamp_format, ignore_columns = (layout.timestamp_column, layout.timestamp_format,
+                                                          layout.ignore_columns)
     used = {id_column, timestamp_column, *target, *known_covariates}
     if past_covariates is None:
         past_covariates = [c for c in df.columns if c not in used and c not in ignore_columns]

@@ -21,6 +21,7 @@ import pandas as pd
 
 from chronos_distill.config import PredictConfig
 from chronos_distill.data.tables import (
+    TableLayout,
     check_columns,
     check_table,
     parse_timestamps,
@@ -51,10 +52,7 @@ def predict(config: PredictConfig | None = None, **options: Any) -> Path:
     known = list(cfg.known_covariates)
     if future is not None and not known:
         known = [c for c in future.columns if c not in (id_column, cfg.timestamp_column, *cfg.target)]
-    checked = check_table(history, str(cfg.data), target=cfg.target, known_covariates=known, past_covariates=None,
-                          ignore_columns=cfg.ignore_columns, id_column=cfg.id_column,
-                          timestamp_column=cfg.timestamp_column, timestamp_format=cfg.timestamp_format,
-                          announce=False)
+    checked = check_table(history, str(cfg.data), TableLayout.from_options(cfg, known_covariates=known), announce=False)
     future_df = _future_values(cfg, future, checked.df, id_column, known) if future is not None else None
     forecaster = load_forecaster(cfg.model)
     missing = [c for c in distilled_known_covariates(cfg.model, forecaster) if c not in known]
@@ -86,8 +84,8 @@ def _future_values(cfg: PredictConfig, future: pd.DataFrame, history: pd.DataFra
         if column not in future.columns:
             raise DataError(f"future_data file {source}: known covariate {column!r} (--known-covariates) is missing; "
                             f"columns present: {list(future.columns)}")
-    check_columns(list(future.columns), source, target=[], known_covariates=known, past_covariates=[],
-                  ignore_columns=[], id_column=id_column, timestamp_column=cfg.timestamp_column)
+    check_columns(list(future.columns), source, TableLayout(target=[], known_covariates=known, past_covariates=[],
+                                                           id_column=id_column, timestamp_column=cfg.timestamp_column))
     future = future[[id_column, cfg.timestamp_column, *known]].copy()
     future[cfg.timestamp_column], _ = parse_timestamps(future[cfg.timestamp_column], cfg.timestamp_format, source,
                                                        cfg.timestamp_column)

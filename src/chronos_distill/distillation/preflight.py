@@ -13,7 +13,7 @@ from typing import Any
 
 from chronos_distill.chronos2.checkpoints import CheckpointRef, resolve_checkpoint
 from chronos_distill.config import DistillConfig
-from chronos_distill.data.tables import check_columns, read_columns
+from chronos_distill.data.tables import TableLayout, check_columns, read_columns
 from chronos_distill.errors import ConfigError
 from chronos_distill.training.run_folder import check_output_folder, is_main_process
 
@@ -32,10 +32,7 @@ def check_distill_inputs(cfg: DistillConfig, fixed_on_resume: tuple[str, ...]) -
     for role in ("train_data", "validation_data"):
         data = getattr(cfg, role)
         if isinstance(data, (str, Path)):
-            check_columns(read_columns(data, role), str(data), target=cfg.target,
-                          known_covariates=cfg.known_covariates, past_covariates=cfg.past_covariates,
-                          ignore_columns=cfg.ignore_columns, id_column=cfg.id_column,
-                          timestamp_column=cfg.timestamp_column)
+            check_columns(read_columns(data, role), str(data), TableLayout.from_options(cfg))
     return teacher
 
 

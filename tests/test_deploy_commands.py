@@ -94,6 +94,14 @@ def test_predict_reads_day_first_timestamps_with_timestamp_format(history, teach
     assert (forecasts.groupby("item_id")["timestamp"].min() == last + pd.Timedelta(days=1)).all()
 
 
+def test_day_first_timestamps_without_a_format_are_one_line(history, capsys):
+    frame = pd.read_csv(history / "history.csv", parse_dates=["timestamp"])
+    frame.assign(timestamp=frame["timestamp"].dt.strftime("%d/%m/%Y")).to_csv(history / "day_first.csv", index=False)
+    assert main(["predict", "--model", "reference", "--data", str(history / "day_first.csv"), "--prediction-length",
+                 "6", "--output", str(history / "f.csv")]) == 2
+    assert "does not hold timestamps (pass --timestamp-format)" in _one_error_line(capsys)
+
+
 def test_too_few_future_rows_name_the_future_file_and_the_series(history, capsys):
     future = pd.read_csv(history / "future.csv")
     future[~((future["item_id"] == "s1") & (future.index % 6 == 0))].to_csv(history / "short.csv", index=False)

@@ -47,30 +47,40 @@ def command_line(script: str, argv: list[str] | None) -> str:
 
 
 def train_in_subprocess(options: dict[str, Any]) -> dict[str, Any]:
-    """``distill(**options)`` in a fresh process; ``train_data`` may be a DataFrame (passed as Parquet).
+    """``distill(**options)`` in a fresh process; ``train_data`` may be a DataFrame (written as Parquet beside the
+    output folder, at a path that stays the same when the benchmark is run again).
 
-    Returns ``{"record", "model_dir", "seconds_per_step", "peak_rss_mb"}``.
+    Resumable per run: a run whose model and record exist is not trained again (its record is read back, with
+    ``"reused": True``), and a run interrupted after a checkpoint continues from it with ``--resume``.
+    Returns ``{"record", "model_dir", "seconds_per_step", "peak_rss_mb", "reused"}``.
     """
-    import tempfile
-
     import pandas as pd
 
     options = dict(options)
-    with tempfile.TemporaryDirectory() as scratch:
-        for key in ("train_data", "validation_data"):
-            if isinstance(options.get(key), pd.DataFrame):
-                path = Path(scratch) / f"{key}.parquet"
-                options[key].to_parquet(path)
-                options[key] = str(path)
-        spec = Path(scratch) / "options.json"
-        spec.write_text(json.dumps(options))
-        done = subprocess.run([sys.executable, str(HERE / "common.py"), "--train", str(spec)], capture_output=True,
-                              text=True)
+    output = Path(options["output"])
+    record_file = output / "model" / "distillation.json"
+    if record_file.is_file():
+        record = json.loads(record_file.read_text())
+        training = record["training"]
+        return {"record": record, "model_dir": str(output / "model"), "reused": True, "peak_rss_mb": None,
+                "seconds_per_step": training["train_runtime_s"] / max(1, training["steps"])}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    for key in ("train_data", "validation_data"):
+        if isinstance(options.get(key), pd.DataFrame):
+            path = output.parent / f"{output.name}.{key}.parquet"
+            options[key].to_parquet(path)
+            options[key] = str(path)
+    if any((output / "checkpoints").glob("checkpoint-*")):
+        options.update(resume=True, overwrite=False)  # interrupted: continue from its last checkpoint
+    spec = output.parent / f"{output.name}.options.json"
+    spec.write_text(json.dumps(options))
+    done = subprocess.run([sys.executable, str(HERE / "common.py"), "--train", str(spec)], capture_output=True,
+                          text=True)
     if done.returncode:
         sys.stderr.write(done.stderr[-5000:])
         raise SystemExit(f"training {options.get('output')} failed")
     line = next(line for line in done.stdout.splitlines() if line.startswith("BENCH-RESULT "))
-    return json.loads(line.split(" ", 1)[1])
+    return {**json.loads(line.split(" ", 1)[1]), "reused": False}
 
 
 def _train(spec: Path) -> None:

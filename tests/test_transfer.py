@@ -213,3 +213,23 @@ def test_the_benchmarks_validation_split_holds_out_whole_series(monkeypatch):
         np.testing.assert_array_equal(np.concatenate([b.contexts[0], b.truth[0]]), full)
     series = load_series(train_table, 6, target=["target"])  # every window the run would draw is from training ids
     assert not held_out & set(series.ids)
+
+
+@pytest.mark.slow
+def test_a_benchmark_run_whose_results_exist_is_not_trained_again(teacher_dir, table, tmp_path, monkeypatch):
+    """bench/common.py's runs are resumable per variant (issue 23): the second call reads the record back."""
+    import importlib.util
+
+    bench_dir = Path(__file__).parents[1] / "bench"
+    monkeypatch.syspath_prepend(str(bench_dir))
+    spec = importlib.util.spec_from_file_location("bench_common", bench_dir / "common.py")
+    common = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(common)
+    options = dict(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH, max_steps=2,
+                   save_steps=2, batch_size=8, output=str(tmp_path / "variant"), overwrite=True, **TINY_STUDENT)
+    first = common.train_in_subprocess(options)
+    weights = Path(first["model_dir"]) / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    again = common.train_in_subprocess(options)
+    assert not first["reused"] and again["reused"] and weights.stat().st_mtime_ns == stamp
+    assert again["record"]["training"]["steps"] == 2

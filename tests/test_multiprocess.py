@@ -35,7 +35,7 @@ def test_torchrun_two_processes_shard_the_data_and_rank0_exports(teacher_dir, tm
     assert record["training"]["steps"] == 3 and set(record["final_losses"]) >= {"feature", "attention"}
     assert record["transfer"]["shares"] == {"future": extra.get("transfer_future", 0.0),
                                             "mixup": extra.get("transfer_mixup", 0.0),
-                                            "synthetic": extra.get("transfer_synthetic", 0.0)}
+                                            "synthetic": extra.get("transfer_synthetic", 0.0), "general": 0.0}
     pipeline = Chronos2Pipeline.from_pretrained(out / "model")
     assert type(pipeline.model) is Chronos2Model and pipeline.model.config.d_model == 32
 

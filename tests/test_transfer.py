@@ -139,13 +139,13 @@ def test_a_cached_transfer_set_keeps_its_teacher_only_rows(series, teacher_dir, 
                      cache_batches=2, transfer_mixup=0.25, **TINY_STUDENT, batch_size=16)
     cached = load_cache(Path(result.record["training"]["teacher_cache"]["folder"]))
     assert len(cached) == 2 and [int(b["teacher_rows"].sum()) for b in cached] == [4, 4]  # counted in the cache
-    assert result.record["transfer"]["teacher_only_rows_per_batch"] == {"future": 0, "mixup": 4, "synthetic": 0}
+    assert result.record["transfer"]["teacher_only_rows_per_batch"] == {"future": 0, "mixup": 4, "synthetic": 0, "general": 0}
 
 
 @pytest.mark.slow
 def test_resume_is_exact_with_sources_on(teacher_dir, table, tmp_path):
     options = dict(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH, save_steps=2,
-                   transfer_future=0.2, transfer_mixup=0.1, transfer_synthetic=0.1, horizon_weighting="exp",
+                   transfer_future=0.2, transfer_mixup=0.1, transfer_synthetic=0.1, transfer_general=0.1, horizon_weighting="exp",
                    **TINY_STUDENT, batch_size=16, learning_rate=3e-3)
     straight = distill(output=str(tmp_path / "straight"), max_steps=4, **options)
     # the same 4-step run (same learning-rate schedule), interrupted after its step-2 checkpoint
@@ -158,7 +158,7 @@ def test_resume_is_exact_with_sources_on(teacher_dir, table, tmp_path):
     got = load_file(resumed.model_dir / "model.safetensors")
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6, msg=name)
-    assert straight.record["transfer"]["shares"] == {"future": 0.2, "mixup": 0.1, "synthetic": 0.1}
+    assert straight.record["transfer"]["shares"] == {"future": 0.2, "mixup": 0.1, "synthetic": 0.1, "general": 0.1}
 
 
 class StopAfter(TrainerCallback):
@@ -233,3 +233,23 @@ def test_a_benchmark_run_whose_results_exist_is_not_trained_again(teacher_dir, t
     again = common.train_in_subprocess(options)
     assert not first["reused"] and again["reused"] and weights.stat().st_mtime_ns == stamp
     assert again["record"]["training"]["steps"] == 2
+
+
+def test_the_general_source_draws_teacher_only_rows_of_the_pretraining_mix_at_the_teachers_context(series):
+    """The general stream (issue 23): teacher-only rows (no truth), contexts that reach the teacher's context
+    length whatever the user's series are, seeded from numpy's global RNG (so it resumes with the Trainer's RNG
+    state), and multivariate groups among its tasks."""
+    shares = TransferShares(general=0.5)
+    options = {**OPTIONS, "context_length": 128}
+    batches = draw_windows(series, 12, 0, shares=shares, **options)
+    again = draw_windows(series, 12, 0, shares=shares, **options)
+    widths = []
+    for batch, same in zip(batches, again):
+        torch.testing.assert_close(batch["context"], same["context"], equal_nan=True)  # seeded
+        rows = batch["teacher_rows"]
+        assert int(rows.sum()) >= 1 and torch.isnan(batch["future_target"][rows]).all()
+        general = batch["context"][batch["group_ids"] > batch["group_ids"][~rows].max()]
+        widths += [int((~torch.isnan(row)).sum()) for row in general]
+    assert max(widths) == 128 > max(int(x["context"].shape[-1]) for x in series.inputs) // 2
+    groups = [b["group_ids"][b["group_ids"] > b["group_ids"][~b["teacher_rows"]].max()] for b in batches]
+    assert any(g.unique().numel() < g.numel() for g in groups)  # some tasks are multivariate groups

@@ -40,6 +40,7 @@ DISTILL_FIXED_ON_RESUME = (
     "train_data", "validation_data", "id_column", "timestamp_column", "timestamp_format", "target",
     "known_covariates", "past_covariates", "ignore_columns", "min_past",
     "teacher_cache", "cache_batches", "transfer_future", "transfer_mixup", "transfer_synthetic",
+    "transfer_general",
     *LOSS_OPTIONS,
 )
 
@@ -73,7 +74,7 @@ def check_term_weights(cfg: Any) -> None:
 
 
 #: The teacher-only transfer sources (see :mod:`chronos_distill.data.transfer`), in batch order.
-TRANSFER_SOURCES = ("future", "mixup", "synthetic")
+TRANSFER_SOURCES = ("future", "mixup", "synthetic", "general")
 
 
 @dataclass(frozen=True)
@@ -83,18 +84,18 @@ class TransferShares:
     future: float = 0.0
     mixup: float = 0.0
     synthetic: float = 0.0
+    general: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.future + self.mixup + self.synthetic
+        return sum(self.to_dict().values())
 
     def rows(self, batch_size: int) -> dict[str, int]:
         """Rows per source in a batch of ``batch_size`` rows (rounded; at least 1 for a positive share)."""
-        return {name: (max(1, round(share * batch_size)) if share > 0 else 0)
-                for name, share in zip(TRANSFER_SOURCES, (self.future, self.mixup, self.synthetic))}
+        return {name: (max(1, round(share * batch_size)) if share > 0 else 0) for name, share in self.to_dict().items()}
 
     def to_dict(self) -> dict[str, float]:
-        return {"future": self.future, "mixup": self.mixup, "synthetic": self.synthetic}
+        return {name: getattr(self, name) for name in TRANSFER_SOURCES}
 
 
 @dataclass
@@ -230,7 +231,12 @@ class DistillConfig(TrainingOptions):
         "first), labelled by the teacher only (univariate: covariates are left out).", "float", low=0.0, high=1.0)
     transfer_synthetic: float = _opt(
         0.0, "Share of each batch's rows that are synthetic series (seasonal, trend, AR, intermittent), labelled "
-        "by the teacher only. The three shares sum to less than 1; the rest are your labelled windows.", "float", low=0.0, high=1.0)
+        "by the teacher only, each as long as one of your series.", "float", low=0.0, high=1.0)
+    transfer_general: float = _opt(
+        0.0, "Share of each batch's rows drawn from the pretraining generators (seasonal of every period, "
+        "KernelSynth, intermittent, multivariate groups, TSMixup) with contexts as long as the teacher reads, "
+        "labelled by the teacher only: what the teacher knows beyond your data. The four shares sum to less "
+        "than 1; the rest are your labelled windows.", "float", low=0.0, high=1.0)
     horizon_weighting: str = _opt(
         "none", "Weights of the distillation term over the horizon: none (uniform) or exp (DistilTS: rising "
         "exponentially, mean 1, so late steps count; see horizon_tau).", "str", choices=HORIZON_WEIGHTINGS)
@@ -274,12 +280,11 @@ class DistillConfig(TrainingOptions):
             raise ConfigError(f"column(s) {sorted(overlap)} are given both as target and as known covariates")
         check_term_weights(self)
         check_layer_map_syntax(self.layer_map)
-        shares = ("transfer_future", "transfer_mixup", "transfer_synthetic")
+        shares = [f"transfer_{name}" for name in TRANSFER_SOURCES]
         if sum(getattr(self, name) for name in shares) >= 1.0:
             raise ConfigError(
-                "transfer_future + transfer_mixup + transfer_synthetic = "
-                f"{sum(getattr(self, name) for name in shares):g}: the shares must sum to less than 1, so that part of "
-                "every batch is your labelled data"
+                f"{' + '.join(shares)} = {sum(getattr(self, name) for name in shares):g}: the shares must sum to less "
+                "than 1, so that part of every batch is your labelled data"
             )
         source_rows = sum(self.transfer_shares().rows(self.batch_size).values())
         if source_rows >= self.batch_size:
@@ -295,7 +300,7 @@ class DistillConfig(TrainingOptions):
 
     def transfer_shares(self) -> TransferShares:
         """The teacher-only sources' shares of a batch."""
-        return TransferShares(future=self.transfer_future, mixup=self.transfer_mixup, synthetic=self.transfer_synthetic)
+        return TransferShares(**{name: getattr(self, f"transfer_{name}") for name in TRANSFER_SOURCES})
 
     def attention_kinds(self) -> tuple[str, ...]:
         """The attention kinds distilled: () when attention_weight is 0."""

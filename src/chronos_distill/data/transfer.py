@@ -1,7 +1,7 @@
 """Teacher-labelled transfer data: rows that have no truth, where the teacher's forecast is the only target.
 
 The user's labelled windows (drawn by ``Chronos2Dataset``) come with the truth, so on them the teacher adds
-little that the truth does not already give. The teacher can label any input, and three sources add such
+little that the truth does not already give. The teacher can label any input, and four sources add such
 inputs to every batch, each supplying a fixed share of the batch's rows (the rest are the user's windows):
 
 ``future`` (``transfer_future``)
@@ -17,6 +17,11 @@ inputs to every batch, each supplying a fixed share of the batch's rows (the res
     intermittent), univariate, each as long as one of the user's series drawn at random (at most
     ``context_length``): inputs shaped like the user's, and no longer than the batch's own windows, which
     would otherwise be padded to the synthetic length (on short series such as M3's, several times the compute).
+``general`` (``transfer_general``)
+    tasks of the pretraining mix (:mod:`chronos_distill.data.tasks`: seasonal of every period, KernelSynth,
+    intermittent, multivariate groups with their covariates, TSMixup), with contexts as long as the teacher
+    reads, not as long as the user's series: the teacher's skill beyond the user's data, where a student kept
+    only to the user's windows loses it. Each draw's generator is seeded from numpy's global RNG.
 
 A teacher-only row has no truth: its ``future_target`` is NaN, so the hard (truth) loss never counts it, and
 the batch's ``teacher_rows`` flag (rows,) tells the distillation loss to count its whole horizon. Every random
@@ -35,6 +40,8 @@ from torch.utils.data import IterableDataset
 
 from chronos_distill.config import TRANSFER_SOURCES, TransferShares
 from chronos_distill.data.series import SeriesSet
+from chronos_distill.data.synthetic import kernel_synth
+from chronos_distill.data.tasks import MixOptions, TaskMix
 
 
 class TransferBatches(IterableDataset):
@@ -56,6 +63,8 @@ class TransferBatches(IterableDataset):
         self.context_length = context_length
         self.source_rows = shares.rows(batch_size)
         self.labelled = labelled
+        self._general_mix: TaskMix | None = None
+        self._general_bank: list[np.ndarray] = []
         self._targets = [(i, row) for i, item in enumerate(series.inputs) for row in range(int(item["n_targets"]))]
         self._lengths = [min(int(item["context"].shape[-1]), context_length) for item in series.inputs]
 
@@ -123,10 +132,35 @@ class TransferBatches(IterableDataset):
             parts.append(self.series.inputs[index]["context"][row, -self.context_length:].double().numpy())
         return torch.from_numpy(mix(parts, np.random.dirichlet(np.full(k, 1.5)))).float()[None, :], 1
 
+    def _general(self, budget: int) -> tuple[torch.Tensor, int]:
+        """A task of the pretraining mix (:mod:`chronos_distill.data.tasks`, real series left out) whose context
+        reaches the teacher's context length: a whole group, or one of its targets when it does not fit."""
+        if self._general_mix is None:  # the KernelSynth bank is drawn once, from its own fixed seed
+            self._general_mix = TaskMix(MixOptions(context_length=self.context_length), real=[])
+            self._general_bank = [kernel_synth(np.random.default_rng([GENERAL_BANK_SEED, i]), self.context_length)
+                                  for i in range(GENERAL_BANK_SIZE)]
+        rng = np.random.default_rng(np.random.randint(2**31))  # from numpy's global RNG: seeded, resumed
+        values, n_targets, _ = self._general_mix.task(rng, self._general_bank, GENERAL_HORIZON, self.context_length)
+        context, _ = self._general_mix.split(rng, values, GENERAL_HORIZON, self.context_length)
+        context = torch.from_numpy(np.ascontiguousarray(context)).float()
+        if context.shape[0] > budget:
+            row = int(rng.integers(n_targets))
+            return context[row : row + 1], 1
+        return context, n_targets
+
     def _synthetic(self, budget: int) -> tuple[torch.Tensor, int]:
         length = self._lengths[np.random.randint(len(self._lengths))]
         rng = np.random.default_rng(np.random.randint(2**31))
         return torch.from_numpy(synthetic_series(rng, length)).float()[None, :], 1
+
+
+#: KernelSynth samples of the general source's bank, and the seed they are drawn from (fixed: the bank is part of
+#: the source, like its generators).
+GENERAL_BANK_SIZE = 32
+GENERAL_BANK_SEED = 20261130
+#: Horizon the general source's tasks are cut with; only their contexts are used (the teacher labels the run's
+#: horizon).
+GENERAL_HORIZON = 64
 
 
 def mix(parts: list[np.ndarray], weights: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@ count them, the cache key, exact resume, and clear refusals of bad values."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -253,3 +254,37 @@ def test_the_general_source_draws_teacher_only_rows_of_the_pretraining_mix_at_th
     assert max(widths) == 128 > max(int(x["context"].shape[-1]) for x in series.inputs) // 2
     groups = [b["group_ids"][b["group_ids"] > b["group_ids"][~b["teacher_rows"]].max()] for b in batches]
     assert any(g.unique().numel() < g.numel() for g in groups)  # some tasks are multivariate groups
+
+
+def test_general_distills_without_training_data_and_refuses_data_it_would_ignore(teacher_dir, tmp_path, capsys):
+    from chronos_distill.cli import main
+
+    assert main(["distill", "--teacher", teacher_dir, "--general", "--prediction-length", str(PREDICTION_LENGTH),
+                 "--output", str(tmp_path / "general"), "--max-steps", "2", "--batch-size", "16",
+                 "--logging-steps", "1", "--student-d-model", "32", "--student-num-heads", "2",
+                 "--student-d-ff", "64"]) == 0
+    record = json.loads((tmp_path / "general" / "model" / "distillation.json").read_text())
+    assert record["options"]["general"] and record["data"]["train"]["n_series"] == 0
+    assert set(record["loss"]["terms"]) == {"distill"}  # no truth anywhere: no truth term
+    assert record["training"]["steps"] == 2 and np.isfinite(record["final_losses"]["distill"])
+    assert "labelled by the teacher (no user data)" in (tmp_path / "general" / "model" / "README.md").read_text()
+    capsys.readouterr()
+    assert main(["distill", "--teacher", teacher_dir, "--general", "--train-data", "x.csv", "--prediction-length",
+                 "12", "--output", str(tmp_path / "both")]) == 2
+    assert "--general distills on the teacher's pretraining task mix alone and would ignore --train-data" in \
+        capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"`train_data` \(--train-data\) is required \(or --general"):
+        DistillConfig(teacher="t", prediction_length=4, output="o")
+
+
+def test_general_batches_are_all_teacher_rows_at_the_teachers_context():
+    from chronos_distill.data.series import general_series
+
+    batches = draw_windows(general_series(), 4, 0, **{**OPTIONS, "context_length": 128})
+    for batch in batches:
+        rows = batch["teacher_rows"]
+        targets = batch["context"][rows]
+        assert rows.any() and batch["context"].shape[0] >= OPTIONS["batch_size"]
+        assert torch.isnan(batch["future_target"]).all() and batch["future_target"].shape[-1] == PREDICTION_LENGTH
+        assert targets.shape[-1] <= 128
+    assert max(int((~torch.isnan(b["context"])).sum(-1).max()) for b in batches) == 128

@@ -122,7 +122,8 @@ def student_card(record: dict[str, Any]) -> str:
         + f", license {teacher['license'] or 'not known'}",
         f"- objective: output loss `{loss['output_loss']}` in the teacher's normalised space; terms "
         + ", ".join(f"{name} {_number(term['weight'])} ({term['option']})" for name, term in loss["terms"].items()),
-        f"- data: {data['n_series']} series, {data['n_observations']:,} observations from {data['source']}",
+        (f"- data: {data['source']}, labelled by the teacher (no user data)" if not data["n_series"] else
+         f"- data: {data['n_series']} series, {data['n_observations']:,} observations from {data['source']}"),
         *_columns(data.get("columns")),
         f"- {training['steps']} steps, batch size {options['batch_size']}, learning rate {_number(options['learning_rate'])}, "
         f"{training['train_runtime_s']:.0f} s on {training['device']}",

@@ -37,7 +37,7 @@ LOSS_OPTIONS = ("output_loss", "alpha", "feature_weight", "attention_weight", "t
 DISTILL_FIXED_ON_RESUME = (
     "teacher", "prediction_length", "student_d_model", "student_num_layers", "student_num_heads",
     "student_d_kv", "student_d_ff", "student_quantiles", "context_length", "student_init",
-    "train_data", "validation_data", "id_column", "timestamp_column", "timestamp_format", "target",
+    "train_data", "general", "validation_data", "id_column", "timestamp_column", "timestamp_format", "target",
     "known_covariates", "past_covariates", "ignore_columns", "min_past",
     "teacher_cache", "cache_batches", "transfer_future", "transfer_mixup", "transfer_synthetic",
     "transfer_general",
@@ -115,10 +115,13 @@ class DistillConfig(TrainingOptions):
     train_data: Any = _opt(
         None,
         "Training series: a long-format table (.parquet or .csv) with id, timestamp and target columns. "
-        "In Python also a pandas DataFrame or any input Chronos2Pipeline.fit accepts.",
+        "In Python also a pandas DataFrame or any input Chronos2Pipeline.fit accepts. Required unless --general.",
         "path",
-        required=True,
     )
+    general: bool = _opt(
+        False, "Distill a general-purpose student from the teacher alone: every row of every batch is drawn from "
+        "the pretraining task mix (the general transfer source) and labelled by the teacher; no --train-data, and "
+        "no truth term.", "flag")
     prediction_length: int = _opt(None, "Forecast horizon H (steps) the student is distilled for.", "int",
                                   required=True, low=1)
     output: str = _opt(None, "Output folder: model/ (the exported student with distillation.json and its model "
@@ -272,6 +275,16 @@ class DistillConfig(TrainingOptions):
         """Each option against its own metadata (:func:`check_options`), then the checks across options."""
         self._fill_training_defaults()
         check_options(self)
+        if self.general and self.train_data is not None:
+            raise ConfigError("--general distills on the teacher's pretraining task mix alone and would ignore "
+                              "--train-data; drop --train-data, or drop --general and add the mix to your data with "
+                              "--transfer-general")
+        if not self.general and self.train_data is None:
+            raise ConfigError("option `train_data` (--train-data) is required (or --general, to distill a "
+                              "general-purpose student on the teacher's pretraining task mix alone)")
+        if self.general and any(getattr(self, f"transfer_{name}") for name in TRANSFER_SOURCES):
+            raise ConfigError("--general draws every row from the general source already; the --transfer-* shares "
+                              "apply to runs with --train-data")
         if self.id_column is not None and self.id_column == self.timestamp_column:
             raise ConfigError(f"option `id_column` (--id-column) and `timestamp_column` (--timestamp-column) are both "
                               f"{self.id_column!r}: name the column of series ids and the column of times")

@@ -43,6 +43,8 @@ class SeriesSet:
     columns: dict[str, list[str]] | None = None
 
     def summary(self) -> dict[str, Any]:
+        if not self.inputs:  # no user series: a general run
+            return {"source": self.source, "columns": None, "n_series": 0, "n_observations": 0}
         lengths = [int(x["context"].shape[-1]) for x in self.inputs]
         first = self.inputs[0]
         return {
@@ -56,6 +58,15 @@ class SeriesSet:
             "min_length": min(lengths),
             "max_length": max(lengths),
         }
+
+
+#: What a ``--general`` run trains on instead of user series.
+GENERAL_SOURCE = "the teacher's pretraining task mix (general stream)"
+
+
+def general_series() -> SeriesSet:
+    """The (empty) series set of a ``--general`` run: every row comes from the general transfer source."""
+    return SeriesSet(inputs=[], ids=[], source=GENERAL_SOURCE)
 
 
 def load_series(

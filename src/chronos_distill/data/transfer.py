@@ -94,23 +94,15 @@ class TransferBatches(IterableDataset):
                 budget -= group.shape[0]
         if not groups:
             return {**batch, "teacher_rows": torch.zeros(batch["context"].shape[0], dtype=torch.bool)}
-        first_group = int(batch["group_ids"].max()) + 1
+        extra = assemble_groups(groups, targets, horizon, first_group=int(batch["group_ids"].max()) + 1)
         n_labelled = batch["context"].shape[0]
-        extra_rows = sum(g.shape[0] for g in groups)
-        teacher_rows = torch.zeros(n_labelled + extra_rows, dtype=torch.bool)
-        group_ids, start = [], n_labelled
-        for offset, (group, n_targets) in enumerate(zip(groups, targets)):
-            teacher_rows[start : start + n_targets] = True
-            group_ids.append(torch.full((group.shape[0],), first_group + offset))
-            start += group.shape[0]
-        nan = torch.full((extra_rows, horizon), torch.nan)
         return {
-            "context": left_pad_and_cat_2D([batch["context"], *groups]),
-            "future_target": torch.cat([batch["future_target"], nan]),
-            "future_covariates": torch.cat([batch["future_covariates"], nan]),
-            "group_ids": torch.cat([batch["group_ids"], *group_ids]),
+            "context": left_pad_and_cat_2D([batch["context"], extra["context"]]),
+            "future_target": torch.cat([batch["future_target"], extra["future_target"]]),
+            "future_covariates": torch.cat([batch["future_covariates"], extra["future_covariates"]]),
+            "group_ids": torch.cat([batch["group_ids"], extra["group_ids"]]),
             "num_output_patches": batch["num_output_patches"],
-            "teacher_rows": teacher_rows,
+            "teacher_rows": torch.cat([torch.zeros(n_labelled, dtype=torch.bool), extra["teacher_rows"]]),
         }
 
     # -- sources: each returns one group (rows, time) of at most ``budget`` rows and how many of them are targets
@@ -152,6 +144,45 @@ class TransferBatches(IterableDataset):
         length = self._lengths[np.random.randint(len(self._lengths))]
         rng = np.random.default_rng(np.random.randint(2**31))
         return torch.from_numpy(synthetic_series(rng, length)).float()[None, :], 1
+
+
+def assemble_groups(groups: list[torch.Tensor], targets: list[int], horizon: int, first_group: int = 0) -> dict[str, Any]:
+    """Teacher-only groups (each (rows, time), its first ``targets[i]`` rows the targets) as batch entries: contexts
+    left-padded with NaN, no truth and no known future (NaN, (rows, horizon)), one group id per group from
+    ``first_group``, and ``teacher_rows`` True on the targets."""
+    teacher_rows, group_ids = [], []
+    for offset, (group, n_targets) in enumerate(zip(groups, targets)):
+        flags = torch.zeros(group.shape[0], dtype=torch.bool)
+        flags[:n_targets] = True
+        teacher_rows.append(flags)
+        group_ids.append(torch.full((group.shape[0],), first_group + offset))
+    rows = sum(g.shape[0] for g in groups)
+    nan = torch.full((rows, horizon), torch.nan)
+    return {"context": left_pad_and_cat_2D(groups), "future_target": nan, "future_covariates": nan.clone(),
+            "group_ids": torch.cat(group_ids), "teacher_rows": torch.cat(teacher_rows)}
+
+
+class GeneralBatches(IterableDataset):
+    """The batches of a ``--general`` run: every row from the general source (tasks of the pretraining mix with
+    contexts up to ``context_length``), labelled by the teacher over ``prediction_length`` steps."""
+
+    def __init__(self, *, batch_size: int, context_length: int, prediction_length: int, output_patch_size: int,
+                 **_: Any):
+        self.batch_size = batch_size  # read by Chronos2Trainer
+        self.prediction_length = prediction_length
+        self.num_output_patches = -(-prediction_length // output_patch_size)
+        self.source = TransferBatches(None, SeriesSet([], [], "general"), TransferShares(general=1.0),
+                                      batch_size=batch_size, context_length=context_length)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        while True:
+            groups, targets, budget = [], [], self.batch_size
+            while budget > 0:
+                group, n_targets = self.source._general(budget)
+                groups.append(group)
+                targets.append(n_targets)
+                budget -= group.shape[0]
+            yield {**assemble_groups(groups, targets, self.prediction_length), "num_output_patches": self.num_output_patches}
 
 
 #: KernelSynth samples of the general source's bank, and the seed they are drawn from (fixed: the bank is part of

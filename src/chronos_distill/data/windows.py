@@ -12,7 +12,7 @@ import numpy as np
 from chronos.chronos2.dataset import Chronos2Dataset, DatasetMode
 
 from chronos_distill.data.series import SeriesSet
-from chronos_distill.data.transfer import TransferBatches
+from chronos_distill.data.transfer import GeneralBatches, TransferBatches
 
 
 def make_dataset(
@@ -40,6 +40,8 @@ def make_dataset(
 def training_batches(series: SeriesSet, shares=None, **dataset_options: Any):
     """The endless training batches: ``Chronos2Dataset`` windows of the user's series, with the teacher-only rows
     of the transfer sources appended when ``shares`` (:class:`chronos_distill.data.transfer.TransferShares`) has any."""
+    if not series.inputs:  # a --general run: no user series, every row from the general source
+        return GeneralBatches(**dataset_options)
     if shares is None or shares.total == 0:
         return make_dataset(series, mode=DatasetMode.TRAIN, **dataset_options)
     batch_size = dataset_options["batch_size"]

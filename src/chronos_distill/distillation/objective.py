@@ -226,6 +226,8 @@ class DistillationObjective:
         terms = [term for name, build in TERMS.items()
                  if context.weight(name) > 0 and (term := build(context)) is not None]
         hard = 1.0 - sum(t.weight for t in terms)
+        if getattr(cfg, "general", False):  # no truth anywhere: the truth term is left out
+            return cls(terms, output, cfg.horizon_weighting, cfg.horizon_tau, plan)
         return cls([*terms, truth_term(output, max(0.0, hard))], output, cfg.horizon_weighting, cfg.horizon_tau, plan)
 
     def modules(self) -> nn.ModuleDict:

@@ -24,7 +24,7 @@ from chronos_distill.chronos2.loading import load_teacher
 from chronos_distill.chronos2.model_card import student_card
 from chronos_distill.chronos2.student import build_pruned_student, build_student, count_parameters
 from chronos_distill.config import DISTILL_FIXED_ON_RESUME, DistillConfig
-from chronos_distill.data.series import SeriesSet, drop_short_series, load_series
+from chronos_distill.data.series import SeriesSet, drop_short_series, general_series, load_series
 from chronos_distill.data.teacher_cache import cached_transfer_set
 from chronos_distill.data.windows import draw_windows, make_dataset, training_batches
 from chronos_distill.distillation.losses.output import OutputDistillationLoss
@@ -88,7 +88,7 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
     teacher_ref = check_distill_inputs(cfg, DISTILL_FIXED_ON_RESUME)  # the teacher, resolved once
     min_past = cfg.min_past or cfg.prediction_length
     logger.info("reading the training data")
-    train = _load(cfg, cfg.train_data, "train_data", min_past)
+    train = general_series() if cfg.general else _load(cfg, cfg.train_data, "train_data", min_past)
     validation = _load(cfg, cfg.validation_data, "validation_data", 1) if cfg.validation_data is not None else None
 
     logger.info("loading the teacher %s", teacher_ref.description.name)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from chronos_distill.chronos2.loading import load_chronos2
 from chronos_distill.data.competition import validation_benchmarks
 from chronos_distill.evaluation.scoring import evaluate_models
 from chronos_distill.evaluation.seasonality_suite import SUITE, score_suite
+from chronos_distill.files import write_json_atomic
 
 
 def candidates(run: Path) -> dict[str, Path]:
@@ -76,12 +76,11 @@ def main() -> None:
         print(f"baseline {args.baseline}: suite {baseline['suite_vs_seasonal_naive']:.3f}  held-out M1/M3 "
               f"{baseline['holdout_wql_vs_seasonal_naive']:.3f}  " + "  ".join(f"{k} {v:.2f}" for k, v in baseline["suite"].items()))
         scores["baseline"] = {"source": args.baseline, **baseline}
+        write_json_atomic(out, scores)
     for name, folder in candidates(args.run).items():
         if name not in scores or name == "final":
             scores[name] = score(folder, args.holdout, args.suite_seed)
-            tmp = out.with_suffix(".tmp")
-            tmp.write_text(json.dumps(scores, indent=2) + "\n")
-            os.replace(tmp, out)
+            write_json_atomic(out, scores)
         s = scores[name]
         print(f"{name:>10}  suite {s['suite_vs_seasonal_naive']:.3f}  held-out M1/M3 {s['holdout_wql_vs_seasonal_naive']:.3f}"
               f"  product {s['product']:.3f}  " + "  ".join(f"{k} {v:.2f}" for k, v in s["suite"].items()))

@@ -122,7 +122,7 @@ def test_the_card_names_the_bundled_teacher_and_the_best_checkpoint(table, tmp_p
                      output=str(tmp_path / "out"), max_steps=4, save_steps=2, batch_size=8, student_num_layers=1,
                      **TINY_STUDENT)
     card = ModelCard.load(result.model_dir / "README.md")
-    assert "chronos-distill reference teacher v1" in card.text and "`reference`" not in card.text
+    assert "chronos-distill reference teacher v2" in card.text and "`reference`" not in card.text
     assert card.data.license == "apache-2.0" and card.data.base_model is None
     exported = result.record["training"]["exported"]
     evaluations = [e for e in result.trainer.state.log_history if "eval_loss" in e]
@@ -145,7 +145,8 @@ def test_teacher_descriptions():
     assert describe_teacher("amazon/chronos-2").to_dict() == {
         "name": "amazon/chronos-2", "hub_id": "amazon/chronos-2", "license": "apache-2.0"}
     assert describe_teacher("someone/else").license is None
-    assert describe_teacher("reference").name == "chronos-distill reference teacher v1"
+    assert describe_teacher("reference").name == "chronos-distill reference teacher v2"
+    assert describe_teacher("reference-v1").name == "chronos-distill reference teacher v1"
     assert describe_teacher("reference-v0").name == "chronos-distill reference teacher v0"
 
 

@@ -44,6 +44,8 @@ def test_every_bundled_teacher_resolves_and_its_recorded_m3_scores_are_what_eval
     from chronos_distill.evaluation.scoring import evaluate
 
     assert resolve_teacher("reference-v0") == str(BUNDLED_TEACHERS["reference-v0"].folder)
+    assert resolve_teacher("reference") == resolve_teacher("reference-v2") != resolve_teacher("reference-v1")
+    assert {Path(f).name for f in {str(b.folder) for b in BUNDLED_TEACHERS.values()}} == {"v0", "v1", "v2"}
     folders = {str(b.folder) for b in BUNDLED_TEACHERS.values()}
     for alias, bundled in BUNDLED_TEACHERS.items():
         assert Path(resolve_teacher(alias)) == bundled.folder
@@ -58,13 +60,28 @@ def test_every_bundled_teacher_resolves_and_its_recorded_m3_scores_are_what_eval
 
 
 def test_the_reference_teacher_follows_a_clean_period_12_sine_and_v0_does_not():
-    """v0 forecasts about the mean of a period-12 sine (a period shorter than a 16-step patch); v1 continues it.
-    The same check run on v0 fails: that is what the v1 pretraining mix was for."""
+    """v0 forecasts about the mean of a period-12 sine (a period shorter than a 16-step patch); v1 learned to
+    continue it, and the reference (v2) still does. The same check run on v0 fails."""
     from chronos_distill.evaluation.seasonality_suite import SUITE, make_case, score_case
 
     case = next(c for c in SUITE if c.name == "clean sine, period 12")
     data = make_case(case, n_series=8)
-    v1 = score_case(load_teacher("reference"), data)["vs_mean"]
+    reference = score_case(load_teacher("reference"), data)["vs_mean"]
     v0 = score_case(load_teacher("reference-v0"), data)["vs_mean"]
-    assert v1 < 0.5, v1  # MAE of v1's median at most half the mean forecast's
+    assert reference < 0.5, reference  # MAE of the reference's median at most half the mean forecast's
     assert v0 > 0.5, v0  # ... which v0 does not achieve
+
+
+def test_v2_continues_a_period_7_cycle_that_v1_forecasts_as_its_mean():
+    """Period 7 with noise (the suite's case: 0.3x the amplitude, no trend), v1's worst calendar period: v1's
+    median is about the mean forecast (0.96x its MAE); v2's is well below. The same check fails for v1: that is
+    what v2's mix (focus periods, few-cycle contexts) was for. (Issue 20's target, at most seasonal naive's MAE,
+    is not met: v2 is about 1.5x seasonal naive there; the threshold here is what v2 does reach.)"""
+    from chronos_distill.evaluation.seasonality_suite import SUITE, make_case, score_case
+
+    case = next(c for c in SUITE if c.name == "period 7")
+    data = make_case(case, n_series=16)
+    v2 = score_case(load_teacher("reference"), data)["vs_mean"]
+    v1 = score_case(load_teacher("reference-v1"), data)["vs_mean"]
+    assert v2 < 0.75, v2  # MAE of v2's median at most 3/4 of the mean forecast's
+    assert v1 > 0.75, v1  # ... which v1 does not achieve

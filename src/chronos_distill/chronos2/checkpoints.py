@@ -68,9 +68,10 @@ class BundledTeacher:
 _BUNDLE = Path(__file__).parent.parent / "reference_teachers"
 _V0 = BundledTeacher("reference-v0", _BUNDLE / "v0", "chronos-distill reference teacher", "v0")
 _V1 = BundledTeacher("reference-v1", _BUNDLE / "v1", "chronos-distill reference teacher", "v1")
+_V2 = BundledTeacher("reference-v2", _BUNDLE / "v2", "chronos-distill reference teacher", "v2")
 #: The bundled teachers by alias (each folder's README.md is its model card). ``reference`` is the current one;
 #: ``reference-vN`` stay available so that earlier results can be reproduced.
-BUNDLED_TEACHERS = {"reference": _V1, "reference-v1": _V1, "reference-v0": _V0}
+BUNDLED_TEACHERS = {"reference": _V2, "reference-v2": _V2, "reference-v1": _V1, "reference-v0": _V0}
 #: Name of the default bundled reference teacher.
 REFERENCE = "reference"
 REFERENCE_FOLDER = BUNDLED_TEACHERS[REFERENCE].folder

@@ -24,6 +24,17 @@ def test_reference_resolves_to_the_bundled_folder_and_loads_frozen_in_fp32():
     assert resolve_teacher("amazon/chronos-2") == "amazon/chronos-2"
 
 
+def test_the_installed_package_with_its_three_teachers_stays_under_100_mb():
+    import chronos_distill
+
+    package = Path(chronos_distill.__file__).parent
+    size = sum(f.stat().st_size for f in package.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
+    assert size < 100 * 1024 * 1024, size / 2**20
+    for version in ("v0", "v1", "v2"):
+        assert (package / "reference_teachers" / version / "m3_scores.json").is_file()
+        assert (package / "reference_teachers" / version / "pretraining.json").is_file()
+
+
 def test_reference_loads_without_chronos_distill_and_forecasts():
     pipeline = Chronos2Pipeline.from_pretrained(resolve_teacher("reference"))
     assert type(pipeline.model) is Chronos2Model

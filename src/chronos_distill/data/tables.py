@@ -75,8 +75,6 @@ class TableLayout:
         """The layout named by a command's options (those it has; the others keep their defaults)."""
         names = [f.name for f in dataclasses.fields(cls)]
         values = {name: getattr(options, name) for name in names if hasattr(options, name)}
-        if isinstance(values.get("target"), str):  # evaluate names one target
-            values["target"] = [values["target"]]
         return cls(**{**values, **overrides})
 
 

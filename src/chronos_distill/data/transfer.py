@@ -63,8 +63,7 @@ class TransferBatches(IterableDataset):
         self.context_length = context_length
         self.source_rows = shares.rows(batch_size)
         self.labelled = labelled
-        self._general_mix: TaskMix | None = None
-        self._general_bank: list[np.ndarray] = []
+        self._general_source: GeneralSource | None = None  # built on first use (its KernelSynth bank takes time)
         self._targets = [(i, row) for i, item in enumerate(series.inputs) for row in range(int(item["n_targets"]))]
         self._lengths = [min(int(item["context"].shape[-1]), context_length) for item in series.inputs]
 
@@ -125,20 +124,9 @@ class TransferBatches(IterableDataset):
         return torch.from_numpy(mix(parts, np.random.dirichlet(np.full(k, 1.5)))).float()[None, :], 1
 
     def _general(self, budget: int) -> tuple[torch.Tensor, int]:
-        """A task of the pretraining mix (:mod:`chronos_distill.data.tasks`, real series left out) whose context
-        reaches the teacher's context length: a whole group, or one of its targets when it does not fit."""
-        if self._general_mix is None:  # the KernelSynth bank is drawn once, from its own fixed seed
-            self._general_mix = TaskMix(MixOptions(context_length=self.context_length), real=[])
-            self._general_bank = [kernel_synth(np.random.default_rng([GENERAL_BANK_SEED, i]), self.context_length)
-                                  for i in range(GENERAL_BANK_SIZE)]
-        rng = np.random.default_rng(np.random.randint(2**31))  # from numpy's global RNG: seeded, resumed
-        values, n_targets, _ = self._general_mix.task(rng, self._general_bank, GENERAL_HORIZON, self.context_length)
-        context, _ = self._general_mix.split(rng, values, GENERAL_HORIZON, self.context_length)
-        context = torch.from_numpy(np.ascontiguousarray(context)).float()
-        if context.shape[0] > budget:
-            row = int(rng.integers(n_targets))
-            return context[row : row + 1], 1
-        return context, n_targets
+        if self._general_source is None:
+            self._general_source = GeneralSource(self.context_length)
+        return self._general_source.draw(budget)
 
     def _synthetic(self, budget: int) -> tuple[torch.Tensor, int]:
         length = self._lengths[np.random.randint(len(self._lengths))]
@@ -162,6 +150,30 @@ def assemble_groups(groups: list[torch.Tensor], targets: list[int], horizon: int
             "group_ids": torch.cat(group_ids), "teacher_rows": torch.cat(teacher_rows)}
 
 
+class GeneralSource:
+    """Tasks of the pretraining mix (:mod:`chronos_distill.data.tasks`, real series left out) whose contexts reach
+    ``context_length``: the rows of the ``general`` source and of a ``--general`` run."""
+
+    def __init__(self, context_length: int):
+        self.context_length = context_length
+        self.mix = TaskMix(MixOptions(context_length=context_length), real=[])
+        # the KernelSynth bank is part of the source, like its generators: drawn once, from its own fixed seed
+        self.bank = [kernel_synth(np.random.default_rng([GENERAL_BANK_SEED, i]), context_length)
+                     for i in range(GENERAL_BANK_SIZE)]
+
+    def draw(self, budget: int) -> tuple[torch.Tensor, int]:
+        """One task's context (rows, <= context_length), and how many of its first rows are targets: the whole
+        group, or one of its targets when the group has more than ``budget`` rows."""
+        rng = np.random.default_rng(np.random.randint(2**31))  # from numpy's global RNG: seeded, resumed
+        values, n_targets, _ = self.mix.task(rng, self.bank, GENERAL_HORIZON, self.context_length)
+        context, _ = self.mix.split(rng, values, GENERAL_HORIZON, self.context_length)
+        context = torch.from_numpy(np.ascontiguousarray(context)).float()
+        if context.shape[0] > budget:
+            row = int(rng.integers(n_targets))
+            return context[row : row + 1], 1
+        return context, n_targets
+
+
 class GeneralBatches(IterableDataset):
     """The batches of a ``--general`` run: every row from the general source (tasks of the pretraining mix with
     contexts up to ``context_length``), labelled by the teacher over ``prediction_length`` steps."""
@@ -171,14 +183,13 @@ class GeneralBatches(IterableDataset):
         self.batch_size = batch_size  # read by Chronos2Trainer
         self.prediction_length = prediction_length
         self.num_output_patches = -(-prediction_length // output_patch_size)
-        self.source = TransferBatches(None, SeriesSet([], [], "general"), TransferShares(general=1.0),
-                                      batch_size=batch_size, context_length=context_length)
+        self.source = GeneralSource(context_length)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         while True:
             groups, targets, budget = [], [], self.batch_size
             while budget > 0:
-                group, n_targets = self.source._general(budget)
+                group, n_targets = self.source.draw(budget)
                 groups.append(group)
                 targets.append(n_targets)
                 budget -= group.shape[0]

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from chronos_distill.config import LOSS_OPTIONS, TERM_WEIGHT_OPTIONS, check_term_weights, term_weight
+from chronos_distill.config import LOSS_OPTIONS, TERM_WEIGHT_OPTIONS, term_weight
 from chronos_distill.distillation.losses.attention import attention_loss
 from chronos_distill.distillation.losses.feature import FeatureProjections, feature_loss, projection_key
 from chronos_distill.distillation.losses.normalised import NormalisedTruth, distillation_mask
@@ -215,13 +215,12 @@ class DistillationObjective:
     def from_config(cls, cfg: DistillConfig, output: OutputDistillationLoss, plan: IntermediatePlan | None,
                     student_config: Any = None, teacher_config: Any = None):
         """The registered terms that the options turn on (a zero weight turns a term off), and the truth term
-        with the remaining weight. ``term_weights`` may name only registered terms; the weights' sum is checked
-        once more here, with every registered term known."""
+        with the remaining weight. ``term_weights`` may name only registered terms (the weights' sum was checked
+        when the config was built)."""
         unknown = sorted(set(cfg.term_weights) - set(TERMS))
         if unknown:
             raise ConfigError(f"option `term_weights` (--term-weights) names {unknown}, which no registered term "
                               f"has (registered: {sorted(TERMS)}); register it with register_term before the run")
-        check_term_weights(cfg)
         context = BuildContext(cfg, output, plan, student_config, teacher_config)
         terms = [term for name, build in TERMS.items()
                  if context.weight(name) > 0 and (term := build(context)) is not None]

@@ -13,8 +13,14 @@ suite, of median-MAE ratios over its noisy cases): 1.0 keeps everything.
 
 Regimes: ``full`` (M1 + M3 training portions), ``low-data`` (a seeded 10% of the M3 training series),
 ``cross-domain`` (M3 training portions only), ``general`` (no user data: ``--general``).
-Variants: ``truth-only`` (alpha 0), ``KD`` (alpha 0.5), ``KD + general`` (``--transfer-general`` at
-``--general-share``, chosen on the validation split of ``bench/transfer.py``); ``general`` runs KD alone.
+Variants: ``truth-only`` (alpha 0), ``KD`` (alpha 0.5), ``KD+general`` (KD with ``--transfer-general`` at the
+share chosen on validation); ``general`` runs KD alone.
+
+Validation, never a test portion: a seeded 20% of the regime's training series is held out whole (the same split
+for every variant and seed) and passed as ``validation_data``, so every run logs its truth loss on series it never
+saw (the learning curves) and exports its best checkpoint by validation loss. The general share is chosen on the
+first seed among 0 (KD itself) and ``--general-shares``, by :func:`validation_score`: the seasonality suite at
+``--validation-suite-seed`` times the held-out truth loss relative to KD's. The other seeds use the chosen share.
 
 Every run is resumable: a finished one is read back, an interrupted one continues from its checkpoint
 (``bench/common.py``), so the benchmark can be stopped and started again from the same command.
@@ -49,6 +55,9 @@ from common import (
 REGIMES = ("full", "low-data", "cross-domain", "general")
 VARIANTS = {"truth-only": {"alpha": 0.0}, "KD": {"alpha": 0.5}, "KD+general": {"alpha": 0.5}}
 LOW_DATA_FRACTION = 0.1
+#: share of the training series held out whole (seeded, the same for every variant and seed) to validate on
+VALIDATION_SHARE = 0.2
+SPLIT_SEED = 0
 
 
 def training_table(regime: str, seed: int = 0):
@@ -68,6 +77,16 @@ def training_table(regime: str, seed: int = 0):
     return table[table["item_id"].isin(chosen)].reset_index(drop=True)
 
 
+def hold_out_series(table, share: float = VALIDATION_SHARE, seed: int = SPLIT_SEED):
+    """``(train, validation)``: a seeded ``share`` of the series, whole, is the validation table; the rest trains.
+    No series is in both, so validation measures the skill on series the student never saw."""
+    ids = sorted(table["item_id"].unique())
+    rng = np.random.default_rng(seed)
+    held = set(rng.choice(ids, size=max(1, round(share * len(ids))), replace=False))
+    in_validation = table["item_id"].isin(held)
+    return table[~in_validation].reset_index(drop=True), table[in_validation].reset_index(drop=True)
+
+
 def scored_sets(regime: str) -> dict[str, dict]:
     """``{"in-domain": benchmarks, "held-out": benchmarks}`` (test portions; the suite is scored apart)."""
     from chronos_distill.data.competition import load_benchmarks
@@ -80,51 +99,140 @@ def scored_sets(regime: str) -> dict[str, dict]:
     return {"in-domain": m3, "held-out": m1}
 
 
-def suite_ratio(student_dir: str, teacher, suite_seed: int, n_series: int) -> dict:
-    """The student's median MAE over the teacher's on the noisy seasonality-suite cases (geometric mean)."""
-    from chronos_distill.chronos2.loading import load_chronos2
-    from chronos_distill.evaluation.seasonality_suite import SUITE, make_case, score_case
+class Suite:
+    """The noisy seasonality-suite cases at one seed, with the teacher's MAE computed once."""
 
-    student = load_chronos2(student_dir, role="student")
-    ratios = {}
-    for case in (c for c in SUITE if c.noise_scale > 0):
-        data = make_case(case, n_series=n_series, seed=suite_seed)
-        ratios[case.name] = score_case(student, data)["MAE"] / score_case(teacher, data)["MAE"]
-    return {"cases": ratios, "geomean": float(math.exp(np.mean(np.log(list(ratios.values())))))}
+    def __init__(self, teacher, seed: int, n_series: int):
+        from chronos_distill.evaluation.seasonality_suite import SUITE, make_case, score_case
+
+        self.data = {c.name: make_case(c, n_series=n_series, seed=seed) for c in SUITE if c.noise_scale > 0}
+        self.teacher_mae = {name: score_case(teacher, data)["MAE"] for name, data in self.data.items()}
+
+    def ratio(self, student) -> dict:
+        """The student's median MAE over the teacher's per case, and their geometric mean."""
+        from chronos_distill.evaluation.seasonality_suite import score_case
+
+        ratios = {name: score_case(student, data)["MAE"] / self.teacher_mae[name] for name, data in self.data.items()}
+        return {"cases": ratios, "geomean": float(math.exp(np.mean(np.log(list(ratios.values())))))}
+
+
+def learning_curve(output: Path) -> dict:
+    """``{"train": [[step, loss], ...], "validation": [[step, truth loss], ...]}`` from the run's newest
+    checkpoint's ``trainer_state.json`` (the Trainer's own log history)."""
+    checkpoints = sorted((output / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    if not checkpoints:
+        return {"train": [], "validation": []}
+    history = json.loads((checkpoints[-1] / "trainer_state.json").read_text())["log_history"]
+    return {"train": [[e["step"], e["total_loss"]] for e in history if "total_loss" in e],
+            "validation": [[e["step"], e["eval_hard_loss"]] for e in history if "eval_hard_loss" in e]}
+
+
+def run_file(out: str | Path, regime: str, variant: str, seed: int) -> Path:
+    """Where one run's scores are kept (committed with the results, so a later session does not retrain it)."""
+    return Path(out) / "retention" / regime / variant / f"seed{seed}.json"
+
+
+class Retention:
+    """One regime's runs: train (resumable) and score each (variant, seed), or read back its results file."""
+
+    def __init__(self, args: argparse.Namespace):
+        from chronos_distill.chronos2.loading import load_chronos2
+
+        self.args = args
+        self.teacher = load_chronos2(args.teacher, role="teacher")
+        self.sets = scored_sets(args.regime)
+        self.table = training_table(args.regime)
+        self.train_table, self.validation_table = (None, None) if self.table is None else hold_out_series(self.table)
+        self._teacher_scores: dict | None = None
+        self._suites: dict[int, Suite] = {}
+
+    def teacher_scores(self) -> dict:
+        if self._teacher_scores is None:
+            self._teacher_scores = {kind: score({"teacher": self.teacher}, b) if b else None
+                                    for kind, b in self.sets.items()}
+        return self._teacher_scores
+
+    def suite(self, seed: int) -> Suite:
+        if seed not in self._suites:
+            self._suites[seed] = Suite(self.teacher, seed, self.args.suite_series)
+        return self._suites[seed]
+
+    def result(self, variant: str, seed: int, general_share: float | None = None) -> dict:
+        """The scores of one run; ``variant`` names its folder (``KD+general@0.25``)."""
+        from chronos_distill.chronos2.loading import load_chronos2
+
+        args = self.args
+        file = run_file(args.out, args.regime, variant, seed)
+        if file.is_file():
+            return json.loads(file.read_text())
+        folder = Path(args.runs) / args.regime / variant / f"seed{seed}"
+        base = variant.split("@")[0]
+        options = dict(VARIANTS[base], teacher_cache=str(Path(args.runs) / "teacher-cache"),
+                       cache_batches=args.cache_batches, save_steps=args.save_steps)
+        if args.regime == "general":
+            options["general"] = True
+        else:
+            options.update(train_data=self.train_table, validation_data=self.validation_table)
+            if general_share:
+                options["transfer_general"] = general_share
+        trained = train_in_subprocess(run_options(args, seed, folder, **options))
+        model_dir = trained["model_dir"]
+        student = load_chronos2(model_dir, role="student")
+        exported = trained["record"]["training"]["exported"]
+        entry = {kind: score_student(model_dir, b, self.teacher_scores()[kind]) if b else None
+                 for kind, b in self.sets.items()}
+        entry.update(
+            variant=variant, seed=seed, general_share=general_share, exported=exported,
+            suite=self.suite(args.suite_seed).ratio(student),
+            validation={"suite": self.suite(args.validation_suite_seed).ratio(student)["geomean"],
+                        "truth_loss": exported.get("losses", {}).get("eval_hard")},
+            curve=learning_curve(folder), seconds_per_step=trained["seconds_per_step"],
+        )
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(json.dumps(entry, indent=2, default=str) + "\n")
+        print(f"{args.regime} {variant} seed {seed}: " + json.dumps(
+            {k: entry[k]["vs_teacher"] for k in ("in-domain", "held-out") if entry[k]})
+            + f" suite {entry['suite']['geomean']:.3f} validation {entry['validation']}", flush=True)
+        return entry
+
+
+def validation_score(entry: dict, reference: dict) -> float:
+    """The rule that picks the general share, fixed before any run: the product of the validation suite ratio
+    (fresh series at ``--validation-suite-seed``) and the truth loss on the held-out whole training series relative
+    to the KD run of the same seed (left out in the general regime, which has no training series)."""
+    value = entry["validation"]["suite"]
+    if entry["validation"]["truth_loss"] and reference["validation"]["truth_loss"]:
+        value *= entry["validation"]["truth_loss"] / reference["validation"]["truth_loss"]
+    return value
 
 
 def run(args: argparse.Namespace) -> dict:
-    from chronos_distill.chronos2.loading import load_chronos2
-
-    teacher = load_chronos2(args.teacher, role="teacher")
-    sets = scored_sets(args.regime)
-    teacher_scores = {kind: score({"teacher": teacher}, benchmarks) if benchmarks else None
-                      for kind, benchmarks in sets.items()}
-    table = training_table(args.regime)
-    variants = ["KD"] if args.regime == "general" else args.variants
+    retention = Retention(args)
+    seeds = seeds_of(args)
     results: dict = {"command": command_line("retention.py", args.argv), "teacher": args.teacher,
-                     "regime": args.regime, "steps": args.steps, "runs": {}}
-    for variant in variants:
-        for seed in seeds_of(args):
-            folder = Path(args.runs) / args.regime / variant / f"seed{seed}"
-            options = dict(VARIANTS[variant], teacher_cache=str(Path(args.runs) / "teacher-cache"),
-                           cache_batches=args.cache_batches, save_steps=args.save_steps)
-            if args.regime == "general":
-                options["general"] = True
-            else:
-                options["train_data"] = table
-                if variant == "KD+general":
-                    options["transfer_general"] = args.general_share
-            trained = train_in_subprocess(run_options(args, seed, folder, **options))
-            model_dir = trained["model_dir"]
-            entry = {kind: score_student(model_dir, benchmarks, teacher_scores[kind]) if benchmarks else None
-                     for kind, benchmarks in sets.items()}
-            entry["suite"] = suite_ratio(model_dir, teacher, args.suite_seed, args.suite_series)
-            entry["seconds_per_step"] = trained["seconds_per_step"]
-            results["runs"].setdefault(variant, {})[str(seed)] = entry
-            print(f"{args.regime} {variant} seed {seed}: " + json.dumps(
-                {k: (v["vs_teacher"] if isinstance(v, dict) and "vs_teacher" in v else v)
-                 for k, v in entry.items() if k != "suite"}) + f" suite {entry['suite']['geomean']:.3f}", flush=True)
+                     "regime": args.regime, "steps": args.steps, "runs": {}, "validation": None,
+                     "split": None if retention.table is None else {
+                         "share": VALIDATION_SHARE, "seed": SPLIT_SEED,
+                         "train_series": int(retention.train_table["item_id"].nunique()),
+                         "validation_series": int(retention.validation_table["item_id"].nunique())}}
+    variants = ["KD"] if args.regime == "general" else args.variants
+    for seed_index, seed in enumerate(seeds):
+        for variant in variants:
+            if variant != "KD+general":
+                results["runs"].setdefault(variant, {})[str(seed)] = retention.result(variant, seed)
+                continue
+            if seed_index == 0:  # the first seed tries every candidate share; the rule picks one for all seeds
+                reference = results["runs"]["KD"][str(seed)]
+                trials = {0.0: validation_score(reference, reference)}
+                for share in args.general_shares:
+                    trials[share] = validation_score(retention.result(f"KD+general@{share}", seed, share), reference)
+                chosen = min(trials, key=trials.get)
+                results["validation"] = {"seed": seed, "scores": {str(k): v for k, v in trials.items()},
+                                         "chosen_share": chosen}
+            chosen = results["validation"]["chosen_share"]
+            entry = (results["runs"]["KD"][str(seed)] if chosen == 0.0
+                     else retention.result(f"KD+general@{chosen}", seed, chosen))
+            results["runs"].setdefault("KD+general", {})[str(seed)] = entry
     return results
 
 
@@ -140,6 +248,16 @@ def markdown(results: dict) -> str:
             cells.append(pm(values) if values else "-")
         cells.append(pm([s["suite"]["geomean"] for s in seeds.values()]))
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    if results.get("split"):
+        split = results["split"]
+        lines += ["", f"Validation: {split['validation_series']} whole training series held out (seed {split['seed']}), "
+                  f"{split['train_series']} train."]
+    if results.get("validation"):
+        chosen = results["validation"]
+        lines += [f"General share chosen on seed {chosen['seed']}'s validation score (suite at the validation seed "
+                  "x held-out truth loss relative to KD; lower is better): "
+                  + ", ".join(f"{k}: {v:.4f}" for k, v in chosen["scores"].items())
+                  + f"; chosen {chosen['chosen_share']}."]
     return "\n".join(lines) + "\n"
 
 
@@ -148,17 +266,23 @@ def main(argv: list[str] | None = None) -> int:
     add_training_arguments(parser, steps=2000, runs="runs/bench-retention")
     parser.add_argument("--regime", choices=REGIMES, required=True)
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, of " + ", ".join(VARIANTS))
-    parser.add_argument("--general-share", type=float, default=0.25, help="transfer_general of KD+general")
+    parser.add_argument("--general-shares", default="0.25,0.5",
+                        help="candidate transfer_general shares of KD+general, tried on the first seed [default: 0.25,0.5]")
     parser.add_argument("--cache-batches", type=int, default=500)
     parser.add_argument("--save-steps", type=int, default=250, help="checkpoint every N steps (resume)")
-    parser.add_argument("--suite-seed", type=int, default=3)
+    parser.add_argument("--suite-seed", type=int, default=3, help="seed of the reported suite series")
+    parser.add_argument("--validation-suite-seed", type=int, default=2, help="seed of the suite series that validate")
     parser.add_argument("--suite-series", type=int, default=32)
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
+    args.general_shares = [float(v) for v in args.general_shares.split(",") if v.strip()]
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = sorted(set(args.variants) - set(VARIANTS))
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    if "KD+general" in args.variants and args.variants.index("KD+general") < args.variants.index("KD") \
+            if "KD" in args.variants else "KD+general" in args.variants:
+        parser.error("KD+general is chosen against KD's validation score: list KD before it in --variants")
     results = run(args)
     write_results(args.out, f"retention_{args.regime}", markdown(results), results)
     return 0

@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import logging
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from chronos_distill.config import DistillConfig, EvaluateConfig, OnnxExportConfig, PredictConfig, PretrainConfig
@@ -198,6 +199,11 @@ def _evaluate(options: dict[str, Any]) -> int:
 
     cfg = _config_from(options, EvaluateConfig)
     results = evaluate(cfg)
+    if cfg.fev is not None:
+        print((Path(cfg.output) / "fev_leaderboard.md").read_text())
+        print(f"fev summaries and leaderboard written to {cfg.output}/ (fev_summaries.csv / .parquet, "
+              "fev_leaderboard.csv / .md)")
+        return 0
     print(markdown_table(results))
     print(f"report written to {cfg.output}/ (scores.md, scores.json, plot_*.png)")
     return 0

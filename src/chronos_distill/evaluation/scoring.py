@@ -198,6 +198,8 @@ def evaluate(config: EvaluateConfig | None = None, **options: Any) -> dict[str, 
     cfg = dataclasses.replace(config, **options) if config is not None else EvaluateConfig(**options)
     check_writable(Path(cfg.output))  # before minutes of forecasting
     named = cfg.named_models()
+    if cfg.fev is not None:
+        return evaluate_on_fev(cfg, named)
     models = {name: load_forecaster(source) for name, source in named.items()}
     if cfg.data is not None:
         target = cfg.target or distilled_target(named)
@@ -213,6 +215,22 @@ def evaluate(config: EvaluateConfig | None = None, **options: Any) -> dict[str, 
     }
     write_report(results, forecasts, benchmarks, Path(cfg.output))
     return results
+
+
+def evaluate_on_fev(cfg: EvaluateConfig, named: dict[str, str]) -> dict[str, Any]:
+    """``evaluate --fev``: the tasks are read and checked first (a bad task costs no model loading), then
+    :func:`chronos_distill.evaluation.leaderboard.evaluate_fev` runs the named checkpoints on them."""
+    from chronos_distill.evaluation.fev_tasks import load_tasks
+    from chronos_distill.evaluation.leaderboard import evaluate_fev
+
+    onnx = [name for name, source in named.items() if str(source).lower().endswith(".onnx")]
+    if onnx:
+        raise ConfigError(f"--fev runs Chronos-2 checkpoints through Chronos2Pipeline.predict_fev; {onnx} "
+                          "is an ONNX file: score its Chronos-2 folder instead")
+    tasks = load_tasks(cfg.fev, Path(cfg.output) / "fev_data")
+    models = {name: load_forecaster(source) for name, source in named.items()}
+    return evaluate_fev(models, tasks, Path(cfg.output), batch_size=cfg.batch_size, cross_learning=cfg.cross_learning,
+                        published=cfg.fev_published, title=cfg.fev)
 
 
 def distilled_target(named: dict[str, str]) -> str:

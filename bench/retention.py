@@ -28,7 +28,9 @@ Every run is resumable: a finished one is read back, an interrupted one continue
     python bench/retention.py --regime low-data [--variants truth-only,KD,KD+general] [--seeds 0,1,2]
         [--steps 2000] [--teacher reference] [--runs runs/bench-retention] [--out bench/results]
 
-Writes ``retention_<regime>.md`` and ``retention_<regime>.json`` into ``--out``.
+Writes ``retention_<regime>.md``, ``retention_<regime>.json`` and the learning curves
+``retention_<regime>_curves.png`` (validation truth loss against steps, every variant, seed spread) into ``--out``,
+and each run's scores into ``retention/<regime>/<variant>/seed<k>.json``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from common import (
@@ -157,8 +160,9 @@ class Retention:
             self._suites[seed] = Suite(self.teacher, seed, self.args.suite_series)
         return self._suites[seed]
 
-    def result(self, variant: str, seed: int, general_share: float | None = None) -> dict:
-        """The scores of one run; ``variant`` names its folder (``KD+general@0.25``)."""
+    def result(self, variant: str, seed: int, general_share: float | None = None, **student: Any) -> dict:
+        """The scores of one run; ``variant`` names its folder (``KD+general@0.25``); ``student`` overrides the
+        student's shape (``student_d_model``, ``student_num_layers``) for the size ladder."""
         from chronos_distill.chronos2.loading import load_chronos2
 
         args = self.args
@@ -168,7 +172,7 @@ class Retention:
         folder = Path(args.runs) / args.regime / variant / f"seed{seed}"
         base = variant.split("@")[0]
         options = dict(VARIANTS[base], teacher_cache=str(Path(args.runs) / "teacher-cache"),
-                       cache_batches=args.cache_batches, save_steps=args.save_steps)
+                       cache_batches=args.cache_batches, save_steps=args.save_steps, **student)
         if args.regime == "general":
             options["general"] = True
         else:
@@ -187,6 +191,7 @@ class Retention:
             validation={"suite": self.suite(args.validation_suite_seed).ratio(student)["geomean"],
                         "truth_loss": exported.get("losses", {}).get("eval_hard")},
             curve=learning_curve(folder), seconds_per_step=trained["seconds_per_step"],
+            parameters=trained["record"]["student"]["parameters"], student_config=trained["record"]["student"]["config"],
         )
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text(json.dumps(entry, indent=2, default=str) + "\n")
@@ -261,6 +266,38 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot_curves(results: dict, path: Path) -> bool:
+    """Validation truth loss against steps, one line per variant (mean over seeds) with the seeds' min-max band;
+    False when no run logged a validation curve (the general regime)."""
+    curves = {variant: [np.asarray(entry["curve"]["validation"], dtype=float) for entry in seeds.values()
+                        if entry.get("curve", {}).get("validation")]
+              for variant, seeds in results["runs"].items()}
+    curves = {v: c for v, c in curves.items() if c}
+    if not curves:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for variant, runs in curves.items():
+        length = min(len(c) for c in runs)
+        steps = runs[0][:length, 0]
+        values = np.stack([c[:length, 1] for c in runs])
+        line, = ax.plot(steps, values.mean(axis=0), marker="o", markersize=3, label=f"{variant} ({len(runs)} seeds)")
+        ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("step (batch of 64)")
+    ax.set_ylabel("validation quantile loss on the truth")
+    ax.set_title(f"{results['regime']}: held-out whole training series; line = mean, band = seed min-max", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_training_arguments(parser, steps=2000, runs="runs/bench-retention")
@@ -284,7 +321,10 @@ def main(argv: list[str] | None = None) -> int:
             if "KD" in args.variants else "KD+general" in args.variants:
         parser.error("KD+general is chosen against KD's validation score: list KD before it in --variants")
     results = run(args)
-    write_results(args.out, f"retention_{args.regime}", markdown(results), results)
+    curves = Path(args.out) / f"retention_{args.regime}_curves.png"
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    text = markdown(results) + (f"\nLearning curves: `{curves.name}`.\n" if plot_curves(results, curves) else "")
+    write_results(args.out, f"retention_{args.regime}", text, results)
     return 0
 
 

@@ -1,0 +1,46 @@
+"""The retention benchmark (bench/retention.py) resumes per run and validates on whole held-out series."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))
+
+import retention  # noqa: E402
+
+
+def test_the_validation_split_holds_out_whole_series():
+    table = retention.training_table("low-data")
+    train, validation = retention.hold_out_series(table)
+    assert set(train["item_id"]).isdisjoint(validation["item_id"])
+    assert set(train["item_id"]) | set(validation["item_id"]) == set(table["item_id"])
+    assert validation["item_id"].nunique() == round(retention.VALIDATION_SHARE * table["item_id"].nunique())
+    again, _ = retention.hold_out_series(table)
+    assert again.equals(train)  # the same split for every variant and seed
+
+
+@pytest.mark.slow
+def test_a_run_whose_results_file_exists_is_not_retrained(teacher_dir, tmp_path, monkeypatch):
+    argv = ["--regime", "low-data", "--teacher", teacher_dir, "--steps", "2", "--save-steps", "1", "--seeds", "0",
+            "--variants", "truth-only,KD", "--cache-batches", "2", "--suite-series", "2", "--batch-size", "8",
+            "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]
+    assert retention.main(argv) == 0
+    kd = json.loads(retention.run_file(tmp_path / "out", "low-data", "KD", 0).read_text())
+    assert [step for step, _ in kd["curve"]["validation"]] == [1, 2]  # the validation curve, every save step
+    assert kd["exported"]["step"] in (1, 2) and kd["validation"]["truth_loss"] > 0
+    assert kd["in-domain"]["vs_teacher"] > 0 and kd["held-out"]["vs_teacher"] > 0
+    first = json.loads((tmp_path / "out" / "retention_low-data.json").read_text())
+
+    def no_training(options):
+        raise AssertionError(f"retrained {options['output']}")
+
+    monkeypatch.setattr(retention, "train_in_subprocess", no_training)
+    assert retention.main(argv) == 0  # every run read back from its results file
+    second = json.loads((tmp_path / "out" / "retention_low-data.json").read_text())
+    assert second["runs"] == first["runs"]
+    assert (tmp_path / "out" / "retention_low-data_curves.png").read_bytes()[:4] == b"\x89PNG"

@@ -120,6 +120,7 @@ def student_card(record: dict[str, Any]) -> str:
         "",
         f"- teacher: {teacher['name']}" + (f" (`{teacher['hub_id']}`)" if teacher["hub_id"] else "")
         + f", license {teacher['license'] or 'not known'}",
+        *_ensemble(record.get("ensemble")),
         f"- objective: output loss `{loss['output_loss']}` in the teacher's normalised space; terms "
         + ", ".join(f"{name} {_number(term['weight'])} ({term['option']})" for name, term in loss["terms"].items()),
         (f"- data: {data['source']}, labelled by the teacher (no user data)" if not data["n_series"] else
@@ -134,6 +135,24 @@ def student_card(record: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _ensemble(ensemble: dict[str, Any] | None) -> list[str]:
+    """The card's lines on an ensemble of teachers: each member with its weight, and how the weights were set."""
+    if not ensemble:
+        return []
+    how = {"auto": "chosen by greedy ensemble selection on validation windows of the training data",
+           "given": "given", "equal": "equal"}[ensemble["mode"]]
+    distances = ensemble.get("member_distances") or {}
+    lines = [f"- target: the weighted quantile average of {len(ensemble['teachers'])} teachers in the first teacher's "
+             f"normalised space (weights {how}); feature teacher {ensemble['feature_teacher']}"]
+    for member in ensemble["teachers"]:
+        kind = (f"{member['parameters']:,} parameters" if member["kind"] == "chronos-2"
+                else f"statsforecast {member['model']}, season length {member['season_length']}")
+        distance = distances.get(member["name"])
+        lines.append(f"  - {member['name']}: weight {member['weight']:.3f} ({kind})"
+                     + (f", mean distance to the target {distance:.4f}" if distance is not None else ""))
+    return lines
 
 
 def pretrained_card(record: dict[str, Any]) -> str:

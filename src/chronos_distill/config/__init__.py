@@ -15,6 +15,8 @@ from chronos_distill.config.commands import ONNX_QUANTIZATIONS, EvaluateConfig, 
 from chronos_distill.config.distill import (
     DISTILL_FIXED_ON_RESUME,
     LOSS_OPTIONS,
+    STATISTICAL_MODELS,
+    STATISTICAL_PREFIX,
     TERM_WEIGHT_OPTIONS,
     TRANSFER_SOURCES,
     DistillConfig,
@@ -46,7 +48,7 @@ from chronos_distill.config.training import TrainingOptions
 __all__ = [
     "ATTENTION_KINDS", "ATTENTION_KIND_OPTIONS", "ATTENTION_LOSSES", "DISTILL_FIXED_ON_RESUME", "FEATURE_LOSSES",
     "FEATURE_PROJECTIONS", "HORIZON_WEIGHTINGS", "LAYER_MAP_NAMES", "LOSS_OPTIONS", "ONNX_QUANTIZATIONS",
-    "OUTPUT_LOSSES", "OWN_OPTIONS", "STUDENT_INITS", "TERM_WEIGHT_OPTIONS", "TRANSFER_SOURCES", "DistillConfig",
+    "OUTPUT_LOSSES", "OWN_OPTIONS", "STATISTICAL_MODELS", "STATISTICAL_PREFIX", "STUDENT_INITS", "TERM_WEIGHT_OPTIONS", "TRANSFER_SOURCES", "DistillConfig",
     "EvaluateConfig", "OnnxExportConfig", "PredictConfig", "PretrainConfig", "TrainingOptions", "TransferShares",
     "YamlOptions", "check_layer_map_syntax", "check_options", "check_term_weights", "check_trainer_args",
     "read_yaml_options", "term_weight", "training_arguments_fields",

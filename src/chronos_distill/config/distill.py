@@ -35,7 +35,7 @@ LOSS_OPTIONS = ("output_loss", "alpha", "feature_weight", "attention_weight", "t
 #: weights were trained on other data or another loss would be described wrongly by its card. ``max_steps``
 #: may change: raising it continues training.
 DISTILL_FIXED_ON_RESUME = (
-    "teacher", "prediction_length", "student_d_model", "student_num_layers", "student_num_heads",
+    "teacher", "teacher_weights", "feature_teacher", "season_length", "prediction_length", "student_d_model", "student_num_layers", "student_num_heads",
     "student_d_kv", "student_d_ff", "student_quantiles", "context_length", "student_init",
     "train_data", "general", "validation_data", "id_column", "timestamp_column", "timestamp_format", "target",
     "known_covariates", "past_covariates", "ignore_columns", "min_past",
@@ -73,6 +73,10 @@ def check_term_weights(cfg: Any) -> None:
                           "minus their sum; lower one of them")
 
 
+#: A teacher named ``statsforecast:<model>`` is a statistical member of the ensemble; the models it may name.
+STATISTICAL_PREFIX = "statsforecast:"
+STATISTICAL_MODELS = ("AutoETS", "AutoTheta", "SeasonalNaive")
+
 #: The teacher-only transfer sources (see :mod:`chronos_distill.data.transfer`), in batch order.
 TRANSFER_SOURCES = ("future", "mixup", "synthetic", "general")
 
@@ -109,9 +113,24 @@ class DistillConfig(TrainingOptions):
     # --- what to distill, on what, into where -------------------------------------------------------------
     teacher: str = _opt(
         None, "Teacher: a Hugging Face hub id (e.g. amazon/chronos-2), a local Chronos-2 folder, or a teacher "
-        "bundled with chronos-distill: reference (the current reference teacher, v1), reference-v1 or reference-v0.",
+        "bundled with chronos-distill: reference (the current reference teacher, v2), reference-v1 or reference-v0. "
+        "Several, comma-separated (a YAML or Python list), distil their combined forecast (see teacher_weights); "
+        "statsforecast:AutoETS, statsforecast:AutoTheta or statsforecast:SeasonalNaive adds a statistical member "
+        "(the [stats] extra). The first must be a Chronos-2 model: the student's shape and the normalised space "
+        "come from it.",
         "str",
         required=True)
+    teacher_weights: str | None = _opt(
+        None, "Weights of several teachers, comma-separated numbers (normalised to sum 1; a weight of 0 leaves that "
+        "teacher out) or auto: chosen by greedy ensemble selection on validation windows of the training data "
+        "(validation_data if given, else the last prediction_length steps of each training series), and recorded. "
+        "Default: equal weights.", "str")
+    feature_teacher: str | None = _opt(
+        None, "With several teachers: the Chronos-2 teacher whose hidden states and attention feature and attention "
+        "distillation read (default: the first).", "str")
+    season_length: int | None = _opt(
+        None, "Season length of a statsforecast teacher (default: from the training data's frequency, e.g. 12 "
+        "monthly, 7 daily, 24 hourly; 1 when it has none).", "int", low=1)
     train_data: Any = _opt(
         None,
         "Training series: a long-format table (.parquet or .csv) with id, timestamp and target columns. "
@@ -267,7 +286,28 @@ class DistillConfig(TrainingOptions):
     # --- run management ------------------------------------------------------------------------------------
 
     def __post_init__(self) -> None:
+        for name in ("teacher", "teacher_weights"):  # a YAML / Python list is the comma-separated text
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                setattr(self, name, ",".join(str(v).strip() for v in value))
+            elif isinstance(value, (int, float)) and not isinstance(value, bool) and name == "teacher_weights":
+                setattr(self, name, str(value))
         self._validate()
+
+    @property
+    def teachers(self) -> list[str]:
+        """The teachers, in the order given."""
+        return [t.strip() for t in str(self.teacher).split(",") if t.strip()]
+
+    def teacher_weight_values(self) -> list[float] | str:
+        """The normalised weights of :attr:`teachers` (equal by default), or ``"auto"``."""
+        n = len(self.teachers)
+        if self.teacher_weights is None:
+            return [1.0 / n] * n
+        if self.teacher_weights.strip().lower() == "auto":
+            return "auto"
+        weights = [float(w) for w in self.teacher_weights.split(",")]
+        return [w / sum(weights) for w in weights]
 
     # ------------------------------------------------------------------------------------------------------
     # ------------------------------------------------------------------------------------------------------
@@ -275,6 +315,7 @@ class DistillConfig(TrainingOptions):
         """Each option against its own metadata (:func:`check_options`), then the checks across options."""
         self._fill_training_defaults()
         check_options(self)
+        self._check_teachers()
         if self.general and self.train_data is not None:
             raise ConfigError("--general distills on the teacher's pretraining task mix alone and would ignore "
                               "--train-data; drop --train-data, or drop --general and add the mix to your data with "
@@ -310,6 +351,48 @@ class DistillConfig(TrainingOptions):
             if self.output_loss == "median_mse" and 0.5 not in levels:
                 raise ConfigError("output_loss median_mse needs the 0.5 level in `student_quantiles`")
         self._check_training_options()
+
+    def _check_teachers(self) -> None:
+        """Several teachers: their weights, the feature teacher, and what only a Chronos-2 teacher can be."""
+        teachers = self.teachers
+        if not teachers:
+            raise ConfigError("option `teacher` (--teacher) names no teacher")
+        if teachers[0].startswith(STATISTICAL_PREFIX):
+            raise ConfigError(f"option `teacher` (--teacher): the first teacher, {teachers[0]}, must be a Chronos-2 "
+                              "model: the student's shape and the normalised space come from it; list it later")
+        for name in teachers:
+            if name.startswith(STATISTICAL_PREFIX) and name[len(STATISTICAL_PREFIX):] not in STATISTICAL_MODELS:
+                raise ConfigError(f"option `teacher` (--teacher): unknown statistical teacher {name!r}; choose from "
+                                  + ", ".join(STATISTICAL_PREFIX + m for m in STATISTICAL_MODELS))
+        if self.teacher_weights is not None:
+            text = self.teacher_weights.strip()
+            if text.lower() == "auto":
+                if len(teachers) < 2:
+                    raise ConfigError("option `teacher_weights` (--teacher-weights) auto needs at least two teachers")
+            else:
+                try:
+                    weights = [float(w) for w in text.split(",")]
+                except ValueError:
+                    raise ConfigError(f"option `teacher_weights` (--teacher-weights) must be numbers or auto, got "
+                                      f"{self.teacher_weights!r}") from None
+                if len(weights) != len(teachers):
+                    raise ConfigError(f"option `teacher_weights` (--teacher-weights) gives {len(weights)} weight(s) "
+                                      f"for {len(teachers)} teacher(s) ({', '.join(teachers)})")
+                if any(not w >= 0 or w == float("inf") for w in weights):
+                    raise ConfigError(f"option `teacher_weights` (--teacher-weights): weights must be finite and at "
+                                      f"least 0, got {weights}")
+                if sum(weights) == 0:
+                    raise ConfigError("option `teacher_weights` (--teacher-weights): every weight is 0")
+                if weights[0] == 0:
+                    raise ConfigError("option `teacher_weights` (--teacher-weights): the first teacher sets the "
+                                      "student's shape and the normalised space; it cannot have weight 0")
+        if self.feature_teacher is not None:
+            if self.feature_teacher not in teachers:
+                raise ConfigError(f"option `feature_teacher` (--feature-teacher) {self.feature_teacher!r} is not "
+                                  f"among the teachers ({', '.join(teachers)})")
+            if self.feature_teacher.startswith(STATISTICAL_PREFIX):
+                raise ConfigError(f"option `feature_teacher` (--feature-teacher): {self.feature_teacher} has no "
+                                  "hidden states or attention; choose a Chronos-2 teacher")
 
     def transfer_shares(self) -> TransferShares:
         """The teacher-only sources' shares of a batch."""

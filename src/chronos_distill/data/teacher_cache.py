@@ -65,15 +65,18 @@ def windows_fingerprint(series: SeriesSet, seed: int, shares=None, **dataset_opt
     return digest.hexdigest()
 
 
-def cache_key(teacher: Chronos2Model, series: SeriesSet, windowing: dict[str, Any]) -> str:
-    """sha256 over the teacher's weights and config, the series' values and the windowing options (which
-    include the fingerprint of :func:`windows_fingerprint`)."""
+def cache_key(teacher: Chronos2Model | Any, series: SeriesSet, windowing: dict[str, Any]) -> str:
+    """sha256 over the teacher's weights and config (every member's and its weight, for an ensemble), the series'
+    values and the windowing options (which include the fingerprint of :func:`windows_fingerprint`)."""
     digest = hashlib.sha256()
     digest.update(f"chronos-distill teacher cache v{CACHE_FORMAT}".encode())
-    digest.update(teacher.config.to_json_string().encode())
-    for name, tensor in sorted(teacher.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    if isinstance(teacher, Chronos2Model):
+        digest.update(teacher.config.to_json_string().encode())
+        for name, tensor in sorted(teacher.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    else:
+        teacher.fingerprint(digest)
     for prepared in series.inputs:
         for field in ("context", "future_covariates"):
             digest.update(prepared[field].float().contiguous().numpy().tobytes())
@@ -82,21 +85,35 @@ def cache_key(teacher: Chronos2Model, series: SeriesSet, windowing: dict[str, An
     return digest.hexdigest()[:32]
 
 
+def label_batch(teacher: Chronos2Model | Any, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The teacher's normalised quantiles of ``batch`` and, for an ensemble (any callable returning
+    ``(target, distances)``), each member's distance to the combined target."""
+    if isinstance(teacher, Chronos2Model):
+        return normalised_quantiles(teacher, batch), None
+    return teacher(batch)
+
+
 @torch.no_grad()
 def build_cache(
-    folder: Path, key: str, teacher: Chronos2Model, batches: list[dict[str, Any]], device: str | torch.device = "cpu"
+    folder: Path, key: str, teacher: Chronos2Model | Any, batches: list[dict[str, Any]],
+    device: str | torch.device = "cpu",
 ) -> Path:
-    """Run the teacher on every batch and write shards + manifest into ``folder / key``; returns that folder."""
+    """Run the teacher (or ensemble) on every batch and write shards + manifest into ``folder / key``; returns that
+    folder. An ensemble's mean distance of each member to the combined target goes into the manifest."""
     target = folder / key
     target.mkdir(parents=True, exist_ok=True)
     shards = []
+    distance_sums = None
     for start in range(0, len(batches), BATCHES_PER_SHARD):
         rows: dict[str, list] = {name: [] for name in _TENSORS}
         rows.update({f"{name}_shape": [] for name in _TENSORS})
         rows["num_output_patches"] = []
         for batch in batches[start : start + BATCHES_PER_SHARD]:
             on_device = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
-            quantiles = normalised_quantiles(teacher, on_device).float().cpu()
+            quantiles, distances = label_batch(teacher, on_device)
+            quantiles = quantiles.float().cpu()
+            if distances is not None:
+                distance_sums = distances.cpu() if distance_sums is None else distance_sums + distances.cpu()
             teacher_rows = batch.get("teacher_rows", torch.zeros(batch["context"].shape[0], dtype=torch.bool))
             values = {**{k: batch[k] for k in _TENSORS if k not in ("teacher_quantiles", "teacher_rows")},
                       "teacher_rows": teacher_rows, "teacher_quantiles": quantiles}
@@ -109,8 +126,16 @@ def build_cache(
         table = pa.table(rows)
         write_atomic(target / name, lambda tmp, table=table: pq.write_table(table, tmp))
         shards.append(name)
-    write_json_atomic(target / MANIFEST, {"format": CACHE_FORMAT, "key": key, "n_batches": len(batches), "shards": shards})
+    manifest = {"format": CACHE_FORMAT, "key": key, "n_batches": len(batches), "shards": shards}
+    if distance_sums is not None:
+        manifest["member_distances"] = (distance_sums / len(batches)).tolist()
+    write_json_atomic(target / MANIFEST, manifest)
     return target
+
+
+def cache_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of a built cache folder (``<teacher_cache>/<key>``)."""
+    return json.loads((folder / MANIFEST).read_text())
 
 
 def load_cache(folder: Path) -> list[dict[str, Any]] | None:
@@ -151,10 +176,12 @@ class CachedBatches(IterableDataset):
 
 
 def cached_transfer_set(
-    folder: str | Path, teacher: Chronos2Model, series: SeriesSet, n_batches: int, seed: int, shares=None,
+    folder: str | Path, teacher: Chronos2Model | Any, series: SeriesSet, n_batches: int, seed: int, shares=None,
     **dataset_options: Any,
 ) -> tuple[CachedBatches, Path, bool]:
     """The fixed transfer set with the teacher's predictions: from the cache when its key matches, else built.
+``teacher`` is a ``Chronos2Model`` or a teacher ensemble (``fingerprint(digest)``, ``to(device)``, and called on a
+batch: ``(target, distances)``).
 
     ``shares`` (:class:`chronos_distill.data.transfer.TransferShares`) adds the teacher-only rows to the cached
     batches, and is part of the key. Returns the dataset, the cache folder used, and whether it was reused

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chronos_distill.chronos2.checkpoints import CheckpointRef, resolve_checkpoint
-from chronos_distill.config import DistillConfig
+from chronos_distill.config import STATISTICAL_PREFIX, DistillConfig
 from chronos_distill.data.tables import TableLayout, check_columns, read_columns
 from chronos_distill.errors import ConfigError
 from chronos_distill.training.run_folder import check_output_folder, is_main_process
@@ -21,19 +21,28 @@ from chronos_distill.training.run_folder import check_output_folder, is_main_pro
 def check_distill_inputs(cfg: DistillConfig, fixed_on_resume: tuple[str, ...]) -> CheckpointRef:
     """Refuse what can be refused from names alone: the output folder (and, with ``--resume``, the options in
     ``fixed_on_resume``), a local teacher folder and its horizon and context, and the columns of data files.
-    Returns the teacher, resolved once for the rest of the run."""
+    Every Chronos-2 teacher of an ensemble is resolved and checked; returns the first, resolved once for the
+    rest of the run (:func:`resolve_teachers` gives them all)."""
     output = Path(cfg.output).expanduser()
     if is_main_process():  # other ranks of a multi-process job would see rank 0's run_config.json appear
         check_output_folder(output, cfg.to_dict(), resume=cfg.resume, overwrite=cfg.overwrite,
                             fixed_on_resume=fixed_on_resume)
-    teacher = resolve_checkpoint(cfg.teacher, "teacher")
-    if teacher.chronos_config is not None:
-        check_against_teacher(cfg, teacher.chronos_config)
+    refs = resolve_teachers(cfg)
+    for ref in refs.values():
+        if ref is not None and ref.chronos_config is not None:
+            check_against_teacher(cfg, ref.chronos_config)
+    teacher = refs[cfg.teachers[0]]
     for role in ("train_data", "validation_data"):
         data = getattr(cfg, role)
         if isinstance(data, (str, Path)):
             check_columns(read_columns(data, role), str(data), TableLayout.from_options(cfg))
     return teacher
+
+
+def resolve_teachers(cfg: DistillConfig) -> dict[str, CheckpointRef | None]:
+    """Each teacher as given -> its resolved checkpoint (None for a statistical member)."""
+    return {name: None if name.startswith(STATISTICAL_PREFIX) else resolve_checkpoint(name, "teacher")
+            for name in cfg.teachers}
 
 
 def check_against_teacher(cfg: DistillConfig, chronos_config: dict[str, Any]) -> None:

@@ -21,18 +21,19 @@ from chronos_distill.chronos2.checkpoints import CheckpointRef
 from chronos_distill.chronos2.export import export_student
 from chronos_distill.chronos2.forward import unwrap
 from chronos_distill.chronos2.loading import load_teacher
-from chronos_distill.chronos2.model_card import student_card
+from chronos_distill.chronos2.model_card import scrub_local_paths, student_card
 from chronos_distill.chronos2.student import build_pruned_student, build_student, count_parameters
 from chronos_distill.config import DISTILL_FIXED_ON_RESUME, DistillConfig
 from chronos_distill.data.series import SeriesSet, drop_short_series, general_series, load_series
-from chronos_distill.data.teacher_cache import cached_transfer_set
+from chronos_distill.data.teacher_cache import cache_manifest, cached_transfer_set
 from chronos_distill.data.windows import draw_windows, make_dataset, training_batches
 from chronos_distill.distillation.losses.output import OutputDistillationLoss
 from chronos_distill.distillation.model import DistillationModel
 from chronos_distill.distillation.objective import DistillationObjective
 from chronos_distill.distillation.plan import plan_from_config
-from chronos_distill.distillation.preflight import check_against_teacher, check_distill_inputs
+from chronos_distill.distillation.preflight import check_against_teacher, check_distill_inputs, resolve_teachers
 from chronos_distill.distillation.record import run_record
+from chronos_distill.distillation.teachers import RunTeachers, build_teachers
 from chronos_distill.distillation.trainer import DistillationTrainer, SaveFinalStepCallback
 from chronos_distill.training.arguments import training_arguments
 from chronos_distill.training.run_folder import (
@@ -74,6 +75,7 @@ class PreparedRun:
     context_length: int
     teacher_cache: dict[str, Any] | None
     teacher_ref: CheckpointRef
+    teachers: RunTeachers | None = None
 
 
 def prepare_run(cfg: DistillConfig) -> PreparedRun:
@@ -111,9 +113,12 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
         student, kept_channels = build_pruned_student(teacher, cfg, calibration)
     else:
         student = build_student(teacher, cfg)
-    plan = plan_from_config(cfg, teacher.config, student.config)
+    sources = {name: (ref.source if ref is not None else None) for name, ref in resolve_teachers(cfg).items()}
+    teachers = build_teachers(cfg, teacher, sources, train, validation, context_length)
+    feature_teacher = teachers.feature_teacher
+    plan = plan_from_config(cfg, feature_teacher.config, student.config)
     output_family = OutputDistillationLoss(cfg.output_loss, student.chronos_config.quantiles, chronos_config.quantiles)
-    objective = DistillationObjective.from_config(cfg, output_family, plan, student.config, teacher.config)
+    objective = DistillationObjective.from_config(cfg, output_family, plan, student.config, feature_teacher.config)
     model = DistillationModel(student, objective.modules(), needs=objective.needs("student"))
     if kept_channels is not None and "feature" in model.terms:
         model.terms["feature"].init_from_channels(kept_channels)  # projections start from the pruning's embedding
@@ -129,10 +134,13 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
     if cfg.teacher_cache is not None:
         logger.info("preparing the teacher cache in %s", cfg.teacher_cache)
         train_dataset, cache_folder, reused = cached_transfer_set(
-            cfg.teacher_cache, teacher, train, cfg.cache_batches, cfg.seed, shares=shares, min_past=min_past,
+            cfg.teacher_cache, teachers.target, train, cfg.cache_batches, cfg.seed, shares=shares, min_past=min_past,
             **dataset_options,
         )
         cache_info = {"folder": str(cache_folder), "reused": reused, "batches": cfg.cache_batches}
+        distances = cache_manifest(cache_folder).get("member_distances")
+        if distances is not None and teachers.ensemble is not None:
+            cache_info["member_distances"] = dict(zip([m.label for m in teachers.ensemble.members], distances))
     trainer = DistillationTrainer(
         model=model,
         args=distill_training_arguments(cfg, output / CHECKPOINTS, has_validation=validation is not None),
@@ -141,9 +149,12 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
         callbacks=[SaveFinalStepCallback(evaluate=validation is not None)],
         teacher=teacher,
         objective=objective,
+        ensemble=teachers.ensemble,
+        feature_teacher=feature_teacher,
     )
     logger.info("student: %s parameters; training for %d steps", f"{count_parameters(student):,}", cfg.max_steps)
-    return PreparedRun(cfg, output, trainer, teacher, train, validation, context_length, cache_info, teacher_ref)
+    return PreparedRun(cfg, output, trainer, teacher, train, validation, context_length, cache_info, teacher_ref,
+                       teachers)
 
 
 def distill(config: DistillConfig | None = None, **options: Any) -> DistillResult:
@@ -176,6 +187,10 @@ def finished_record(run: PreparedRun, trainer, student, train_output, resume_fro
     record = run_record(run.cfg, run.teacher_ref.description, run.teacher, student, run.train, run.validation,
                         trainer, train_output.metrics, resume_from)
     record["training"]["teacher_cache"] = run.teacher_cache
+    if run.teachers is not None and run.teachers.ensemble is not None:
+        record["ensemble"] = scrub_local_paths({
+            **run.teachers.record,
+            "member_distances": (run.teacher_cache or {}).get("member_distances") or trainer.mean_member_distances()})
     return record
 
 

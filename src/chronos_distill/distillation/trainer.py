@@ -21,6 +21,7 @@ from chronos.chronos2.trainer import Chronos2Trainer, EvaluateAndSaveFinalStepCa
 
 from chronos_distill.chronos2.forward import MODEL_INPUT_KEYS, normalised_quantiles
 from chronos_distill.chronos2.taps import Tapped, tap
+from chronos_distill.distillation.ensemble import TeacherEnsemble
 from chronos_distill.distillation.losses.normalised import normalise_truth
 from chronos_distill.distillation.objective import DistillationObjective
 from chronos_distill.distillation.plan import StudentPass
@@ -37,6 +38,12 @@ class DistillationTrainer(Chronos2Trainer):
         accelerator (on the training device, unwrapped by DDP: it never trains).
     objective
         The run's :class:`~chronos_distill.distillation.objective.DistillationObjective`: its terms, weights and taps.
+    ensemble
+        Several teachers (:class:`~chronos_distill.distillation.ensemble.TeacherEnsemble`), whose combined forecast
+        is the target; ``teacher`` is then the first of them (the truth's normalised space). None: ``teacher``
+        alone. Each Chronos-2 member is placed through the accelerator like the single teacher.
+    feature_teacher
+        The teacher whose hidden states and attention the intermediate terms read (default: ``teacher``).
     *args, **kwargs
         Forwarded to ``transformers.Trainer``; ``model`` is a ``DistillationModel`` (the student and its
         training-only projections).
@@ -45,9 +52,30 @@ class DistillationTrainer(Chronos2Trainer):
     # compute_loss returns a per-batch mean: the Trainer divides it for gradient accumulation itself.
     loss_is_scaled_for_ga = False
 
-    def __init__(self, *args: Any, teacher: Chronos2Model, objective: DistillationObjective, **kwargs: Any):
+    def __init__(self, *args: Any, teacher: Chronos2Model, objective: DistillationObjective,
+                 ensemble: TeacherEnsemble | None = None, feature_teacher: Chronos2Model | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.teacher = self.accelerator.prepare_model(teacher, evaluation_mode=True)
+        prepared = {id(teacher): self.accelerator.prepare_model(teacher, evaluation_mode=True)}
+        self.teacher = prepared[id(teacher)]
+        self.ensemble = ensemble
+        if ensemble is not None:
+            for member in ensemble.members:
+                if member.is_chronos2:
+                    key = id(member.model)
+                    if key not in prepared:
+                        prepared[key] = self.accelerator.prepare_model(member.model, evaluation_mode=True)
+                    member.model = prepared[key]
+        feature_teacher = teacher if feature_teacher is None else feature_teacher
+        if id(feature_teacher) not in prepared:
+            prepared[id(feature_teacher)] = self.accelerator.prepare_model(feature_teacher, evaluation_mode=True)
+        self.feature_teacher = prepared[id(feature_teacher)]
+        # the ensemble member that is the feature teacher: its quantiles come from the tapped forward
+        self._feature_member = next((i for i, m in enumerate(ensemble.members) if m.model is self.feature_teacher),
+                                    None) if ensemble is not None else None
+        self._distance_sums: torch.Tensor | None = None
+        self._distance_counts = 0
+        self._distance_totals: torch.Tensor | None = None
+        self._distance_total_count = 0
         self.objective = objective
         # running sums stay on the device until a log is written, so the step never waits for the host
         self._sums: dict[str, dict[str, torch.Tensor]] = {"train": {}, "eval": {}}
@@ -72,11 +100,38 @@ class DistillationTrainer(Chronos2Trainer):
         """The teacher's normalised quantiles (batch, num_quantiles, horizon) and the hidden states / attention
         projections the objective needs, without an autograd graph."""
         needs = self.objective.needs("teacher")
-        if "teacher_quantiles" in inputs and not (needs.blocks or needs.attention):
+        taps = bool(needs.blocks or needs.attention)
+        if "teacher_quantiles" in inputs and not taps:
             return inputs["teacher_quantiles"].float(), Tapped()  # from the teacher cache: no teacher forward
-        with self.accelerator.autocast(), tap(self.teacher, needs.blocks, needs.attention) as tapped:
-            quantiles = normalised_quantiles(self.teacher, inputs).float()
-        return quantiles, tapped
+        if self.ensemble is None:
+            with self.accelerator.autocast(), tap(self.teacher, needs.blocks, needs.attention) as tapped:
+                quantiles = normalised_quantiles(self.teacher, inputs).float()
+            return quantiles, tapped
+        with self.accelerator.autocast():
+            known = {}
+            with tap(self.feature_teacher, needs.blocks, needs.attention) as tapped:
+                if taps:
+                    feature_quantiles = normalised_quantiles(self.feature_teacher, inputs).float()
+                    if self._feature_member is not None:
+                        known[self._feature_member] = feature_quantiles
+            target, distances = self.ensemble(inputs, known)
+        if self.model.training:
+            self._add_distances(distances.detach())
+        return target.float(), tapped
+
+    def _add_distances(self, distances: torch.Tensor) -> None:
+        self._distance_sums = distances if self._distance_sums is None else self._distance_sums + distances
+        self._distance_counts += 1
+        self._distance_totals = distances if self._distance_totals is None else self._distance_totals + distances
+        self._distance_total_count += 1
+
+    def mean_member_distances(self) -> dict[str, float] | None:
+        """Each ensemble member's mean distance to the combined target over this process's training steps (None
+        without an ensemble, or when the targets came from the teacher cache)."""
+        if self.ensemble is None or self._distance_totals is None:
+            return None
+        means = (self._distance_totals / self._distance_total_count).tolist()
+        return {m.label: value for m, value in zip(self.ensemble.members, means)}
 
     def compute_loss(
         self,
@@ -143,6 +198,11 @@ class DistillationTrainer(Chronos2Trainer):
                 logs[prefix + self.objective.log_names[name]] = float(total) / self._counts[mode]
             self._sums[mode].clear()
             self._counts[mode] = 0
+        if mode == "train" and self._distance_sums is not None and "loss" in logs:
+            # each teacher's distance to the combined target: does one teacher dominate?
+            for member, value in zip(self.ensemble.members, (self._distance_sums / self._distance_counts).tolist()):
+                logs[f"teacher_distance/{member.label}"] = value
+            self._distance_sums, self._distance_counts = None, 0
         super().log(logs, start_time)
 
 

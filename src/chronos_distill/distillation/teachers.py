@@ -1,0 +1,154 @@
+"""The teachers of a run, built before any training: one Chronos-2 teacher, or an ensemble
+(:mod:`chronos_distill.distillation.ensemble`) with its weights given, equal, or chosen on validation windows.
+
+:func:`build_teachers` loads every member (the first is already loaded: the student's shape comes from it),
+refuses members that cannot combine (:func:`~chronos_distill.distillation.ensemble.check_compatible`), picks the
+``--feature-teacher`` for feature and attention distillation, and for ``--teacher-weights auto`` runs greedy
+ensemble selection on validation windows of the training data: ``validation_data`` when the run has it, else the
+last ``prediction_length`` steps of each training series (at most :data:`AUTO_WEIGHT_WINDOWS` of them), never a
+test portion.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from chronos.chronos2 import Chronos2Model
+from chronos.chronos2.dataset import DatasetMode
+
+from chronos_distill.chronos2.loading import load_teacher
+from chronos_distill.config import STATISTICAL_PREFIX, DistillConfig
+from chronos_distill.data.series import SeriesSet
+from chronos_distill.data.windows import make_dataset
+from chronos_distill.distillation.ensemble import Member, TeacherEnsemble, check_compatible, greedy_weights
+from chronos_distill.distillation.losses.normalised import NormalisedTruth, normalise_truth
+from chronos_distill.distillation.statistical_teacher import StatisticalTeacher, season_length_of
+from chronos_distill.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+#: Validation windows that ``--teacher-weights auto`` selects on, at most.
+AUTO_WEIGHT_WINDOWS = 1024
+
+
+@dataclass
+class RunTeachers:
+    """``first``: the first teacher (student shape, normalised space, truth); ``ensemble``: the combination when
+    there are several members (None for one Chronos-2 teacher); ``feature_teacher``: the model feature and
+    attention distillation read; ``record``: how the weights were set, for ``distillation.json``."""
+
+    first: Chronos2Model
+    ensemble: TeacherEnsemble | None
+    feature_teacher: Chronos2Model
+    record: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def target(self) -> Chronos2Model | TeacherEnsemble:
+        """What labels the batches (the teacher cache's teacher)."""
+        return self.ensemble if self.ensemble is not None else self.first
+
+
+def build_teachers(cfg: DistillConfig, first: Chronos2Model, sources: dict[str, Any], train: SeriesSet,
+                   validation: SeriesSet | None, context_length: int) -> RunTeachers:
+    """The run's teachers (see the module doc). ``sources``: each teacher name -> what to load (its resolved
+    checkpoint source; None for a statistical member); ``first`` is the first teacher, loaded."""
+    names = cfg.teachers
+    weights = cfg.teacher_weight_values()
+    if len(names) == 1:
+        return RunTeachers(first, None, first, {"mode": "single"})
+    loaded: dict[str, Any] = {names[0]: first}
+    season = cfg.season_length or _season_length(cfg)
+    members = []
+    for i, name in enumerate(names):
+        if weights != "auto" and weights[i] == 0 and name != cfg.feature_teacher:
+            logger.info("teacher %s has weight 0: left out", name)
+            continue
+        if name not in loaded:
+            if name.startswith(STATISTICAL_PREFIX):
+                loaded[name] = StatisticalTeacher(name[len(STATISTICAL_PREFIX):], season, first.chronos_config.quantiles,
+                                                  n_jobs=max(1, cfg.num_workers))
+            else:
+                logger.info("loading teacher %s", name)
+                loaded[name] = load_teacher(sources[name])
+        members.append(Member(name, 1.0 if weights == "auto" else weights[i], loaded[name]))
+    check_compatible(first, members, cfg.prediction_length, context_length)
+    feature_name = cfg.feature_teacher or names[0]
+    feature_teacher = loaded[feature_name]
+    record: dict[str, Any] = {"mode": "auto" if weights == "auto" else ("given" if cfg.teacher_weights else "equal")}
+    if weights == "auto":
+        chosen, selection = auto_weights(TeacherEnsemble(members, first), first, cfg, train, validation, context_length)
+        record["selection"] = selection
+        members = [Member(m.name, w, m.model) for m, w in zip(members, chosen)]
+        logger.info("teacher weights chosen on %d validation windows: %s", selection["windows"],
+                    ", ".join(f"{m.name} {w:.2f}" for m, w in zip(members, chosen)))
+    members = [m for m in members if m.weight > 0]
+    if not members:
+        raise ConfigError("every teacher got weight 0")
+    ensemble = TeacherEnsemble(members, first)
+    record["teachers"] = ensemble.describe()
+    record["feature_teacher"] = feature_name
+    record["season_length"] = season if any(n.startswith(STATISTICAL_PREFIX) for n in names) else None
+    if len(ensemble) == 1 and ensemble.members[0].model is first:  # e.g. the same teacher listed twice
+        return RunTeachers(first, None, first, record)
+    return RunTeachers(first, ensemble, feature_teacher, record)
+
+
+@torch.no_grad()
+def auto_weights(ensemble: TeacherEnsemble, first: Chronos2Model, cfg: DistillConfig, train: SeriesSet,
+                 validation: SeriesSet | None, context_length: int) -> tuple[list[float], dict[str, Any]]:
+    """Greedy ensemble selection weights of ``ensemble``'s members on validation windows (module doc)."""
+    series = validation if validation is not None else train
+    if not series.inputs:
+        raise ConfigError("--teacher-weights auto needs validation windows: give --validation-data or training "
+                          "series (a --general run has none)")
+    dataset = make_dataset(series, context_length=context_length, prediction_length=cfg.prediction_length,
+                           batch_size=min(256, cfg.batch_size * 4), output_patch_size=first.chronos_config.output_patch_size,
+                           min_past=1, mode=DatasetMode.VALIDATION)
+    per_member: list[list[torch.Tensor]] = [[] for _ in ensemble.members]
+    truths, masks, windows = [], [], 0
+    for batch in dataset:
+        quantiles = ensemble.member_quantiles(batch)
+        truth = normalise_truth(first.instance_norm, batch["context"], first.chronos_config.context_length,
+                                batch["future_target"], batch.get("future_covariates"), horizon=quantiles[0].shape[-1])
+        for store, q in zip(per_member, quantiles):
+            store.append(q)
+        truths.append(truth.values)
+        masks.append(truth.mask)
+        windows += batch["context"].shape[0]
+        if windows >= AUTO_WEIGHT_WINDOWS:
+            break
+    truth = NormalisedTruth(torch.cat(truths), torch.cat(masks))
+    weights, selection = greedy_weights([torch.cat(q) for q in per_member], truth, ensemble.levels)
+    selection.update(windows=windows, source="validation_data" if validation is not None else
+                     f"the last {cfg.prediction_length} steps of each training series",
+                     members=[m.label for m in ensemble.members], weights=weights)
+    return weights, selection
+
+
+def _season_length(cfg: DistillConfig) -> int:
+    """The season of a statistical teacher when ``--season-length`` is not given: from the frequency of the training
+    data's first series (1 when it cannot be read)."""
+    data = cfg.train_data
+    try:
+        if isinstance(data, pd.DataFrame):
+            frame = data
+        elif isinstance(data, str) and data.endswith(".parquet"):
+            frame = pd.read_parquet(data)
+        elif isinstance(data, str) and data.endswith(".csv"):
+            frame = pd.read_csv(data, nrows=10000)
+        else:
+            return 1
+        id_column = cfg.id_column or ("item_id" if "item_id" in frame.columns else "id")
+        first_id = frame[id_column].iloc[0]
+        stamps = pd.to_datetime(frame.loc[frame[id_column] == first_id, cfg.timestamp_column])
+        frequency = pd.infer_freq(pd.DatetimeIndex(np.sort(stamps.to_numpy()))) if len(stamps) >= 3 else None
+    except (KeyError, ValueError, OSError):
+        return 1
+    season = season_length_of(frequency)
+    logger.info("statistical teacher: season length %d (frequency %s of the first series)", season, frequency)
+    return season

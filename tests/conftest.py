@@ -6,11 +6,25 @@ import pandas as pd
 import pytest
 import torch
 from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
+from transformers import TrainerCallback
 
 from chronos_distill.chronos2.architecture import chronos2_config
 from chronos_distill.data.synthetic import seasonal_long_table
 
 PREDICTION_LENGTH = 12
+
+
+class StopAfter(TrainerCallback):
+    """Stops training after ``step`` steps (after that step's checkpoint, when one is due): an interrupted run."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= self.step:
+            control.should_training_stop = True
+        return control
+
 
 #: Student options small enough for a CPU test run (teacher below is 64-d / 2 layers).
 TINY_STUDENT = dict(student_d_model=32, student_num_heads=2, student_d_ff=64)

@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 import torch
 from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
-from conftest import PREDICTION_LENGTH, TINY_STUDENT, tiny_teacher_config
+from conftest import PREDICTION_LENGTH, TINY_STUDENT, StopAfter, tiny_teacher_config
 from safetensors.torch import load_file
-from transformers import TrainerCallback
 
 from chronos_distill import ConfigError, distill
 from chronos_distill.chronos2.loading import load_chronos2
@@ -171,16 +170,6 @@ def test_the_cache_key_changes_with_a_teacher_or_a_weight(teacher_dir, second_te
     assert key([Member("a", 0.5, first), Member("c", 0.5, third)]) != base
     # a single teacher keeps the key it always had
     assert key([Member("a", 1.0, first)]) == cache_key(first, series, windowing)
-
-
-class StopAfter(TrainerCallback):
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step >= self.step:
-            control.should_training_stop = True
-        return control
 
 
 @pytest.mark.slow

@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import PREDICTION_LENGTH, TINY_STUDENT
+from conftest import PREDICTION_LENGTH, TINY_STUDENT, StopAfter
 from safetensors.torch import load_file
-from transformers import TrainerCallback
 
 from chronos_distill import ConfigError, DistillConfig, distill, load_teacher
 from chronos_distill.config import TransferShares
@@ -160,16 +159,6 @@ def test_resume_is_exact_with_sources_on(teacher_dir, table, tmp_path):
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6, msg=name)
     assert straight.record["transfer"]["shares"] == {"future": 0.2, "mixup": 0.1, "synthetic": 0.1, "general": 0.1}
-
-
-class StopAfter(TrainerCallback):
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step >= self.step:
-            control.should_training_stop = True
-        return control
 
 
 @pytest.mark.parametrize("options, message", [

@@ -3,8 +3,8 @@
 With ``teacher_cache`` set, the transfer set is ``cache_batches`` batches of windows drawn once by
 ``Chronos2Dataset`` (the same sampler as without a cache) with the run's seed. The teacher's normalised
 quantiles for them are computed once and stored as Parquet shards, with the batches themselves, under
-``<teacher_cache>/<key>/``. The key hashes the teacher's weights and config, the training series and every
-windowing option, so a changed teacher, data set or window option gets a fresh cache and an unchanged one is
+``<teacher_cache>/<key>/``. The key hashes the teacher's weights and config (for an ensemble of teachers, every
+member's and its weight), the training series and every windowing option, so a changed teacher, data set or window option gets a fresh cache and an unchanged one is
 reused by later epochs and later runs. Training then cycles through the cached batches (in a seeded order per
 epoch) and the trainer reads the teacher's predictions instead of running it.
 

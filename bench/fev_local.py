@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         tasks = load_tasks("m1-local", Path(scratch) / "data") + load_tasks("m3-local", Path(scratch) / "data")
         result = evaluate_fev(models, tasks, Path(scratch), cross_learning=args.cross_learning, title="M1 + M3 local")
     summaries, board = result["summaries"], result["leaderboard"]
+    # the data sets lived in a temporary folder: publish their names, not this machine's paths
+    summaries["dataset_path"] = summaries["dataset_path"].map(lambda p: "/".join(Path(p).parts[-2:]))
     per_task = summaries.pivot_table(index="task_name", columns="model_name", values="test_error", aggfunc="first")
     mase = summaries.pivot_table(index="task_name", columns="model_name", values="MASE", aggfunc="first")
     order = ["seasonal_naive", "teacher", args.student_name]

@@ -14,6 +14,10 @@ default threads, 2 on the project's machine. The transfer set is the training po
 portions are only ever scored.
 
     python bench/quality.py [--teacher reference] [--steps 2000] [--seeds 0,1,2] [--out bench/results]
+    python bench/quality.py --students-from runs/bench-retention/full [--distilled-variant KD]
+
+The second form scores the retention benchmark's full-regime students (the same M1 + M3 training portions, less
+the 20% of series it holds out to validate on) instead of training the same students again.
 
 Writes ``quality.md``, ``quality.json`` and ``quality/`` (scores and plots of seed 0's students) into ``--out``.
 """
@@ -78,9 +82,27 @@ def _forward(model, batch, patches):
     model(context=batch, num_output_patches=patches)
 
 
+def finished_run(model_dir: Path) -> dict:
+    """A finished run's model folder and its record, as :func:`train_in_subprocess` returns them."""
+    import json
+
+    record_file = model_dir / "distillation.json"
+    if not record_file.is_file():
+        raise SystemExit(f"{model_dir} holds no finished student (no distillation.json)")
+    record = json.loads(record_file.read_text())
+    training = record["training"]
+    return {"record": record, "model_dir": str(model_dir),
+            "seconds_per_step": training["train_runtime_s"] / max(1, training["steps"])}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_training_arguments(parser, steps=2000, runs="runs/bench-quality")
+    parser.add_argument("--students-from", default=None,
+                        help="score the students of a finished retention run instead of training: "
+                             "DIR/<variant>/seed<k>/model (e.g. runs/bench-retention/full)")
+    parser.add_argument("--distilled-variant", default="KD", help="with --students-from: the distilled student's "
+                        "variant folder (truth-only is the other)")
     args = parser.parse_args(argv)
     from chronos_distill.chronos2.loading import load_chronos2, load_teacher
     from chronos_distill.data.competition import load_benchmarks, training_table
@@ -94,9 +116,13 @@ def main(argv=None) -> int:
     first_students = {}
     for seed in seeds_of(args):
         for name, alpha in STUDENTS.items():
-            run = train_in_subprocess(run_options(
-                args, seed, Path(args.runs) / f"{name.split()[0]}-seed{seed}", train_data=transfer, alpha=alpha,
-                save_steps=max(1, args.steps // 4)))
+            if args.students_from:
+                run = finished_run(Path(args.students_from) / (args.distilled_variant if alpha else "truth-only")
+                                   / f"seed{seed}" / "model")
+            else:
+                run = train_in_subprocess(run_options(
+                    args, seed, Path(args.runs) / f"{name.split()[0]}-seed{seed}", train_data=transfer, alpha=alpha,
+                    save_steps=max(1, args.steps // 4)))
             runs[name].append({"seed": seed, "model_dir": run["model_dir"], "seconds_per_step": run["seconds_per_step"],
                                "train_runtime_s": run["record"]["training"]["train_runtime_s"],
                                **score_student(run["model_dir"], benchmarks, teacher_results)})

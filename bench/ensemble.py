@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     from chronos_distill.data.competition import training_table
     from chronos_distill.deploy.onnx_forecaster import load_forecaster
     from chronos_distill.evaluation.ensemble_forecaster import EnsembleForecaster
+    from chronos_distill.evaluation.scoring import forecaster_parameters
 
     data = benchmarks()
     if args.datasets:
@@ -159,22 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     results = {"command": command_line("ensemble.py", argv), "steps": args.steps, "seeds": seeds_of(args),
                "cache_batches": args.cache_batches, "season_length": args.season_length, "batch_size": args.batch_size,
                "datasets": list(data), "teachers": teachers,
-               "teacher_parameters": {name: _parameters(model) for name, model in direct.items()},
+               "teacher_parameters": {name: forecaster_parameters(model) for name, model in direct.items()},
                "auto_weights": dict(zip(CHRONOS_TEACHERS, auto_weights)) if auto_weights else None,
                "students": students, "latency": {n: {k: v for k, v in t.items() if k != "times_s"}
                                                  for n, t in timing.items()}}
     write_results(out, "ensemble", markdown(results), results)
     return 0
-
-
-def _parameters(model) -> int | None:
-    from chronos.chronos2 import Chronos2Pipeline
-
-    if isinstance(model, Chronos2Pipeline):
-        return sum(p.numel() for p in model.model.parameters())
-    members = [m for _, m in getattr(model, "members", []) if isinstance(m, Chronos2Pipeline)]
-    weights = getattr(model, "weights", [])
-    return sum(sum(p.numel() for p in m.model.parameters()) for m in members) if members and weights else None
 
 
 def markdown(results: dict) -> str:

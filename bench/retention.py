@@ -105,10 +105,11 @@ def scored_sets(regime: str) -> dict[str, dict]:
 class Suite:
     """The noisy seasonality-suite cases at one seed, with the teacher's MAE computed once."""
 
-    def __init__(self, teacher, seed: int, n_series: int):
+    def __init__(self, teacher, seed: int, n_series: int, horizon: int = 64):
         from chronos_distill.evaluation.seasonality_suite import SUITE, make_case, score_case
 
-        self.data = {c.name: make_case(c, n_series=n_series, seed=seed) for c in SUITE if c.noise_scale > 0}
+        self.data = {c.name: make_case(c, n_series=n_series, seed=seed, horizon=horizon)
+                     for c in SUITE if c.noise_scale > 0}
         self.teacher_mae = {name: score_case(teacher, data)["MAE"] for name, data in self.data.items()}
 
     def ratio(self, student) -> dict:

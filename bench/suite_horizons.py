@@ -11,10 +11,7 @@ series of ``--suite-seed``.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-
-import numpy as np
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,23 +23,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suite-series", type=int, default=32)
     args = parser.parse_args(argv)
 
+    from retention import Suite
+
     from chronos_distill.chronos2.loading import load_chronos2
-    from chronos_distill.evaluation.seasonality_suite import SUITE, make_case, score_case
 
     teacher = load_chronos2(args.teacher, role="teacher")
     horizons = [int(h) for h in args.horizons.split(",")]
+    suites = {h: Suite(teacher, args.suite_seed, args.suite_series, horizon=h) for h in horizons}
     print("| student | " + " | ".join(f"suite MAE vs teacher, horizon {h}" for h in horizons) + " |")
     print("|---" * (len(horizons) + 1) + "|")
     for folder in args.students:
         student = load_chronos2(folder, role="student")
-        cells = []
-        for horizon in horizons:
-            ratios = []
-            for case in (c for c in SUITE if c.noise_scale > 0):
-                data = make_case(case, n_series=args.suite_series, seed=args.suite_seed, horizon=horizon)
-                ratios.append(score_case(student, data)["MAE"] / score_case(teacher, data)["MAE"])
-            cells.append(f"{math.exp(np.mean(np.log(ratios))):.3f}")
-        print(f"| {folder} | " + " | ".join(cells) + " |")
+        print(f"| {folder} | " + " | ".join(f"{suites[h].ratio(student)['geomean']:.3f}" for h in horizons) + " |")
     return 0
 
 

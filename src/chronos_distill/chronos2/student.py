@@ -97,3 +97,12 @@ def build_pruned_student(teacher: Chronos2Model, cfg: DistillConfig, calibration
 
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def digest_weights(digest, model: torch.nn.Module) -> None:
+    """Feed a model's config and every weight into ``digest`` (a ``hashlib`` object): the same checkpoint loaded
+    twice feeds the same bytes (the teacher cache key, an ensemble's identical members)."""
+    digest.update(model.config.to_json_string().encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())

@@ -34,6 +34,7 @@ from chronos.chronos2 import Chronos2Model
 from torch.utils.data import IterableDataset
 
 from chronos_distill.chronos2.forward import normalised_quantiles
+from chronos_distill.chronos2.student import digest_weights
 from chronos_distill.data.series import SeriesSet
 from chronos_distill.data.windows import draw_windows
 from chronos_distill.errors import DistillError
@@ -71,10 +72,7 @@ def cache_key(teacher: Chronos2Model | Any, series: SeriesSet, windowing: dict[s
     digest = hashlib.sha256()
     digest.update(f"chronos-distill teacher cache v{CACHE_FORMAT}".encode())
     if isinstance(teacher, Chronos2Model):
-        digest.update(teacher.config.to_json_string().encode())
-        for name, tensor in sorted(teacher.state_dict().items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+        digest_weights(digest, teacher)
     else:
         teacher.fingerprint(digest)
     for prepared in series.inputs:

@@ -36,6 +36,7 @@ import torch
 from chronos.chronos2 import Chronos2Model
 
 from chronos_distill.chronos2.forward import normalised_quantiles, unwrap
+from chronos_distill.chronos2.student import digest_weights
 from chronos_distill.distillation.losses.normalised import NormalisedTruth
 from chronos_distill.distillation.losses.output import align_quantiles, pinball_loss
 from chronos_distill.distillation.statistical_teacher import StatisticalTeacher
@@ -56,9 +57,8 @@ class Member:
 
     @property
     def label(self) -> str:
-        """The name shown in logs and records: a local folder by its last part, anything else as given."""
-        return Path(self.name.rstrip("/")).name if "/" in self.name and Path(self.name).expanduser().exists() \
-            else self.name
+        """The name shown in logs and records (:func:`display_name`)."""
+        return display_name(self.name)
 
     @property
     def is_chronos2(self) -> bool:
@@ -68,11 +68,21 @@ class Member:
 def weights_fingerprint(model: torch.nn.Module) -> str:
     """sha256 of a model's config and weights (the same checkpoint loaded twice has the same fingerprint)."""
     digest = hashlib.sha256()
-    digest.update(model.config.to_json_string().encode())
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    digest_weights(digest, model)
     return digest.hexdigest()
+
+
+def display_name(name: str) -> str:
+    """A teacher's name in logs and records: a local folder by its last part, anything else as given."""
+    return Path(name.rstrip("/")).name if "/" in name and Path(name).expanduser().exists() else name
+
+
+def quantile_average(quantiles: Sequence[torch.Tensor], weights: Sequence[float], dim: int) -> torch.Tensor:
+    """Vincentization: each member's quantiles sorted along the levels axis ``dim``, then averaged level by level
+    with ``weights`` (summing to 1). Non-decreasing along ``dim`` whatever the members."""
+    stacked = torch.stack([q.sort(dim=dim).values for q in quantiles])
+    shape = (-1,) + (1,) * (stacked.ndim - 1)
+    return (torch.as_tensor(list(weights), dtype=stacked.dtype, device=stacked.device).reshape(shape) * stacked).sum(0)
 
 
 def check_compatible(first: Chronos2Model, members: Sequence[Member], prediction_length: int,
@@ -163,9 +173,7 @@ class TeacherEnsemble:
         One member: its quantiles unchanged."""
         if len(quantiles) == 1:
             return quantiles[0]
-        stacked = torch.stack([q.sort(dim=1).values for q in quantiles])  # (members, batch, levels, horizon)
-        weights = torch.tensor([m.weight for m in self.members], dtype=stacked.dtype, device=stacked.device)
-        return torch.einsum("m,mbqh->bqh", weights, stacked)
+        return quantile_average(quantiles, [m.weight for m in self.members], dim=1)
 
     @torch.no_grad()
     def __call__(self, batch: dict[str, Any], known: dict[int, torch.Tensor] | None = None
@@ -183,10 +191,7 @@ class TeacherEnsemble:
         for member in self.members:
             model = unwrap(member.model)
             if member.is_chronos2:
-                digest.update(model.config.to_json_string().encode())
-                for name, tensor in sorted(model.state_dict().items()):
-                    digest.update(name.encode())
-                    digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+                digest_weights(digest, model)
             else:
                 digest.update(repr(sorted(member.model.describe().items())).encode())
             if len(self.members) > 1:
@@ -199,7 +204,7 @@ class TeacherEnsemble:
             model = unwrap(member.model)
             entry = {"name": member.label, "weight": member.weight}
             if len(member.names) > 1:
-                entry["listed_as"] = [Member(n, 0.0, None).label for n in member.names]
+                entry["listed_as"] = [display_name(n) for n in member.names]
             if member.is_chronos2:
                 entry.update(kind="chronos-2", parameters=sum(p.numel() for p in model.parameters()))
             else:

@@ -81,9 +81,10 @@ def build_teachers(cfg: DistillConfig, first: Chronos2Model, sources: dict[str, 
     feature_teacher = loaded[feature_name]
     record: dict[str, Any] = {"mode": "auto" if weights == "auto" else ("given" if cfg.teacher_weights else "equal")}
     if weights == "auto":
-        chosen, selection = auto_weights(TeacherEnsemble(members, first), first, cfg, train, validation, context_length)
+        candidates = TeacherEnsemble(members, first)  # identical checkpoints merged: one weight each
+        chosen, selection = auto_weights(candidates, first, cfg, train, validation, context_length)
         record["selection"] = selection
-        members = [Member(m.name, w, m.model) for m, w in zip(members, chosen)]
+        members = [Member(m.name, w, m.model) for m, w in zip(candidates.members, chosen)]
         logger.info("teacher weights chosen on %d validation windows: %s", selection["windows"],
                     ", ".join(f"{m.name} {w:.2f}" for m, w in zip(members, chosen)))
     members = [m for m in members if m.weight > 0]

@@ -19,6 +19,7 @@ from chronos.chronos2 import Chronos2Pipeline
 
 from chronos_distill.config import STATISTICAL_PREFIX
 from chronos_distill.deploy.onnx_forecaster import load_forecaster
+from chronos_distill.distillation.ensemble import quantile_average
 from chronos_distill.distillation.statistical_teacher import StatisticalTeacher
 from chronos_distill.errors import ConfigError
 
@@ -75,11 +76,11 @@ class EnsembleForecaster:
         for i, context in enumerate(inputs):
             context = torch.as_tensor(context, dtype=torch.float32).reshape(1, -1)[..., -self.context_length:]
             _, loc_scale = self.instance_norm(context)
-            total = 0
-            for weight, rows in zip(self.weights, per_member):
-                q = rows[i].float().sort(dim=-1).values  # (1, h, q), sorted across levels
-                normalised, _ = self.instance_norm(q.reshape(1, -1), loc_scale)
-                total = total + weight * normalised
-            combined.append(self.instance_norm.inverse(total, loc_scale).reshape(1, prediction_length, len(levels)))
+            # each member's (1, h, q) in the first teacher's normalised space (a monotone map: sorting commutes)
+            normalised = [self.instance_norm(rows[i].float().reshape(1, -1), loc_scale)[0].reshape(rows[i].shape)
+                          for rows in per_member]
+            total = quantile_average(normalised, self.weights, dim=-1)
+            combined.append(self.instance_norm.inverse(total.reshape(1, -1), loc_scale)
+                            .reshape(1, prediction_length, len(levels)))
         median = levels.index(0.5) if 0.5 in levels else len(levels) // 2
         return combined, [c[..., median] for c in combined]

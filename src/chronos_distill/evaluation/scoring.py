@@ -222,7 +222,7 @@ def evaluate(config: EvaluateConfig | None = None, **options: Any) -> dict[str, 
         benchmarks = {f"m3_{subset}": b for subset, b in load_m3_benchmarks().items()}
     results, forecasts = evaluate_models(models, benchmarks, cfg.batch_size)
     results["models"] = {
-        name: {"source": named[name], "parameters": _parameters(model)} for name, model in models.items()
+        name: {"source": named[name], "parameters": forecaster_parameters(model)} for name, model in models.items()
     }
     write_report(results, forecasts, benchmarks, Path(cfg.output))
     return results
@@ -263,11 +263,11 @@ def distilled_target(named: dict[str, str]) -> str:
     return "target"
 
 
-def _parameters(model: Chronos2Model | Chronos2Pipeline) -> int | None:
+def forecaster_parameters(model: Chronos2Model | Chronos2Pipeline) -> int | None:
     """Parameter count of a PyTorch model or pipeline (an ensemble: its Chronos-2 members'); None for an ONNX
     forecaster."""
     if hasattr(model, "members"):
-        counts = [_parameters(member) for _, member in model.members if isinstance(member, Chronos2Pipeline)]
+        counts = [forecaster_parameters(member) for _, member in model.members if isinstance(member, Chronos2Pipeline)]
         return sum(c for c in counts if c is not None) or None
     module = model.model if isinstance(model, Chronos2Pipeline) else model
     return count_parameters(module) if isinstance(module, torch.nn.Module) else None

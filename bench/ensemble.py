@@ -84,9 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--students", default=",".join(STUDENTS), help="comma-separated, of " + "; ".join(STUDENTS))
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--datasets", default=None, help="score only these (comma-separated, e.g. m1_yearly: a smoke run)")
+    parser.add_argument("--students-only", action="store_true",
+                        help="train and score the listed students only, and write no tables: one lane of a run split "
+                             "across processes; a last run without it reads every student back")
     args = parser.parse_args(argv)
     out = Path(args.out)
     wanted = [s.strip() for s in args.students.split(",") if s.strip()]
+    unknown = [s for s in wanted if s not in STUDENTS]
+    if unknown:
+        parser.error(f"unknown student(s) {unknown}; choose from {list(STUDENTS)}")
 
     import torch
 
@@ -101,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         data = {name: data[name] for name in args.datasets.split(",")}
     table = training_table(("M1", "M3"))
     students: dict[str, dict[str, dict]] = {}
-    for student in wanted:
-        teachers, weights = STUDENTS[student]
-        for seed in seeds_of(args):
+    for seed in seeds_of(args):  # seed-major: a run stopped early has every student at the first seeds
+        for student in wanted:
+            teachers, weights = STUDENTS[student]
             file = student_file(out, student, seed)
             if file.is_file():
                 students.setdefault(student, {})[str(seed)] = json.loads(file.read_text())
@@ -125,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             file.write_text(json.dumps(entry, indent=2, default=str) + "\n")
             students.setdefault(student, {})[str(seed)] = entry
             print(f"{student} seed {seed}: WQL vs seasonal naive {entry['WQL']:.4f}", flush=True)
+    if args.students_only:
+        return 0
 
     # the teachers and the ensembles, scored directly (deterministic: once)
     auto = next((e["ensemble"] for e in students.get("from v0+v1+v2 (auto)", {}).values() if e.get("ensemble")), None)

@@ -161,15 +161,18 @@ class Retention:
             self._suites[seed] = Suite(self.teacher, seed, self.args.suite_series)
         return self._suites[seed]
 
-    def result(self, variant: str, seed: int, general_share: float | None = None, **student: Any) -> dict:
+    def result(self, variant: str, seed: int, general_share: float | None = None, **student: Any) -> dict | None:
         """The scores of one run; ``variant`` names its folder (``KD+general@0.25``); ``student`` overrides the
-        student's shape (``student_d_model``, ``student_num_layers``) for the size ladder."""
+        student's shape (``student_d_model``, ``student_num_layers``) for the size ladder. None with
+        ``--report-only`` when the run has no results file."""
         from chronos_distill.chronos2.loading import load_chronos2
 
         args = self.args
         file = run_file(args.out, args.regime, variant, seed)
         if file.is_file():
             return json.loads(file.read_text())
+        if args.report_only:
+            return None
         folder = Path(args.runs) / args.regime / variant / f"seed{seed}"
         base = variant.split("@")[0]
         options = dict(VARIANTS[base], teacher_cache=str(Path(args.runs) / "teacher-cache"),
@@ -222,23 +225,37 @@ def run(args: argparse.Namespace) -> dict:
                          "train_series": int(retention.train_table["item_id"].nunique()),
                          "validation_series": int(retention.validation_table["item_id"].nunique())}}
     variants = ["KD"] if args.regime == "general" else args.variants
+    not_run: list[str] = []
+
+    def keep(variant: str, seed: int, entry: dict | None) -> dict | None:
+        if entry is None:
+            not_run.append(f"{variant} seed {seed}")
+        else:
+            results["runs"].setdefault(variant, {})[str(seed)] = entry
+        return entry
+
     for seed_index, seed in enumerate(seeds):
         for variant in variants:
             if variant != "KD+general":
-                results["runs"].setdefault(variant, {})[str(seed)] = retention.result(variant, seed)
+                keep(variant, seed, retention.result(variant, seed))
                 continue
             if seed_index == 0:  # the first seed tries every candidate share; the rule picks one for all seeds
-                reference = results["runs"]["KD"][str(seed)]
-                trials = {0.0: validation_score(reference, reference)}
-                for share in args.general_shares:
-                    trials[share] = validation_score(retention.result(f"KD+general@{share}", seed, share), reference)
-                chosen = min(trials, key=trials.get)
-                results["validation"] = {"seed": seed, "scores": {str(k): v for k, v in trials.items()},
+                reference = results["runs"].get("KD", {}).get(str(seed))
+                trials = {share: retention.result(f"KD+general@{share}", seed, share) for share in args.general_shares}
+                if reference is None or None in trials.values():
+                    not_run.append(f"KD+general share trials, seed {seed}")
+                    break
+                scores = {0.0: validation_score(reference, reference),
+                          **{share: validation_score(entry, reference) for share, entry in trials.items()}}
+                chosen = min(scores, key=scores.get)
+                results["validation"] = {"seed": seed, "scores": {str(k): v for k, v in scores.items()},
                                          "chosen_share": chosen}
+            if results["validation"] is None:
+                continue
             chosen = results["validation"]["chosen_share"]
-            entry = (results["runs"]["KD"][str(seed)] if chosen == 0.0
-                     else retention.result(f"KD+general@{chosen}", seed, chosen))
-            results["runs"].setdefault("KD+general", {})[str(seed)] = entry
+            keep("KD+general", seed, results["runs"]["KD"].get(str(seed)) if chosen == 0.0
+                 else retention.result(f"KD+general@{chosen}", seed, chosen))
+    results["not_run"] = not_run
     return results
 
 
@@ -246,9 +263,9 @@ def markdown(results: dict) -> str:
     lines = [f"# Zero-shot retention: {results['regime']}", "", f"`{results['command']}`", "",
              f"Teacher: {results['teacher']}; {results['steps']} steps per student; mean ± std over seeds of the "
              "student's score over the teacher's (1.0 keeps everything; below 1 is better than the teacher).", "",
-             "| variant | in-domain WQL | held-out WQL | seasonality suite MAE |", "|---|---|---|---|"]
+             "| variant | seeds | in-domain WQL | held-out WQL | seasonality suite MAE |", "|---|---|---|---|---|"]
     for variant, seeds in results["runs"].items():
-        cells = []
+        cells = [",".join(seeds)]
         for kind in ("in-domain", "held-out"):
             values = [s[kind]["vs_teacher"] for s in seeds.values() if s.get(kind)]
             cells.append(pm(values) if values else "-")
@@ -264,6 +281,9 @@ def markdown(results: dict) -> str:
                   "x held-out truth loss relative to KD; lower is better): "
                   + ", ".join(f"{k}: {v:.4f}" for k, v in chosen["scores"].items())
                   + f"; chosen {chosen['chosen_share']}."]
+    if results.get("not_run"):
+        lines += ["", "Not run (`--report-only`: no results file, cut for the CPU budget): "
+                  + "; ".join(results["not_run"]) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -311,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suite-seed", type=int, default=3, help="seed of the reported suite series")
     parser.add_argument("--validation-suite-seed", type=int, default=2, help="seed of the suite series that validate")
     parser.add_argument("--suite-series", type=int, default=32)
+    parser.add_argument("--report-only", action="store_true",
+                        help="write the tables from the runs' results files only; a run without one is listed as not "
+                             "run, never trained (what a budget cut leaves)")
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
     args.general_shares = [float(v) for v in args.general_shares.split(",") if v.strip()]

@@ -44,3 +44,12 @@ def test_a_run_whose_results_file_exists_is_not_retrained(teacher_dir, tmp_path,
     second = json.loads((tmp_path / "out" / "retention_low-data.json").read_text())
     assert second["runs"] == first["runs"]
     assert (tmp_path / "out" / "retention_low-data_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+    # --report-only: a seed without results files is listed as not run, never trained
+    seeds_at = argv.index("--seeds") + 1
+    report = argv[:seeds_at] + ["0,1"] + argv[seeds_at + 1:] + ["--report-only"]
+    assert retention.main(report) == 0
+    reported = json.loads((tmp_path / "out" / "retention_low-data.json").read_text())
+    assert reported["runs"] == first["runs"]
+    assert reported["not_run"] == ["truth-only seed 1", "KD seed 1"]
+    assert "Not run" in (tmp_path / "out" / "retention_low-data.md").read_text()

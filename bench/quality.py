@@ -16,8 +16,9 @@ portions are only ever scored.
     python bench/quality.py [--teacher reference] [--steps 2000] [--seeds 0,1,2] [--out bench/results]
     python bench/quality.py --students-from runs/bench-retention/full [--distilled-variant KD]
 
-The second form scores the retention benchmark's full-regime students (the same M1 + M3 training portions, less
-the 20% of series it holds out to validate on) instead of training the same students again.
+The second form scores a retention benchmark regime's students instead of training the same students again: the
+full regime's were distilled on the same M1 + M3 training portions, the cross-domain regime's on M3's only; both
+less the 20% of series held out to validate on.
 
 Writes ``quality.md``, ``quality.json`` and ``quality/`` (scores and plots of seed 0's students) into ``--out``.
 """
@@ -142,7 +143,7 @@ def main(argv=None) -> int:
     parameters = {name: sum(p.numel() for p in m.parameters())
                   for name, m in {"teacher": teacher, **first_students}.items()}
     result = {"command": command_line("quality.py", argv), "seeds": seeds_of(args), "steps": args.steps,
-              "teacher": args.teacher, "teacher_scores": teacher_results, "runs": runs, "latency": costs,
+              "teacher": args.teacher, "students_from": args.students_from, "teacher_scores": teacher_results, "runs": runs, "latency": costs,
               "parameters": parameters, "first_seed_scores": first}
     write_results(args.out, "quality", markdown(result, markdown_table(first)), result)
     return 0
@@ -155,7 +156,9 @@ def markdown(result: dict, first_table: str) -> str:
     lines = ["# Quality: teacher vs distilled student vs truth-only student (M3)", "",
              f"Command: `{result['command']}`", "",
              f"Teacher `{result['teacher']}`; {result['steps']} steps per student; seeds {result['seeds']}; "
-             "mean ± std over seeds (sample std; 0 with one seed).", "",
+             "mean ± std over seeds (sample std; 0 with one seed)."
+             + (f" Students: the finished runs in `{result['students_from']}` (not retrained here)."
+                if result.get("students_from") else ""), "",
              "| model | parameters | WQL vs teacher | WQL vs seasonal naive | "
              + " | ".join(f"{d} WQL" for d in datasets) + " | " + " | ".join(f"{d} MASE" for d in datasets) + " |",
              "|---|---|---|---|" + "---|" * (2 * len(datasets))]

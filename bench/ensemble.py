@@ -37,6 +37,7 @@ from common import (
     add_training_arguments,
     command_line,
     interleaved_timing,
+    mean_std,
     pm,
     relative_wql,
     run_options,
@@ -84,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--students", default=",".join(STUDENTS), help="comma-separated, of " + "; ".join(STUDENTS))
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--datasets", default=None, help="score only these (comma-separated, e.g. m1_yearly: a smoke run)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: read every student back from its results file, list the missing ones as "
+                             "not run, and write the tables (what a budget cut leaves)")
     parser.add_argument("--students-only", action="store_true",
                         help="train and score the listed students only, and write no tables: one lane of a run split "
                              "across processes; a last run without it reads every student back")
@@ -107,12 +111,16 @@ def main(argv: list[str] | None = None) -> int:
         data = {name: data[name] for name in args.datasets.split(",")}
     table = training_table(("M1", "M3"))
     students: dict[str, dict[str, dict]] = {}
+    not_run: list[str] = []
     for seed in seeds_of(args):  # seed-major: a run stopped early has every student at the first seeds
         for student in wanted:
             teachers, weights = STUDENTS[student]
             file = student_file(out, student, seed)
             if file.is_file():
                 students.setdefault(student, {})[str(seed)] = json.loads(file.read_text())
+                continue
+            if args.report_only:
+                not_run.append(f"{student} seed {seed}")
                 continue
             folder = Path(args.runs) / file.parent.name / f"seed{seed}"
             options = run_options(args, seed, folder, train_data=table, teacher=",".join(teachers), alpha=0.5,
@@ -146,8 +154,18 @@ def main(argv: list[str] | None = None) -> int:
     if auto_weights:
         direct["v0+v1+v2 (auto)"] = EnsembleForecaster.from_names(list(CHRONOS_TEACHERS), auto_weights)
     direct["v2+AutoETS (equal)"] = EnsembleForecaster.from_names(["reference-v2", STATISTICAL])
-    scored = score(direct, data)
-    teachers = {name: summary(scored, name) for name in direct}
+    # deterministic, and AutoETS fits every test series twice: scored once, kept next to the students' files
+    direct_file = out / "ensemble" / "direct.json"
+    kept = json.loads(direct_file.read_text()) if direct_file.is_file() else {}
+    if kept.get("models") == list(direct) and kept.get("datasets") == list(data) \
+            and kept.get("auto_weights") == auto_weights:
+        teachers = kept["teachers"]
+    else:
+        scored = score(direct, data)
+        teachers = {name: summary(scored, name) for name in direct}
+        direct_file.parent.mkdir(parents=True, exist_ok=True)
+        direct_file.write_text(json.dumps({"models": list(direct), "datasets": list(data), "auto_weights": auto_weights,
+                                           "teachers": teachers}, indent=2) + "\n")
 
     monthly = data.get("m3_monthly") or next(iter(data.values()))
     batch = [torch.tensor(c, dtype=torch.float32) for c in monthly.contexts[:64]]
@@ -170,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                "datasets": list(data), "teachers": teachers,
                "teacher_parameters": {name: forecaster_parameters(model) for name, model in direct.items()},
                "auto_weights": dict(zip(CHRONOS_TEACHERS, auto_weights)) if auto_weights else None,
-               "students": students, "latency": {n: {k: v for k, v in t.items() if k != "times_s"}
+               "students": students, "not_run": not_run, "latency": {n: {k: v for k, v in t.items() if k != "times_s"}
                                                  for n, t in timing.items()}}
     write_results(out, "ensemble", markdown(results), results)
     return 0
@@ -198,9 +216,52 @@ def markdown(results: dict) -> str:
         lines.append(f"| student {name} | {values[0]['parameters']:,} | {pm([v['WQL'] for v in values], 4)} | "
                      f"{pm([v['MASE'] for v in values], 4)} | {timing(name)} |")
     if results.get("auto_weights"):
-        lines += ["", "auto weights (greedy ensemble selection on the last H steps of the training series): "
+        lines += ["", "auto weights of the first seed's run, used for the directly scored auto ensemble (greedy "
+                  "ensemble selection on the last H steps of the training series): "
                   + ", ".join(f"{k} {v:.2f}" for k, v in results["auto_weights"].items())]
+    lines += ["", "## Targets", ""] + [f"- {line}" for line in targets(results)]
+    if results.get("not_run"):
+        lines += ["", "Not run (`--report-only`: no results file, cut for the CPU budget): "
+                  + "; ".join(results["not_run"]) + "."]
     return "\n".join(lines) + "\n"
+
+
+def targets(results: dict) -> list[str]:
+    """The issue's targets, each computed from the table: met or not, with the figures."""
+    wql = {name: s["WQL"] for name, s in results["teachers"].items()}
+    students = {name: [v["WQL"] for v in seeds.values()] for name, seeds in results["students"].items()}
+    lines = []
+    best = min(CHRONOS_TEACHERS, key=lambda t: wql[t])
+    for ensemble in ("v0+v1+v2 (equal)", "v0+v1+v2 (auto)"):
+        if ensemble in wql:
+            lines.append(f"{ensemble} better than its best member ({best}, {wql[best]:.4f}): "
+                         f"{'met' if wql[ensemble] < wql[best] else 'missed'} ({wql[ensemble]:.4f})")
+    pair_best = min(("reference-v2", "AutoETS"), key=lambda t: wql[t])
+    lines.append(f"v2+AutoETS (equal) better than its best member ({pair_best}, {wql[pair_best]:.4f}): "
+                 f"{'met' if wql['v2+AutoETS (equal)'] < wql[pair_best] else 'missed'} "
+                 f"({wql['v2+AutoETS (equal)']:.4f})")
+    for name, ensemble in (("from v0+v1+v2 (auto)", "v0+v1+v2 (auto)"), ("from v2+AutoETS", "v2+AutoETS (equal)")):
+        if name not in students:
+            continue
+        mine = students[name]
+        mean, std = mean_std(mine)
+        for single in ("from v0", "from v1", "from v2"):
+            if single in students:
+                other, other_std = mean_std(students[single])
+                gap, bar = other - mean, 2 * max(std, other_std)
+                lines.append(f"student {name} beats student {single} by more than 2 std: "
+                             f"{'met' if gap > bar else 'missed'} (gap {gap:+.4f}, 2 std {bar:.4f}, "
+                             f"{len(mine)} and {len(students[single])} seeds)")
+        if ensemble in wql:
+            lines.append(f"student {name} within 2% of {ensemble}: "
+                         f"{'met' if mean <= 1.02 * wql[ensemble] else 'missed'} ({mean / wql[ensemble]:.3f}x)")
+        chronos = [t for t in CHRONOS_TEACHERS if t in wql]
+        smaller = all(results["students"][name][next(iter(results["students"][name]))]["parameters"]
+                      < results["teacher_parameters"][t] for t in chronos)
+        lines.append(f"student {name} beats every single teacher ({', '.join(chronos)}, AutoETS) while smaller than "
+                     f"each: {'yes' if mean < min(wql[t] for t in (*chronos, 'AutoETS')) and smaller else 'no'} "
+                     f"({mean:.4f} ± {std:.4f} vs best teacher {min(wql[t] for t in (*chronos, 'AutoETS')):.4f})")
+    return lines
 
 
 if __name__ == "__main__":

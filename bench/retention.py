@@ -306,7 +306,7 @@ def plot_curves(results: dict, path: Path) -> bool:
         length = min(len(c) for c in runs)
         steps = runs[0][:length, 0]
         values = np.stack([c[:length, 1] for c in runs])
-        line, = ax.plot(steps, values.mean(axis=0), marker="o", markersize=3, label=f"{variant} ({len(runs)} seeds)")
+        line, = ax.plot(steps, values.mean(axis=0), marker="o", markersize=3, label=f"{variant} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
         ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2)
     ax.set_xlabel("step (batch of 64)")
     ax.set_ylabel("validation quantile loss on the truth")

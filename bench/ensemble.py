@@ -256,11 +256,12 @@ def targets(results: dict) -> list[str]:
             lines.append(f"student {name} within 2% of {ensemble}: "
                          f"{'met' if mean <= 1.02 * wql[ensemble] else 'missed'} ({mean / wql[ensemble]:.3f}x)")
         chronos = [t for t in CHRONOS_TEACHERS if t in wql]
-        smaller = all(results["students"][name][next(iter(results["students"][name]))]["parameters"]
-                      < results["teacher_parameters"][t] for t in chronos)
+        best_single = min(wql[t] for t in (*chronos, "AutoETS"))
+        parameters = next(iter(results["students"][name].values()))["parameters"]
+        smaller = all(parameters < results["teacher_parameters"][t] for t in chronos)
         lines.append(f"student {name} beats every single teacher ({', '.join(chronos)}, AutoETS) while smaller than "
-                     f"each: {'yes' if mean < min(wql[t] for t in (*chronos, 'AutoETS')) and smaller else 'no'} "
-                     f"({mean:.4f} ± {std:.4f} vs best teacher {min(wql[t] for t in (*chronos, 'AutoETS')):.4f})")
+                     f"each: {'yes' if mean < best_single and smaller else 'no'} "
+                     f"({mean:.4f} ± {std:.4f} vs best teacher {best_single:.4f})")
     return lines
 
 

@@ -227,12 +227,11 @@ def run(args: argparse.Namespace) -> dict:
     variants = ["KD"] if args.regime == "general" else args.variants
     not_run: list[str] = []
 
-    def keep(variant: str, seed: int, entry: dict | None) -> dict | None:
+    def keep(variant: str, seed: int, entry: dict | None) -> None:
         if entry is None:
             not_run.append(f"{variant} seed {seed}")
         else:
             results["runs"].setdefault(variant, {})[str(seed)] = entry
-        return entry
 
     for seed_index, seed in enumerate(seeds):
         for variant in variants:
@@ -244,7 +243,7 @@ def run(args: argparse.Namespace) -> dict:
                 trials = {share: retention.result(f"KD+general@{share}", seed, share) for share in args.general_shares}
                 if reference is None or None in trials.values():
                     not_run.append(f"KD+general share trials, seed {seed}")
-                    break
+                    continue  # the other variants of this seed still count
                 scores = {0.0: validation_score(reference, reference),
                           **{share: validation_score(entry, reference) for share, entry in trials.items()}}
                 chosen = min(scores, key=scores.get)
@@ -306,7 +305,7 @@ def plot_curves(results: dict, path: Path) -> bool:
         length = min(len(c) for c in runs)
         steps = runs[0][:length, 0]
         values = np.stack([c[:length, 1] for c in runs])
-        line, = ax.plot(steps, values.mean(axis=0), marker="o", markersize=3, label=f"{variant} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
+        line, = ax.plot(steps, values.mean(axis=0), marker="o", markersize=3, label=f"{variant} ({len(runs)} seed{'s' * (len(runs) > 1)})")
         ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2)
     ax.set_xlabel("step (batch of 64)")
     ax.set_ylabel("validation quantile loss on the truth")

@@ -73,3 +73,24 @@ def normalised_quantiles(model: nn.Module, batch: Mapping[str, Any]) -> torch.Te
         q=inner.num_quantiles,
         p=inner.chronos_config.output_patch_size,
     )
+
+
+def same_normalised_space(a: nn.Module, b: nn.Module) -> bool:
+    """Whether two Chronos-2 models normalise every window identically: the same context length (the instance
+    norm's statistics come from the context each reads) and the same arcsinh setting."""
+    a, b = unwrap(a).chronos_config, unwrap(b).chronos_config
+    return a.context_length == b.context_length and a.use_arcsinh == b.use_arcsinh
+
+
+def reexpress(values: torch.Tensor, source: nn.Module, target: nn.Module, context: torch.Tensor,
+              target_loc_scale: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """Quantiles (batch, q, h) in ``source``'s normalised space, in ``target``'s instead: back to the data's units
+    with the statistics of the context ``source`` reads, then normalised with those of the context ``target`` reads
+    (``target_loc_scale`` when already computed). Differentiable: a student's quantiles keep their gradient.
+    ``context``: (batch, time), the batch's context as both models are given it."""
+    source, target = unwrap(source), unwrap(target)
+    _, own = source.instance_norm(context[..., -source.chronos_config.context_length:].float())
+    if target_loc_scale is None:
+        _, target_loc_scale = target.instance_norm(context[..., -target.chronos_config.context_length:].float())
+    raw = source.instance_norm.inverse(values.flatten(1), own)
+    return target.instance_norm(raw, target_loc_scale)[0].reshape(values.shape)

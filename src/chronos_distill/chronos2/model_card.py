@@ -105,8 +105,11 @@ def student_card(record: dict[str, Any]) -> str:
     data = record["data"]["train"]
     s, t = student["config"], teacher["config"]
     exported = training["exported"]
+    started = student.get("started_from")
     lines = [
-        front_matter(license=record["card"]["license"], base_model=teacher["hub_id"],
+        # the checkpoint whose weights the student starts from is its base model; else the teacher it was built from
+        front_matter(license=record["card"]["license"],
+                     base_model=(started or {}).get("hub_id") if started else teacher["hub_id"],
                      datasets=record["card"]["datasets"], tags=STUDENT_TAGS),
         "# Chronos-2 student distilled with chronos-distill",
         "",
@@ -114,12 +117,14 @@ def student_card(record: dict[str, Any]) -> str:
         f"{s['num_heads']} heads, d_ff {s['d_ff']}) distilled from the teacher **{teacher['name']}** "
         f"({teacher['parameters']:,} parameters; d_model {t['d_model']}, {t['num_layers']} layers).",
         "",
-        *_usage(options["prediction_length"]),
+        *_usage(options["prediction_length"] or student.get("horizon") or 64),
         "",
         "## Distillation",
         "",
         f"- teacher: {teacher['name']}" + (f" (`{teacher['hub_id']}`)" if teacher["hub_id"] else "")
         + f", license {teacher['license'] or 'not known'}",
+        *([f"- started from: {started['name']}" + (f" (`{started['hub_id']}`)" if started["hub_id"] else "")
+           + " (its weights and config; then distilled)"] if started else []),
         *_ensemble(record.get("ensemble")),
         f"- objective: output loss `{loss['output_loss']}` in the teacher's normalised space; terms "
         + ", ".join(f"{name} {_number(term['weight'])} ({term['option']})" for name, term in loss["terms"].items()),

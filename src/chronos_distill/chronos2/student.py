@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 def build_student_config(teacher_config: Chronos2CoreConfig, cfg: DistillConfig) -> Chronos2CoreConfig:
     """The student's config: the teacher's, with the ``student_*`` overrides of ``cfg`` applied and checked."""
-    d_model = cfg.student_d_model
+    d_model = cfg.student_width
     num_layers = cfg.student_num_layers or max(1, teacher_config.num_layers // 2)
     num_heads, d_kv = cfg.student_num_heads, cfg.student_d_kv
     if num_heads is None and d_kv is None:
@@ -79,6 +79,19 @@ def build_student(teacher: Chronos2Model, cfg: DistillConfig) -> Chronos2Model:
         logger.warning(
             "the student (%s parameters) is not smaller than the teacher (%s parameters)", f"{n_student:,}", f"{n_teacher:,}"
         )
+    return student
+
+
+def load_student(source: str) -> Chronos2Model:
+    """A student that starts from an existing Chronos-2 checkpoint (``--student``: a general student, a smaller
+    pretrained Chronos-2, an earlier run), with its own config; fp32, trainable. ``source``: a resolved local
+    folder or hub id (:func:`chronos_distill.chronos2.checkpoints.resolve_checkpoint`)."""
+    from chronos_distill.chronos2.loading import load_chronos2
+
+    student = load_chronos2(source, role="student")
+    student.requires_grad_(True)
+    student.train()
+    student.config._name_or_path = ""  # the published config names no local folder
     return student
 
 

@@ -26,6 +26,13 @@ from chronos_distill.config.options import (
 from chronos_distill.config.training import TrainingOptions
 from chronos_distill.errors import ConfigError
 
+#: The student's width when neither --student-d-model nor --student is given.
+DEFAULT_STUDENT_D_MODEL = 384
+#: The options that shape a student built from the teacher's config; a student started from a checkpoint
+#: (``student``) keeps its own, so none of them may be given with it.
+STUDENT_SHAPE_OPTIONS = ("student_d_model", "student_num_layers", "student_num_heads", "student_d_kv", "student_d_ff",
+                         "student_quantiles")
+
 #: The options of the loss: its terms and their weights (see :mod:`chronos_distill.distillation.objective`).
 LOSS_OPTIONS = ("output_loss", "alpha", "feature_weight", "attention_weight", "term_weights", "layer_map", "feature_loss",
                 "feature_projection", "attention_loss", "attention_kind", "relation_heads", "horizon_weighting",
@@ -35,7 +42,8 @@ LOSS_OPTIONS = ("output_loss", "alpha", "feature_weight", "attention_weight", "t
 #: weights were trained on other data or another loss would be described wrongly by its card. ``max_steps``
 #: may change: raising it continues training.
 DISTILL_FIXED_ON_RESUME = (
-    "teacher", "teacher_weights", "feature_teacher", "season_length", "prediction_length", "student_d_model", "student_num_layers", "student_num_heads",
+    "teacher", "teacher_weights", "feature_teacher", "season_length", "prediction_length", "student", "student_d_model",
+    "student_num_layers", "student_num_heads",
     "student_d_kv", "student_d_ff", "student_quantiles", "context_length", "student_init",
     "train_data", "general", "validation_data", "id_column", "timestamp_column", "timestamp_format", "target",
     "known_covariates", "past_covariates", "ignore_columns", "min_past",
@@ -141,8 +149,9 @@ class DistillConfig(TrainingOptions):
         False, "Distill a general-purpose student from the teacher alone: every row of every batch is drawn from "
         "the pretraining task mix (the general transfer source) and labelled by the teacher; no --train-data, and "
         "no truth term.", "flag")
-    prediction_length: int = _opt(None, "Forecast horizon H (steps) the student is distilled for.", "int",
-                                  required=True, low=1)
+    prediction_length: int | None = _opt(
+        None, "Forecast horizon H (steps) the student is distilled for. Required unless --general, whose batches "
+        "draw their horizon from 1 output patch up to this (default: the teacher's full horizon).", "int", low=1)
     output: str = _opt(None, "Output folder: model/ (the exported student with distillation.json and its model "
                        "card README.md), checkpoints/ and run_config.json beside it.", "str", required=True)
     validation_data: Any = _opt(
@@ -173,7 +182,14 @@ class DistillConfig(TrainingOptions):
         "infer it. Time-zone-aware timestamps are converted to UTC.", "str")
 
     # --- student ------------------------------------------------------------------------------------------
-    student_d_model: int = _opt(384, "Student hidden width d_model.", "int", low=1)
+    student: str | None = _opt(
+        None, "Start the student from an existing Chronos-2 checkpoint instead of building one: a local folder, a "
+        "run folder (its model/), a hub id (e.g. autogluon/chronos-2-small) or a bundled name. Its own config is "
+        "kept (width, depth, context length, output patches, quantiles), so the student_* shape options and "
+        "student_init do not apply; a general student (distill --general) makes a good start for a task run.",
+        "str")
+    student_d_model: int | None = _opt(None, f"Student hidden width d_model (default {DEFAULT_STUDENT_D_MODEL}).",
+                                       "int", low=1)
     student_num_layers: int | None = _opt(None, "Student encoder layers (default: half the teacher's, at least 1).", "int", low=1)
     student_num_heads: int | None = _opt(None, "Student attention heads (default: student_d_model // student_d_kv).", "int", low=1)
     student_d_kv: int | None = _opt(
@@ -323,6 +339,10 @@ class DistillConfig(TrainingOptions):
         if not self.general and self.train_data is None:
             raise ConfigError("option `train_data` (--train-data) is required (or --general, to distill a "
                               "general-purpose student on the teacher's pretraining task mix alone)")
+        if not self.general and self.prediction_length is None:
+            raise ConfigError("option `prediction_length` (--prediction-length) is required: the horizon the student "
+                              "is distilled for")
+        self._check_student()
         if self.general and any(getattr(self, f"transfer_{name}") for name in TRANSFER_SOURCES):
             raise ConfigError("--general draws every row from the general source already; the --transfer-* shares "
                               "apply to runs with --train-data")
@@ -333,6 +353,9 @@ class DistillConfig(TrainingOptions):
         if overlap:
             raise ConfigError(f"column(s) {sorted(overlap)} are given both as target and as known covariates")
         check_term_weights(self)
+        if self.general and not any(term_weight(self, n) for n in [*TERM_WEIGHT_OPTIONS, *self.term_weights]):
+            raise ConfigError("--general has no truth term, and every teacher term has weight 0: give --alpha "
+                              "above 0 (its weight is then 1)")
         check_layer_map_syntax(self.layer_map)
         shares = [f"transfer_{name}" for name in TRANSFER_SOURCES]
         if sum(getattr(self, name) for name in shares) >= 1.0:
@@ -351,6 +374,25 @@ class DistillConfig(TrainingOptions):
             if self.output_loss == "median_mse" and 0.5 not in levels:
                 raise ConfigError("output_loss median_mse needs the 0.5 level in `student_quantiles`")
         self._check_training_options()
+
+    def _check_student(self) -> None:
+        """A student started from a checkpoint keeps its own shape: no shape option and no other init with it."""
+        if self.student is None:
+            return
+        given = [name for name in STUDENT_SHAPE_OPTIONS if getattr(self, name) is not None]
+        if given:
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise ConfigError(f"option `student` (--student {self.student}) keeps that checkpoint's own shape and "
+                              f"quantiles; drop {flags}, or drop --student to build a student of that shape")
+        if self.student_init != "random":
+            raise ConfigError(f"option `student` (--student {self.student}) starts from that checkpoint's weights; "
+                              f"--student-init {self.student_init} builds a new student from the teacher: give one "
+                              "of the two")
+
+    @property
+    def student_width(self) -> int:
+        """The width of a student built from the teacher's config (``student_d_model`` or its default)."""
+        return self.student_d_model if self.student_d_model is not None else DEFAULT_STUDENT_D_MODEL
 
     def _check_teachers(self) -> None:
         """Several teachers: their weights, the feature teacher, and what only a Chronos-2 teacher can be."""

@@ -44,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 CACHE_FORMAT = 3  # 2: batches carry teacher_rows (teacher-only transfer rows); 3: the key has a windows fingerprint
 MANIFEST = "manifest.json"
+#: The seed that draws a ``--general`` run's cached batches, whatever the run's own seed: every student and seed of
+#: a general family trains on one labelled set, labelled once.
+GENERAL_CACHE_SEED = 0
 BATCHES_PER_SHARD = 64
 #: batch entries stored per cached batch (tensors), besides the integer num_output_patches
 _INTEGER = {"group_ids": torch.long, "teacher_rows": torch.bool}

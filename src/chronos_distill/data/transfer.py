@@ -152,7 +152,14 @@ def assemble_groups(groups: list[torch.Tensor], targets: list[int], horizon: int
 
 class GeneralSource:
     """Tasks of the pretraining mix (:mod:`chronos_distill.data.tasks`, real series left out) whose contexts reach
-    ``context_length``: the rows of the ``general`` source and of a ``--general`` run."""
+    ``context_length``: the rows of the ``general`` source and of a ``--general`` run.
+
+    Each task's longest context is drawn log-uniformly from :data:`GENERAL_MIN_CONTEXT` (16) steps to
+    ``context_length`` (:func:`context_cap`), and the task is generated and cut for that cap. With a 512-step
+    context, 40% of the caps are at most 64 steps: fewer than in the M1 + M3 training series (63% of which are
+    that short: yearly and quarterly data), far more than in hourly or daily collections, and long contexts still
+    reach what the teacher reads. A uniform draw of the length (the pretraining stream's) gives contexts of over
+    100 steps about 90% of the time, and a student that never saw a yearly-length series forecasts them worst."""
 
     def __init__(self, context_length: int):
         self.context_length = context_length
@@ -165,8 +172,9 @@ class GeneralSource:
         """One task's context (rows, <= context_length), and how many of its first rows are targets: the whole
         group, or one of its targets when the group has more than ``budget`` rows."""
         rng = np.random.default_rng(np.random.randint(2**31))  # from numpy's global RNG: seeded, resumed
-        values, n_targets, _ = self.mix.task(rng, self.bank, GENERAL_HORIZON, self.context_length)
-        context, _ = self.mix.split(rng, values, GENERAL_HORIZON, self.context_length)
+        cap = context_cap(rng, self.context_length)
+        values, n_targets, _ = self.mix.task(rng, self.bank, GENERAL_HORIZON, cap)
+        context, _ = self.mix.split(rng, values, GENERAL_HORIZON, cap)
         context = torch.from_numpy(np.ascontiguousarray(context)).float()
         if context.shape[0] > budget:
             row = int(rng.integers(n_targets))
@@ -176,30 +184,44 @@ class GeneralSource:
 
 class GeneralBatches(IterableDataset):
     """The batches of a ``--general`` run: every row from the general source (tasks of the pretraining mix with
-    contexts up to ``context_length``), labelled by the teacher over ``prediction_length`` steps."""
+    contexts up to ``context_length``), labelled by the teacher. Each batch's horizon is drawn uniformly from 1 to
+    ``ceil(prediction_length / output_patch_size)`` output patches (numpy's global RNG: seeded, resumed), as
+    Chronos-2 varies its horizon in training, so a general student learns every horizon it can output; the
+    batch's ``num_output_patches`` and its (rows, patches x patch) NaN ``future_target`` say which."""
 
     def __init__(self, *, batch_size: int, context_length: int, prediction_length: int, output_patch_size: int,
                  **_: Any):
         self.batch_size = batch_size  # read by Chronos2Trainer
-        self.prediction_length = prediction_length
-        self.num_output_patches = -(-prediction_length // output_patch_size)
+        self.output_patch_size = output_patch_size
+        self.max_output_patches = -(-prediction_length // output_patch_size)
         self.source = GeneralSource(context_length)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         while True:
+            num_output_patches = int(np.random.randint(1, self.max_output_patches + 1))
             groups, targets, budget = [], [], self.batch_size
             while budget > 0:
                 group, n_targets = self.source.draw(budget)
                 groups.append(group)
                 targets.append(n_targets)
                 budget -= group.shape[0]
-            yield {**assemble_groups(groups, targets, self.prediction_length), "num_output_patches": self.num_output_patches}
+            yield {**assemble_groups(groups, targets, num_output_patches * self.output_patch_size),
+                   "num_output_patches": num_output_patches}
+
+
+def context_cap(rng: np.random.Generator, context_length: int) -> int:
+    """A general task's longest context: log-uniform from :data:`GENERAL_MIN_CONTEXT` to ``context_length``
+    (see :class:`GeneralSource`)."""
+    low = min(GENERAL_MIN_CONTEXT, context_length)
+    return int(round(np.exp(rng.uniform(np.log(low), np.log(context_length)))))
 
 
 #: KernelSynth samples of the general source's bank, and the seed they are drawn from (fixed: the bank is part of
 #: the source, like its generators).
 GENERAL_BANK_SIZE = 32
 GENERAL_BANK_SEED = 20261130
+#: Shortest context cap of a general task (one input patch).
+GENERAL_MIN_CONTEXT = 16
 #: Horizon the general source's tasks are cut with; only their contexts are used (the teacher labels the run's
 #: horizon).
 GENERAL_HORIZON = 64

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from chronos.chronos2 import Chronos2Model
 
-from chronos_distill.chronos2.forward import normalised_quantiles, unwrap
+from chronos_distill.chronos2.forward import normalised_quantiles, reexpress, same_normalised_space, unwrap
 from chronos_distill.chronos2.student import digest_weights
 from chronos_distill.distillation.losses.normalised import NormalisedTruth
 from chronos_distill.distillation.losses.output import align_quantiles, pinball_loss
@@ -134,10 +134,6 @@ class TeacherEnsemble:
     def __len__(self) -> int:
         return len(self.members)
 
-    def _same_space(self, model: Chronos2Model) -> bool:
-        a, b = model.chronos_config, self.first.chronos_config
-        return a.context_length == b.context_length and a.use_arcsinh == b.use_arcsinh
-
     def member_quantiles(self, batch: dict[str, Any], known: dict[int, torch.Tensor] | None = None) -> list[torch.Tensor]:
         """Each member's quantiles (batch, len(levels), horizon) in the first teacher's normalised space;
         ``known`` gives members already run (by index), e.g. the feature teacher run with its taps."""
@@ -161,10 +157,8 @@ class TeacherEnsemble:
                 out.append(values.reshape(raw.shape))
                 continue
             model = unwrap(member.model)
-            if model is not self.first and not self._same_space(model):
-                _, own_loc_scale = model.instance_norm(context[..., -model.chronos_config.context_length:].float())
-                raw = model.instance_norm.inverse(values.flatten(1), own_loc_scale).reshape(values.shape)
-                values = self.first.instance_norm(raw.flatten(1), first_loc_scale)[0].reshape(values.shape)
+            if model is not self.first and not same_normalised_space(model, self.first):
+                values = reexpress(values, model, self.first, context, first_loc_scale)
             out.append(align_quantiles(values, levels, self.levels))
         return out
 

@@ -29,6 +29,7 @@ Adding a term means registering one builder; its weight is ``term_weights: {spre
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -225,7 +226,11 @@ class DistillationObjective:
         terms = [term for name, build in TERMS.items()
                  if context.weight(name) > 0 and (term := build(context)) is not None]
         hard = 1.0 - sum(t.weight for t in terms)
-        if getattr(cfg, "general", False):  # no truth anywhere: the truth term is left out
+        if getattr(cfg, "general", False):
+            # no truth anywhere: the truth term is left out and the teacher terms share its weight, so the weights
+            # still sum to 1 (output distillation alone weighs 1: ``total`` is ``distill``)
+            scale = sum(t.weight for t in terms)
+            terms = [dataclasses.replace(t, weight=t.weight / scale) for t in terms]
             return cls(terms, output, cfg.horizon_weighting, cfg.horizon_tau, plan)
         return cls([*terms, truth_term(output, max(0.0, hard))], output, cfg.horizon_weighting, cfg.horizon_tau, plan)
 

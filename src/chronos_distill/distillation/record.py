@@ -22,7 +22,7 @@ from chronos_distill.distillation.objective import DistillationObjective
 logger = logging.getLogger(__name__)
 
 #: Options that name local files or folders: published as file names only.
-PATH_OPTIONS = ("teacher", "train_data", "validation_data", "output", "teacher_cache")
+PATH_OPTIONS = ("teacher", "student", "train_data", "validation_data", "output", "teacher_cache")
 
 
 def _last_logged(history: list[dict[str, Any]], prefix: str, log_names: dict[str, str]) -> dict[str, float]:
@@ -54,9 +54,13 @@ def _loss_record(cfg: DistillConfig, objective: DistillationObjective, plan) -> 
     return record
 
 
-def run_record(cfg, described, teacher, student, train, validation, trainer, metrics, resume_from) -> dict[str, Any]:
+def run_record(cfg, described, teacher, student, train, validation, trainer, metrics, resume_from,
+               started_from=None, horizon: int | None = None) -> dict[str, Any]:
     """The run's ``distillation.json``: published with the model, so local paths are reduced to names.
-    ``described``: the teacher's :class:`~chronos_distill.chronos2.checkpoints.TeacherDescription`."""
+    ``described``: the teacher's :class:`~chronos_distill.chronos2.checkpoints.TeacherDescription`;
+    ``started_from``: the same description of the checkpoint the student started from (``--student``), or None
+    for a student built from the teacher; ``horizon``: the longest horizon trained (a ``--general`` run draws
+    every horizon up to it)."""
     import chronos
     import transformers
 
@@ -82,6 +86,9 @@ def run_record(cfg, described, teacher, student, train, validation, trainer, met
             "config": {k: getattr(teacher.config, k) for k in core},
         },
         "student": {
+            "started_from": started_from.to_dict() if started_from is not None else None,
+            "init": "checkpoint" if started_from is not None else cfg.student_init,
+            "horizon": horizon,
             "parameters": count_parameters(student),
             "config": {k: getattr(student.config, k) for k in core},
             "chronos_config": dict(student.chronos_config.__dict__),

@@ -22,16 +22,21 @@ from chronos_distill.chronos2.export import export_student
 from chronos_distill.chronos2.forward import unwrap
 from chronos_distill.chronos2.loading import load_teacher
 from chronos_distill.chronos2.model_card import scrub_local_paths, student_card
-from chronos_distill.chronos2.student import build_pruned_student, build_student, count_parameters
+from chronos_distill.chronos2.student import build_pruned_student, build_student, count_parameters, load_student
 from chronos_distill.config import DISTILL_FIXED_ON_RESUME, DistillConfig
 from chronos_distill.data.series import SeriesSet, drop_short_series, general_series, load_series
-from chronos_distill.data.teacher_cache import cache_manifest, cached_transfer_set
+from chronos_distill.data.teacher_cache import GENERAL_CACHE_SEED, cache_manifest, cached_transfer_set
 from chronos_distill.data.windows import draw_windows, make_dataset, training_batches
 from chronos_distill.distillation.losses.output import OutputDistillationLoss
 from chronos_distill.distillation.model import DistillationModel
 from chronos_distill.distillation.objective import DistillationObjective
 from chronos_distill.distillation.plan import plan_from_config
-from chronos_distill.distillation.preflight import check_against_teacher, check_distill_inputs, resolve_teachers
+from chronos_distill.distillation.preflight import (
+    check_against_teacher,
+    check_distill_inputs,
+    check_student_against_teacher,
+    run_horizon,
+)
 from chronos_distill.distillation.record import run_record
 from chronos_distill.distillation.teachers import RunTeachers, build_teachers
 from chronos_distill.distillation.trainer import DistillationTrainer, SaveFinalStepCallback
@@ -76,6 +81,8 @@ class PreparedRun:
     teacher_cache: dict[str, Any] | None
     teacher_ref: CheckpointRef
     teachers: RunTeachers | None = None
+    student_ref: CheckpointRef | None = None  # the checkpoint the student started from (--student)
+    horizon: int | None = None  # prediction_length, or a --general run's longest horizon
 
 
 def prepare_run(cfg: DistillConfig) -> PreparedRun:
@@ -87,8 +94,9 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
     output = Path(cfg.output).expanduser()
     # the output folder, the options against the teacher's config.json and the data's columns (no torch work),
     # then the data, then the teacher itself: a wrong option or a typo in a path costs seconds
-    teacher_ref = check_distill_inputs(cfg, DISTILL_FIXED_ON_RESUME)  # the teacher, resolved once
-    min_past = cfg.min_past or cfg.prediction_length
+    checked = check_distill_inputs(cfg, DISTILL_FIXED_ON_RESUME)  # the teachers and the student, resolved once
+    teacher_ref = checked.teacher
+    min_past = cfg.min_past or cfg.prediction_length or 1
     logger.info("reading the training data")
     train = general_series() if cfg.general else _load(cfg, cfg.train_data, "train_data", min_past)
     validation = _load(cfg, cfg.validation_data, "validation_data", 1) if cfg.validation_data is not None else None
@@ -98,23 +106,34 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
     logger.info("teacher: %s parameters", f"{count_parameters(teacher):,}")
     chronos_config = teacher.chronos_config
     check_against_teacher(cfg, dict(chronos_config.__dict__))
+    starting = None
+    if checked.student is not None:
+        logger.info("loading the starting student %s", checked.student.description.name)
+        starting = load_student(checked.student.source)
+        check_student_against_teacher(cfg, dict(starting.chronos_config.__dict__), dict(chronos_config.__dict__),
+                                      checked.student.name)
+    horizon = run_horizon(cfg, dict(chronos_config.__dict__),
+                          dict(starting.chronos_config.__dict__) if starting is not None else None)
     context_length = cfg.context_length or chronos_config.context_length
     dataset_options = dict(
         context_length=context_length,
-        prediction_length=cfg.prediction_length,
+        prediction_length=horizon,
         batch_size=cfg.batch_size,
         output_patch_size=chronos_config.output_patch_size,
     )
     kept_channels = None
-    logger.info("building the student (%s init)", cfg.student_init)
-    if cfg.student_init == "pruned":
+    if starting is not None:
+        student = starting
+    elif cfg.student_init == "pruned":
+        logger.info("building the student (pruned from the teacher)")
         # calibration windows from their own seed stream, so training windows stay those of a random-init run
         calibration = draw_windows(train, cfg.calibration_batches, cfg.seed + 1, min_past=min_past, **dataset_options)
         student, kept_channels = build_pruned_student(teacher, cfg, calibration)
     else:
+        logger.info("building the student (random init)")
         student = build_student(teacher, cfg)
-    sources = {name: (ref.source if ref is not None else None) for name, ref in resolve_teachers(cfg).items()}
-    teachers = build_teachers(cfg, teacher, sources, train, validation, context_length)
+    sources = {name: (ref.source if ref is not None else None) for name, ref in checked.teachers.items()}
+    teachers = build_teachers(cfg, teacher, sources, train, validation, context_length, horizon)
     feature_teacher = teachers.feature_teacher
     plan = plan_from_config(cfg, feature_teacher.config, student.config)
     output_family = OutputDistillationLoss(cfg.output_loss, student.chronos_config.quantiles, chronos_config.quantiles)
@@ -133,11 +152,15 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
     cache_info = None
     if cfg.teacher_cache is not None:
         logger.info("preparing the teacher cache in %s", cfg.teacher_cache)
+        # a --general run's batches do not depend on the student or its seed: one labelled set serves every student
+        # of a family (each seed still draws its own order and initialisation)
+        cache_seed = GENERAL_CACHE_SEED if cfg.general else cfg.seed
         train_dataset, cache_folder, reused = cached_transfer_set(
-            cfg.teacher_cache, teachers.target, train, cfg.cache_batches, cfg.seed, shares=shares, min_past=min_past,
+            cfg.teacher_cache, teachers.target, train, cfg.cache_batches, cache_seed, shares=shares, min_past=min_past,
             **dataset_options,
         )
-        cache_info = {"folder": str(cache_folder), "reused": reused, "batches": cfg.cache_batches}
+        cache_info = {"folder": str(cache_folder), "reused": reused, "batches": cfg.cache_batches, "seed": cache_seed,
+                      "key": cache_folder.name}
         distances = cache_manifest(cache_folder).get("member_distances")
         if distances is not None and teachers.ensemble is not None:
             cache_info["member_distances"] = dict(zip([m.label for m in teachers.ensemble.members], distances))
@@ -154,7 +177,7 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
     )
     logger.info("student: %s parameters; training for %d steps", f"{count_parameters(student):,}", cfg.max_steps)
     return PreparedRun(cfg, output, trainer, teacher, train, validation, context_length, cache_info, teacher_ref,
-                       teachers)
+                       teachers, checked.student, horizon)
 
 
 def distill(config: DistillConfig | None = None, **options: Any) -> DistillResult:
@@ -172,8 +195,11 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
 
     def export(train_output, resume_from) -> None:
         record = records["record"] = finished_record(run, trainer, student, train_output, resume_from)
-        export_student(student, model_folder(output), context_length=run.context_length,
-                       prediction_length=cfg.prediction_length, record=record, model_card=student_card(record))
+        # a student built from the teacher's config reads the run's context (as Chronos2Pipeline.fit raises it); one
+        # started from a checkpoint keeps its own config
+        context_length = student.chronos_config.context_length if run.student_ref is not None else run.context_length
+        export_student(student, model_folder(output), context_length=context_length, prediction_length=run.horizon,
+                       record=record, model_card=student_card(record))
 
     train_output, resume_from = train_and_export(trainer, output, resume=cfg.resume, verbose=cfg.verbose,
                                                  export=export)
@@ -185,7 +211,9 @@ def distill(config: DistillConfig | None = None, **options: Any) -> DistillResul
 def finished_record(run: PreparedRun, trainer, student, train_output, resume_from) -> dict[str, Any]:
     """``distillation.json`` of a finished run."""
     record = run_record(run.cfg, run.teacher_ref.description, run.teacher, student, run.train, run.validation,
-                        trainer, train_output.metrics, resume_from)
+                        trainer, train_output.metrics, resume_from,
+                        started_from=run.student_ref.description if run.student_ref is not None else None,
+                        horizon=run.horizon)
     record["training"]["teacher_cache"] = run.teacher_cache
     if run.teachers is not None and run.teachers.ensemble is not None:
         record["ensemble"] = scrub_local_paths({

@@ -54,9 +54,10 @@ class RunTeachers:
 
 
 def build_teachers(cfg: DistillConfig, first: Chronos2Model, sources: dict[str, Any], train: SeriesSet,
-                   validation: SeriesSet | None, context_length: int) -> RunTeachers:
+                   validation: SeriesSet | None, context_length: int, horizon: int) -> RunTeachers:
     """The run's teachers (see the module doc). ``sources``: each teacher name -> what to load (its resolved
-    checkpoint source; None for a statistical member); ``first`` is the first teacher, loaded."""
+    checkpoint source; None for a statistical member); ``first`` is the first teacher, loaded; ``horizon``: the
+    longest the run asks of them."""
     names = cfg.teachers
     weights = cfg.teacher_weight_values()
     if len(names) == 1:
@@ -76,7 +77,7 @@ def build_teachers(cfg: DistillConfig, first: Chronos2Model, sources: dict[str, 
                 logger.info("loading teacher %s", name)
                 loaded[name] = load_teacher(sources[name])
         members.append(Member(name, 1.0 if weights == "auto" else weights[i], loaded[name]))
-    check_compatible(first, members, cfg.prediction_length, context_length)
+    check_compatible(first, members, horizon, context_length)
     feature_name = cfg.feature_teacher or names[0]
     feature_teacher = loaded[feature_name]
     record: dict[str, Any] = {"mode": "auto" if weights == "auto" else ("given" if cfg.teacher_weights else "equal")}

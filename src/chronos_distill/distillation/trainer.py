@@ -12,6 +12,7 @@ only on the blocks the objective needs. ``compute_loss`` is the two forward pass
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,13 @@ import torch
 from chronos.chronos2 import Chronos2Model
 from chronos.chronos2.trainer import Chronos2Trainer, EvaluateAndSaveFinalStepCallback
 
-from chronos_distill.chronos2.forward import MODEL_INPUT_KEYS, normalised_quantiles
+from chronos_distill.chronos2.forward import (
+    MODEL_INPUT_KEYS,
+    normalised_quantiles,
+    reexpress,
+    same_normalised_space,
+    unwrap,
+)
 from chronos_distill.chronos2.taps import Tapped, tap
 from chronos_distill.distillation.ensemble import TeacherEnsemble
 from chronos_distill.distillation.losses.normalised import normalise_truth
@@ -142,6 +149,12 @@ class DistillationTrainer(Chronos2Trainer):
     ):
         teacher_q, teacher_tapped = self.teacher_pass(inputs)
         student: StudentPass = model(**{k: inputs[k] for k in MODEL_INPUT_KEYS if inputs.get(k) is not None})
+        student_model = unwrap(model).student
+        if not same_normalised_space(student_model, self.teacher):
+            # a student started from a checkpoint that reads a shorter context normalises by other statistics: its
+            # quantiles are compared in the teacher's space, like an ensemble member's
+            student = dataclasses.replace(
+                student, quantiles=reexpress(student.quantiles, student_model, self.teacher, inputs["context"]))
         horizon = student.quantiles.shape[-1]
         if teacher_q.shape[-1] != horizon:
             raise RuntimeError(f"teacher predicts {teacher_q.shape[-1]} steps and student {horizon} for the same batch")

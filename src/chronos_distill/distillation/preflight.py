@@ -74,7 +74,7 @@ def run_horizon(cfg: DistillConfig, teacher_config: dict[str, Any], student_conf
     (and a starting student) can output."""
     if cfg.prediction_length is not None:
         return cfg.prediction_length
-    return min(max_horizon(teacher_config), *([max_horizon(student_config)] if student_config else []))
+    return min([max_horizon(teacher_config), *([max_horizon(student_config)] if student_config else [])])
 
 
 def check_student_against_teacher(cfg: DistillConfig, student: dict[str, Any], teacher: dict[str, Any],

@@ -50,8 +50,9 @@ def train_in_subprocess(options: dict[str, Any]) -> dict[str, Any]:
     """``distill(**options)`` in a fresh process; ``train_data`` may be a DataFrame (written as Parquet beside the
     output folder, at a path that stays the same when the benchmark is run again).
 
-    Resumable per run: a run whose model and record exist is not trained again (its record is read back, with
-    ``"reused": True``), and a run interrupted after a checkpoint continues from it with ``--resume``.
+    Resumable per run: a run whose model and record exist is not trained again when its recorded options equal
+    the requested ones (its record is read back, with ``"reused": True``; otherwise it says so and trains it
+    again), and a run interrupted after a checkpoint continues from it with ``--resume``.
     Returns ``{"record", "model_dir", "seconds_per_step", "peak_rss_mb", "reused"}``.
     """
     import pandas as pd
@@ -59,18 +60,24 @@ def train_in_subprocess(options: dict[str, Any]) -> dict[str, Any]:
     options = dict(options)
     output = Path(options["output"])
     record_file = output / "model" / "distillation.json"
+    retrain = False
     if record_file.is_file():
         record = json.loads(record_file.read_text())
-        training = record["training"]
-        return {"record": record, "model_dir": str(output / "model"), "reused": True, "peak_rss_mb": None,
-                "seconds_per_step": training["train_runtime_s"] / max(1, training["steps"])}
+        changed = changed_options(record["options"], options)
+        if not changed:
+            training = record["training"]
+            return {"record": record, "model_dir": str(output / "model"), "reused": True, "peak_rss_mb": None,
+                    "seconds_per_step": training["train_runtime_s"] / max(1, training["steps"])}
+        print(f"{output}: trained with other options ({', '.join(changed)}); training it again", flush=True)
+        options.update(overwrite=True)
+        retrain = True
     output.parent.mkdir(parents=True, exist_ok=True)
     for key in ("train_data", "validation_data"):
         if isinstance(options.get(key), pd.DataFrame):
             path = output.parent / f"{output.name}.{key}.parquet"
             options[key].to_parquet(path)
             options[key] = str(path)
-    if any((output / "checkpoints").glob("checkpoint-*")):
+    if not retrain and any((output / "checkpoints").glob("checkpoint-*")):
         options.update(resume=True, overwrite=False)  # interrupted: continue from its last checkpoint
     spec = output.parent / f"{output.name}.options.json"
     spec.write_text(json.dumps(options))
@@ -81,6 +88,50 @@ def train_in_subprocess(options: dict[str, Any]) -> dict[str, Any]:
         raise SystemExit(f"training {options.get('output')} failed")
     line = next(line for line in done.stdout.splitlines() if line.startswith("BENCH-RESULT "))
     return {**json.loads(line.split(" ", 1)[1]), "reused": False}
+
+
+def changed_options(recorded: dict[str, Any], requested: dict[str, Any]) -> list[str]:
+    """The requested options whose value differs from the one a finished run recorded (its ``distillation.json``
+    options, where paths are file names): a finished run is reused only when this is empty. Data frames, the run's
+    own bookkeeping (output, overwrite, resume) and paths are compared by name only."""
+    skip = {"output", "overwrite", "resume", "train_data", "validation_data", "teacher_cache"}
+    changed = []
+    for name, value in requested.items():
+        if name in skip or name not in recorded:
+            continue
+        if isinstance(value, str) and ("/" in value or Path(value).exists()):
+            value = Path(value).name
+        if recorded[name] != value:
+            changed.append(f"{name} {recorded[name]!r} -> {value!r}")
+    return changed
+
+
+def provenance(teacher: str, argv: list[str] | None, script: str) -> dict[str, Any]:
+    """What produced a results file: the commit (and whether the tree had changes), the command, the teacher by
+    name and the sha256 of its weights file, the threads and the machine."""
+    import hashlib
+    import os
+    import platform
+
+    import torch
+
+    from chronos_distill.chronos2.checkpoints import describe_teacher, local_folder
+
+    def git(*cmd: str) -> str:
+        done = subprocess.run(["git", *cmd], capture_output=True, text=True, cwd=HERE)
+        return done.stdout.strip()
+
+    folder = local_folder(teacher)
+    weights = folder / "model.safetensors" if folder is not None else None
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest() if weights is not None and weights.is_file() else None
+    return {
+        "commit": git("rev-parse", "HEAD"), "tree_changed": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "command": command_line(script, argv),
+        "teacher": {**describe_teacher(teacher).to_dict(), "alias": teacher, "weights_sha256": digest},
+        "threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
+                   f"{platform.python_version()}, torch {torch.__version__}",
+    }
 
 
 def _train(spec: Path) -> None:
@@ -99,12 +150,13 @@ def _train(spec: Path) -> None:
 def run_options(args: argparse.Namespace, seed: int, output: str | Path, **options: Any) -> dict[str, Any]:
     """The ``distill`` options every benchmark run shares (teacher, horizon, steps, batch, ...), plus ``options``;
     ``train_data`` is among ``options``."""
-    return dict(
-        teacher=options.pop("teacher", getattr(args, "teacher", None)), prediction_length=args.prediction_length, min_past=args.min_past,
-        max_steps=options.pop("max_steps", args.steps), batch_size=args.batch_size, learning_rate=args.learning_rate,
-        seed=seed, save_steps=options.pop("save_steps", args.steps), logging_steps=max(1, args.steps // 20),
-        overwrite=True, output=str(output), **options,
+    shared = dict(
+        teacher=getattr(args, "teacher", None), prediction_length=args.prediction_length, min_past=args.min_past,
+        max_steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        seed=seed, save_steps=args.steps, logging_steps=max(1, args.steps // 20),
+        overwrite=True, output=str(output),
     )
+    return {**shared, **options}  # a run's own options win (a general run has no prediction_length)
 
 
 def score_student(model_dir: str, benchmarks: dict[str, Any], teacher_results: dict[str, Any]) -> dict[str, Any]:

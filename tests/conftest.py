@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 import torch
@@ -76,3 +81,31 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "cli" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+
+
+_CLI_CASES = (
+    "import contextlib, io, json, sys\n"
+    "from chronos_distill.cli import main\n"
+    "out = {}\n"
+    "for name, argv in json.loads(sys.argv[1]).items():\n"
+    "    err = io.StringIO()\n"
+    "    with contextlib.redirect_stderr(err):\n"
+    "        rc = main(argv)\n"
+    "    out[name] = [rc, err.getvalue(), 'torch' in sys.modules]\n"
+    "print(json.dumps(out))\n"
+)
+
+
+def assert_one_line_errors_without_torch(cases: dict[str, tuple[list[str], str]]) -> None:
+    """Run each case's command line (``name -> (argv, message regex)``) in one fresh interpreter and check that it
+    failed with exit 2 and one line matching its message, and that torch was never imported."""
+    done = subprocess.run([sys.executable, "-c", _CLI_CASES, json.dumps({k: v[0] for k, v in cases.items()})],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    for name, (_, message) in cases.items():
+        rc, err, torch_loaded = results[name]
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert rc == 2 and len(lines) == 1 and lines[0].startswith("chronos-distill: error: "), (name, err)
+        assert re.search(message, lines[0]), (name, lines[0])
+        assert not torch_loaded, name

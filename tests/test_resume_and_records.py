@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
-import subprocess
-import sys
 
 import pytest
-from conftest import PREDICTION_LENGTH, TINY_STUDENT
+from conftest import PREDICTION_LENGTH, TINY_STUDENT, assert_one_line_errors_without_torch
 
 from chronos_distill import distill
 from chronos_distill.chronos2.model_card import pretrained_card, student_card
@@ -113,27 +110,7 @@ def test_option_errors_are_one_line_and_import_no_torch(tmp_path, teacher_dir):
         "horizon past the teacher's": ([*base[:-1], "100", "--output", str(tmp_path / "d")],
                                        "prediction_length 100 is beyond what the teacher was trained to predict"),
     }
-    code = (
-        "import contextlib, io, json, sys\n"
-        "from chronos_distill.cli import main\n"
-        "out = {}\n"
-        "for name, argv in json.loads(sys.argv[1]).items():\n"
-        "    err = io.StringIO()\n"
-        "    with contextlib.redirect_stderr(err):\n"
-        "        rc = main(argv)\n"
-        "    out[name] = [rc, err.getvalue(), 'torch' in sys.modules]\n"
-        "print(json.dumps(out))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code, json.dumps({k: v[0] for k, v in cases.items()})],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads(done.stdout.strip().splitlines()[-1])
-    for name, (_, message) in cases.items():
-        rc, err, torch_loaded = results[name]
-        lines = [line for line in err.splitlines() if line.strip()]
-        assert rc == 2 and len(lines) == 1 and lines[0].startswith("chronos-distill: error: "), (name, err)
-        assert re.search(message, lines[0]), (name, lines[0])
-        assert not torch_loaded, name
+    assert_one_line_errors_without_torch(cases)
 
 
 @pytest.mark.parametrize("yaml_line, message", [

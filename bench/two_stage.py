@@ -1,0 +1,453 @@
+"""Two-stage distillation (issue 30): a family of general students, and task students that start from one.
+
+**Stage 1, ``--stage general``**: ``--general`` students of several sizes (``--rungs``, d_model x layers), each
+trained for every horizon up to the teacher's, on one teacher cache labelled once for all of them (a general
+run's cached batches do not depend on the student or its seed), for the same steps. Scored on real data they
+never saw: the six M1 / M3 test portions at their official horizons (WQL over the teacher's and over seasonal
+naive, geometric means) and the seasonality suite with fresh series at 18 and at 64 steps (median MAE over the
+teacher's). ``--stage latency`` times the family and the teacher forecasting 1 and 64 M1 monthly series, all
+interleaved in one process (median and IQR).
+
+**Stage 2, ``--stage task``**: the cross-domain regime of ``bench/retention.py`` (M3's training series; 20% of
+them held out whole for validation, the exported checkpoint the best on it), scored on M3's test portions
+(in-domain), M1's (held-out) and the suite at the trained horizon (18) and at 64. Variants, each at every seed:
+
+- ``KD``: from scratch (random init), alpha 0.5;
+- ``two-stage``: the same run starting from the general student ``--start`` (``--student``);
+- ``two-stage+general``: ``two-stage`` with a share of general rows (``--transfer-general``), the share chosen
+  on the first seed's validation among ``--general-shares`` by retention's rule (validation suite x held-out
+  truth loss relative to the variant without the share; lower is better).
+
+Every run is resumable and kept: a finished run's scores go to ``<out>/two_stage/<stage>/<name>/seed<k>.json``
+with what produced them (commit, command, teacher digest, options), so a later session reads them back instead
+of training again. ``--report`` writes ``two_stage.md`` / ``two_stage.json``, ``two_stage_family.png`` and
+``two_stage_curves.png`` from those files alone, and lists what was not run.
+
+    python bench/two_stage.py --stage general [--rungs 256x2,384x2,512x4] [--seeds 0] [--steps 2000]
+    python bench/two_stage.py --stage task [--variants KD,two-stage,two-stage+general] [--seeds 0,1,2]
+    python bench/two_stage.py --stage latency
+    python bench/two_stage.py --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from common import (
+    add_training_arguments,
+    interleaved_timing,
+    mean_std,
+    provenance,
+    run_options,
+    score,
+    score_student,
+    seeds_of,
+    train_in_subprocess,
+    write_results,
+)
+from retention import Suite, hold_out_series, learning_curve, scored_sets, training_table, validation_score
+
+STAGES = ("general", "task", "latency")
+DEFAULT_RUNGS = "256x2,384x2,512x4"
+VARIANTS = ("KD", "two-stage", "two-stage+general")
+#: suite horizons: the task students' trained horizon, and the teacher's full one
+SUITE_HORIZONS = (18, 64)
+
+
+def rung_shape(rung: str) -> dict[str, int]:
+    d_model, layers = (int(v) for v in rung.split("x"))
+    return {"student_d_model": d_model, "student_num_layers": layers}
+
+
+def results_file(out: str | Path, stage: str, name: str, seed: int) -> Path:
+    """Where one run's scores are kept (committed, so that a later session reads them back)."""
+    return Path(out) / "two_stage" / stage / name / f"seed{seed}.json"
+
+
+class TwoStage:
+    """Trains (resumable) and scores each run, or reads back its results file."""
+
+    def __init__(self, args: argparse.Namespace):
+        from chronos_distill.chronos2.loading import load_chronos2
+
+        self.args = args
+        self.teacher = load_chronos2(args.teacher, role="teacher")
+        self.provenance = provenance(args.teacher, args.argv, "two_stage.py")
+        self._teacher_scores: dict[str, Any] = {}
+        self._suites: dict[tuple[int, int], Suite] = {}
+        self.table = training_table("cross-domain")
+        self.train_table, self.validation_table = hold_out_series(self.table)
+
+    def teacher_scores(self, kind: str, benchmarks: dict) -> dict:
+        if kind not in self._teacher_scores:
+            self._teacher_scores[kind] = score({"teacher": self.teacher}, benchmarks)
+        return self._teacher_scores[kind]
+
+    def suite(self, seed: int, horizon: int) -> Suite:
+        if (seed, horizon) not in self._suites:
+            self._suites[(seed, horizon)] = Suite(self.teacher, seed, self.args.suite_series, horizon=horizon)
+        return self._suites[(seed, horizon)]
+
+    def folder(self, stage: str, name: str, seed: int) -> Path:
+        return Path(self.args.runs) / stage / name / f"seed{seed}"
+
+    def run(self, stage: str, name: str, seed: int, options: dict[str, Any], sets: dict[str, dict]) -> dict | None:
+        """Train ``distill(**options)`` (resumable) and score it on ``sets`` (kind -> benchmarks) and the suite at
+        both horizons, or read back its results file; None with ``--report`` when it has none."""
+        from chronos_distill.chronos2.loading import load_chronos2
+
+        args = self.args
+        file = results_file(args.out, stage, name, seed)
+        if file.is_file():
+            return json.loads(file.read_text())
+        if args.report:
+            return None
+        folder = self.folder(stage, name, seed)
+        requested = run_options(args, seed, folder, cache_batches=args.cache_batches, save_steps=args.save_steps,
+                                **options)
+        trained = train_in_subprocess(requested)
+        model_dir = trained["model_dir"]
+        student = load_chronos2(model_dir, role="student")
+        record = trained["record"]
+        entry: dict[str, Any] = {kind: score_student(model_dir, b, self.teacher_scores(kind, b)) for kind, b in sets.items()}
+        entry["suite"] = {str(h): self.suite(args.suite_seed, h).ratio(student) for h in SUITE_HORIZONS}
+        exported = record["training"]["exported"]
+        entry.update(
+            stage=stage, name=name, seed=seed, provenance=self.provenance,
+            options={k: v for k, v in record["options"].items() if v not in (None, [], {})},
+            teacher_cache=record["training"]["teacher_cache"], exported=exported,
+            validation={"suite": self.suite(args.validation_suite_seed, 18).ratio(student)["geomean"],
+                        "truth_loss": exported.get("losses", {}).get("eval_hard")},
+            curve=learning_curve(folder), seconds_per_step=trained["seconds_per_step"],
+            parameters=record["student"]["parameters"], student_config=record["student"]["config"],
+            started_from=record["student"].get("started_from"),
+            start=f"general {args.start}" if options.get("student") else None,
+        )
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(json.dumps(entry, indent=2, default=str) + "\n")
+        summary = {kind: round(entry[kind]["vs_teacher"], 4) for kind in sets}
+        print(f"{stage} {name} seed {seed}: {summary} suite "
+              + ", ".join(f"{h}: {entry['suite'][h]['geomean']:.3f}" for h in entry["suite"]), flush=True)
+        return entry
+
+    # -- stage 1 ----------------------------------------------------------------------------------------------
+    def general(self, rung: str, seed: int) -> dict | None:
+        sets = {"unseen": scored_sets("general")["held-out"]}  # the six M1 / M3 test portions
+        options = dict(general=True, alpha=0.5, teacher_cache=str(Path(self.args.runs) / "teacher-cache"),
+                       prediction_length=None, min_past=None, **rung_shape(rung))
+        return self.run("general", rung, seed, options, sets)
+
+    # -- stage 2 ----------------------------------------------------------------------------------------------
+    def task(self, variant: str, seed: int, share: float | None = None) -> dict | None:
+        sets = {kind: b for kind, b in scored_sets("cross-domain").items()}  # in-domain M3, held-out M1
+        options: dict[str, Any] = dict(alpha=0.5, train_data=self.train_table, validation_data=self.validation_table,
+                                       teacher_cache=str(Path(self.args.runs) / "teacher-cache"))
+        if variant != "KD":
+            options["student"] = str(self.start_model())
+        if share:
+            options["transfer_general"] = share
+        name = variant if share is None else f"{variant}@{share}"
+        entry = self.run("task", name, seed, options, sets)
+        return entry
+
+    def start_model(self) -> Path:
+        rung, seed = self.args.start.split(":") if ":" in self.args.start else (self.args.start, "0")
+        model = self.folder("general", rung, int(seed)) / "model"
+        if not (model / "distillation.json").is_file():
+            raise SystemExit(f"the general student {self.args.start} is not trained in {model}: run "
+                             f"python bench/two_stage.py --stage general --rungs {rung} --seeds {seed} first")
+        return model
+
+
+def run_task_stage(stage: TwoStage, args: argparse.Namespace, results: dict) -> None:
+    """Every variant at every seed; the general share chosen on the first seed (see the module doc)."""
+    runs, not_run = results.setdefault("task", {}), results.setdefault("not_run", [])
+
+    def keep(name: str, seed: int, entry: dict | None) -> None:
+        if entry is None:
+            not_run.append(f"task {name} seed {seed}")
+        else:
+            runs.setdefault(name, {})[str(seed)] = entry
+
+    for index, seed in enumerate(seeds_of(args)):
+        for variant in args.variants:
+            if variant != "two-stage+general":
+                keep(variant, seed, stage.task(variant, seed))
+                continue
+            if index == 0:
+                reference = runs.get("two-stage", {}).get(str(seed))
+                trials = {share: stage.task(variant, seed, share) for share in args.general_shares}
+                if reference is None or None in trials.values():
+                    not_run.append(f"task two-stage+general share trials, seed {seed}")
+                    continue
+                scores = {0.0: validation_score(reference, reference),
+                          **{s: validation_score(e, reference) for s, e in trials.items()}}
+                results["share_choice"] = {"seed": seed, "scores": {str(k): v for k, v in scores.items()},
+                                           "chosen": min(scores, key=scores.get)}
+            if "share_choice" not in results:
+                continue
+            chosen = results["share_choice"]["chosen"]
+            keep(variant, seed, runs.get("two-stage", {}).get(str(seed)) if chosen == 0.0
+                 else stage.task(variant, seed, chosen))
+
+
+def run_latency(stage: TwoStage, args: argparse.Namespace) -> dict:
+    """The family and the teacher forecasting 1 and 64 M1 monthly series, interleaved (median and IQR)."""
+    import torch
+    from chronos.chronos2 import Chronos2Pipeline
+
+    from chronos_distill.chronos2.loading import load_chronos2
+
+    monthly = scored_sets("cross-domain")["held-out"]["m1_monthly"]
+    pipelines = {"teacher": Chronos2Pipeline(stage.teacher)}
+    for rung in args.rungs:
+        model = stage.folder("general", rung, seeds_of(args)[0]) / "model"
+        pipelines[rung] = Chronos2Pipeline(load_chronos2(model, role="student"))
+    timings = {}
+    with torch.no_grad():
+        for batch_size in (1, 64):
+            batch = [torch.tensor(c, dtype=torch.float32) for c in monthly.contexts[:batch_size]]
+            timings[str(batch_size)] = interleaved_timing(
+                {name: (lambda p=p, b=batch: p.predict_quantiles(b, prediction_length=monthly.horizon))
+                 for name, p in pipelines.items()}, repeats=args.repeats, warmup=2)
+    result = {"provenance": stage.provenance, "repeats": args.repeats, "warmup": 2, "series": "M1 monthly contexts",
+              "horizon": monthly.horizon, "timings": timings,
+              "parameters": {name: sum(p.numel() for p in pl.model.parameters()) for name, pl in pipelines.items()}}
+    file = Path(args.out) / "two_stage" / "latency.json"
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+# -- report -------------------------------------------------------------------------------------------------
+
+def collect(args: argparse.Namespace) -> dict:
+    """Every results file under ``<out>/two_stage`` (the report reads nothing else)."""
+    root = Path(args.out) / "two_stage"
+    found: dict[str, dict] = {"general": {}, "task": {}}
+    for stage in found:
+        for file in sorted((root / stage).glob("*/seed*.json")):
+            entry = json.loads(file.read_text())
+            found[stage].setdefault(file.parent.name, {})[file.stem.removeprefix("seed")] = entry
+    latency = root / "latency.json"
+    found["latency"] = json.loads(latency.read_text()) if latency.is_file() else None
+    return found
+
+
+def cell(values: list[float], digits: int = 3) -> str:
+    """mean ± std over 3 or more seeds; the value and its seed count otherwise ("1 seed", never "± 0")."""
+    if not values:
+        return "-"
+    if len(values) >= 3:
+        mean, std = mean_std(values)
+        return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return " / ".join(f"{v:.{digits}f}" for v in values) + f" ({len(values)} seed{'s' * (len(values) > 1)})"
+
+
+def report_markdown(found: dict, args: argparse.Namespace) -> str:
+    lines = ["# Two-stage distillation: a family of general students, and task students that start from one", "",
+             "`python bench/two_stage.py --report` from the per-run results in `two_stage/`; each names its commit, "
+             "command, teacher digest and options.", ""]
+    general = found["general"]
+    if general:
+        any_entry = next(iter(next(iter(general.values())).values()))
+        prov, opts = any_entry["provenance"], any_entry["options"]
+        lines += ["## Stage 1: general students (`--general`, every horizon up to the teacher's)", "",
+                  f"Teacher {prov['teacher']['name']} (`{prov['teacher']['alias']}`, weights sha256 "
+                  f"{str(prov['teacher']['weights_sha256'])[:12]}); {opts['max_steps']} steps at batch "
+                  f"{opts['batch_size']}, learning rate {opts['learning_rate']}, one teacher cache of "
+                  f"{opts['cache_batches']} batches for every rung and seed. Scores relative to the teacher "
+                  "(1.0 keeps everything); M1 + M3: WQL on the six test portions at their official horizons "
+                  "(geometric mean); suite: median MAE on fresh seasonality-suite series.", "",
+                  "| student | parameters | seeds | M1 + M3 WQL vs teacher | M1 + M3 WQL vs seasonal naive "
+                  "| suite at 18 | suite at 64 | s / step |", "|---|---|---|---|---|---|---|---|"]
+        teacher_vs_naive = None
+        for rung, seeds in sorted(general.items(), key=lambda kv: next(iter(kv[1].values()))["parameters"]):
+            entries = list(seeds.values())
+            unseen = [e["unseen"] for e in entries]
+            teacher_vs_naive = _teacher_vs_naive(unseen[0])
+            lines.append(f"| {rung} | {entries[0]['parameters']:,} | {','.join(seeds)} | "
+                         f"{cell([u['vs_teacher'] for u in unseen])} | {cell([u['vs_seasonal_naive'] for u in unseen])} | "
+                         f"{cell([e['suite']['18']['geomean'] for e in entries])} | "
+                         f"{cell([e['suite']['64']['geomean'] for e in entries])} | "
+                         f"{np.median([e['seconds_per_step'] for e in entries]):.2f} |")
+        if teacher_vs_naive is not None:
+            lines += ["", f"The teacher's M1 + M3 WQL is {teacher_vs_naive:.3f}x seasonal naive's; seasonal naive is "
+                      f"{1 / teacher_vs_naive:.3f}x the teacher's. Step times come from separate runs (the "
+                      "latency table below is interleaved)."]
+    latency = found.get("latency")
+    if latency:
+        lines += ["", f"Latency (`--stage latency`): {latency['series']}, {latency['horizon']} steps, "
+                  f"{latency['repeats']} interleaved rounds after {latency['warmup']} warm-up rounds, median (IQR).", "",
+                  "| model | parameters | batch 1 | batch 64 |", "|---|---|---|---|"]
+        for name, parameters in latency["parameters"].items():
+            t1, t64 = latency["timings"]["1"][name], latency["timings"]["64"][name]
+            lines.append(f"| {name} | {parameters:,} | {t1['median_s'] * 1000:.1f} ms ({t1['iqr_s'] * 1000:.1f}) | "
+                         f"{t64['median_s'] * 1000:.1f} ms ({t64['iqr_s'] * 1000:.1f}) |")
+    task = found["task"]
+    if task:
+        lines += ["", "## Stage 2: task students (cross-domain: M3 training series; KD, alpha 0.5)", "",
+                  "Scores relative to the teacher: in-domain = M3 test WQL, held-out = M1 test WQL, suite = median MAE "
+                  "at the trained horizon (18) and at 64. Each run exports its best checkpoint on the held-out whole "
+                  "training series. A cell is the mean and std over 3 or more seeds, else each seed's value.", "",
+                  "| variant | starts from | seeds | in-domain (M3) | held-out (M1) | suite at 18 | suite at 64 "
+                  "| s / step |", "|---|---|---|---|---|---|---|---|"]
+        for name, seeds in task.items():
+            entries = list(seeds.values())
+            start = entries[0].get("start") or "random init"
+            lines.append(f"| {name} | {start} | {','.join(seeds)} | "
+                         f"{cell([e['in-domain']['vs_teacher'] for e in entries])} | "
+                         f"{cell([e['held-out']['vs_teacher'] for e in entries])} | "
+                         f"{cell([e['suite']['18']['geomean'] for e in entries])} | "
+                         f"{cell([e['suite']['64']['geomean'] for e in entries])} | "
+                         f"{np.median([e['seconds_per_step'] for e in entries]):.2f} |")
+    if found.get("not_run"):
+        lines += ["", "Not run (no results file; cut for the CPU budget): " + "; ".join(found["not_run"]) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def _teacher_vs_naive(unseen: dict) -> float:
+    ratios = [unseen["teacher_wql"][d] / unseen["seasonal_naive_wql"][d] for d in unseen["teacher_wql"]]
+    return float(np.exp(np.mean(np.log(ratios))))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_training_arguments(parser, steps=2000, runs="runs/bench-two-stage")
+    parser.add_argument("--stage", choices=STAGES)
+    parser.add_argument("--report", action="store_true", help="tables and plots from the results files only")
+    parser.add_argument("--rungs", default=DEFAULT_RUNGS, help="general students, d_model x layers")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="task variants, of " + ", ".join(VARIANTS))
+    parser.add_argument("--start", default="384x2:0", help="the general student task runs start from (rung:seed)")
+    parser.add_argument("--general-shares", default="0.25,0.5", help="candidate shares of two-stage+general")
+    parser.add_argument("--cache-batches", type=int, default=500)
+    parser.add_argument("--save-steps", type=int, default=250)
+    parser.add_argument("--suite-seed", type=int, default=3)
+    parser.add_argument("--validation-suite-seed", type=int, default=2)
+    parser.add_argument("--suite-series", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=10, help="latency rounds")
+    args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
+    args.rungs = [r.strip() for r in args.rungs.split(",") if r.strip()]
+    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    args.general_shares = [float(v) for v in args.general_shares.split(",") if v.strip()]
+    if sorted(set(args.variants) - set(VARIANTS)):
+        parser.error(f"unknown variant(s); choose from {list(VARIANTS)}")
+    if not args.report and args.stage is None:
+        parser.error("give --stage general, task or latency, or --report")
+    if args.report:
+        found = collect(args)
+        plot_family(found, Path(args.out) / "two_stage_family.png")
+        plot_curves(found, Path(args.out) / "two_stage_curves.png")
+        write_results(args.out, "two_stage", report_markdown(found, args), found)
+        return 0
+    stage = TwoStage(args)
+    if args.stage == "general":
+        for seed in seeds_of(args):
+            for rung in args.rungs:
+                stage.general(rung, seed)
+    elif args.stage == "task":
+        run_task_stage(stage, args, {})
+    else:
+        run_latency(stage, args)
+    return 0
+
+
+def plot_family(found: dict, path: Path) -> bool:
+    """Retention of each general student against its parameters and its latency (batch 64), the teacher and
+    seasonal naive drawn in; False when there is nothing to draw."""
+    general = found["general"]
+    if not general:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    latency = found.get("latency")
+    panels = [("parameters", "parameters")] + ([("latency", "forecast latency, batch of 64 M1 series (ms, median)")]
+                                                if latency else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.6), squeeze=False)
+    naive = None
+    markers = {"unseen": ("o", "tab:blue", "M1 + M3 test WQL"), "18": ("s", "tab:green", "suite MAE at 18 steps"),
+               "64": ("^", "tab:orange", "suite MAE at 64 steps")}
+    for ax, (key, label) in zip(axes[0], panels):
+        for rung, seeds in general.items():
+            entries = list(seeds.values())
+            x = entries[0]["parameters"] if key == "parameters" else latency["timings"]["64"][rung]["median_s"] * 1000
+            for metric, (marker, colour, name) in markers.items():
+                values = [e["unseen"]["vs_teacher"] if metric == "unseen" else e["suite"][metric]["geomean"]
+                          for e in entries]
+                ax.errorbar(x, np.mean(values), yerr=np.std(values, ddof=1) if len(values) > 2 else None,
+                            marker=marker, color=colour, linestyle="none", markersize=7, capsize=3,
+                            label=name if rung == next(iter(general)) else None)
+            ax.annotate(rung, (x, np.mean([e["unseen"]["vs_teacher"] for e in entries])), textcoords="offset points",
+                        xytext=(7, -12), fontsize=9)
+            naive = 1 / _teacher_vs_naive(entries[0]["unseen"])
+        tx = (latency["parameters"]["teacher"] if latency else None) if key == "parameters" else \
+            latency["timings"]["64"]["teacher"]["median_s"] * 1000
+        ax.axhline(1.0, color="black", linestyle=":", label="teacher (1.0)")
+        if tx is not None:
+            ax.scatter([tx], [1.0], marker="*", s=220, color="black", zorder=4)
+            ax.annotate("teacher", (tx, 1.0), textcoords="offset points", xytext=(6, 6), fontsize=9)
+        if naive is not None:
+            ax.axhline(naive, color="tab:red", linestyle="--", label=f"seasonal naive on M1 + M3 ({naive:.2f}x)")
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("student / teacher (lower is better)")
+        ax.grid(alpha=0.3)
+    any_entry = next(iter(next(iter(general.values())).values()))
+    seeds = sorted({s for v in general.values() for s in v})
+    fig.suptitle(f"General students of teacher {any_entry['provenance']['teacher']['name']}: "
+                 f"{any_entry['options']['max_steps']} steps each, seeds {','.join(seeds)} "
+                 f"(bars: std over 3+ seeds)", fontsize=10)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 0.95))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def plot_curves(found: dict, path: Path) -> bool:
+    """Validation truth loss against steps for each task variant (mean over seeds, min-max band)."""
+    curves = {name: [np.asarray(e["curve"]["validation"], dtype=float) for e in seeds.values() if e["curve"]["validation"]]
+              for name, seeds in found["task"].items()}
+    curves = {k: v for k, v in curves.items() if v}
+    if not curves:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8.5, 4.6))
+    colours = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"])
+    for name, runs in curves.items():
+        length = min(len(c) for c in runs)
+        steps, values = runs[0][:length, 0], np.stack([c[:length, 1] for c in runs])
+        colour = next(colours)
+        ax.plot(steps, values.mean(axis=0), marker="o", markersize=3, color=colour,
+                label=f"{name} ({len(runs)} seed{'s' * (len(runs) > 1)})")
+        ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=colour, alpha=0.15)
+    any_entry = next(iter(next(iter(found["task"].values())).values()))
+    ax.set_xlabel("step (batch of 64)")
+    ax.set_ylabel("validation quantile loss on the truth\n(held-out whole M3 training series)")
+    ax.set_title(f"Task students distilled on M3 from teacher {any_entry['provenance']['teacher']['name']}, "
+                 f"{any_entry['options']['max_steps']} steps; line = mean, band = seed min-max", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

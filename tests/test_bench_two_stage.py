@@ -1,0 +1,56 @@
+"""The two-stage benchmark (bench/two_stage.py): general students, task students that start from one, each run
+kept in a results file that names what produced it and read back instead of retrained, and the report."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))
+
+import two_stage  # noqa: E402
+
+
+def test_cells_say_how_many_seeds_they_have():
+    assert two_stage.cell([1.0]) == "1.000 (1 seed)"
+    assert two_stage.cell([1.0, 1.2]) == "1.000 / 1.200 (2 seeds)"
+    assert two_stage.cell([1.0, 1.1, 1.2]) == "1.100 ± 0.100"
+
+
+@pytest.mark.slow
+def test_two_stages_train_once_record_their_provenance_and_report(teacher_dir, tmp_path, monkeypatch):
+    common = ["--teacher", teacher_dir, "--steps", "2", "--save-steps", "1", "--cache-batches", "2",
+              "--suite-series", "2", "--batch-size", "8", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]
+    assert two_stage.main(["--stage", "general", "--rungs", "32x1,48x1", "--seeds", "0", *common]) == 0
+    small = json.loads(two_stage.results_file(tmp_path / "out", "general", "32x1", 0).read_text())
+    wider = json.loads(two_stage.results_file(tmp_path / "out", "general", "48x1", 0).read_text())
+    assert small["student_config"]["d_model"] == 32 and wider["student_config"]["d_model"] == 48
+    assert (small["teacher_cache"]["reused"], wider["teacher_cache"]["reused"]) == (False, True)  # labelled once
+    assert small["options"]["general"] and "prediction_length" not in small["options"]  # every horizon
+    assert set(small["suite"]) == {"18", "64"} and small["unseen"]["vs_teacher"] > 0
+    prov = small["provenance"]
+    assert len(prov["commit"]) == 40 and prov["teacher"]["weights_sha256"] and "--stage general" in prov["command"]
+
+    task = ["--stage", "task", "--variants", "KD,two-stage", "--start", "32x1:0", "--seeds", "0", *common]
+    assert two_stage.main(task) == 0
+    started = json.loads(two_stage.results_file(tmp_path / "out", "task", "two-stage", 0).read_text())
+    scratch = json.loads(two_stage.results_file(tmp_path / "out", "task", "KD", 0).read_text())
+    assert started["started_from"]["name"] == "model" and started["student_config"]["d_model"] == 32
+    assert started["start"] == "general 32x1:0"
+    assert scratch["started_from"] is None and scratch["student_config"]["d_model"] == 384
+    assert [step for step, _ in started["curve"]["validation"]] == [1, 2]
+
+    def no_training(options):
+        raise AssertionError(f"retrained {options['output']}")
+
+    monkeypatch.setattr(two_stage, "train_in_subprocess", no_training)
+    assert two_stage.main(task) == 0  # read back from the results files
+    assert two_stage.main(["--report", *common]) == 0
+    text = (tmp_path / "out" / "two_stage.md").read_text()
+    assert "| 32x1 |" in text and "| two-stage | general 32x1:0 | 0 |" in text and "(1 seed)" in text and "±" not in text
+    for png in ("two_stage_family.png", "two_stage_curves.png"):
+        assert (tmp_path / "out" / png).read_bytes()[:4] == b"\x89PNG"

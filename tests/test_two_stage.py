@@ -1,0 +1,165 @@
+"""Two-stage distillation (issue 30): a student that starts from an existing Chronos-2 checkpoint (``--student``),
+and general students (``--general``) that learn every horizon and share one labelled teacher cache."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
+from conftest import PREDICTION_LENGTH, TINY_STUDENT, StopAfter, assert_one_line_errors_without_torch, tiny_teacher_config
+from safetensors.torch import load_file
+
+from chronos_distill import distill
+from chronos_distill.config import DistillConfig
+from chronos_distill.distillation.run import prepare_run
+from chronos_distill.errors import ConfigError
+
+FAST = dict(batch_size=16, learning_rate=3e-3, logging_steps=1)
+
+
+@pytest.fixture(scope="module")
+def start_dir(tmp_path_factory) -> str:
+    """A Chronos-2 checkpoint of another width (48), depth (1) and context length (64) than the 64-d, 2-layer,
+    128-context teacher, with the teacher's patching and quantiles: a user's earlier small model."""
+    torch.manual_seed(7)
+    model = Chronos2Model(tiny_teacher_config(d_model=48, num_layers=1, num_heads=3, d_ff=96, context_length=64))
+    folder = tmp_path_factory.mktemp("start")
+    Chronos2Pipeline(model).save_pretrained(folder)
+    return str(folder)
+
+
+def _forecast(model: Chronos2Model, table) -> torch.Tensor:
+    contexts = [torch.tensor(g["target"].to_numpy(), dtype=torch.float32) for _, g in table.groupby("item_id")][:6]
+    with torch.no_grad():
+        return torch.stack(Chronos2Pipeline(model).predict(contexts, prediction_length=PREDICTION_LENGTH))
+
+
+def test_a_student_started_from_a_checkpoint_keeps_its_weights_config_and_resumes_exactly(
+        teacher_dir, start_dir, table, tmp_path):
+    options = dict(teacher=teacher_dir, student=start_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
+                   save_steps=2, **FAST)
+    start = Chronos2Pipeline.from_pretrained(start_dir).model
+    # nothing re-initialised: before the first step the student forecasts exactly as the checkpoint does
+    run = prepare_run(DistillConfig(output=str(tmp_path / "before"), max_steps=4, **options))
+    student = run.trainer.model.student
+    for name, tensor in start.state_dict().items():
+        assert torch.equal(student.state_dict()[name], tensor), name
+    torch.testing.assert_close(_forecast(student.eval(), table), _forecast(start, table), rtol=0, atol=0)
+
+    straight = distill(output=str(tmp_path / "straight"), max_steps=4, **options)
+    interrupted = prepare_run(DistillConfig(output=str(tmp_path / "split"), max_steps=4, **options))
+    interrupted.trainer.add_callback(StopAfter(2))
+    interrupted.trainer.train()
+    resumed = distill(output=str(tmp_path / "split"), max_steps=4, resume=True, **options)
+    assert resumed.record["training"]["resumed_from"].endswith("checkpoint-2")
+    expected, got = (load_file(r.model_dir / "model.safetensors") for r in (straight, resumed))
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6, msg=name)
+
+    # a plain Chronos2Model with the starting checkpoint's own config, trained (its weights moved)
+    exported = Chronos2Pipeline.from_pretrained(straight.model_dir).model
+    assert type(exported) is Chronos2Model
+    config = exported.config
+    assert (config.d_model, config.num_layers, config.num_heads, config.d_ff) == (48, 1, 3, 96)
+    assert exported.chronos_config.context_length == 64  # not raised to the teacher's 128
+    assert exported.chronos_config.max_output_patches == start.chronos_config.max_output_patches
+    assert not torch.equal(exported.state_dict()["output_patch_embedding.output_layer.weight"],
+                           start.state_dict()["output_patch_embedding.output_layer.weight"])
+    record = straight.record
+    assert record["student"]["started_from"]["name"] == Path(start_dir).name and record["student"]["init"] == "checkpoint"
+    assert record["teacher"]["name"] == Path(teacher_dir).name and record["options"]["student"] == Path(start_dir).name
+    card = (straight.model_dir / "README.md").read_text()
+    assert f"- started from: {Path(start_dir).name}" in card and f"- teacher: {Path(teacher_dir).name}" in card
+
+
+def test_a_shorter_context_student_is_compared_in_the_teachers_space(teacher_dir, start_dir, table, tmp_path):
+    """The 64-step student reads the last 64 steps of a 128-step window and normalises by them; its quantiles are
+    mapped into the teacher's space, so a student that forecasts exactly what the teacher forecasts (in the data's
+    units) has distance 0 whatever the two contexts' statistics."""
+    from chronos_distill.chronos2.forward import reexpress
+
+    teacher = Chronos2Pipeline.from_pretrained(teacher_dir).model
+    student = Chronos2Pipeline.from_pretrained(start_dir).model
+    context = torch.linspace(0, 50, 128)[None, :] + 10 * torch.sin(torch.arange(128.0))[None, :]
+    values = torch.randn(1, 21, 16)
+    _, teacher_stats = teacher.instance_norm(context)
+    _, student_stats = student.instance_norm(context[..., -64:])
+    assert not torch.allclose(teacher_stats[0], student_stats[0])  # the two spaces differ
+    in_units = student.instance_norm.inverse(values.flatten(1), student_stats)
+    expected = teacher.instance_norm(in_units, teacher_stats)[0].reshape(values.shape)
+    torch.testing.assert_close(reexpress(values, student, teacher, context), expected)
+    # and training with feature and attention terms across the pair works once both read the same window
+    result = distill(teacher=teacher_dir, student=start_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
+                     context_length=64, feature_weight=0.1, attention_weight=0.1, attention_kind="both",
+                     output=str(tmp_path / "features"), max_steps=2, **FAST)
+    assert np.isfinite(result.record["final_losses"]["feature"]) and np.isfinite(result.record["final_losses"]["attention"])
+
+
+def test_student_refusals_are_one_line_before_torch(tmp_path, teacher_dir, start_dir):
+    other_patch = tmp_path / "patch8"
+    shutil.copytree(start_dir, other_patch)
+    config = json.loads((other_patch / "config.json").read_text())
+    config["chronos_config"].update(input_patch_size=8, input_patch_stride=8)
+    (other_patch / "config.json").write_text(json.dumps(config))
+    not_chronos = tmp_path / "bert"
+    not_chronos.mkdir()
+    (not_chronos / "config.json").write_text(json.dumps({"architectures": ["BertModel"], "model_type": "bert"}))
+    data = tmp_path / "train.csv"
+    from chronos_distill.data.synthetic import seasonal_long_table
+
+    seasonal_long_table(n_series=4, length=60).to_csv(data, index=False)
+    base = ["distill", "--teacher", teacher_dir, "--train-data", str(data), "--prediction-length", "12",
+            "--output", str(tmp_path / "out")]
+    assert_one_line_errors_without_torch({
+        "patch size": ([*base, "--student", str(other_patch)],
+                       r"student .*patch8 has input_patch_size 8 and the teacher 16"),
+        "shape option": ([*base, "--student", start_dir, "--student-d-model", "64"],
+                         r"keeps that checkpoint's own shape and quantiles; drop --student-d-model"),
+        "other init": ([*base, "--student", start_dir, "--student-init", "pruned"],
+                       r"--student-init pruned builds a new student from the teacher: give one of the two"),
+        "missing": ([*base, "--student", str(tmp_path / "nowhere")], r"student folder .*nowhere does not exist"),
+        "not chronos-2": ([*base, "--student", str(not_chronos)],
+                          r"student folder .*bert is not a Chronos-2 checkpoint: its config.json describes \['BertModel'\]"),
+        "features across contexts": ([*base, "--student", start_dir, "--feature-weight", "0.1"],
+                                     r"reads 64 context steps and the run's windows have 128.*--context-length 64"),
+    })
+
+
+def test_a_general_run_learns_every_horizon_with_distill_as_its_total_and_resumes_exactly(teacher_dir, tmp_path):
+    options = dict(teacher=teacher_dir, general=True, save_steps=2, **TINY_STUDENT, **FAST)
+    straight = distill(output=str(tmp_path / "straight"), max_steps=4, **options)
+    history = [e for e in straight.trainer.state.log_history if "distill_loss" in e]
+    assert history and all(e["total_loss"] == pytest.approx(e["distill_loss"], rel=1e-6) for e in history)
+    assert straight.record["loss"]["terms"]["distill"]["weight"] == 1.0
+    assert straight.record["student"]["horizon"] == 64  # the teacher's 4 output patches of 16
+    dataset = straight.trainer.train_dataset
+    np.random.seed(0)
+    horizons = {batch["future_target"].shape[-1] for batch, _ in zip(dataset, range(12))}
+    assert len(horizons) > 1 and max(horizons) <= 64
+
+    interrupted = prepare_run(DistillConfig(output=str(tmp_path / "split"), max_steps=4, **options))
+    interrupted.trainer.add_callback(StopAfter(2))
+    interrupted.trainer.train()
+    resumed = distill(output=str(tmp_path / "split"), max_steps=4, resume=True, **options)
+    expected, got = (load_file(r.model_dir / "model.safetensors") for r in (straight, resumed))
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6, msg=name)
+    with pytest.raises(ConfigError, match="every teacher term has weight 0"):
+        DistillConfig(teacher="t", general=True, alpha=0.0, output="o")
+
+
+def test_general_students_of_other_shapes_and_seeds_share_one_cache_labelled_once(teacher_dir, tmp_path):
+    cache = str(tmp_path / "cache")
+    common = dict(teacher=teacher_dir, general=True, teacher_cache=cache, cache_batches=3, max_steps=2, **FAST)
+    first = distill(output=str(tmp_path / "a"), seed=0, **TINY_STUDENT, **common)
+    second = distill(output=str(tmp_path / "b"), seed=1, student_d_model=48, student_num_heads=3, student_num_layers=2,
+                     **common)
+    a, b = first.record["training"]["teacher_cache"], second.record["training"]["teacher_cache"]
+    assert (a["reused"], b["reused"]) == (False, True) and a["folder"] == b["folder"]
+    assert len(list(Path(cache).iterdir())) == 1
+    assert first.record["student"]["config"]["d_model"] != second.record["student"]["config"]["d_model"]

@@ -93,6 +93,25 @@ def test_a_shorter_context_student_is_compared_in_the_teachers_space(teacher_dir
     in_units = student.instance_norm.inverse(values.flatten(1), student_stats)
     expected = teacher.instance_norm(in_units, teacher_stats)[0].reshape(values.shape)
     torch.testing.assert_close(reexpress(values, student, teacher, context), expected)
+
+    # the trainer compares the student's quantiles in the teacher's space, never in its own
+    from chronos_distill.chronos2.forward import normalised_quantiles
+
+    run = prepare_run(DistillConfig(teacher=teacher_dir, student=start_dir, train_data=table,
+                                    prediction_length=PREDICTION_LENGTH, output=str(tmp_path / "space"), max_steps=1,
+                                    **FAST))
+    batch = next(iter(run.trainer.train_dataset))
+    seen = {}
+    components = run.trainer.objective.components
+    run.trainer.objective.components = lambda inputs: (seen.setdefault("q", inputs.student.quantiles),
+                                                       components(inputs))[1]
+    run.trainer.model.eval()  # no dropout: the two passes below are the same computation
+    run.trainer.compute_loss(run.trainer.model, batch)
+    model = run.trainer.model.student
+    with torch.no_grad():
+        own = normalised_quantiles(model, batch)
+    torch.testing.assert_close(seen["q"].detach(), reexpress(own, model, run.teacher, batch["context"]))
+    assert not torch.allclose(seen["q"].detach(), own)
     # and training with feature and attention terms across the pair works once both read the same window
     result = distill(teacher=teacher_dir, student=start_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
                      context_length=64, feature_weight=0.1, attention_weight=0.1, attention_kind="both",

@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 import torch
 from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
-from conftest import PREDICTION_LENGTH, TINY_STUDENT, StopAfter, assert_one_line_errors_without_torch, tiny_teacher_config
+from conftest import (
+    PREDICTION_LENGTH,
+    TINY_STUDENT,
+    StopAfter,
+    assert_one_line_errors_without_torch,
+    tiny_teacher_config,
+)
 from safetensors.torch import load_file
 
 from chronos_distill import distill

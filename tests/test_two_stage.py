@@ -188,3 +188,24 @@ def test_general_students_of_other_shapes_and_seeds_share_one_cache_labelled_onc
     assert (a["reused"], b["reused"]) == (False, True) and a["folder"] == b["folder"]
     assert len(list(Path(cache).iterdir())) == 1
     assert first.record["student"]["config"]["d_model"] != second.record["student"]["config"]["d_model"]
+
+
+def test_a_student_from_a_hub_id_names_it_as_the_base_model(teacher_dir, start_dir, table, tmp_path, monkeypatch):
+    """``--student autogluon/chronos-2-small`` (here from a local Hugging Face cache, offline): the card's
+    base_model is the starting checkpoint, and the record names both it and the teacher."""
+    from huggingface_hub import constants
+
+    repo = tmp_path / "hub" / "models--autogluon--chronos-2-small"
+    shutil.copytree(start_dir, repo / "snapshots" / "abc123")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = distill(teacher=teacher_dir, student="autogluon/chronos-2-small", train_data=table,
+                     prediction_length=PREDICTION_LENGTH, output=str(tmp_path / "out"), max_steps=1, **FAST)
+    started = result.record["student"]["started_from"]
+    assert started == {"name": "autogluon/chronos-2-small", "hub_id": "autogluon/chronos-2-small",
+                       "license": "apache-2.0"}
+    card = (result.model_dir / "README.md").read_text()
+    assert "base_model: autogluon/chronos-2-small" in card
+    assert result.record["student"]["config"]["d_model"] == 48

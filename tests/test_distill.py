@@ -17,6 +17,7 @@ from chronos_distill import DistillConfig, build_student, distill, load_teacher
 from chronos_distill.cli import build_parser, main
 from chronos_distill.data.series import load_series
 from chronos_distill.data.synthetic import seasonal_long_table
+from chronos_distill.errors import ConfigError
 from chronos_distill.evaluation.scoring import agreement_scores
 
 FAST = dict(batch_size=16, learning_rate=3e-3, logging_steps=1, **TINY_STUDENT)
@@ -118,9 +119,10 @@ def test_validation_keeps_the_best_checkpoint_and_median_mse_mode(teacher_dir, t
     assert record["final_losses"]["eval_total"] == pytest.approx(
         0.7 * record["final_losses"]["eval_distill"] + 0.3 * record["final_losses"]["eval_hard"], rel=1e-5
     )
-    eval_losses = {e["step"]: e["eval_loss"] for e in result.trainer.state.log_history if "eval_loss" in e}
-    best_step = min(eval_losses, key=eval_losses.get)
+    eval_losses = {e["step"]: e["eval_hard_loss"] for e in result.trainer.state.log_history if "eval_hard_loss" in e}
+    best_step = min(eval_losses, key=eval_losses.get)  # best on the truth, as Chronos2Pipeline.fit selects
     assert record["training"]["best_checkpoint"].endswith(f"checkpoint-{best_step}")
+    assert record["training"]["exported"]["criterion"] == "eval_hard_loss"
     assert record["data"]["validation"]["n_series"] == 8
 
 
@@ -193,3 +195,37 @@ def test_trainer_args_pass_through_to_training_arguments(teacher_dir, table, tmp
         DistillConfig(teacher="t", train_data="d.csv", prediction_length=8, output="o", trainer_args={"output_dir": "x"})
     with pytest.raises(ConfigError, match="not valid JSON"):
         DistillConfig(teacher="t", train_data="d.csv", prediction_length=8, output="o", trainer_args="{nope")
+
+
+def test_the_exported_checkpoint_is_best_on_the_truth_not_on_the_mixed_loss(teacher_dir, table, tmp_path):
+    """A random teacher far from the truth and alpha 0.9: matching it lowers the total while the truth loss rises
+    after its first steps. The export is the checkpoint with the lowest validation truth loss, and --best-metric
+    picks another logged loss."""
+    ids = table["item_id"].unique()
+    options = dict(teacher=teacher_dir, train_data=table[table["item_id"].isin(ids[:16])],
+                   validation_data=table[table["item_id"].isin(ids[16:])], prediction_length=PREDICTION_LENGTH,
+                   max_steps=8, save_steps=1, alpha=0.9, student_d_model=32, student_num_heads=2, student_d_ff=64,
+                   batch_size=16, learning_rate=1e-2, logging_steps=1)
+    result = distill(output=str(tmp_path / "truth"), **options)
+    history = [e for e in result.trainer.state.log_history if "eval_hard_loss" in e]
+    hard = {e["step"]: e["eval_hard_loss"] for e in history}
+    total = {e["step"]: e["eval_total_loss"] for e in history}
+    assert min(hard, key=hard.get) != min(total, key=total.get)  # the two criteria disagree in this run
+    exported = result.record["training"]["exported"]
+    assert exported["step"] == min(hard, key=hard.get) and exported["criterion"] == "eval_hard_loss"
+    assert exported["criterion_value"] == pytest.approx(min(hard.values()))
+    assert "by the lowest eval_hard_loss" in (result.model_dir / "README.md").read_text()
+    by_total = distill(output=str(tmp_path / "total"), best_metric="total_loss", **options)
+    assert by_total.record["training"]["exported"]["step"] == min(total, key=total.get)
+    with pytest.raises(ConfigError, match=r"`best_metric` \(--best-metric\) 'spread_loss' is not a loss this run logs"):
+        distill(output=str(tmp_path / "bad"), best_metric="spread_loss", **options)
+
+
+def test_the_warmup_is_what_the_option_says(teacher_dir, table, tmp_path):
+    """warmup_ratio 0.25 of 8 steps: the learning rate rises linearly over 2 whole steps (0, half, then the peak at
+    the third step: the Trainer logs the rate each step used), then decays."""
+    result = distill(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH, output=str(tmp_path / "w"),
+                     max_steps=8, warmup_ratio=0.25, learning_rate=1e-3, logging_steps=1, batch_size=8, **TINY_STUDENT)
+    rates = {e["step"]: e["learning_rate"] for e in result.trainer.state.log_history if "learning_rate" in e}
+    assert (rates[1], rates[2], rates[3]) == (0.0, pytest.approx(0.5e-3), pytest.approx(1e-3))
+    assert max(rates.values()) == pytest.approx(1e-3) and rates[8] < rates[4] < rates[3]

@@ -47,7 +47,7 @@ DISTILL_FIXED_ON_RESUME = (
     "student_d_kv", "student_d_ff", "student_quantiles", "context_length", "student_init",
     "train_data", "general", "validation_data", "id_column", "timestamp_column", "timestamp_format", "target",
     "known_covariates", "past_covariates", "ignore_columns", "min_past",
-    "teacher_cache", "cache_batches", "transfer_future", "transfer_mixup", "transfer_synthetic",
+    "best_metric", "teacher_cache", "cache_batches", "transfer_future", "transfer_mixup", "transfer_synthetic",
     "transfer_general",
     *LOSS_OPTIONS,
 )
@@ -160,6 +160,11 @@ class DistillConfig(TrainingOptions):
         "during training and the best checkpoint is exported.",
         "path",
     )
+
+    best_metric: str | None = _opt(
+        None, "With validation_data: the logged validation loss whose lowest value picks the exported checkpoint "
+        "(default: hard_loss, the truth loss, as Chronos2Pipeline.fit selects; distill_loss for a --general run, "
+        "which has no truth). Any logged component: total_loss, distill_loss, hard_loss, feature_loss, ...", "str")
 
     # --- table layout (Chronos2Pipeline.predict_df conventions) -------------------------------------------
     id_column: str | None = _opt(None, "Series id column (default: item_id, or id when there is no item_id).", "str")
@@ -388,6 +393,14 @@ class DistillConfig(TrainingOptions):
             raise ConfigError(f"option `student` (--student {self.student}) starts from that checkpoint's weights; "
                               f"--student-init {self.student_init} builds a new student from the teacher: give one "
                               "of the two")
+
+    @property
+    def best_checkpoint_metric(self) -> str:
+        """The logged loss (without its ``eval_`` prefix) whose lowest validation value picks the exported
+        checkpoint: ``best_metric``, else the truth loss, else (``--general``) the distillation loss."""
+        if self.best_metric is not None:
+            return self.best_metric.removeprefix("eval_")
+        return "distill_loss" if self.general else "hard_loss"
 
     @property
     def student_width(self) -> int:

@@ -131,10 +131,13 @@ def _exported_weights(trainer) -> dict[str, Any]:
                 "losses": _last_logged(history, "", names)}
     step = int(Path(best).name.rsplit("-", 1)[-1])
     at_step = [e for e in history if e.get("step", -1) <= step]
+    metric, value = trainer.args.metric_for_best_model, trainer.state.best_metric
     return {
         "checkpoint": Path(best).name,
         "step": step,
-        "description": f"the best checkpoint by validation loss, {Path(best).name} of {steps} steps",
+        "criterion": metric,
+        "criterion_value": value,
+        "description": f"the best checkpoint by the lowest {metric} ({value:.4g}), {Path(best).name} of {steps} steps",
         "losses": {**_last_logged(at_step, "", names), **_last_logged(at_step, "eval_", names)},
     }
 

@@ -24,6 +24,7 @@ from chronos_distill.chronos2.loading import load_teacher
 from chronos_distill.chronos2.model_card import scrub_local_paths, student_card
 from chronos_distill.chronos2.student import build_pruned_student, build_student, count_parameters, load_student
 from chronos_distill.config import DISTILL_FIXED_ON_RESUME, DistillConfig
+from chronos_distill.errors import ConfigError
 from chronos_distill.data.series import SeriesSet, drop_short_series, general_series, load_series
 from chronos_distill.data.teacher_cache import GENERAL_CACHE_SEED, cache_manifest, cached_transfer_set
 from chronos_distill.data.windows import draw_windows, make_dataset, training_batches
@@ -138,6 +139,10 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
     plan = plan_from_config(cfg, feature_teacher.config, student.config)
     output_family = OutputDistillationLoss(cfg.output_loss, student.chronos_config.quantiles, chronos_config.quantiles)
     objective = DistillationObjective.from_config(cfg, output_family, plan, student.config, feature_teacher.config)
+    metric = cfg.best_checkpoint_metric
+    if validation is not None and metric not in [*objective.log_names.values(), "loss"]:
+        raise ConfigError(f"option `best_metric` (--best-metric) {cfg.best_metric!r} is not a loss this run logs; "
+                          f"choose from {', '.join(objective.log_names.values())}")
     model = DistillationModel(student, objective.modules(), needs=objective.needs("student"))
     if kept_channels is not None and "feature" in model.terms:
         model.terms["feature"].init_from_channels(kept_channels)  # projections start from the pruning's embedding
@@ -253,7 +258,8 @@ def distill_training_arguments(cfg: DistillConfig, checkpoint_dir: Path, has_val
         eval_strategy="steps" if has_validation else "no",
         eval_steps=cfg.save_steps if has_validation else None,
         load_best_model_at_end=has_validation,
-        metric_for_best_model="eval_loss" if has_validation else None,
+        # best on the truth by default, as Chronos2Pipeline.fit selects: the mixed total rewards matching the teacher
+        metric_for_best_model=f"eval_{cfg.best_checkpoint_metric}" if has_validation else None,
         greater_is_better=False if has_validation else None,
         label_names=["future_target"],
         report_to=report_to,

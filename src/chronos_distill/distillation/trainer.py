@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from chronos.chronos2 import Chronos2Model
 from chronos.chronos2.trainer import Chronos2Trainer, EvaluateAndSaveFinalStepCallback
+from transformers import TrainerCallback
 
 from chronos_distill.chronos2.forward import (
     MODEL_INPUT_KEYS,
@@ -88,6 +89,8 @@ class DistillationTrainer(Chronos2Trainer):
         self._sums: dict[str, dict[str, torch.Tensor]] = {"train": {}, "eval": {}}
         self._counts = {"train": 0, "eval": 0}
         self._first_nonfinite: dict[str, torch.Tensor] = {}
+        # after every callback given, so that it sees the final step's save too (SaveFinalStepCallback)
+        self.add_callback(FiniteBeforeSaveCallback(self))
 
     def get_train_dataloader(self):
         loader = super().get_train_dataloader()
@@ -196,10 +199,6 @@ class DistillationTrainer(Chronos2Trainer):
             + ". Lower --learning-rate or check the data for extreme values, then continue with --resume"
         )
 
-    def _save_checkpoint(self, model, trial):
-        self.check_finite()  # never checkpoint a diverged model over the last good one
-        super()._save_checkpoint(model, trial)
-
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """Add the mean of each loss component since the last log to the Trainer's own logs."""
         mode = "eval" if any(key.startswith("eval_") for key in logs) else "train"
@@ -217,6 +216,20 @@ class DistillationTrainer(Chronos2Trainer):
                 logs[f"teacher_distance/{member.label}"] = value
             self._distance_sums, self._distance_counts = None, 0
         super().log(logs, start_time)
+
+
+class FiniteBeforeSaveCallback(TrainerCallback):
+    """Never checkpoint a diverged model over the last good one: when a step is about to be saved, stop with
+    :meth:`DistillationTrainer.check_finite`'s message if a loss went non-finite. The Trainer calls ``on_step_end``
+    (public callback API) after the step and before it saves, so no private Trainer method is overridden."""
+
+    def __init__(self, trainer: DistillationTrainer):
+        self.trainer = trainer
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if control.should_save:
+            self.trainer.check_finite()
+        return control
 
 
 class SaveFinalStepCallback(EvaluateAndSaveFinalStepCallback):

@@ -8,6 +8,7 @@ through, e.g. ``gradient_accumulation_steps``, ``max_grad_norm`` or ``fsdp``; it
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,8 @@ def training_arguments(checkpoint_dir: Path, options: TrainingOptions, **run_spe
         per_device_eval_batch_size=batch_size,
         learning_rate=options.learning_rate,
         lr_scheduler_type="cosine",
-        warmup_steps=options.warmup_ratio,  # a float below 1 is a fraction of max_steps
+        # whole steps: transformers 5 also reads a float below 1 as a fraction, 4.x refused it; say what is meant
+        warmup_steps=math.ceil(options.warmup_ratio * options.max_steps),
         weight_decay=options.weight_decay,
         optim="adamw_torch_fused" if cuda else "adamw_torch",
         max_steps=options.max_steps,

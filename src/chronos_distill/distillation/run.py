@@ -24,7 +24,6 @@ from chronos_distill.chronos2.loading import load_teacher
 from chronos_distill.chronos2.model_card import scrub_local_paths, student_card
 from chronos_distill.chronos2.student import build_pruned_student, build_student, count_parameters, load_student
 from chronos_distill.config import DISTILL_FIXED_ON_RESUME, DistillConfig
-from chronos_distill.errors import ConfigError
 from chronos_distill.data.series import SeriesSet, drop_short_series, general_series, load_series
 from chronos_distill.data.teacher_cache import GENERAL_CACHE_SEED, cache_manifest, cached_transfer_set
 from chronos_distill.data.windows import draw_windows, make_dataset, training_batches
@@ -41,6 +40,7 @@ from chronos_distill.distillation.preflight import (
 from chronos_distill.distillation.record import run_record
 from chronos_distill.distillation.teachers import RunTeachers, build_teachers
 from chronos_distill.distillation.trainer import DistillationTrainer, SaveFinalStepCallback
+from chronos_distill.errors import ConfigError
 from chronos_distill.training.arguments import training_arguments
 from chronos_distill.training.run_folder import (
     CHECKPOINTS,

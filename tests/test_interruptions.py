@@ -69,3 +69,57 @@ def test_an_incomplete_checkpoint_is_not_resumed_from(tmp_path):
             (folder / "trainer_state.json").write_text("{}")
     assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")
     assert last_complete_checkpoint(tmp_path / "missing") is None
+
+
+SIGNALLING_WORKER = Path(__file__).with_name("signalling_worker.py")
+
+
+def _signalled(step: int, name: str, argv: list[str], *again: str):
+    return subprocess.run([sys.executable, str(SIGNALLING_WORKER), str(step), name, *again, *argv],
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(SIGNALLING_WORKER.parent)},
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("name, code", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_signal_saves_the_step_it_arrived_in_and_resume_gives_the_uninterrupted_student(
+        teacher_dir, table_csv, tmp_path, name, code):
+    """SIGTERM (or Ctrl-C) during step 33 of a run that saves every 20: a checkpoint at step 33, one line, the
+    signal's exit code; --resume then trains the very student of an uninterrupted run."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    straight = subprocess.run(_command(teacher_dir, table_csv, tmp_path / "straight", "--max-steps", "60"), env=env,
+                              capture_output=True, text=True, timeout=600)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    argv = _command(teacher_dir, table_csv, tmp_path / "stopped", "--max-steps", "60")[3:]
+    stopped = _signalled(33, name, argv)
+    assert stopped.returncode == code, stopped.stderr[-3000:]
+    last = [line for line in stopped.stderr.splitlines() if line.strip()][-1]
+    assert last == f"chronos-distill: stopped by {name} at step 33: checkpoint-33 written; continue with --resume"
+    assert last_complete_checkpoint(tmp_path / "stopped" / "checkpoints").endswith("checkpoint-33")
+    assert not (tmp_path / "stopped" / "model" / "distillation.json").exists()  # not exported: not finished
+    resumed = subprocess.run(_command(teacher_dir, table_csv, tmp_path / "stopped", "--max-steps", "60", "--resume"),
+                             env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    expected = load_file(tmp_path / "straight" / "model" / "model.safetensors")
+    got = load_file(tmp_path / "stopped" / "model" / "model.safetensors")
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-5, msg=key)
+
+
+def test_a_second_signal_during_the_save_exits_at_once_and_leaves_no_checkpoint_to_resume(teacher_dir, table_csv,
+                                                                                        tmp_path):
+    argv = _command(teacher_dir, table_csv, tmp_path / "twice", "--max-steps", "60")[3:]
+    done = _signalled(33, "SIGTERM", argv, "--again")
+    assert done.returncode == 143, done.stderr[-3000:]
+    assert "second SIGTERM: exiting now" in done.stderr
+    assert (tmp_path / "twice" / "checkpoints" / "checkpoint-33").is_dir()  # half-written ...
+    assert last_complete_checkpoint(tmp_path / "twice" / "checkpoints").endswith("checkpoint-20")  # ... and skipped
+
+
+def test_pretraining_stops_on_sigterm_with_a_checkpoint_at_that_step(tmp_path):
+    argv = ["pretrain", "--output", str(tmp_path / "pre"), "--d-model", "32", "--num-layers", "1", "--num-heads", "2",
+            "--d-ff", "64", "--context-length", "64", "--batch-size", "8", "--max-steps", "40", "--save-steps", "100",
+            "--logging-steps", "5"]
+    done = _signalled(7, "SIGTERM", argv)
+    assert done.returncode == 143, done.stderr[-3000:]
+    assert "stopped by SIGTERM at step 7: checkpoint-7 written; continue with --resume" in done.stderr
+    assert last_complete_checkpoint(tmp_path / "pre" / "checkpoints").endswith("checkpoint-7")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from chronos_distill.config import DistillConfig, EvaluateConfig, OnnxExportConfig, PredictConfig, PretrainConfig
-from chronos_distill.errors import DistillError
+from chronos_distill.errors import DistillError, StoppedBySignal
 
 EXIT_USAGE = 2
 
@@ -159,6 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "predict":
             return _predict(vars(args))
         return _demo(getattr(args, "output", "runs/demo"), getattr(args, "steps", 300))
+    except StoppedBySignal as exc:  # preempted: a checkpoint at that step, not an error of the input
+        print(f"chronos-distill: {exc}", file=sys.stderr)
+        return exc.exit_code
     except DistillError as exc:
         print(f"chronos-distill: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -24,3 +24,14 @@ class CheckpointError(DistillError):
 
 class NonFiniteLossError(DistillError):
     """A loss component became NaN or infinite; the run stopped before writing a checkpoint of it."""
+
+
+class StoppedBySignal(DistillError):
+    """SIGTERM or SIGINT stopped a run after the step it was in, with a checkpoint written at that step.
+
+    ``exit_code`` is the shell's convention for a process ended by that signal (128 + its number: 143 for
+    SIGTERM, 130 for SIGINT), so schedulers that requeue on it still see why the run ended."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from chronos_distill.errors import StoppedBySignal
+from chronos_distill.training.preemption import StopOnSignal
 from chronos_distill.training.progress import use_readable_progress
 from chronos_distill.training.run_folder import CHECKPOINTS, last_complete_checkpoint
 
@@ -22,12 +24,23 @@ def train_and_export(trainer: Any, output: Path, *, resume: bool, verbose: bool,
     ``export(train_output, resumed_from)`` on the main process only, and wait for it on every rank.
 
     Returns ``(train_output, resumed_from)``: the Trainer's result and the checkpoint the run continued from.
+    Raises :class:`~chronos_distill.errors.StoppedBySignal` when SIGTERM or SIGINT stopped the run (after a
+    checkpoint at that step, :mod:`chronos_distill.training.preemption`).
     """
     use_readable_progress(trainer, verbose=verbose)
     resume_from = last_complete_checkpoint(Path(output) / CHECKPOINTS) if resume else None
     if resume:
         logger.info("resuming from %s", resume_from)
-    train_output = trainer.train(resume_from_checkpoint=resume_from)
+    stopper = StopOnSignal(trainer)
+    trainer.add_callback(stopper)
+    with stopper.installed():
+        train_output = trainer.train(resume_from_checkpoint=resume_from)
+    if stopper.stopped_at is not None:  # nothing is exported: the run is not finished
+        trainer.accelerator.wait_for_everyone()
+        step = stopper.stopped_at
+        raise StoppedBySignal(f"stopped by {stopper.received.name if stopper.received else 'a signal on another rank'} "
+                              f"at step {step}: checkpoint-{step} written; continue with --resume",
+                              exit_code=128 + int(stopper.received or 15))
     if trainer.is_world_process_zero():  # under torchrun / accelerate every rank holds the same model
         export(train_output, resume_from)
     trainer.accelerator.wait_for_everyone()  # no rank returns before the export exists

@@ -3,6 +3,8 @@ while step N runs, and with ``--again`` a second one while the checkpoint of tha
 test signals a run certainly mid-way, at a known step, with no timing race.
 
     python signalling_worker.py N SIGNAL [--again] distill ARGS...
+
+Under ``torchrun``, only the rank named by ``SIGNAL_RANK`` (default: every rank) signals itself.
 """
 
 import os
@@ -19,9 +21,12 @@ again = argv[:1] == ["--again"]
 argv = argv[1:] if again else argv
 
 
+signalled = os.environ.get("SIGNAL_RANK") in (None, os.environ.get("RANK", "0"))
+
+
 class SignalDuringStep(TrainerCallback):
     def on_step_begin(self, args, state, control, **kwargs):
-        if state.global_step == at_step - 1:  # the step about to run is step N
+        if signalled and state.global_step == at_step - 1:  # the step about to run is step N
             os.kill(os.getpid(), signum)
 
 

@@ -123,3 +123,34 @@ def test_pretraining_stops_on_sigterm_with_a_checkpoint_at_that_step(tmp_path):
     assert done.returncode == 143, done.stderr[-3000:]
     assert "stopped by SIGTERM at step 7: checkpoint-7 written; continue with --resume" in done.stderr
     assert last_complete_checkpoint(tmp_path / "pre" / "checkpoints").endswith("checkpoint-7")
+
+
+def test_under_torchrun_a_signal_to_one_rank_stops_every_rank_at_that_step_and_resume_is_exact(
+        teacher_dir, table_csv, tmp_path):
+    """Rank 1 alone gets SIGTERM during step 5: both ranks stop after step 5, one checkpoint holds both ranks' RNG
+    states, and --resume under torchrun ends with the weights of an uninterrupted 2-process run."""
+    def torchrun(*argv, signal_rank=None):
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(SIGNALLING_WORKER.parent)}
+        if signal_rank is not None:
+            env["SIGNAL_RANK"] = str(signal_rank)
+        return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                               *argv], env=env, capture_output=True, text=True, timeout=600)
+
+    def run(out, *extra):
+        return _command(teacher_dir, table_csv, out, "--max-steps", "10", "--batch-size", "8", *extra)[3:]
+
+    straight = torchrun("-m", "chronos_distill", *run(tmp_path / "straight"))
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    stopped = torchrun(str(SIGNALLING_WORKER), "5", "SIGTERM", *run(tmp_path / "stopped"), signal_rank=1)
+    assert stopped.returncode != 0
+    assert "chronos-distill: stopped by SIGTERM at step 5: checkpoint-5 written" in stopped.stderr
+    assert "chronos-distill: stopped by a signal on another rank at step 5: checkpoint-5 written" in stopped.stderr
+    checkpoint = Path(last_complete_checkpoint(tmp_path / "stopped" / "checkpoints"))
+    assert checkpoint.name == "checkpoint-5"
+    assert {p.name for p in checkpoint.glob("rng_state_*.pth")} == {"rng_state_0.pth", "rng_state_1.pth"}
+    resumed = torchrun("-m", "chronos_distill", *run(tmp_path / "stopped", "--resume"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    expected = load_file(tmp_path / "straight" / "model" / "model.safetensors")
+    got = load_file(tmp_path / "stopped" / "model" / "model.safetensors")
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-5, msg=key)

@@ -154,3 +154,67 @@ def test_under_torchrun_a_signal_to_one_rank_stops_every_rank_at_that_step_and_r
     got = load_file(tmp_path / "stopped" / "model" / "model.safetensors")
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-5, msg=key)
+
+
+def _truncate(path: Path, keep: float = 0.5) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+@pytest.mark.parametrize("damage", ["truncated model.safetensors", "truncated optimizer.pt", "missing scheduler.pt"])
+def test_resume_skips_a_damaged_newest_checkpoint_for_the_older_good_one(teacher_dir, table, tmp_path, caplog, damage):
+    from chronos_distill import distill
+
+    options = dict(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH, output=str(tmp_path / "run"),
+                   save_steps=2, batch_size=8, student_d_model=32, student_num_heads=2, student_d_ff=64)
+    distill(max_steps=4, **options)
+    newest = tmp_path / "run" / "checkpoints" / "checkpoint-4"
+    kind, name = damage.split(" ")
+    if kind == "missing":
+        (newest / name).unlink()
+    else:
+        _truncate(newest / name)
+    with caplog.at_level("WARNING"):
+        resumed = distill(max_steps=6, resume=True, **options)
+    assert resumed.record["training"]["resumed_from"].endswith("checkpoint-2")
+    assert resumed.record["training"]["steps"] == 6
+    warning = next(r.getMessage() for r in caplog.records if "skipping checkpoint" in r.getMessage())
+    assert "checkpoint-4" in warning and f"{name} is {'missing' if kind == 'missing' else ''}" in warning
+
+
+def test_resume_with_no_good_checkpoint_says_so_in_one_line(teacher_dir, table_csv, tmp_path):
+    from chronos_distill.cli import main
+
+    base = ["distill", "--teacher", teacher_dir, "--train-data", table_csv, "--prediction-length", str(PREDICTION_LENGTH),
+            "--output", str(tmp_path / "run"), "--save-steps", "2", "--batch-size", "8", "--student-d-model", "32",
+            "--student-num-heads", "2", "--student-d-ff", "64"]
+    assert main([*base, "--max-steps", "4"]) == 0
+    for checkpoint in (tmp_path / "run" / "checkpoints").glob("checkpoint-*"):
+        _truncate(checkpoint / "model.safetensors")
+    done = subprocess.run([sys.executable, "-m", "chronos_distill", *base, "--max-steps", "6", "--resume"],
+                          capture_output=True, text=True, timeout=300)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "no checkpoint in" in lines[0] and "checkpoint-4: model.safetensors is truncated" in lines[0]
+    assert "checkpoint-2: model.safetensors is truncated" in lines[0] and "--overwrite" in lines[0]
+
+
+def test_a_damaged_model_folder_is_one_line_in_evaluate_predict_and_export_onnx(teacher_dir, table_csv, tmp_path):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(teacher_dir, damaged)
+    _truncate(damaged / "model.safetensors", 0.7)
+    commands = {
+        "evaluate": ["evaluate", "--model", str(damaged), "--data", table_csv, "--prediction-length", "12",
+                     "--output", str(tmp_path / "eval")],
+        "predict": ["predict", "--model", str(damaged), "--data", table_csv, "--prediction-length", "12",
+                    "--output", str(tmp_path / "forecasts.csv")],
+        "export-onnx": ["export-onnx", str(damaged), "--output", str(tmp_path / "m.onnx")],
+    }
+    for name, argv in commands.items():
+        done = subprocess.run([sys.executable, "-m", "chronos_distill", *argv], capture_output=True, text=True,
+                              timeout=300)
+        lines = [line for line in done.stderr.splitlines() if line.strip() and "Loading weights" not in line]
+        assert done.returncode == 2 and len(lines) == 1, (name, done.stderr[-2000:])
+        assert "model.safetensors is truncated" in lines[0] and str(damaged) in lines[0], (name, lines[0])

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chronos_distill.errors import CheckpointError
+from chronos_distill.files import damage
 from chronos_distill.training.run_folder import looks_like_a_local_path, model_folder
 
 # A Hugging Face hub id: "name" or "owner/name" (letters, digits, '-', '_', '.').
@@ -39,6 +40,11 @@ def check_chronos2_folder(folder: Path, role: str = "teacher") -> None:
             f"{role} folder {folder} is not a Chronos-2 checkpoint: its config.json describes {found}, "
             "expected architectures ['Chronos2Model'] with a chronos_config"
         )
+    for weights in sorted(folder.glob("*.safetensors")):
+        problem = damage(weights)
+        if problem is not None:
+            raise CheckpointError(f"{role} folder {folder}: {weights.name} is {problem}; copy the folder again or "
+                                  "export the model again")
     if not any((folder / name).is_file() for name in _WEIGHT_FILES):
         if any(folder.glob("*.bin")) or any(folder.glob("*.pt")):
             # pickled weights can run code when loaded: only safetensors are read from user folders

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from chronos_distill.errors import DistillError
-from chronos_distill.files import write_json_atomic
+from chronos_distill.files import damage, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -58,23 +58,53 @@ def is_main_process() -> bool:
 
 
 def last_complete_checkpoint(folder: str | Path) -> str | None:
-    """The newest ``checkpoint-N`` in ``folder`` that was completely written, or None.
+    """The newest ``checkpoint-N`` in ``folder`` that is whole, or None.
 
-    The Trainer writes a checkpoint's files in place and ``trainer_state.json`` last, so a process killed
-    while saving leaves a folder without it (or without its weights); such folders are skipped with a warning
-    rather than resumed from.
+    Every checkpoint is checked before it is trusted (:func:`checkpoint_damage`): a process killed while saving
+    leaves one without ``trainer_state.json`` (the Trainer writes it last), an interrupted copy or a bad disk one
+    with a truncated file. Such a checkpoint is named in a warning with what is wrong, and the next older one is
+    tried. :func:`damaged_checkpoints` lists what was skipped.
     """
+    for path, problem in _checkpoints_newest_first(folder):
+        if problem is None:
+            return str(path)
+        logger.warning("skipping checkpoint %s: %s", path, problem)
+    return None
+
+
+def damaged_checkpoints(folder: str | Path) -> list[str]:
+    """Each checkpoint of ``folder`` that cannot be resumed from, with why (``checkpoint-40: optimizer.pt ...``)."""
+    return [f"{path.name}: {problem}" for path, problem in _checkpoints_newest_first(folder) if problem is not None]
+
+
+def _checkpoints_newest_first(folder: str | Path) -> list[tuple[Path, str | None]]:
     folder = Path(folder)
     if not folder.is_dir():
-        return None
+        return []
     found = sorted(
-        (int(m.group(1)), path) for path in folder.iterdir()
-        if path.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", path.name))
-    )
-    for _, path in reversed(found):
-        if (path / "trainer_state.json").is_file() and any(path.glob("model*.safetensors")):
-            return str(path)
-        logger.warning("skipping incomplete checkpoint %s (interrupted while it was being written)", path)
+        ((int(m.group(1)), path) for path in folder.iterdir()
+         if path.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", path.name))), reverse=True)
+    return [(path, checkpoint_damage(path)) for _, path in found]
+
+
+#: What the Trainer needs to resume exactly, besides the weights: without the optimizer, the scheduler or the RNG
+#: state it would continue silently from other states.
+RESUME_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
+
+
+def checkpoint_damage(checkpoint: Path) -> str | None:
+    """Why ``checkpoint`` cannot be resumed from (a file missing or damaged, see :func:`chronos_distill.files.damage`),
+    or None when every file the Trainer reads is there and opens."""
+    if not (checkpoint / "trainer_state.json").is_file():
+        return "it has no trainer_state.json (interrupted while it was being written)"
+    weights = sorted(checkpoint.glob("model*.safetensors"))
+    if not weights:
+        return "it has no model.safetensors"
+    rng = sorted(checkpoint.glob("rng_state*.pth"))
+    for path in [checkpoint / name for name in RESUME_FILES] + weights + (rng or [checkpoint / "rng_state.pth"]):
+        problem = damage(path)
+        if problem is not None:
+            return f"{path.name} is {problem}"
     return None
 
 
@@ -92,8 +122,14 @@ def check_output_folder(output: Path, options: dict[str, Any], *, resume: bool, 
     """
     check_writable(output)
     if resume:
-        checkpoint = last_complete_checkpoint(output / CHECKPOINTS)
+        # quietly: the run warns about each checkpoint it skips when it resumes
+        checked = _checkpoints_newest_first(output / CHECKPOINTS)
+        checkpoint = next((str(path) for path, problem in checked if problem is None), None)
         if not checkpoint:
+            damaged = damaged_checkpoints(output / CHECKPOINTS)
+            if damaged:
+                raise DistillError(f"--resume: no checkpoint in {output / CHECKPOINTS} can be resumed from ("
+                                   + "; ".join(damaged) + "); start the run again with --overwrite")
             raise DistillError(f"--resume: output folder {output} holds no training checkpoint to resume from")
         _check_resume_consistent(output / RUN_CONFIG, options, fixed_on_resume)
         step = checkpoint_step(checkpoint)

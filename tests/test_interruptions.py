@@ -218,3 +218,58 @@ def test_a_damaged_model_folder_is_one_line_in_evaluate_predict_and_export_onnx(
         lines = [line for line in done.stderr.splitlines() if line.strip() and "Loading weights" not in line]
         assert done.returncode == 2 and len(lines) == 1, (name, done.stderr[-2000:])
         assert "model.safetensors is truncated" in lines[0] and str(damaged) in lines[0], (name, lines[0])
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1.2 MB tmpfs (room for one tiny checkpoint and the export, not for a second checkpoint), and a way to
+    free space: remount it larger. Where no tmpfs can be mounted (not root), torch.save is patched to fail as
+    torch fails on a full disk, once the folder holds one checkpoint."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(folder)],
+                             capture_output=True).returncode == 0
+    state = {"full": True}
+
+    def free_space():
+        state["full"] = False
+        if mounted:
+            subprocess.run(["mount", "-o", "remount,size=8m", str(folder)], check=True)
+
+    yield folder, mounted, state, free_space
+    if mounted:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_full_disk_is_one_line_keeps_the_export_and_resume_continues_once_space_is_free(
+        teacher_dir, table, small_disk, monkeypatch):
+    from chronos_distill import distill
+    from chronos_distill.errors import DistillError
+
+    folder, mounted, state, free_space = small_disk
+    if not mounted:
+        original = torch.save
+
+        def save_on_a_full_disk(obj, f, *args, **kwargs):
+            if state["full"] and "checkpoint-4" in str(f):
+                raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 4352 vs 4240")
+            return original(obj, f, *args, **kwargs)
+
+        monkeypatch.setattr(torch, "save", save_on_a_full_disk)
+    options = dict(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
+                   output=str(folder / "run"), save_steps=2, batch_size=8, student_d_model=32, student_num_heads=2,
+                   student_d_ff=64)
+    distill(max_steps=2, **options)
+    exported = (folder / "run" / "model" / "model.safetensors").read_bytes()
+    with pytest.raises(DistillError) as caught:
+        distill(max_steps=4, resume=True, **options)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"no space left writing {folder / 'run' / 'checkpoints'}: ")
+    assert " free, the write needs about " in message and "checkpoint-2" in message
+    assert message.endswith("Free space, then run the same command with --resume")
+    assert not (folder / "run" / "checkpoints" / "checkpoint-4").exists()  # the half checkpoint is gone
+    assert (folder / "run" / "model" / "model.safetensors").read_bytes() == exported  # the export is untouched
+    free_space()
+    resumed = distill(max_steps=4, resume=True, **options)
+    assert resumed.record["training"]["resumed_from"].endswith("checkpoint-2")
+    assert resumed.record["training"]["steps"] == 4

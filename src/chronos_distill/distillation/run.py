@@ -42,6 +42,7 @@ from chronos_distill.distillation.teachers import RunTeachers, build_teachers
 from chronos_distill.distillation.trainer import DistillationTrainer, SaveFinalStepCallback
 from chronos_distill.errors import ConfigError
 from chronos_distill.training.arguments import training_arguments
+from chronos_distill.training.disk import disk_error, write_failure
 from chronos_distill.training.run_folder import (
     CHECKPOINTS,
     is_main_process,
@@ -160,10 +161,16 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
         # a --general run's batches do not depend on the student or its seed: one labelled set serves every student
         # of a family (each seed still draws its own order and initialisation)
         cache_seed = GENERAL_CACHE_SEED if cfg.general else cfg.seed
-        train_dataset, cache_folder, reused = cached_transfer_set(
-            cfg.teacher_cache, teachers.target, train, cfg.cache_batches, cache_seed, shares=shares, min_past=min_past,
-            **dataset_options,
-        )
+        try:
+            train_dataset, cache_folder, reused = cached_transfer_set(
+                cfg.teacher_cache, teachers.target, train, cfg.cache_batches, cache_seed, shares=shares,
+                min_past=min_past, **dataset_options,
+            )
+        except Exception as exc:  # shards are written atomically and the manifest last: a rerun rebuilds it
+            kind = write_failure(exc)
+            if kind is None:
+                raise
+            raise disk_error(kind, Path(cfg.teacher_cache).expanduser(), None, None) from None
         cache_info = {"folder": str(cache_folder), "reused": reused, "batches": cfg.cache_batches, "seed": cache_seed,
                       "key": cache_folder.name}
         distances = cache_manifest(cache_folder).get("member_distances")

@@ -11,6 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from chronos_distill.errors import StoppedBySignal
+from chronos_distill.training.disk import (
+    disk_error,
+    remove_incomplete_checkpoints,
+    warn_if_short_of_space,
+    write_failure,
+)
 from chronos_distill.training.preemption import StopOnSignal
 from chronos_distill.training.progress import use_readable_progress
 from chronos_distill.training.run_folder import CHECKPOINTS, last_complete_checkpoint
@@ -33,8 +39,22 @@ def train_and_export(trainer: Any, output: Path, *, resume: bool, verbose: bool,
         logger.info("resuming from %s", resume_from)
     stopper = StopOnSignal(trainer)
     trainer.add_callback(stopper)
-    with stopper.installed():
-        train_output = trainer.train(resume_from_checkpoint=resume_from)
+    checkpoints = Path(output) / CHECKPOINTS
+    checkpoint_bytes = _checkpoint_bytes(trainer, checkpoints)
+    if trainer.is_world_process_zero():
+        warn_if_short_of_space(checkpoints, checkpoint_bytes)
+    try:
+        with stopper.installed():
+            train_output = trainer.train(resume_from_checkpoint=resume_from)
+    except Exception as exc:
+        kind = write_failure(exc)
+        if kind is None:
+            raise
+        complete = last_complete_checkpoint(checkpoints)
+        removed = remove_incomplete_checkpoints(checkpoints, complete) if trainer.is_world_process_zero() else []
+        if removed:
+            logger.info("removed the half-written %s", ", ".join(p.name for p in removed))
+        raise disk_error(kind, checkpoints, checkpoint_bytes, complete) from None
     if stopper.stopped_at is not None:  # nothing is exported: the run is not finished
         trainer.accelerator.wait_for_everyone()
         step = stopper.stopped_at
@@ -42,6 +62,23 @@ def train_and_export(trainer: Any, output: Path, *, resume: bool, verbose: bool,
                               f"at step {step}: checkpoint-{step} written; continue with --resume",
                               exit_code=128 + int(stopper.received or 15))
     if trainer.is_world_process_zero():  # under torchrun / accelerate every rank holds the same model
-        export(train_output, resume_from)
+        try:
+            export(train_output, resume_from)
+        except Exception as exc:  # the export is atomic: the earlier model/ stays as it was
+            kind = write_failure(exc)
+            if kind is None:
+                raise
+            model_bytes = sum(p.numel() * p.element_size() for p in trainer.model.parameters())
+            raise disk_error(kind, Path(output) / "model", model_bytes, last_complete_checkpoint(checkpoints)) from None
     trainer.accelerator.wait_for_everyone()  # no rank returns before the export exists
     return train_output, resume_from
+
+
+def _checkpoint_bytes(trainer: Any, checkpoints: Path) -> int:
+    """About how much one checkpoint takes: the newest one's size, else the weights and AdamW's two moments."""
+    from chronos_distill.training.disk import folder_bytes
+
+    newest = last_complete_checkpoint(checkpoints) if checkpoints.is_dir() else None
+    if newest is not None:
+        return folder_bytes(Path(newest))
+    return 3 * sum(p.numel() * p.element_size() for p in trainer.model.parameters())

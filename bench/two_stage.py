@@ -52,7 +52,11 @@ from common import (
 )
 from retention import Suite, hold_out_series, learning_curve, scored_sets, training_table, validation_score
 
-STAGES = ("general", "task", "latency")
+STAGES = ("general", "contexts", "task", "latency")
+#: candidate --general-context draws of the ``contexts`` stage, and the share of M1 + M3 training series held out
+#: whole to validate on (their training portions only: the test portions are what the family is scored on)
+GENERAL_CONTEXTS = ("log-uniform", "mixed", "uniform")
+VALIDATION_SHARE = 0.2
 DEFAULT_RUNGS = "256x2,384x2,512x4"
 VARIANTS = ("KD", "two-stage", "two-stage+general")
 #: suite horizons: the task students' trained horizon, and the teacher's full one
@@ -136,11 +140,37 @@ class TwoStage:
         return entry
 
     # -- stage 1 ----------------------------------------------------------------------------------------------
-    def general(self, rung: str, seed: int) -> dict | None:
+    def general(self, rung: str, seed: int, context: str | None = None) -> dict | None:
+        """A general student; ``context`` names a --general-context draw of the ``contexts`` stage (its run is
+        ``<rung>@<context>``), None the default."""
         sets = {"unseen": scored_sets("general")["held-out"]}  # the six M1 / M3 test portions
         options = dict(general=True, alpha=0.5, teacher_cache=str(Path(self.args.runs) / "teacher-cache"),
                        prediction_length=None, min_past=None, **rung_shape(rung))
-        return self.run("general", rung, seed, options, sets)
+        if context is not None:
+            options["general_context"] = context
+        name = rung if context is None else f"{rung}@{context}"
+        entry = self.run("general", name, seed, options, sets)
+        if entry is not None and "validation_general" not in entry and not self.args.report:
+            entry["validation_general"] = self.validate_general(self.folder("general", name, seed) / "model")
+            results_file(self.args.out, "general", name, seed).write_text(json.dumps(entry, indent=2, default=str) + "\n")
+        return entry
+
+    def validate_general(self, model_dir: Path) -> dict:
+        """What the ``contexts`` stage chooses on, fixed before its runs: the geometric mean of the student's WQL
+        over the teacher's on the last official-horizon steps of held-out whole M1 + M3 *training* series, and
+        its suite MAE over the teacher's at 64 steps on fresh series of the validation seed. Never a test portion."""
+        from chronos_distill.data.competition import validation_benchmarks
+
+        if "validation" not in self._teacher_scores:
+            self._teacher_scores["validation"] = score({"teacher": self.teacher},
+                                                       validation_benchmarks(("M1", "M3"), VALIDATION_SHARE))
+        from chronos_distill.chronos2.loading import load_chronos2
+
+        real = score_student(str(model_dir), validation_benchmarks(("M1", "M3"), VALIDATION_SHARE),
+                             self._teacher_scores["validation"])["vs_teacher"]
+        suite = self.suite(self.args.validation_suite_seed, 64).ratio(load_chronos2(model_dir, role="student"))["geomean"]
+        return {"real_vs_teacher": real, "suite_64": suite, "score": float(np.sqrt(real * suite)),
+                "rule": "sqrt(validation M1 + M3 training-series WQL vs teacher x validation suite at 64 vs teacher)"}
 
     # -- stage 2 ----------------------------------------------------------------------------------------------
     def task(self, variant: str, seed: int, share: float | None = None) -> dict | None:
@@ -325,6 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default=",".join(VARIANTS), help="task variants, of " + ", ".join(VARIANTS))
     parser.add_argument("--start", default="384x2:0", help="the general student task runs start from (rung:seed)")
     parser.add_argument("--general-shares", default="0.25,0.5", help="candidate shares of two-stage+general")
+    parser.add_argument("--general-context", default=None, choices=GENERAL_CONTEXTS,
+                        help="the general stage's --general-context (its runs are named <rung>@<context>)")
+    parser.add_argument("--general-contexts", default=",".join(GENERAL_CONTEXTS),
+                        help="candidate --general-context draws of the contexts stage")
     parser.add_argument("--cache-batches", type=int, default=500)
     parser.add_argument("--save-steps", type=int, default=250)
     parser.add_argument("--suite-seed", type=int, default=3)
@@ -336,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     args.rungs = [r.strip() for r in args.rungs.split(",") if r.strip()]
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     args.general_shares = [float(v) for v in args.general_shares.split(",") if v.strip()]
+    args.general_contexts = [v.strip() for v in args.general_contexts.split(",") if v.strip()]
     if sorted(set(args.variants) - set(VARIANTS)):
         parser.error(f"unknown variant(s); choose from {list(VARIANTS)}")
     if not args.report and args.stage is None:
@@ -350,7 +385,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.stage == "general":
         for seed in seeds_of(args):
             for rung in args.rungs:
-                stage.general(rung, seed)
+                stage.general(rung, seed, args.general_context)
+    elif args.stage == "contexts":  # the --general-context draws, each a run of the --start rung, on validation
+        rung, seed = args.start.split(":")
+        scores = {context: stage.general(rung, int(seed), context)["validation_general"]["score"]
+                  for context in args.general_contexts}
+        print("validation scores (lower is better): " + ", ".join(f"{c} {v:.4f}" for c, v in scores.items())
+              + f"; chosen: {min(scores, key=scores.get)}")
     elif args.stage == "task":
         run_task_stage(stage, args, {})
     else:

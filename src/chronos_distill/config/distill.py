@@ -26,6 +26,9 @@ from chronos_distill.config.options import (
 from chronos_distill.config.training import TrainingOptions
 from chronos_distill.errors import ConfigError
 
+#: How a general row's longest context is drawn (see chronos_distill.data.transfer.context_cap), and the default.
+GENERAL_CONTEXTS = ("mixed", "log-uniform", "uniform")
+DEFAULT_GENERAL_CONTEXT = "mixed"
 #: The student's width when neither --student-d-model nor --student is given.
 DEFAULT_STUDENT_D_MODEL = 384
 #: The options that shape a student built from the teacher's config; a student started from a checkpoint
@@ -47,7 +50,7 @@ DISTILL_FIXED_ON_RESUME = (
     "student_d_kv", "student_d_ff", "student_quantiles", "context_length", "student_init",
     "train_data", "general", "validation_data", "id_column", "timestamp_column", "timestamp_format", "target",
     "known_covariates", "past_covariates", "ignore_columns", "min_past",
-    "best_metric", "teacher_cache", "cache_batches", "transfer_future", "transfer_mixup", "transfer_synthetic",
+    "best_metric", "teacher_cache", "cache_batches", "general_context", "transfer_future", "transfer_mixup", "transfer_synthetic",
     "transfer_general",
     *LOSS_OPTIONS,
 )
@@ -145,6 +148,11 @@ class DistillConfig(TrainingOptions):
         "In Python also a pandas DataFrame or any input Chronos2Pipeline.fit accepts. Required unless --general.",
         "path",
     )
+    general_context: str = _opt(
+        DEFAULT_GENERAL_CONTEXT, "How the general rows (--general, --transfer-general) draw each task's longest "
+        "context: log-uniform from 16 steps to the teacher's context (short series as often as in real "
+        "collections), uniform (the pretraining stream's: mostly long contexts), or mixed (either, with equal "
+        "chances; chosen on validation, see bench/two_stage.py).", "str", choices=GENERAL_CONTEXTS)
     general: bool = _opt(
         False, "Distill a general-purpose student from the teacher alone: every row of every batch is drawn from "
         "the pretraining task mix (the general transfer source) and labelled by the teacher; no --train-data, and "

@@ -38,7 +38,7 @@ import torch
 from chronos.chronos2.dataset import left_pad_and_cat_2D
 from torch.utils.data import IterableDataset
 
-from chronos_distill.config import TRANSFER_SOURCES, TransferShares
+from chronos_distill.config import DEFAULT_GENERAL_CONTEXT, GENERAL_CONTEXTS, TRANSFER_SOURCES, TransferShares
 from chronos_distill.data.series import SeriesSet
 from chronos_distill.data.synthetic import kernel_synth
 from chronos_distill.data.tasks import MixOptions, TaskMix
@@ -54,13 +54,14 @@ class TransferBatches(IterableDataset):
     """
 
     def __init__(self, labelled: IterableDataset, series: SeriesSet, shares: TransferShares, *, batch_size: int,
-                 context_length: int):
+                 context_length: int, general_context: str = DEFAULT_GENERAL_CONTEXT):
         """``labelled``: the user's windows, :func:`chronos_distill.data.windows.make_dataset` with
         :meth:`labelled_rows` rows per batch; ``series``: the series they come from (for the teacher-only rows)."""
         self.series = series
         self.shares = shares
         self.batch_size = batch_size  # read by Chronos2Trainer
         self.context_length = context_length
+        self.general_context = general_context
         self.source_rows = shares.rows(batch_size)
         self.labelled = labelled
         self._general_source: GeneralSource | None = None  # built on first use (its KernelSynth bank takes time)
@@ -125,7 +126,7 @@ class TransferBatches(IterableDataset):
 
     def _general(self, budget: int) -> tuple[torch.Tensor, int]:
         if self._general_source is None:
-            self._general_source = GeneralSource(self.context_length)
+            self._general_source = GeneralSource(self.context_length, self.general_context)
         return self._general_source.draw(budget)
 
     def _synthetic(self, budget: int) -> tuple[torch.Tensor, int]:
@@ -161,8 +162,11 @@ class GeneralSource:
     reach what the teacher reads. A uniform draw of the length (the pretraining stream's) gives contexts of over
     100 steps about 90% of the time, and a student that never saw a yearly-length series forecasts them worst."""
 
-    def __init__(self, context_length: int):
+    def __init__(self, context_length: int, lengths: str = DEFAULT_GENERAL_CONTEXT):
+        if lengths not in GENERAL_CONTEXTS:
+            raise ValueError(f"general context lengths {lengths!r}: choose from {GENERAL_CONTEXTS}")
         self.context_length = context_length
+        self.lengths = lengths
         self.mix = TaskMix(MixOptions(context_length=context_length), real=[])
         # the KernelSynth bank is part of the source, like its generators: drawn once, from its own fixed seed
         self.bank = [kernel_synth(np.random.default_rng([GENERAL_BANK_SEED, i]), context_length)
@@ -172,7 +176,7 @@ class GeneralSource:
         """One task's context (rows, <= context_length), and how many of its first rows are targets: the whole
         group, or one of its targets when the group has more than ``budget`` rows."""
         rng = np.random.default_rng(np.random.randint(2**31))  # from numpy's global RNG: seeded, resumed
-        cap = context_cap(rng, self.context_length)
+        cap = context_cap(rng, self.context_length, self.lengths)
         values, n_targets, _ = self.mix.task(rng, self.bank, GENERAL_HORIZON, cap)
         context, _ = self.mix.split(rng, values, GENERAL_HORIZON, cap)
         context = torch.from_numpy(np.ascontiguousarray(context)).float()
@@ -190,11 +194,11 @@ class GeneralBatches(IterableDataset):
     batch's ``num_output_patches`` and its (rows, patches x patch) NaN ``future_target`` say which."""
 
     def __init__(self, *, batch_size: int, context_length: int, prediction_length: int, output_patch_size: int,
-                 **_: Any):
+                 general_context: str = DEFAULT_GENERAL_CONTEXT, **_: Any):
         self.batch_size = batch_size  # read by Chronos2Trainer
         self.output_patch_size = output_patch_size
         self.max_output_patches = -(-prediction_length // output_patch_size)
-        self.source = GeneralSource(context_length)
+        self.source = GeneralSource(context_length, general_context)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         while True:
@@ -209,9 +213,15 @@ class GeneralBatches(IterableDataset):
                    "num_output_patches": num_output_patches}
 
 
-def context_cap(rng: np.random.Generator, context_length: int) -> int:
-    """A general task's longest context: log-uniform from :data:`GENERAL_MIN_CONTEXT` to ``context_length``
-    (see :class:`GeneralSource`)."""
+def context_cap(rng: np.random.Generator, context_length: int, lengths: str = "log-uniform") -> int:
+    """A general task's longest context (see :class:`GeneralSource`): ``log-uniform`` from
+    :data:`GENERAL_MIN_CONTEXT` to ``context_length``; ``uniform``: ``context_length`` itself (the task's own
+    length, drawn uniformly from 48 steps, decides: the pretraining stream's draw); ``mixed``: either, with equal
+    chances."""
+    if lengths == "mixed":
+        lengths = "log-uniform" if rng.random() < 0.5 else "uniform"
+    if lengths == "uniform":
+        return context_length
     low = min(GENERAL_MIN_CONTEXT, context_length)
     return int(round(np.exp(rng.uniform(np.log(low), np.log(context_length)))))
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from chronos.chronos2.dataset import Chronos2Dataset, DatasetMode
 
+from chronos_distill.config import DEFAULT_GENERAL_CONTEXT
 from chronos_distill.data.series import SeriesSet
 from chronos_distill.data.transfer import GeneralBatches, TransferBatches
 
@@ -37,18 +38,19 @@ def make_dataset(
     )
 
 
-def training_batches(series: SeriesSet, shares=None, **dataset_options: Any):
+def training_batches(series: SeriesSet, shares=None, general_context: str = DEFAULT_GENERAL_CONTEXT, **dataset_options: Any):
     """The endless training batches: ``Chronos2Dataset`` windows of the user's series, with the teacher-only rows
-    of the transfer sources appended when ``shares`` (:class:`chronos_distill.data.transfer.TransferShares`) has any."""
+    of the transfer sources appended when ``shares`` (:class:`chronos_distill.data.transfer.TransferShares`) has any;
+    ``general_context``: how the general source draws its context lengths (``--general-context``)."""
     if not series.inputs:  # a --general run: no user series, every row from the general source
-        return GeneralBatches(**dataset_options)
+        return GeneralBatches(general_context=general_context, **dataset_options)
     if shares is None or shares.total == 0:
         return make_dataset(series, mode=DatasetMode.TRAIN, **dataset_options)
     batch_size = dataset_options["batch_size"]
     labelled = make_dataset(series, mode=DatasetMode.TRAIN,
                             **{**dataset_options, "batch_size": TransferBatches.labelled_rows(shares, batch_size)})
     return TransferBatches(labelled, series, shares, batch_size=batch_size,
-                           context_length=dataset_options["context_length"])
+                           context_length=dataset_options["context_length"], general_context=general_context)
 
 
 def draw_windows(series: SeriesSet, n_batches: int, seed: int, shares=None, **dataset_options: Any) -> list[dict[str, Any]]:

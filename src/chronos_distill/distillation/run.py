@@ -148,7 +148,9 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
     if kept_channels is not None and "feature" in model.terms:
         model.terms["feature"].init_from_channels(kept_channels)  # projections start from the pruning's embedding
     shares = cfg.transfer_shares()
-    train_dataset = training_batches(train, shares, min_past=min_past, **dataset_options)
+    # only a run with general rows depends on how they draw their contexts (and only its cache key says so)
+    general_options = {"general_context": cfg.general_context} if cfg.general or shares.general else {}
+    train_dataset = training_batches(train, shares, min_past=min_past, **general_options, **dataset_options)
     eval_dataset = (
         make_dataset(validation, min_past=1, mode=DatasetMode.VALIDATION, **dataset_options) if validation else None
     )
@@ -164,7 +166,7 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
         try:
             train_dataset, cache_folder, reused = cached_transfer_set(
                 cfg.teacher_cache, teachers.target, train, cfg.cache_batches, cache_seed, shares=shares,
-                min_past=min_past, **dataset_options,
+                min_past=min_past, **general_options, **dataset_options,
             )
         except Exception as exc:  # shards are written atomically and the manifest last: a rerun rebuilds it
             kind = write_failure(exc)

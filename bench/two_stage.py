@@ -52,7 +52,7 @@ from common import (
 )
 from retention import Suite, hold_out_series, learning_curve, scored_sets, training_table, validation_score
 
-STAGES = ("general", "contexts", "task", "latency")
+STAGES = ("general", "contexts", "task", "latency", "fev")
 #: candidate --general-context draws of the ``contexts`` stage, and the share of M1 + M3 training series held out
 #: whole to validate on (their training portions only: the test portions are what the family is scored on)
 GENERAL_CONTEXTS = ("log-uniform", "mixed", "uniform")
@@ -254,6 +254,32 @@ def run_latency(stage: TwoStage, args: argparse.Namespace) -> dict:
     return result
 
 
+def run_fev(stage: TwoStage, args: argparse.Namespace) -> dict:
+    """The family and the teacher on the local fev tasks of M1 and M3 (official test splits, one window each),
+    split and scored by fev, ranked by ``fev.leaderboard`` (skill score against seasonal naive)."""
+    import tempfile
+
+    from chronos_distill.deploy.onnx_forecaster import load_forecaster
+    from chronos_distill.evaluation.fev_tasks import load_tasks
+    from chronos_distill.evaluation.leaderboard import evaluate_fev
+
+    seed = seeds_of(args)[0]
+    models = {"teacher": load_forecaster(args.teacher)}
+    for rung in args.rungs:
+        models[rung] = load_forecaster(str(stage.folder("general", rung, seed) / "model"))
+    with tempfile.TemporaryDirectory() as scratch:
+        tasks = load_tasks("m1-local", Path(scratch) / "data") + load_tasks("m3-local", Path(scratch) / "data")
+        result = evaluate_fev(models, tasks, Path(scratch), title="M1 + M3 local")
+    board = result["leaderboard"]
+    out = {"provenance": stage.provenance, "seed": seed, "tasks": "m1-local + m3-local",
+           "skill_score": {name: float(board.loc[name, "skill_score"]) for name in board.index},
+           "win_rate": {name: float(board.loc[name, "win_rate"]) for name in board.index}}
+    file = Path(args.out) / "two_stage" / "fev.json"
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(json.dumps(out, indent=2) + "\n")
+    return out
+
+
 # -- report -------------------------------------------------------------------------------------------------
 
 def collect(args: argparse.Namespace) -> dict:
@@ -264,8 +290,9 @@ def collect(args: argparse.Namespace) -> dict:
         for file in sorted((root / stage).glob("*/seed*.json")):
             entry = json.loads(file.read_text())
             found[stage].setdefault(file.parent.name, {})[file.stem.removeprefix("seed")] = entry
-    latency = root / "latency.json"
-    found["latency"] = json.loads(latency.read_text()) if latency.is_file() else None
+    for name in ("latency", "fev"):
+        file = root / f"{name}.json"
+        found[name] = json.loads(file.read_text()) if file.is_file() else None
     return found
 
 
@@ -319,6 +346,11 @@ def report_markdown(found: dict, args: argparse.Namespace) -> str:
             t1, t64 = latency["timings"]["1"][name], latency["timings"]["64"][name]
             lines.append(f"| {name} | {parameters:,} | {t1['median_s'] * 1000:.1f} ms ({t1['iqr_s'] * 1000:.1f}) | "
                          f"{t64['median_s'] * 1000:.1f} ms ({t64['iqr_s'] * 1000:.1f}) |")
+    fev = found.get("fev")
+    if fev:
+        lines += ["", f"fev (`--stage fev`, {fev['tasks']}, seed {fev['seed']}): skill score against seasonal naive "
+                  "(fev.leaderboard; higher is better) — "
+                  + ", ".join(f"{name} {value:.4f}" for name, value in fev["skill_score"].items()) + "."]
     task = found["task"]
     if task:
         lines += ["", "## Stage 2: task students (cross-domain: M3 training series; KD, alpha 0.5)", "",
@@ -394,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
               + f"; chosen: {min(scores, key=scores.get)}")
     elif args.stage == "task":
         run_task_stage(stage, args, {})
+    elif args.stage == "fev":
+        run_fev(stage, args)
     else:
         run_latency(stage, args)
     return 0

@@ -290,9 +290,18 @@ def test_a_statistical_member_joins_a_run_and_its_quantiles_are_normalised_like_
     horizon = naive.shape[-1]
     own = ensemble.members[1].model.raw_quantiles(batch["context"], horizon)
     torch.testing.assert_close(raw, own, rtol=1e-4, atol=1e-3)
-    digest = hashlib.sha256()
-    ensemble.fingerprint(digest)  # the statistical member keys the cache by its model and season
-    assert digest.hexdigest()
+    # the statistical member keys the cache by its model and season: another season is another key
+    def key(members_season: int) -> str:
+        digest = hashlib.sha256()
+        original = ensemble.members[1].model.season_length
+        ensemble.members[1].model.season_length = members_season
+        try:
+            ensemble.fingerprint(digest)
+        finally:
+            ensemble.members[1].model.season_length = original
+        return digest.hexdigest()
+
+    assert key(24) == key(24) != key(12)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -150,9 +150,16 @@ def test_seasonal_naive_reproduces_published_m3_scores(m3_seasonal_naive_scores,
     assert round(ours, 4 if metric == "WQL" else 3) == published, ours
 
 
-def test_seasonal_naive_relative_to_itself_is_one(m3_seasonal_naive_scores):
-    wql = {s: v["WQL"] for s, v in m3_seasonal_naive_scores.items()}
-    assert geometric_mean_relative_score(wql, wql) == pytest.approx(1.0)
+def test_the_relative_score_is_the_geometric_mean_of_the_ratios_per_data_set(m3_seasonal_naive_scores):
+    """Against seasonal naive's published M3 WQL, a model twice as bad on yearly and half as bad on monthly and
+    as good on quarterly scores (2 x 0.5 x 1)^(1/3) = 1; one 8x worse on one subset and equal elsewhere, 2."""
+    naive = {s: v["WQL"] for s, v in m3_seasonal_naive_scores.items()}
+    assert set(naive) == {"yearly", "quarterly", "monthly"}
+    mixed = {"yearly": 2 * naive["yearly"], "quarterly": naive["quarterly"], "monthly": 0.5 * naive["monthly"]}
+    assert geometric_mean_relative_score(mixed, naive) == pytest.approx(1.0)
+    worse = {**naive, "yearly": 8 * naive["yearly"]}
+    assert geometric_mean_relative_score(worse, naive) == pytest.approx(2.0)
+    assert geometric_mean_relative_score(naive, worse) == pytest.approx(0.5)
 
 
 def test_metrics_agree_with_utilsforecast(m3):

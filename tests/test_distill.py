@@ -155,14 +155,43 @@ def test_yaml_options_with_flags_overriding(teacher_dir, table_parquet, tmp_path
     assert record["options"]["alpha"] == 0.25 and record["options"]["save_steps"] == 1
 
 
-def test_cli_flags_are_the_config_fields():
+def test_every_option_has_the_same_name_and_meaning_on_the_cli_in_yaml_and_in_python(tmp_path):
+    """Each DistillConfig field is a documented --flag (from --help, as a user reads it), and a set of non-default
+    values of every kind of option (int, float, choice, text, lists, mapping, flag) gives the same config from
+    flags, from a YAML file and from Python keywords."""
     import dataclasses
 
-    distill_parser = build_parser()._subparsers._group_actions[0].choices["distill"]
-    flags = {a.dest for a in distill_parser._actions if a.option_strings} - {"help", "config"}
-    assert flags == {f.name for f in dataclasses.fields(DistillConfig)}
-    usage = distill_parser.format_help()
-    assert "--student-d-model" in usage and "--output-loss" in usage and "--resume" in usage
+    import yaml
+
+    helped = subprocess.run([sys.executable, "-m", "chronos_distill", "distill", "--help"], capture_output=True,
+                            text=True, timeout=60).stdout
+    for field in dataclasses.fields(DistillConfig):
+        assert f"--{field.name.replace('_', '-')}" in helped, field.name
+    values = dict(teacher="reference", train_data="sales.csv", prediction_length=28, output=str(tmp_path / "o"),
+                  student_d_model=64, student_num_heads=4, alpha=0.3, output_loss="median_mse",
+                  target=["sales", "returns"], known_covariates=["price"], student_quantiles=[0.1, 0.5, 0.9],
+                  term_weights={}, trainer_args={"gradient_accumulation_steps": 2}, verbose=True,
+                  general_context="log-uniform", best_metric="total_loss", max_steps=7, learning_rate=0.002)
+    argv = []
+    for name, value in values.items():
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif isinstance(value, list):
+            argv += [flag, ",".join(str(v) for v in value)]
+        elif isinstance(value, dict):
+            argv += [flag, json.dumps(value)]
+        else:
+            argv += [flag, str(value)]
+    from chronos_distill.cli import _config_from
+
+    parsed = vars(build_parser().parse_args(["distill", *argv]))
+    from_cli = _config_from(parsed, DistillConfig)
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(yaml.safe_dump(values))
+    from_yaml = DistillConfig.from_yaml(config_file)
+    assert from_cli.to_dict() == from_yaml.to_dict() == DistillConfig(**values).to_dict()
+    assert from_cli.student_quantiles == [0.1, 0.5, 0.9] and from_cli.trainer_args == {"gradient_accumulation_steps": 2}
 
 
 def test_student_defaults_keep_the_teachers_design_narrower():

@@ -7,9 +7,11 @@ import torch
 from conftest import tiny_teacher_config
 
 from chronos_distill import ConfigError, DistillConfig
+from chronos_distill.chronos2.taps import Tapped
+from chronos_distill.distillation.losses.normalised import NormalisedTruth
 from chronos_distill.distillation.losses.output import OutputDistillationLoss
 from chronos_distill.distillation.objective import TERMS, DistillationObjective, Term
-from chronos_distill.distillation.plan import Needs, plan_from_config
+from chronos_distill.distillation.plan import Needs, StudentPass, plan_from_config
 
 LEVELS = [0.1, 0.5, 0.9]
 COMMON = dict(teacher="t", train_data="x.csv", prediction_length=4, output="o")
@@ -43,12 +45,22 @@ def test_a_zero_weight_turns_a_term_off_and_its_loss_is_never_computed(monkeypat
         return Term("probe", ctx.weight("probe"), lambda x: calls.append(1) or torch.tensor(1.0))
 
     monkeypatch.setitem(TERMS, "probe", build)
-    assert "probe" not in _objective(alpha=0.5).weights  # no weight given: off
+    g = torch.Generator().manual_seed(0)
+    student, teacher = torch.randn(2, 3, 4, generator=g), torch.randn(2, 3, 4, generator=g)
+    truth = NormalisedTruth(values=torch.randn(2, 4, generator=g), mask=torch.ones(2, 4))
+
+    off = _objective(alpha=0.5)
+    assert "probe" not in off.weights  # no weight given: off ...
+    losses = off(StudentPass(quantiles=student), teacher, Tapped(), truth, length=4)
+    assert "probe" not in losses and not calls  # ... and never computed
     objective = _objective(alpha=0.5, term_weights={"probe": 0.2})
     assert objective.weights == pytest.approx({"distill": 0.5, "probe": 0.2, "hard": 0.3})
     assert objective.record()["terms"]["probe"] == {"weight": 0.2, "logged_as": "probe_loss",
                                                     "option": "term_weights.probe"}
-    assert "probe_loss" in objective.log_names.values() and not calls
+    losses = objective(StudentPass(quantiles=student), teacher, Tapped(), truth, length=4)
+    assert len(calls) == 1 and losses["probe"] == 1.0  # on: computed once per batch, weighted into the total
+    assert losses["total"] == pytest.approx(0.5 * losses["distill"] + 0.2 * 1.0 + 0.3 * losses["hard"])
+    assert "probe_loss" in objective.log_names.values()
 
 
 def test_term_weights_are_checked_by_one_rule():
@@ -98,5 +110,9 @@ def test_a_term_registered_outside_the_package_trains_and_is_logged_recorded_and
     assert record["loss"]["terms"]["spread"] == {"weight": 0.1, "logged_as": "spread_loss",
                                                  "option": "term_weights.spread"}
     assert record["loss"]["terms"]["hard"]["weight"] == pytest.approx(0.5)
-    assert "spread" in record["final_losses"] and record["final_losses"]["spread"] >= 0
+    # the logged value is the term's mean over the steps since the last log, and it entered the total
+    last = next(e for e in reversed(result.trainer.state.log_history) if "spread_loss" in e)
+    assert record["final_losses"]["spread"] == pytest.approx(last["spread_loss"]) and last["spread_loss"] > 0
+    assert last["total_loss"] == pytest.approx(0.4 * last["distill_loss"] + 0.1 * last["spread_loss"]
+                                               + 0.5 * last["hard_loss"], rel=1e-5)
     assert "spread 0.1 (term_weights.spread)" in (result.model_dir / "README.md").read_text()

@@ -11,7 +11,6 @@ import torch
 from chronos.chronos2 import Chronos2Model
 from conftest import PREDICTION_LENGTH, TINY_STUDENT, tiny_teacher_config
 from safetensors import safe_open
-from torch import nn
 
 from chronos_distill import distill
 from chronos_distill.chronos2.forward import normalised_quantiles
@@ -22,7 +21,13 @@ from chronos_distill.config import DistillConfig
 from chronos_distill.distillation.losses.attention import attention_loss, default_relation_heads
 from chronos_distill.distillation.losses.feature import projection_key
 from chronos_distill.distillation.model import DistillationModel
-from chronos_distill.distillation.objective import BuildContext, LossInputs, attention_term, feature_term
+from chronos_distill.distillation.objective import (
+    BuildContext,
+    DistillationObjective,
+    LossInputs,
+    attention_term,
+    feature_term,
+)
 from chronos_distill.distillation.plan import IntermediatePlan, plan_from_config
 from chronos_distill.errors import ConfigError, DistillError
 
@@ -76,8 +81,8 @@ def _batch(group_ids: list[int]) -> dict:
             "num_output_patches": 2}
 
 
-def _teacher_tapped(teacher, plan, batch):
-    needs = plan.needs("teacher")
+def _teacher_tapped(teacher, objective: DistillationObjective, batch):
+    needs = objective.needs("teacher")  # the taps the terms ask for, as the trainer takes them
     with torch.no_grad(), tap(teacher, needs.blocks, needs.attention) as tapped:
         normalised_quantiles(teacher, batch)
     return tapped
@@ -91,10 +96,9 @@ def _planned(student: Chronos2Model, teacher_config, plan: IntermediatePlan) -> 
     context = BuildContext(options, output=None, plan=plan, student_config=student.config,
                            teacher_config=teacher_config)
     terms = [t for t in (feature_term(context), attention_term(context)) if t is not None]
-    needs = plan.needs("student")
-    model = DistillationModel(student, nn.ModuleDict({t.name: t.modules for t in terms if t.modules is not None}),
-                              needs=needs)
-    model.plan, model.test_terms = plan, terms
+    objective = DistillationObjective(terms, output=None, plan=plan)  # the taps come from the terms, as in a run
+    model = DistillationModel(student, objective.modules(), needs=objective.needs("student"))
+    model.plan, model.test_terms, model.objective = plan, terms, objective
     return model
 
 
@@ -102,7 +106,8 @@ def _losses(student_model: DistillationModel, teacher, batch):
     """The terms' values on one batch."""
     student_pass = student_model(**{k: v for k, v in batch.items() if v is not None})
     inputs = LossInputs(student=student_pass, teacher_aligned=None,
-                        teacher=_teacher_tapped(teacher, student_model.plan, batch), truth=None, distill_mask=None)
+                        teacher=_teacher_tapped(teacher, student_model.objective, batch), truth=None,
+                        distill_mask=None)
     return {term.name: term.compute(inputs) for term in student_model.test_terms}
 
 
@@ -199,7 +204,7 @@ def test_time_attention_loss_ignores_padding_tokens():
     model = _planned(student, teacher.config, plan).eval()
     batch = _batch([0, 1])
     student_pass = model(**{k: v for k, v in batch.items() if v is not None})
-    teacher_tapped = _teacher_tapped(teacher, plan, batch)
+    teacher_tapped = _teacher_tapped(teacher, model.objective, batch)
     assert student_pass.tapped.token_mask[1, :4].sum() == 0  # 70 missing steps: 4 padding patches
     base = attention_loss(student_pass.tapped, teacher_tapped, [(1, 1)], ("time",), "kl")
     # whatever the teacher's projections say at padding positions, the loss does not move
@@ -282,7 +287,7 @@ def test_both_kinds_on_univariate_batches_is_the_time_loss_undiluted():
     model = _planned(student, teacher.config, plan).eval()
     batch = _batch([0, 1, 2, 3])  # every group is a single series: group attention has nothing to teach
     student_pass = model(**{k: v for k, v in batch.items() if v is not None})
-    teacher_tapped = _teacher_tapped(teacher, plan, batch)
+    teacher_tapped = _teacher_tapped(teacher, model.objective, batch)
     both = attention_loss(student_pass.tapped, teacher_tapped, list(plan.pairs), BOTH, "kl")
     time_only = attention_loss(student_pass.tapped, teacher_tapped, list(plan.pairs), ("time",), "kl")
     assert both.item() == pytest.approx(time_only.item()) and time_only.item() > 1e-4

@@ -85,14 +85,24 @@ def test_the_reference_teacher_follows_a_clean_period_12_sine_and_v0_does_not():
 
 def test_v2_continues_a_period_7_cycle_that_v1_forecasts_as_its_mean():
     """Period 7 with noise (the suite's case: 0.3x the amplitude, no trend), v1's worst calendar period: v1's
-    median is about the mean forecast (0.96x its MAE); v2's is well below. The same check fails for v1: that is
-    what v2's mix (focus periods, few-cycle contexts) was for. (Issue 20's target, at most seasonal naive's MAE,
-    is not met: v2 is about 1.5x seasonal naive there; the threshold here is what v2 does reach.)"""
+    median is about the mean forecast (0.96x its MAE); v2's is well below. The baselines are the two forecasts a
+    model that ignores the cycle makes: the mean forecast (v1 does not beat it by 10%) and v1 itself (v2's mix,
+    focus periods and few-cycle contexts, was for this; v2 must beat v1 by more than the 16 series' spread of
+    v1's per-series errors allows by chance). Issue 20's target, at most seasonal naive's MAE, is not met: v2 is
+    about 1.5x seasonal naive there."""
     from chronos_distill.evaluation.seasonality_suite import SUITE, make_case, score_case
 
     case = next(c for c in SUITE if c.name == "period 7")
     data = make_case(case, n_series=16)
-    v2 = score_case(load_teacher("reference"), data)["vs_mean"]
-    v1 = score_case(load_teacher("reference-v1"), data)["vs_mean"]
-    assert v2 < 0.75, v2  # MAE of v2's median at most 3/4 of the mean forecast's
-    assert v1 > 0.75, v1  # ... which v1 does not achieve
+    import numpy as np
+
+    from chronos_distill.evaluation.seasonality_suite import median_forecast
+
+    v2_model, v1_model = load_teacher("reference"), load_teacher("reference-v1")
+    v2, v1 = score_case(v2_model, data)["vs_mean"], score_case(v1_model, data)["vs_mean"]
+    assert v1 > 0.9, v1  # v1 forecasts about the mean: it ignores the cycle
+    assert v2 < 1.0, v2  # v2 beats the mean forecast
+    errors = {name: np.abs(median_forecast(m, data.contexts, data.truth.shape[1]) - data.truth).mean(axis=1)
+              for name, m in (("v2", v2_model), ("v1", v1_model))}
+    gain = errors["v1"] - errors["v2"]  # per series: how much closer v2 is
+    assert gain.mean() > 2 * gain.std(ddof=1) / np.sqrt(len(gain)), gain  # better than v1 beyond 2 standard errors

@@ -47,16 +47,6 @@ class IntermediatePlan:
     attention_loss: str = "kl"
     relation_heads: int | None = None
 
-    @property
-    def active(self) -> bool:
-        return self.features or bool(self.attention_kinds)
-
-    def needs(self, side: str) -> Needs:
-        """The hidden states and attention projections this plan compares on ``side`` (student or teacher)."""
-        index = {"student": 0, "teacher": 1}[side]
-        blocks = tuple(pair[index] for pair in self.pairs) if self.features else ()
-        return Needs(blocks, tuple((kind, pair[index]) for kind in self.attention_kinds for pair in self.pairs))
-
 
 @dataclass
 class StudentPass:

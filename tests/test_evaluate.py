@@ -58,8 +58,8 @@ def test_holdout_of_a_users_file(tmp_path, teacher_dir):
 def test_evaluate_refuses_bad_options(tmp_path):
     with pytest.raises(ConfigError, match="--prediction-length"):
         evaluate(model=["x"], data="file.csv")
-    with pytest.raises(ConfigError, match="either --benchmark or --data"):
-        evaluate(model=["x"], data="file.csv", benchmark="m3", prediction_length=3)
+    with pytest.raises(ConfigError, match="give one of --fev or --data"):
+        evaluate(model=["x"], data="file.csv", fev="m3-local", prediction_length=3)
     with pytest.raises(ConfigError, match="names no checkpoint"):
         evaluate(model=[])
     short = seasonal_long_table(n_series=2, length=10, seed=0)

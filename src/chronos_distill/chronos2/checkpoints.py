@@ -80,7 +80,6 @@ _V2 = BundledTeacher("reference-v2", _BUNDLE / "v2", "chronos-distill reference 
 BUNDLED_TEACHERS = {"reference": _V2, "reference-v2": _V2, "reference-v1": _V1, "reference-v0": _V0}
 #: Name of the default bundled reference teacher.
 REFERENCE = "reference"
-REFERENCE_FOLDER = BUNDLED_TEACHERS[REFERENCE].folder
 
 #: Licenses stated on the model cards of the public Chronos-2 checkpoints, for hub ids we know.
 KNOWN_HUB_LICENSES = {

@@ -16,7 +16,6 @@ class EvaluateConfig(YamlOptions):
     model: list[str] = _opt(
         [], "Chronos-2 checkpoint(s) to score, comma-separated: folders, hub ids or 'reference'; NAME=PATH sets "
         "the name shown in the report.", "list[str]")
-    benchmark: str | None = _opt(None, "Published benchmark to score on: m3 (default when no --data is given).", "str")
     data: str | None = _opt(None, "Your long-format file instead: the last prediction_length steps of each series "
                             "are held out.", "path")
     prediction_length: int | None = _opt(None, "Held-out steps per series of --data.", "int", low=1)
@@ -54,18 +53,12 @@ class EvaluateConfig(YamlOptions):
             raise ConfigError(f"option `ensemble_weights` (--ensemble-weights) gives {len(self.ensemble_weights)} "
                               f"weight(s) for {len(self.ensemble)} --ensemble member(s)")
         if self.fev is not None:
-            if self.data is not None or self.benchmark is not None:
-                raise ConfigError("give one of --fev, --benchmark or --data")
+            if self.data is not None:
+                raise ConfigError("give one of --fev or --data (without either: M3)")
             return
         if self.fev_published or self.cross_learning:
             raise ConfigError("--fev-published and --cross-learning only apply with --fev")
-        if self.data is not None and self.benchmark is not None:
-            raise ConfigError("give either --benchmark or --data, not both")
-        if self.data is None:
-            self.benchmark = self.benchmark or "m3"
-            if self.benchmark != "m3":
-                raise ConfigError(f"option `benchmark` (--benchmark) must be m3, got {self.benchmark!r}")
-        elif self.prediction_length is None:
+        if self.data is not None and self.prediction_length is None:
             raise ConfigError("--data needs --prediction-length: how many final steps of each series to hold out")
 
     def named_models(self) -> dict[str, str]:

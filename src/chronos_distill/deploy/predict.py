@@ -103,10 +103,3 @@ def _future_values(cfg: PredictConfig, future: pd.DataFrame, history: pd.DataFra
                             f"--prediction-length {cfg.prediction_length} needs exactly {cfg.prediction_length} per "
                             f"series of {cfg.data}, the steps after its last timestamp")
     return future
-
-
-def _require(df: pd.DataFrame, source: str, columns: dict[str, list[str]]) -> None:
-    for option, names in columns.items():
-        missing = [c for c in names if c not in df.columns]
-        if missing:
-            raise DataError(f"{source}: missing column(s) {missing} ({option}); columns present: {list(df.columns)}")

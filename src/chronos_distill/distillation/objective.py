@@ -14,7 +14,8 @@ gets 1 minus the sum, and a sum above 1 is refused), and the objective alone own
   exported;
 - computing and weighting the terms (:meth:`DistillationObjective.__call__`);
 - the names under which the terms are logged (``<name>_loss``), recorded in ``distillation.json`` and on the model
-  card (:meth:`DistillationObjective.record`); the loss options are fixed on resume (:data:`FIXED_ON_RESUME`).
+  card (:meth:`DistillationObjective.record`); the loss options are fixed on resume
+  (:data:`chronos_distill.config.LOSS_OPTIONS`, part of ``DISTILL_FIXED_ON_RESUME``).
 
 Adding a term means registering one builder; its weight is ``term_weights: {spread: 0.1}`` (or
 ``--term-weights '{"spread": 0.1}'``)::
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from chronos_distill.config import LOSS_OPTIONS, TERM_WEIGHT_OPTIONS, term_weight
+from chronos_distill.config import TERM_WEIGHT_OPTIONS, term_weight
 from chronos_distill.distillation.losses.attention import attention_loss
 from chronos_distill.distillation.losses.feature import FeatureProjections, feature_loss, projection_key
 from chronos_distill.distillation.losses.normalised import NormalisedTruth, distillation_mask
@@ -49,8 +50,6 @@ if TYPE_CHECKING:
     from chronos_distill.chronos2.taps import Tapped
     from chronos_distill.config import DistillConfig
 
-#: Options that shape the objective or its trainable state (the projections): a resumed run keeps them.
-FIXED_ON_RESUME = LOSS_OPTIONS
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """``distill()``: one distillation run from options to exported student (the orchestration; the output folder
-rules live in :mod:`.run_folder`, the TrainingArguments in :mod:`.training_args`, the record in :mod:`.run_record`).
+rules live in :mod:`chronos_distill.training.run_folder`, the TrainingArguments in
+:mod:`chronos_distill.training.arguments`, the record in :mod:`chronos_distill.distillation.record`).
 
 Order matters for the user: every check that can fail (options, output folder, teacher, data, student
 config) runs before the first training step, so a bad input costs seconds, not hours.
@@ -53,7 +54,6 @@ from chronos_distill.training.session import train_and_export
 
 logger = logging.getLogger(__name__)
 
-FIXED_ON_RESUME = DISTILL_FIXED_ON_RESUME  # (the name older code imports)
 
 
 @dataclass

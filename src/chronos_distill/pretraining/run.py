@@ -53,8 +53,7 @@ def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
         from chronos_distill.chronos2.loading import load_teacher
 
         source = load_teacher(cfg.init_from)
-        model.load_state_dict(source.state_dict())
-        model.requires_grad_(True)
+        model.load_state_dict(source.state_dict())  # its parameters still train: load_state_dict copies values only
     stream = PretrainStream(cfg, real_series(cfg.real_data, cfg.real_holdout))
     if is_main_process():  # same folder rules as distill: never clobber a run by accident
         prepare_output_folder(output, cfg.to_dict(), resume=cfg.resume)

@@ -175,11 +175,11 @@ def _distill(options: dict[str, Any]) -> int:
     from chronos_distill.distillation.preflight import check_distill_inputs
 
     cfg = _config_from(options, DistillConfig)
-    check_distill_inputs(cfg, DISTILL_FIXED_ON_RESUME)  # names, paths and columns: before torch is imported
+    checked = check_distill_inputs(cfg, DISTILL_FIXED_ON_RESUME)  # names, paths, columns: before torch is imported
 
     from chronos_distill.distillation.run import distill
 
-    result = distill(cfg)
+    result = distill(cfg, checked)  # checked once: the run reuses what was resolved
     training = result.record["training"]
     print(f"student exported to {result.model_dir} (publishable model folder; training state in {result.output})")
     exported = training["exported"]

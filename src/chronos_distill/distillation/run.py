@@ -33,6 +33,7 @@ from chronos_distill.distillation.model import DistillationModel
 from chronos_distill.distillation.objective import DistillationObjective
 from chronos_distill.distillation.plan import plan_from_config
 from chronos_distill.distillation.preflight import (
+    CheckedInputs,
     check_against_teacher,
     check_distill_inputs,
     check_student_against_teacher,
@@ -87,16 +88,19 @@ class PreparedRun:
     horizon: int | None = None  # prediction_length, or a --general run's longest horizon
 
 
-def prepare_run(cfg: DistillConfig) -> PreparedRun:
+def prepare_run(cfg: DistillConfig, checked: CheckedInputs | None = None) -> PreparedRun:
     """Check every input, build teacher, student, data and trainer, and prepare the output folder.
 
     :func:`distill` is ``prepare_run`` + ``trainer.train`` + export; benchmarks use it to time the very step
-    that training runs.
+    that training runs. ``checked``: the inputs already checked and resolved by
+    :func:`~chronos_distill.distillation.preflight.check_distill_inputs` (the command line does that before it
+    imports torch), so that nothing is checked or resolved twice.
     """
     output = Path(cfg.output).expanduser()
     # the output folder, the options against the teacher's config.json and the data's columns (no torch work),
     # then the data, then the teacher itself: a wrong option or a typo in a path costs seconds
-    checked = check_distill_inputs(cfg, DISTILL_FIXED_ON_RESUME)  # the teachers and the student, resolved once
+    if checked is None:
+        checked = check_distill_inputs(cfg, DISTILL_FIXED_ON_RESUME)  # the teachers and the student, resolved once
     teacher_ref = checked.teacher
     min_past = cfg.min_past or cfg.prediction_length or 1
     logger.info("reading the training data")
@@ -194,15 +198,15 @@ def prepare_run(cfg: DistillConfig) -> PreparedRun:
                        teachers, checked.student, horizon)
 
 
-def distill(config: DistillConfig | None = None, **options: Any) -> DistillResult:
+def distill(config: DistillConfig | None = None, checked: CheckedInputs | None = None, **options: Any) -> DistillResult:
     """Distill a Chronos-2 teacher into a smaller Chronos-2 student and export it.
 
     Pass a :class:`DistillConfig`, or its fields as keyword arguments (or both: keywords override).
     ``train_data`` / ``validation_data`` may be a file path, a pandas DataFrame or any input
-    ``Chronos2Pipeline.fit`` accepts.
+    ``Chronos2Pipeline.fit`` accepts. ``checked``: see :func:`prepare_run`.
     """
     cfg = dataclasses.replace(config, **options) if config is not None else DistillConfig(**options)
-    run = prepare_run(cfg)
+    run = prepare_run(cfg, checked)
     trainer, output = run.trainer, run.output
     student = unwrap(trainer.model).student  # the terms' modules stay behind: training-only
     records: dict[str, Any] = {}

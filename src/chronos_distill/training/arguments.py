@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from chronos_distill.config import TrainingOptions, check_trainer_args
+from chronos_distill.config import TrainingOptions
 
 
 def training_arguments(checkpoint_dir: Path, options: TrainingOptions, **run_specific: Any):
@@ -53,7 +53,6 @@ def training_arguments(checkpoint_dir: Path, options: TrainingOptions, **run_spe
         report_to="none",
     )
     options.update(run_specific)
-    if trainer_args:
-        check_trainer_args(trainer_args)
+    if trainer_args:  # checked when the config was built (check_trainer_args)
         options.update(trainer_args)
     return TrainingArguments(**options)

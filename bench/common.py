@@ -197,8 +197,14 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def pm(values: list[float], digits: int = 3) -> str:
-    mean, std = mean_std(values)
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    """mean ± std over 3 or more seeds; with fewer, each seed's value and how many there are ("1 seed", never
+    "± 0"); "-" for none."""
+    if not values:
+        return "-"
+    if len(values) >= 3:
+        mean, std = mean_std(values)
+        return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return " / ".join(f"{v:.{digits}f}" for v in values) + f" ({len(values)} seed{'s' * (len(values) > 1)})"
 
 
 def interleaved_timing(variants: dict[str, Callable[[], Any]], repeats: int = 10, warmup: int = 1) -> dict[str, dict]:

@@ -41,7 +41,7 @@ import numpy as np
 from common import (
     add_training_arguments,
     interleaved_timing,
-    mean_std,
+    pm,
     provenance,
     run_options,
     score,
@@ -296,16 +296,6 @@ def collect(args: argparse.Namespace) -> dict:
     return found
 
 
-def cell(values: list[float], digits: int = 3) -> str:
-    """mean ± std over 3 or more seeds; the value and its seed count otherwise ("1 seed", never "± 0")."""
-    if not values:
-        return "-"
-    if len(values) >= 3:
-        mean, std = mean_std(values)
-        return f"{mean:.{digits}f} ± {std:.{digits}f}"
-    return " / ".join(f"{v:.{digits}f}" for v in values) + f" ({len(values)} seed{'s' * (len(values) > 1)})"
-
-
 def report_markdown(found: dict, args: argparse.Namespace) -> str:
     lines = ["# Two-stage distillation: a family of general students, and task students that start from one", "",
              "`python bench/two_stage.py --report` from the per-run results in `two_stage/`; each names its commit, "
@@ -329,9 +319,9 @@ def report_markdown(found: dict, args: argparse.Namespace) -> str:
             unseen = [e["unseen"] for e in entries]
             teacher_vs_naive = _teacher_vs_naive(unseen[0])
             lines.append(f"| {rung} | {entries[0]['parameters']:,} | {','.join(seeds)} | "
-                         f"{cell([u['vs_teacher'] for u in unseen])} | {cell([u['vs_seasonal_naive'] for u in unseen])} | "
-                         f"{cell([e['suite']['18']['geomean'] for e in entries])} | "
-                         f"{cell([e['suite']['64']['geomean'] for e in entries])} | "
+                         f"{pm([u['vs_teacher'] for u in unseen])} | {pm([u['vs_seasonal_naive'] for u in unseen])} | "
+                         f"{pm([e['suite']['18']['geomean'] for e in entries])} | "
+                         f"{pm([e['suite']['64']['geomean'] for e in entries])} | "
                          f"{np.median([e['seconds_per_step'] for e in entries]):.2f} |")
         if teacher_vs_naive is not None:
             lines += ["", f"The teacher's M1 + M3 WQL is {teacher_vs_naive:.3f}x seasonal naive's; seasonal naive is "
@@ -363,10 +353,10 @@ def report_markdown(found: dict, args: argparse.Namespace) -> str:
             entries = list(seeds.values())
             start = entries[0].get("start") or "random init"
             lines.append(f"| {name} | {start} | {','.join(seeds)} | "
-                         f"{cell([e['in-domain']['vs_teacher'] for e in entries])} | "
-                         f"{cell([e['held-out']['vs_teacher'] for e in entries])} | "
-                         f"{cell([e['suite']['18']['geomean'] for e in entries])} | "
-                         f"{cell([e['suite']['64']['geomean'] for e in entries])} | "
+                         f"{pm([e['in-domain']['vs_teacher'] for e in entries])} | "
+                         f"{pm([e['held-out']['vs_teacher'] for e in entries])} | "
+                         f"{pm([e['suite']['18']['geomean'] for e in entries])} | "
+                         f"{pm([e['suite']['64']['geomean'] for e in entries])} | "
                          f"{np.median([e['seconds_per_step'] for e in entries]):.2f} |")
     if found.get("not_run"):
         lines += ["", "Not run (no results file; cut for the CPU budget): " + "; ".join(found["not_run"]) + "."]

@@ -16,9 +16,9 @@ import two_stage  # noqa: E402
 
 
 def test_cells_say_how_many_seeds_they_have():
-    assert two_stage.cell([1.0]) == "1.000 (1 seed)"
-    assert two_stage.cell([1.0, 1.2]) == "1.000 / 1.200 (2 seeds)"
-    assert two_stage.cell([1.0, 1.1, 1.2]) == "1.100 ± 0.100"
+    assert two_stage.pm([1.0]) == "1.000 (1 seed)"  # never "± 0"
+    assert two_stage.pm([1.0, 1.2]) == "1.000 / 1.200 (2 seeds)"
+    assert two_stage.pm([1.0, 1.1, 1.2]) == "1.100 ± 0.100"
 
 
 @pytest.mark.slow

@@ -39,6 +39,7 @@ from common import (
     interleaved_timing,
     mean_std,
     pm,
+    provenance,
     relative_wql,
     run_options,
     score,
@@ -134,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                      if Path(trained["model_dir"]).is_relative_to(Path(args.runs).parent) else trained["model_dir"],
                      "parameters": trained["record"]["student"]["parameters"],
                      "ensemble": trained["record"].get("ensemble"), "seconds_per_step": trained["seconds_per_step"],
+                     "provenance": provenance(teachers[0], sys.argv[1:], "ensemble.py"),
+                     "options": {k: v for k, v in trained["record"]["options"].items() if v not in (None, [], {})},
                      **summary(scored, "student")}
             file.parent.mkdir(parents=True, exist_ok=True)
             file.write_text(json.dumps(entry, indent=2, default=str) + "\n")

@@ -47,6 +47,7 @@ from common import (
     add_training_arguments,
     command_line,
     pm,
+    provenance,
     run_options,
     score,
     score_student,
@@ -196,6 +197,9 @@ class Retention:
                         "truth_loss": exported.get("losses", {}).get("eval_hard")},
             curve=learning_curve(folder), seconds_per_step=trained["seconds_per_step"],
             parameters=trained["record"]["student"]["parameters"], student_config=trained["record"]["student"]["config"],
+            # what produced it: the commit, the command, the teacher and its digest, and the run's own options
+            provenance=provenance(args.teacher, getattr(args, "argv", None), "retention.py"),
+            options={k: v for k, v in trained["record"]["options"].items() if v not in (None, [], {})},
         )
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text(json.dumps(entry, indent=2, default=str) + "\n")

@@ -131,3 +131,15 @@ def test_only_the_layout_spells_chronos2s_module_names():
                 if text.startswith(("encoder.", "input_patch_embedding", "output_patch_embedding", "shared.")):
                     spelled.append(f"{name}: {text!r}")
     assert not spelled, "\n".join(spelled)
+
+
+def test_the_checks_before_a_run_import_no_torch():
+    """What training/__init__ says: the output folder's rules, the checkpoint checks and the disk messages load no
+    torch (nor transformers), so the checks before a run stay fast."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import chronos_distill.training.run_folder, chronos_distill.training.disk, "
+            "chronos_distill.files; print('torch' in sys.modules, 'transformers' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["False", "False"], done.stderr

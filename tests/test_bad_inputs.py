@@ -458,3 +458,27 @@ def test_teacher_with_only_pickled_weights_is_refused_unloaded(tmp_path, teacher
     with pytest.raises(CheckpointError, match=r"pickled weights .* only loads safetensors"):
         load_teacher(str(folder))
     assert not (tmp_path / "pwned").exists()
+
+
+def test_the_vectorised_calendar_check_accepts_only_what_infer_freq_accepts():
+    """Monthly, quarterly and yearly series pass the regularity check in a few vectorised passes (issue 32:
+    the check was quadratic in the table); every series that fast path accepts, pd.infer_freq accepts too, and a
+    month-end series with a gap is still refused, by name."""
+    import warnings
+
+    from chronos_distill.data.tables import _check_regular, _regular_in_months
+
+    cases = {}
+    for freq in ["ME", "MS", "QE", "QS", "YE", "YS", "QE-JAN", "2ME", "BME", "SME", "W", "D"]:
+        for start in ["2000-01-31", "2001-03-01", "1999-12-31 06:00"]:
+            cases[f"{freq} from {start}"] = pd.date_range(start, periods=20, freq=freq)
+    table = pd.concat([pd.DataFrame({"id": name, "ts": stamps}) for name, stamps in cases.items()])
+    fast = _regular_in_months(table.sort_values(["id", "ts"]), "id", "ts")
+    assert fast.sum() >= 8  # ME, MS, QE, QS, YE, YS, QE-JAN from their anchors
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in fast.index[fast.to_numpy()]:
+            assert pd.infer_freq(cases[name]) is not None, name
+    gap = pd.DataFrame({"id": "gap", "ts": pd.DatetimeIndex(["2000-01-31", "2000-02-29", "2000-04-30", "2000-05-31"])})
+    with pytest.raises(DataError, match="series 'gap' has irregular timestamps"):
+        _check_regular(pd.concat([table, gap]), "id", "ts", "data")

@@ -274,8 +274,17 @@ def _check_regular(df: pd.DataFrame, id_column: str, timestamp_column: str, sour
     ordered = df[[id_column, timestamp_column]].sort_values([id_column, timestamp_column], kind="stable")
     steps = ordered.groupby(id_column, sort=False)[timestamp_column].diff()
     uneven = steps.groupby(ordered[id_column], sort=False).nunique() > 1
-    for item_id in uneven.index[uneven.to_numpy()]:
-        stamps = pd.DatetimeIndex(ordered.loc[ordered[id_column] == item_id, timestamp_column])
+    uneven_ids = uneven.index[uneven.to_numpy()]
+    if not len(uneven_ids):
+        return
+    # calendar data (months, quarters, years: steps of 28-31 days and more) in a constant number of vectorised
+    # passes, never one mask of the table per series: the rest go to pd.infer_freq one group at a time
+    candidates = ordered[ordered[id_column].isin(uneven_ids)]
+    remaining = uneven_ids[~_regular_in_months(candidates, id_column, timestamp_column).reindex(uneven_ids).to_numpy()]
+    if not len(remaining):
+        return
+    for item_id, group in ordered[ordered[id_column].isin(remaining)].groupby(id_column, sort=False):
+        stamps = pd.DatetimeIndex(group[timestamp_column])
         with warnings.catch_warnings():  # pandas 3 warns about infer_freq's future return type; only None matters
             warnings.simplefilter("ignore")
             freq = pd.infer_freq(stamps)
@@ -288,6 +297,22 @@ def _check_regular(df: pd.DataFrame, id_column: str, timestamp_column: str, sour
                    "dates like 13/01/2024 read month-first): pass --timestamp-format, e.g. '%d/%m/%Y %I%p'"
                    if guessed else "")
             )
+
+
+def _regular_in_months(ordered: pd.DataFrame, id_column: str, timestamp_column: str) -> pd.Series:
+    """Per series of ``ordered`` (sorted by id and time): True when its timestamps are midnights that step by 1, 3
+    or 12 calendar months, all on the 1st or all on a month's last day: what ``pd.infer_freq`` calls MS / ME,
+    QS / QE, YS / YE (monthly, quarterly, yearly data). False means "ask pd.infer_freq", not irregular."""
+    stamps = ordered[timestamp_column]
+    ids = ordered[id_column]
+    months = pd.Series(stamps.dt.year.to_numpy() * 12 + stamps.dt.month.to_numpy(), index=ordered.index)
+    month_steps = months.groupby(ids, sort=False).diff()
+    step = month_steps.groupby(ids, sort=False)
+    calendar_step = (step.nunique() == 1) & step.min().isin([1, 3, 12])
+    midnight = (stamps == stamps.dt.normalize()).groupby(ids, sort=False).all()
+    first = (stamps.dt.day == 1).groupby(ids, sort=False).all()
+    last = stamps.dt.is_month_end.groupby(ids, sort=False).all()
+    return (calendar_step & midnight & (first | last)).astype(bool)
 
 
 def _numeric_column(df: pd.DataFrame, column: str, id_column: str, source: str, what: str) -> pd.Series:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from chronos.chronos2.dataset import Chronos2Dataset, DatasetMode, PreparedInput
@@ -41,6 +43,9 @@ class SeriesSet:
     source: str
     #: for a table: the columns used, {"target": [...], "past_covariates": [...], "known_covariates": [...]}
     columns: dict[str, list[str]] | None = None
+    #: for a table: the pandas frequency of its first series (read while the table is in hand, so that nothing
+    #: reads the file again for it), None when it has none or the series came from memory
+    frequency: str | None = None
 
     def summary(self) -> dict[str, Any]:
         if not self.inputs:  # no user series: a general run
@@ -138,7 +143,18 @@ def _from_table(df: pd.DataFrame, source: str, prediction_length: int, layout: T
             hint = " (irregular timestamps: every series needs one regular frequency; resample or fill the gaps)"
         raise DataError(f"{source}: {exc}{hint}") from None
     ids = [str(i) for i in pd.unique(df[id_column])]
-    return SeriesSet(inputs=inputs, ids=ids, source=source, columns=columns)
+    return SeriesSet(inputs=inputs, ids=ids, source=source, columns=columns,
+                     frequency=_first_frequency(df, id_column, timestamp_column))
+
+
+def _first_frequency(df: pd.DataFrame, id_column: str, timestamp_column: str) -> str | None:
+    first = df[id_column].iloc[0]
+    stamps = pd.DatetimeIndex(np.sort(df.loc[df[id_column].to_numpy() == first, timestamp_column].to_numpy()))
+    if len(stamps) < 3:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pd.infer_freq(stamps)
 
 
 def drop_short_series(series: SeriesSet, min_length: int, role: str, why: str) -> SeriesSet:

@@ -15,8 +15,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import torch
 from chronos.chronos2 import Chronos2Model
 from chronos.chronos2.dataset import DatasetMode
@@ -63,7 +61,7 @@ def build_teachers(cfg: DistillConfig, first: Chronos2Model, sources: dict[str, 
     if len(names) == 1:
         return RunTeachers(first, None, first, {"mode": "single"})
     loaded: dict[str, Any] = {names[0]: first}
-    season = cfg.season_length or _season_length(cfg)
+    season = cfg.season_length or _season_length(train)
     members = []
     for i, name in enumerate(names):
         if weights != "auto" and weights[i] == 0 and name != cfg.feature_teacher:
@@ -132,25 +130,9 @@ def auto_weights(ensemble: TeacherEnsemble, first: Chronos2Model, cfg: DistillCo
     return weights, selection
 
 
-def _season_length(cfg: DistillConfig) -> int:
+def _season_length(train: SeriesSet) -> int:
     """The season of a statistical teacher when ``--season-length`` is not given: from the frequency of the training
-    data's first series (1 when it cannot be read)."""
-    data = cfg.train_data
-    try:
-        if isinstance(data, pd.DataFrame):
-            frame = data
-        elif isinstance(data, str) and data.endswith(".parquet"):
-            frame = pd.read_parquet(data)
-        elif isinstance(data, str) and data.endswith(".csv"):
-            frame = pd.read_csv(data, nrows=10000)
-        else:
-            return 1
-        id_column = cfg.id_column or ("item_id" if "item_id" in frame.columns else "id")
-        first_id = frame[id_column].iloc[0]
-        stamps = pd.to_datetime(frame.loc[frame[id_column] == first_id, cfg.timestamp_column])
-        frequency = pd.infer_freq(pd.DatetimeIndex(np.sort(stamps.to_numpy()))) if len(stamps) >= 3 else None
-    except (KeyError, ValueError, OSError):
-        return 1
-    season = season_length_of(frequency)
-    logger.info("statistical teacher: season length %d (frequency %s of the first series)", season, frequency)
+    data's first series, read when the data was loaded (1 when it has none)."""
+    season = season_length_of(train.frequency)
+    logger.info("statistical teacher: season length %d (frequency %s of the first series)", season, train.frequency)
     return season

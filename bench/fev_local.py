@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
 
+    from chronos_distill.chronos2.checkpoints import training_corpus
     from chronos_distill.deploy.onnx_forecaster import load_forecaster
     from chronos_distill.evaluation.fev_tasks import load_tasks
     from chronos_distill.evaluation.leaderboard import evaluate_fev
@@ -39,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     models = {"teacher": load_forecaster(args.teacher), args.student_name: load_forecaster(args.student)}
     with tempfile.TemporaryDirectory() as scratch:
         tasks = load_tasks("m1-local", Path(scratch) / "data") + load_tasks("m3-local", Path(scratch) / "data")
-        result = evaluate_fev(models, tasks, Path(scratch), cross_learning=args.cross_learning, title="M1 + M3 local")
+        corpora = {"teacher": training_corpus(args.teacher), args.student_name: training_corpus(args.student)}
+        result = evaluate_fev(models, tasks, Path(scratch), cross_learning=args.cross_learning, title="M1 + M3 local",
+                              corpora=corpora)
     summaries, board = result["summaries"], result["leaderboard"]
     # the data sets lived in a temporary folder: publish their names, not this machine's paths
     summaries["dataset_path"] = summaries["dataset_path"].map(lambda p: "/".join(Path(p).parts[-2:]))

@@ -259,6 +259,7 @@ def run_fev(stage: TwoStage, args: argparse.Namespace) -> dict:
     split and scored by fev, ranked by ``fev.leaderboard`` (skill score against seasonal naive)."""
     import tempfile
 
+    from chronos_distill.chronos2.checkpoints import training_corpus
     from chronos_distill.deploy.onnx_forecaster import load_forecaster
     from chronos_distill.evaluation.fev_tasks import load_tasks
     from chronos_distill.evaluation.leaderboard import evaluate_fev
@@ -269,7 +270,9 @@ def run_fev(stage: TwoStage, args: argparse.Namespace) -> dict:
         models[rung] = load_forecaster(str(stage.folder("general", rung, seed) / "model"))
     with tempfile.TemporaryDirectory() as scratch:
         tasks = load_tasks("m1-local", Path(scratch) / "data") + load_tasks("m3-local", Path(scratch) / "data")
-        result = evaluate_fev(models, tasks, Path(scratch), title="M1 + M3 local")
+        corpora = {name: training_corpus(args.teacher if name == "teacher" else str(stage.folder("general", name, seed) / "model"))
+                   for name in models}
+        result = evaluate_fev(models, tasks, Path(scratch), title="M1 + M3 local", corpora=corpora)
     board = result["leaderboard"]
     out = {"provenance": stage.provenance, "seed": seed, "tasks": "m1-local + m3-local",
            "skill_score": {name: float(board.loc[name, "skill_score"]) for name in board.index},

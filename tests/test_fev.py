@@ -178,3 +178,27 @@ def test_published_results_without_network_are_left_out_in_one_line(monkeypatch,
     assert published_summaries(["chronos-2"], ours) is None
     (record,) = [r for r in caplog.records if "published fev results left out" in r.getMessage()]
     assert "chronos-2.csv" in record.getMessage() and "\n" not in record.getMessage()
+
+
+def test_trained_on_this_dataset_is_true_where_the_model_or_its_teacher_saw_the_data(teacher_dir, tmp_path):
+    """The reference teachers pretrained on M1 and M3, and a student distilled from one inherits what its teacher
+    saw: their fev summaries on the local M1 / M3 tasks say trained_on_this_dataset; a model of unknown corpus
+    does not."""
+    import json
+    import shutil
+
+    from chronos_distill.chronos2.checkpoints import training_corpus
+    from chronos_distill.evaluation.fev_tasks import competition_of, load_tasks
+    from chronos_distill.evaluation.leaderboard import run_fev
+
+    assert training_corpus("reference") == training_corpus("reference-v0") == {"M1", "M3"}
+    student = tmp_path / "student"
+    shutil.copytree(teacher_dir, student)
+    (student / "distillation.json").write_text(json.dumps({"teacher": {"name": "chronos-distill reference teacher v2"}}))
+    assert training_corpus(student) == {"M1", "M3"} and training_corpus(teacher_dir) == set()
+    tasks = load_tasks("m3-monthly-local", tmp_path / "data")
+    assert [competition_of(t) for t in tasks] == ["M3"]
+    model = Chronos2Pipeline(load_chronos2(teacher_dir))
+    summaries = run_fev({"seen": model, "unseen": model}, tasks, corpora={"seen": {"M3"}, "unseen": set()})
+    flags = dict(zip(summaries["model_name"], summaries["trained_on_this_dataset"]))
+    assert flags == {"seasonal_naive": False, "seen": True, "unseen": False}

@@ -192,3 +192,27 @@ def resolve_checkpoint(name_or_path: str | Path, role: str = "teacher") -> Check
         raise CheckpointError(f"{role} folder {name_or_path} does not exist (not tried as a hub id: it looks like a path)")
     return CheckpointRef(str(name_or_path), folder, describe_teacher(name_or_path),
                          peek_chronos_config(name_or_path) if folder is not None else None)
+
+
+def training_corpus(name_or_path: str | Path, _depth: int = 0) -> set[str]:
+    """The competition data sets (``"M1"``, ``"M3"``) a local checkpoint was trained on, directly or through the
+    teacher it was distilled from: a pretrained model's ``pretraining.json`` names its real data; a distilled
+    student's ``distillation.json`` names its teacher, whose corpus it inherits (its forecasts carry what the
+    teacher saw). Empty when nothing says so (a hub id, a user's own data)."""
+    folder = local_folder(name_or_path)
+    if folder is None or _depth > 3:
+        return set()
+    corpus: set[str] = set()
+    try:
+        pretraining = folder / "pretraining.json"
+        if pretraining.is_file():
+            corpus |= set(json.loads(pretraining.read_text()).get("options", {}).get("real_data") or [])
+        distillation = folder / "distillation.json"
+        if distillation.is_file():
+            teacher = json.loads(distillation.read_text())["teacher"]["name"]
+            bundled = next((t for t in BUNDLED_TEACHERS.values() if t.name == teacher), None)
+            if bundled is not None:
+                corpus |= training_corpus(bundled.alias, _depth + 1)
+    except (OSError, ValueError, KeyError, TypeError):
+        return corpus
+    return corpus

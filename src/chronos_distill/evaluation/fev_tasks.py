@@ -41,6 +41,12 @@ LOCAL_PRESETS = {
 COMPETITION_QUANTILES = [round(0.1 * i, 1) for i in range(1, 10)]
 
 
+def competition_of(task) -> str | None:
+    """The competition data set (``"M1"``, ``"M3"``) a local task was built from, by its name; None for others."""
+    prefix = str(task.task_name).split("_", 1)[0].upper()
+    return prefix if prefix in {dataset for dataset, _ in LOCAL_PRESETS.values()} else None
+
+
 def require_fev():
     """The ``fev`` module, or a one-line error saying how to install it."""
     try:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from chronos_distill.errors import ConfigError
-from chronos_distill.evaluation.fev_tasks import load_tasks, require_fev
+from chronos_distill.evaluation.fev_tasks import competition_of, load_tasks, require_fev
 from chronos_distill.files import write_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -33,8 +33,11 @@ BASELINE = "seasonal_naive"
 LEADERBOARD_COLUMNS = ["skill_score", "win_rate", "median_inference_time_s", "num_failures"]
 
 
-def run_fev(models: dict[str, Any], tasks: list, batch_size: int = 256, cross_learning: bool = False) -> pd.DataFrame:
-    """fev summaries (one row per model and task) of ``models`` (name -> Chronos-2 pipeline) and seasonal naive."""
+def run_fev(models: dict[str, Any], tasks: list, batch_size: int = 256, cross_learning: bool = False,
+            corpora: dict[str, set[str]] | None = None) -> pd.DataFrame:
+    """fev summaries (one row per model and task) of ``models`` (name -> Chronos-2 pipeline) and seasonal naive.
+    ``corpora``: the data sets each model trained on (:func:`chronos_distill.chronos2.checkpoints.training_corpus`),
+    so that ``trained_on_this_dataset`` is true where it is: the reference teachers pretrained on M1 and M3."""
     require_fev()
     from chronos_distill.evaluation.fev_models import Chronos2FevModel, SeasonalNaiveFevModel, timed_fit_predict
 
@@ -47,8 +50,9 @@ def run_fev(models: dict[str, Any], tasks: list, batch_size: int = 256, cross_le
         for name, runner in runners.items():
             logger.info("fev task %s: %s", task.task_name, name)
             predictions, seconds = timed_fit_predict(runner, task)
+            seen = competition_of(task) in (corpora or {}).get(name, set())
             rows.append(task.evaluation_summary(predictions, model_name=name, inference_time_s=seconds,
-                                                training_time_s=0.0,
+                                                training_time_s=0.0, trained_on_this_dataset=seen,
                                                 extra_info={"cross_learning": cross_learning if name != BASELINE else None}))
     return pd.DataFrame(rows)
 
@@ -85,13 +89,13 @@ def leaderboard(summaries: pd.DataFrame) -> pd.DataFrame:
 
 def evaluate_fev(models: dict[str, Any], tasks: list | str, output: Path, *, batch_size: int = 256,
                  cross_learning: bool = False, published: list[str] | None = None,
-                 title: str | None = None) -> dict[str, Any]:
+                 title: str | None = None, corpora: dict[str, set[str]] | None = None) -> dict[str, Any]:
     """Run ``models`` on ``tasks`` (``fev.Task`` objects, or a spec for :func:`load_tasks`), write the summaries
     and the leaderboard into ``output``, and return ``{"summaries": DataFrame, "leaderboard": DataFrame,
-    "published": [names added]}``."""
+    "published": [names added]}``. ``corpora``: see :func:`run_fev`."""
     if isinstance(tasks, str):
         title, tasks = title or tasks, load_tasks(tasks, output / "fev_data")
-    summaries = run_fev(models, tasks, batch_size=batch_size, cross_learning=cross_learning)
+    summaries = run_fev(models, tasks, batch_size=batch_size, cross_learning=cross_learning, corpora=corpora)
     write_atomic(output / "fev_summaries.csv", lambda tmp: summaries.to_csv(tmp, index=False))
     write_atomic(output / "fev_summaries.parquet", lambda tmp: _parquet_safe(summaries).to_parquet(tmp, index=False))
     ranked_on, added = summaries, []

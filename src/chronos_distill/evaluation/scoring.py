@@ -22,6 +22,7 @@ import torch
 from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 from chronos.chronos2.dataset import DatasetMode
 
+from chronos_distill.chronos2.checkpoints import training_corpus
 from chronos_distill.chronos2.forward import fp32_eval, normalised_quantiles
 from chronos_distill.chronos2.student import count_parameters
 from chronos_distill.config import EvaluateConfig
@@ -240,8 +241,9 @@ def evaluate_on_fev(cfg: EvaluateConfig, named: dict[str, str]) -> dict[str, Any
                           "is an ONNX file: score its Chronos-2 folder instead")
     tasks = load_tasks(cfg.fev, Path(cfg.output) / "fev_data")
     models = {name: load_forecaster(source) for name, source in named.items()}
+    corpora = {name: training_corpus(source) for name, source in named.items()}
     return evaluate_fev(models, tasks, Path(cfg.output), batch_size=cfg.batch_size, cross_learning=cfg.cross_learning,
-                        published=cfg.fev_published, title=cfg.fev)
+                        published=cfg.fev_published, title=cfg.fev, corpora=corpora)
 
 
 def distilled_target(named: dict[str, str]) -> str:

@@ -49,12 +49,10 @@ STUDENTS = {"distilled student": 0.5, "truth-only student": 0.0}
 
 
 def forward_batch(contexts: list[torch.Tensor]) -> torch.Tensor:
-    """The contexts left-padded with NaN into one (batch, time) tensor, as the pipeline pads them."""
-    length = max(len(c) for c in contexts)
-    batch = torch.full((len(contexts), length), float("nan"))
-    for i, c in enumerate(contexts):
-        batch[i, length - len(c):] = c
-    return batch
+    """The contexts left-padded with NaN into one (batch, time) tensor: chronos' own padding, as the pipeline pads."""
+    from chronos.chronos2.dataset import left_pad_and_cat_2D
+
+    return left_pad_and_cat_2D([c.reshape(1, -1).float() for c in contexts])
 
 
 def latency(models: dict, contexts: list[torch.Tensor], horizon: int, repeats: int = 10) -> dict:

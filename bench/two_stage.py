@@ -142,13 +142,15 @@ class TwoStage:
     # -- stage 1 ----------------------------------------------------------------------------------------------
     def general(self, rung: str, seed: int, context: str | None = None) -> dict | None:
         """A general student; ``context`` names a --general-context draw of the ``contexts`` stage (its run is
-        ``<rung>@<context>``), None the default."""
+        ``<rung>@<context>``), None the default; ``--general-prediction-length H`` caps its horizons at H (run
+        ``<rung>@<context>-h<H>``; default: every horizon up to the teacher's)."""
         sets = {"unseen": scored_sets("general")["held-out"]}  # the six M1 / M3 test portions
+        horizon = self.args.general_prediction_length
         options = dict(general=True, alpha=0.5, teacher_cache=str(Path(self.args.runs) / "teacher-cache"),
-                       prediction_length=None, min_past=None, **rung_shape(rung))
+                       prediction_length=horizon, min_past=None, **rung_shape(rung))
         if context is not None:
             options["general_context"] = context
-        name = rung if context is None else f"{rung}@{context}"
+        name = (rung if context is None else f"{rung}@{context}") + (f"-h{horizon}" if horizon else "")
         entry = self.run("general", name, seed, options, sets)
         if entry is not None and "validation_general" not in entry and not self.args.report:
             entry["validation_general"] = self.validate_general(self.folder("general", name, seed) / "model")
@@ -382,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--general-shares", default="0.25,0.5", help="candidate shares of two-stage+general")
     parser.add_argument("--general-context", default=None, choices=GENERAL_CONTEXTS,
                         help="the general stage's --general-context (its runs are named <rung>@<context>)")
+    parser.add_argument("--general-prediction-length", type=int, default=None,
+                        help="cap the general students' horizons (default: every horizon up to the teacher's)")
     parser.add_argument("--general-contexts", default=",".join(GENERAL_CONTEXTS),
                         help="candidate --general-context draws of the contexts stage")
     parser.add_argument("--cache-batches", type=int, default=500)

@@ -157,3 +157,30 @@ def test_a_run_folder_loads_as_its_model(distilled):
 def test_pretrained_card_parses(pretrained):
     card = ModelCard.load(pretrained / "README.md")
     assert card.data.license == "mit" and card.data.library_name == "chronos-forecasting"
+
+
+def test_no_private_trainer_method_is_overridden_and_the_floor_is_what_ci_runs():
+    """Issue 31: a transformers release changes private Trainer methods without notice (``_save_checkpoint``'s
+    signature has), so the trainers override public API only; and the declared floor is a version CI installs
+    (no 4.x release works: Trainer.log and the warmup options differ), so a user who installs it gets code that
+    ran."""
+    import re
+    import tomllib
+    from importlib.metadata import version
+    from pathlib import Path
+
+    from transformers import Trainer
+
+    from chronos_distill.distillation.trainer import DistillationTrainer
+
+    private = [name for name in vars(DistillationTrainer)
+               if name.startswith("_") and not name.startswith("__") and hasattr(Trainer, name)]
+    assert private == [], private
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    floors = {m.group(1): m.group(2) for d in project["dependencies"]
+              if (m := re.match(r"([A-Za-z0-9_.-]+)>=([0-9.]+)", d))}
+    assert int(floors["transformers"].split(".")[0]) >= 5
+    for name in ("transformers", "accelerate", "chronos-forecasting", "pandas"):
+        installed = tuple(int(p) for p in re.findall(r"\d+", version(name))[:3])
+        floor = tuple(int(p) for p in floors[name].split("."))
+        assert installed >= floor, (name, installed, floor)

@@ -273,3 +273,17 @@ def test_a_full_disk_is_one_line_keeps_the_export_and_resume_continues_once_spac
     resumed = distill(max_steps=4, resume=True, **options)
     assert resumed.record["training"]["resumed_from"].endswith("checkpoint-2")
     assert resumed.record["training"]["steps"] == 4
+
+
+def test_a_run_warns_before_its_first_checkpoint_when_two_would_not_fit(tmp_path, caplog):
+    import shutil
+
+    from chronos_distill.training.disk import warn_if_short_of_space
+
+    free = shutil.disk_usage(tmp_path).free
+    with caplog.at_level("WARNING"):
+        warn_if_short_of_space(tmp_path / "checkpoints", checkpoint_bytes=free)  # two need twice what is free
+        warn_if_short_of_space(tmp_path / "checkpoints", checkpoint_bytes=1024)  # plenty of room: silent
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "the next two checkpoints need about" in warnings[0]
+    assert str(tmp_path / "checkpoints") in warnings[0]

@@ -109,3 +109,41 @@ def assert_one_line_errors_without_torch(cases: dict[str, tuple[list[str], str]]
         assert rc == 2 and len(lines) == 1 and lines[0].startswith("chronos-distill: error: "), (name, err)
         assert re.search(message, lines[0]), (name, lines[0])
         assert not torch_loaded, name
+
+
+def straight_and_resumed(options: dict, tmp_path, steps: int = 4, stop: int = 2):
+    """``distill(**options)`` for ``steps`` steps straight, and the same run stopped after step ``stop`` (its
+    checkpoint written; ``options`` must save there) then continued with ``resume``: returns both results after
+    checking that the resumed run continued from ``checkpoint-<stop>`` and ends with bit-identical weights."""
+    from safetensors.torch import load_file
+
+    from chronos_distill import distill
+    from chronos_distill.config import DistillConfig
+    from chronos_distill.distillation.run import prepare_run
+
+    straight = distill(output=str(tmp_path / "straight"), max_steps=steps, **options)
+    # the same run (same learning-rate schedule), interrupted after its checkpoint at `stop`
+    interrupted = prepare_run(DistillConfig(output=str(tmp_path / "split"), max_steps=steps, **options))
+    interrupted.trainer.add_callback(StopAfter(stop))
+    interrupted.trainer.train()
+    resumed = distill(output=str(tmp_path / "split"), max_steps=steps, resume=True, **options)
+    assert resumed.record["training"]["resumed_from"].endswith(f"checkpoint-{stop}")
+    expected, got = (load_file(r.model_dir / "model.safetensors") for r in (straight, resumed))
+    assert expected.keys() == got.keys()
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6, msg=name)
+    return straight, resumed
+
+
+def fake_hub_cache(tmp_path, monkeypatch, repo_id: str, folder: str):
+    """A local Hugging Face cache holding ``folder`` as the snapshot of ``repo_id``, used offline."""
+    import shutil
+
+    from huggingface_hub import constants
+
+    repo = tmp_path / "hub" / f"models--{repo_id.replace('/', '--')}"
+    shutil.copytree(folder, repo / "snapshots" / "abc123")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")

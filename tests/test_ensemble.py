@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
-from conftest import PREDICTION_LENGTH, TINY_STUDENT, StopAfter, tiny_teacher_config
+from conftest import PREDICTION_LENGTH, TINY_STUDENT, straight_and_resumed, tiny_teacher_config
 from safetensors.torch import load_file
 
 from chronos_distill import ConfigError, distill
@@ -177,15 +177,7 @@ def test_resume_with_two_teachers_is_exact_and_the_record_names_both(teacher_dir
     options = dict(teacher=f"{teacher_dir},{second_teacher}", teacher_weights="0.7,0.3", train_data=table,
                    prediction_length=PREDICTION_LENGTH, save_steps=2, batch_size=16, learning_rate=3e-3,
                    logging_steps=1, **TINY_STUDENT)
-    straight = distill(output=str(tmp_path / "straight"), max_steps=4, **options)
-    interrupted = prepare_run(DistillConfig(output=str(tmp_path / "split"), max_steps=4, **options))
-    interrupted.trainer.add_callback(StopAfter(2))
-    interrupted.trainer.train()
-    resumed = distill(output=str(tmp_path / "split"), max_steps=4, resume=True, **options)
-    expected = load_file(straight.model_dir / "model.safetensors")
-    got = load_file(resumed.model_dir / "model.safetensors")
-    for name in expected:
-        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6, msg=name)
+    straight, _ = straight_and_resumed(options, tmp_path)
     ensemble = straight.record["ensemble"]
     assert [(t["name"], round(t["weight"], 6)) for t in ensemble["teachers"]] == [
         (Path(teacher_dir).name, 0.7), (Path(second_teacher).name, 0.3)]

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PREDICTION_LENGTH, TINY_STUDENT
+from conftest import PREDICTION_LENGTH, TINY_STUDENT, fake_hub_cache
 from test_bad_inputs import CliRun
 
 from chronos_distill import CheckpointError, ConfigError, DataError, distill
@@ -234,15 +234,6 @@ def test_the_record_of_a_good_run_is_json(cli):
 
 
 def test_a_hub_id_loads_from_the_local_hugging_face_cache_offline(teacher_dir, tmp_path, monkeypatch):
-    import shutil
-
-    from huggingface_hub import constants
-
-    repo = tmp_path / "hub" / "models--someone--tiny-chronos-2"
-    shutil.copytree(teacher_dir, repo / "snapshots" / "abc123")
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text("abc123")
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    fake_hub_cache(tmp_path, monkeypatch, "someone/tiny-chronos-2", teacher_dir)
     model = load_teacher("someone/tiny-chronos-2")
     assert model.config.d_model == load_teacher(teacher_dir).config.d_model

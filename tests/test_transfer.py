@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import PREDICTION_LENGTH, TINY_STUDENT, StopAfter
-from safetensors.torch import load_file
+from conftest import PREDICTION_LENGTH, TINY_STUDENT, straight_and_resumed
 
 from chronos_distill import ConfigError, DistillConfig, distill, load_teacher
 from chronos_distill.config import TransferShares
@@ -22,7 +21,6 @@ from chronos_distill.distillation.losses.normalised import distillation_mask, no
 from chronos_distill.distillation.losses.output import OutputDistillationLoss, horizon_weights
 from chronos_distill.distillation.objective import LossInputs, truth_term
 from chronos_distill.distillation.plan import StudentPass
-from chronos_distill.distillation.run import prepare_run
 
 OPTIONS = dict(batch_size=32, context_length=128, prediction_length=PREDICTION_LENGTH, output_patch_size=16, min_past=16)
 SHARES = TransferShares(future=0.25, mixup=0.125, synthetic=0.125)
@@ -147,17 +145,7 @@ def test_resume_is_exact_with_sources_on(teacher_dir, table, tmp_path):
     options = dict(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH, save_steps=2,
                    transfer_future=0.2, transfer_mixup=0.1, transfer_synthetic=0.1, transfer_general=0.1, horizon_weighting="exp",
                    **TINY_STUDENT, batch_size=16, learning_rate=3e-3)
-    straight = distill(output=str(tmp_path / "straight"), max_steps=4, **options)
-    # the same 4-step run (same learning-rate schedule), interrupted after its step-2 checkpoint
-    interrupted = prepare_run(DistillConfig(output=str(tmp_path / "split"), max_steps=4, **options))
-    interrupted.trainer.add_callback(StopAfter(2))
-    interrupted.trainer.train()
-    resumed = distill(output=str(tmp_path / "split"), max_steps=4, resume=True, **options)
-    assert resumed.record["training"]["resumed_from"].endswith("checkpoint-2")
-    expected = load_file(straight.model_dir / "model.safetensors")
-    got = load_file(resumed.model_dir / "model.safetensors")
-    for name in expected:
-        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6, msg=name)
+    straight, _ = straight_and_resumed(options, tmp_path)
     assert straight.record["transfer"]["shares"] == {"future": 0.2, "mixup": 0.1, "synthetic": 0.1, "general": 0.1}
 
 

@@ -14,11 +14,11 @@ from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 from conftest import (
     PREDICTION_LENGTH,
     TINY_STUDENT,
-    StopAfter,
     assert_one_line_errors_without_torch,
+    fake_hub_cache,
+    straight_and_resumed,
     tiny_teacher_config,
 )
-from safetensors.torch import load_file
 
 from chronos_distill import distill
 from chronos_distill.config import DistillConfig
@@ -57,15 +57,7 @@ def test_a_student_started_from_a_checkpoint_keeps_its_weights_config_and_resume
         assert torch.equal(student.state_dict()[name], tensor), name
     torch.testing.assert_close(_forecast(student.eval(), table), _forecast(start, table), rtol=0, atol=0)
 
-    straight = distill(output=str(tmp_path / "straight"), max_steps=4, **options)
-    interrupted = prepare_run(DistillConfig(output=str(tmp_path / "split"), max_steps=4, **options))
-    interrupted.trainer.add_callback(StopAfter(2))
-    interrupted.trainer.train()
-    resumed = distill(output=str(tmp_path / "split"), max_steps=4, resume=True, **options)
-    assert resumed.record["training"]["resumed_from"].endswith("checkpoint-2")
-    expected, got = (load_file(r.model_dir / "model.safetensors") for r in (straight, resumed))
-    for name in expected:
-        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6, msg=name)
+    straight, _ = straight_and_resumed(options, tmp_path)
 
     # a plain Chronos2Model with the starting checkpoint's own config, trained (its weights moved)
     exported = Chronos2Pipeline.from_pretrained(straight.model_dir).model
@@ -157,7 +149,7 @@ def test_student_refusals_are_one_line_before_torch(tmp_path, teacher_dir, start
 
 def test_a_general_run_learns_every_horizon_with_distill_as_its_total_and_resumes_exactly(teacher_dir, tmp_path):
     options = dict(teacher=teacher_dir, general=True, save_steps=2, **TINY_STUDENT, **FAST)
-    straight = distill(output=str(tmp_path / "straight"), max_steps=4, **options)
+    straight, _ = straight_and_resumed(options, tmp_path)  # seeded and exactly resumable
     history = [e for e in straight.trainer.state.log_history if "distill_loss" in e]
     assert history and all(e["total_loss"] == pytest.approx(e["distill_loss"], rel=1e-6) for e in history)
     assert straight.record["loss"]["terms"]["distill"]["weight"] == 1.0
@@ -166,14 +158,6 @@ def test_a_general_run_learns_every_horizon_with_distill_as_its_total_and_resume
     np.random.seed(0)
     horizons = {batch["future_target"].shape[-1] for batch, _ in zip(dataset, range(12))}
     assert len(horizons) > 1 and max(horizons) <= 64
-
-    interrupted = prepare_run(DistillConfig(output=str(tmp_path / "split"), max_steps=4, **options))
-    interrupted.trainer.add_callback(StopAfter(2))
-    interrupted.trainer.train()
-    resumed = distill(output=str(tmp_path / "split"), max_steps=4, resume=True, **options)
-    expected, got = (load_file(r.model_dir / "model.safetensors") for r in (straight, resumed))
-    for name in expected:
-        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=1e-6, msg=name)
     with pytest.raises(ConfigError, match="every teacher term has weight 0"):
         DistillConfig(teacher="t", general=True, alpha=0.0, output="o")
 
@@ -193,14 +177,7 @@ def test_general_students_of_other_shapes_and_seeds_share_one_cache_labelled_onc
 def test_a_student_from_a_hub_id_names_it_as_the_base_model(teacher_dir, start_dir, table, tmp_path, monkeypatch):
     """``--student autogluon/chronos-2-small`` (here from a local Hugging Face cache, offline): the card's
     base_model is the starting checkpoint, and the record names both it and the teacher."""
-    from huggingface_hub import constants
-
-    repo = tmp_path / "hub" / "models--autogluon--chronos-2-small"
-    shutil.copytree(start_dir, repo / "snapshots" / "abc123")
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text("abc123")
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    fake_hub_cache(tmp_path, monkeypatch, "autogluon/chronos-2-small", start_dir)
     result = distill(teacher=teacher_dir, student="autogluon/chronos-2-small", train_data=table,
                      prediction_length=PREDICTION_LENGTH, output=str(tmp_path / "out"), max_steps=1, **FAST)
     started = result.record["student"]["started_from"]

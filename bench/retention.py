@@ -137,30 +137,54 @@ def run_file(out: str | Path, regime: str, variant: str, seed: int) -> Path:
     return Path(out) / "retention" / regime / variant / f"seed{seed}.json"
 
 
-class Retention:
-    """One regime's runs: train (resumable) and score each (variant, seed), or read back its results file."""
+class ScoredRuns:
+    """What a benchmark of students computes once and shares between its runs: the teacher, its scores on each
+    set of benchmarks, and the seasonality suite per (seed, horizon); and the fields every run's results file
+    has (:meth:`run_fields`). ``bench/two_stage.py`` builds on it too."""
 
-    def __init__(self, args: argparse.Namespace):
+    def __init__(self, args: argparse.Namespace, regime: str):
         from chronos_distill.chronos2.loading import load_chronos2
 
         self.args = args
         self.teacher = load_chronos2(args.teacher, role="teacher")
-        self.sets = scored_sets(args.regime)
-        self.table = training_table(args.regime)
+        self.table = training_table(regime)
         self.train_table, self.validation_table = (None, None) if self.table is None else hold_out_series(self.table)
-        self._teacher_scores: dict | None = None
-        self._suites: dict[int, Suite] = {}
+        self._teacher_scores: dict[str, dict] = {}
+        self._suites: dict[tuple[int, int], Suite] = {}
+
+    def teacher_scores_on(self, kind: str, benchmarks: dict) -> dict:
+        """The teacher's scores on ``benchmarks`` (the set called ``kind``), computed once."""
+        if kind not in self._teacher_scores:
+            self._teacher_scores[kind] = score({"teacher": self.teacher}, benchmarks)
+        return self._teacher_scores[kind]
+
+    def suite(self, seed: int, horizon: int = 64) -> Suite:
+        if (seed, horizon) not in self._suites:
+            self._suites[(seed, horizon)] = Suite(self.teacher, seed, self.args.suite_series, horizon=horizon)
+        return self._suites[(seed, horizon)]
+
+    def run_fields(self, trained: dict, folder: Path, script: str) -> dict:
+        """What every run's results file says besides its scores: the exported weights, the learning curve, the
+        cost and shape, and what produced it (commit, command, teacher digest, the run's own options)."""
+        record = trained["record"]
+        return dict(
+            exported=record["training"]["exported"], curve=learning_curve(folder),
+            seconds_per_step=trained["seconds_per_step"], parameters=record["student"]["parameters"],
+            student_config=record["student"]["config"],
+            provenance=provenance(self.args.teacher, getattr(self.args, "argv", None), script),
+            options={k: v for k, v in record["options"].items() if v not in (None, [], {})},
+        )
+
+
+class Retention(ScoredRuns):
+    """One regime's runs: train (resumable) and score each (variant, seed), or read back its results file."""
+
+    def __init__(self, args: argparse.Namespace):
+        super().__init__(args, args.regime)
+        self.sets = scored_sets(args.regime)
 
     def teacher_scores(self) -> dict:
-        if self._teacher_scores is None:
-            self._teacher_scores = {kind: score({"teacher": self.teacher}, b) if b else None
-                                    for kind, b in self.sets.items()}
-        return self._teacher_scores
-
-    def suite(self, seed: int) -> Suite:
-        if seed not in self._suites:
-            self._suites[seed] = Suite(self.teacher, seed, self.args.suite_series)
-        return self._suites[seed]
+        return {kind: self.teacher_scores_on(kind, b) if b else None for kind, b in self.sets.items()}
 
     def result(self, variant: str, seed: int, general_share: float | None = None, **student: Any) -> dict | None:
         """The scores of one run; ``variant`` names its folder (``KD+general@0.25``); ``student`` overrides the
@@ -191,15 +215,11 @@ class Retention:
         entry = {kind: score_student(model_dir, b, self.teacher_scores()[kind]) if b else None
                  for kind, b in self.sets.items()}
         entry.update(
-            variant=variant, seed=seed, general_share=general_share, exported=exported,
+            variant=variant, seed=seed, general_share=general_share,
             suite=self.suite(args.suite_seed).ratio(student),
             validation={"suite": self.suite(args.validation_suite_seed).ratio(student)["geomean"],
                         "truth_loss": exported.get("losses", {}).get("eval_hard")},
-            curve=learning_curve(folder), seconds_per_step=trained["seconds_per_step"],
-            parameters=trained["record"]["student"]["parameters"], student_config=trained["record"]["student"]["config"],
-            # what produced it: the commit, the command, the teacher and its digest, and the run's own options
-            provenance=provenance(args.teacher, getattr(args, "argv", None), "retention.py"),
-            options={k: v for k, v in trained["record"]["options"].items() if v not in (None, [], {})},
+            **self.run_fields(trained, folder, "retention.py"),
         )
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text(json.dumps(entry, indent=2, default=str) + "\n")
@@ -290,12 +310,13 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(results: dict, path: Path) -> bool:
-    """Validation truth loss against steps, one line per variant (mean over seeds) with the seeds' min-max band;
-    False when no run logged a validation curve (the general regime)."""
+def plot_curves(runs: dict[str, dict], path: Path, title: str) -> bool:
+    """Validation truth loss against steps, one line per variant of ``runs`` (variant -> seed -> results entry;
+    mean over seeds) with the seeds' min-max band, the legend outside the data; False when no run logged a
+    validation curve (a general run has no truth)."""
     curves = {variant: [np.asarray(entry["curve"]["validation"], dtype=float) for entry in seeds.values()
                         if entry.get("curve", {}).get("validation")]
-              for variant, seeds in results["runs"].items()}
+              for variant, seeds in runs.items()}
     curves = {v: c for v, c in curves.items() if c}
     if not curves:
         return False
@@ -304,23 +325,22 @@ def plot_curves(results: dict, path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for variant, runs in curves.items():
-        length = min(len(c) for c in runs)
-        steps = runs[0][:length, 0]
-        values = np.stack([c[:length, 1] for c in runs])
-        line, = ax.plot(steps, values.mean(axis=0), marker="o", markersize=3, label=f"{variant} ({len(runs)} seed{'s' * (len(runs) > 1)})")
-        ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2)
+    fig, ax = plt.subplots(figsize=(8.5, 4.6))
+    for variant, seeds in curves.items():
+        length = min(len(c) for c in seeds)
+        steps, values = seeds[0][:length, 0], np.stack([c[:length, 1] for c in seeds])
+        line, = ax.plot(steps, values.mean(axis=0), marker="o", markersize=3,
+                        label=f"{variant} ({len(seeds)} seed{'s' * (len(seeds) > 1)})")
+        ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.15)
     ax.set_xlabel("step (batch of 64)")
-    ax.set_ylabel("validation quantile loss on the truth")
-    ax.set_title(f"{results['regime']}: held-out whole training series; line = mean, band = seed min-max", fontsize=9)
+    ax.set_ylabel("validation quantile loss on the truth\n(held-out whole training series)")
+    ax.set_title(title + "; line = mean, band = seed min-max", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return True
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -350,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     results = run(args)
     curves = Path(args.out) / f"retention_{args.regime}_curves.png"
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    text = markdown(results) + (f"\nLearning curves: `{curves.name}`.\n" if plot_curves(results, curves) else "")
+    title = f"{args.regime}: teacher {args.teacher}, {args.steps} steps"
+    text = markdown(results) + (f"\nLearning curves: `{curves.name}`.\n" if plot_curves(results["runs"], curves, title) else "")
     write_results(args.out, f"retention_{args.regime}", text, results)
     return 0
 

@@ -44,13 +44,12 @@ from common import (
     pm,
     provenance,
     run_options,
-    score,
     score_student,
     seeds_of,
     train_in_subprocess,
     write_results,
 )
-from retention import Suite, hold_out_series, learning_curve, scored_sets, training_table, validation_score
+from retention import ScoredRuns, plot_curves, scored_sets, validation_score
 
 STAGES = ("general", "contexts", "task", "latency", "fev")
 #: candidate --general-context draws of the ``contexts`` stage, and the share of M1 + M3 training series held out
@@ -73,29 +72,19 @@ def results_file(out: str | Path, stage: str, name: str, seed: int) -> Path:
     return Path(out) / "two_stage" / stage / name / f"seed{seed}.json"
 
 
-class TwoStage:
-    """Trains (resumable) and scores each run, or reads back its results file."""
+class TwoStage(ScoredRuns):
+    """Trains (resumable) and scores each run, or reads back its results file; the task runs use the
+    cross-domain regime's training series and validation split."""
 
     def __init__(self, args: argparse.Namespace):
-        from chronos_distill.chronos2.loading import load_chronos2
-
-        self.args = args
-        self.teacher = load_chronos2(args.teacher, role="teacher")
-        self.provenance = provenance(args.teacher, args.argv, "two_stage.py")
-        self._teacher_scores: dict[str, Any] = {}
-        self._suites: dict[tuple[int, int], Suite] = {}
-        self.table = training_table("cross-domain")
-        self.train_table, self.validation_table = hold_out_series(self.table)
+        super().__init__(args, "cross-domain")
 
     def teacher_scores(self, kind: str, benchmarks: dict) -> dict:
-        if kind not in self._teacher_scores:
-            self._teacher_scores[kind] = score({"teacher": self.teacher}, benchmarks)
-        return self._teacher_scores[kind]
+        return self.teacher_scores_on(kind, benchmarks)
 
-    def suite(self, seed: int, horizon: int) -> Suite:
-        if (seed, horizon) not in self._suites:
-            self._suites[(seed, horizon)] = Suite(self.teacher, seed, self.args.suite_series, horizon=horizon)
-        return self._suites[(seed, horizon)]
+    @property
+    def provenance(self) -> dict:
+        return provenance(self.args.teacher, self.args.argv, "two_stage.py")
 
     def folder(self, stage: str, name: str, seed: int) -> Path:
         return Path(self.args.runs) / stage / name / f"seed{seed}"
@@ -122,15 +111,12 @@ class TwoStage:
         entry["suite"] = {str(h): self.suite(args.suite_seed, h).ratio(student) for h in SUITE_HORIZONS}
         exported = record["training"]["exported"]
         entry.update(
-            stage=stage, name=name, seed=seed, provenance=self.provenance,
-            options={k: v for k, v in record["options"].items() if v not in (None, [], {})},
-            teacher_cache=record["training"]["teacher_cache"], exported=exported,
+            stage=stage, name=name, seed=seed, teacher_cache=record["training"]["teacher_cache"],
             validation={"suite": self.suite(args.validation_suite_seed, 18).ratio(student)["geomean"],
                         "truth_loss": exported.get("losses", {}).get("eval_hard")},
-            curve=learning_curve(folder), seconds_per_step=trained["seconds_per_step"],
-            parameters=record["student"]["parameters"], student_config=record["student"]["config"],
             started_from=record["student"].get("started_from"),
             start=f"general {args.start}" if options.get("student") else None,
+            **self.run_fields(trained, folder, "two_stage.py"),
         )
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text(json.dumps(entry, indent=2, default=str) + "\n")
@@ -161,15 +147,11 @@ class TwoStage:
         """What the ``contexts`` stage chooses on, fixed before its runs: the geometric mean of the student's WQL
         over the teacher's on the last official-horizon steps of held-out whole M1 + M3 *training* series, and
         its suite MAE over the teacher's at 64 steps on fresh series of the validation seed. Never a test portion."""
+        from chronos_distill.chronos2.loading import load_chronos2
         from chronos_distill.data.competition import validation_benchmarks
 
-        if "validation" not in self._teacher_scores:
-            self._teacher_scores["validation"] = score({"teacher": self.teacher},
-                                                       validation_benchmarks(("M1", "M3"), VALIDATION_SHARE))
-        from chronos_distill.chronos2.loading import load_chronos2
-
-        real = score_student(str(model_dir), validation_benchmarks(("M1", "M3"), VALIDATION_SHARE),
-                             self._teacher_scores["validation"])["vs_teacher"]
+        benchmarks = validation_benchmarks(("M1", "M3"), VALIDATION_SHARE)
+        real = score_student(str(model_dir), benchmarks, self.teacher_scores_on("validation", benchmarks))["vs_teacher"]
         suite = self.suite(self.args.validation_suite_seed, 64).ratio(load_chronos2(model_dir, role="student"))["geomean"]
         return {"real_vs_teacher": real, "suite_64": suite, "score": float(np.sqrt(real * suite)),
                 "rule": "sqrt(validation M1 + M3 training-series WQL vs teacher x validation suite at 64 vs teacher)"}
@@ -407,7 +389,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.report:
         found = collect(args)
         plot_family(found, Path(args.out) / "two_stage_family.png")
-        plot_curves(found, Path(args.out) / "two_stage_curves.png")
+        task = next(iter(next(iter(found["task"].values())).values()), None) if found["task"] else None
+        if task is not None:
+            plot_curves(found["task"], Path(args.out) / "two_stage_curves.png",
+                        f"Task students distilled on M3 from teacher {task['provenance']['teacher']['name']}, "
+                        f"{task['options']['max_steps']} steps")
         write_results(args.out, "two_stage", report_markdown(found, args), found)
         return 0
     stage = TwoStage(args)
@@ -482,40 +468,6 @@ def plot_family(found: dict, path: Path) -> bool:
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.1, 1, 0.95))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return True
-
-
-def plot_curves(found: dict, path: Path) -> bool:
-    """Validation truth loss against steps for each task variant (mean over seeds, min-max band)."""
-    curves = {name: [np.asarray(e["curve"]["validation"], dtype=float) for e in seeds.values() if e["curve"]["validation"]]
-              for name, seeds in found["task"].items()}
-    curves = {k: v for k, v in curves.items() if v}
-    if not curves:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8.5, 4.6))
-    colours = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"])
-    for name, runs in curves.items():
-        length = min(len(c) for c in runs)
-        steps, values = runs[0][:length, 0], np.stack([c[:length, 1] for c in runs])
-        colour = next(colours)
-        ax.plot(steps, values.mean(axis=0), marker="o", markersize=3, color=colour,
-                label=f"{name} ({len(runs)} seed{'s' * (len(runs) > 1)})")
-        ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=colour, alpha=0.15)
-    any_entry = next(iter(next(iter(found["task"].values())).values()))
-    ax.set_xlabel("step (batch of 64)")
-    ax.set_ylabel("validation quantile loss on the truth\n(held-out whole M3 training series)")
-    ax.set_title(f"Task students distilled on M3 from teacher {any_entry['provenance']['teacher']['name']}, "
-                 f"{any_entry['options']['max_steps']} steps; line = mean, band = seed min-max", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return True

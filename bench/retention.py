@@ -334,7 +334,9 @@ def plot_curves(runs: dict[str, dict], path: Path, title: str) -> bool:
         ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.15)
     ax.set_xlabel("step (batch of 64)")
     ax.set_ylabel("validation quantile loss on the truth\n(held-out whole training series)")
-    ax.set_title(title + "; line = mean, band = seed min-max", fontsize=9)
+    import textwrap
+
+    ax.set_title("\n".join(textwrap.wrap(title + "; line = mean, band = seed min-max", 80)), fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()

@@ -435,7 +435,7 @@ def plot_family(found: dict, path: Path) -> bool:
     markers = {"unseen": ("o", "tab:blue", "M1 + M3 test WQL"), "18": ("s", "tab:green", "suite MAE at 18 steps"),
                "64": ("^", "tab:orange", "suite MAE at 64 steps")}
     for ax, (key, label) in zip(axes[0], panels):
-        for rung, seeds in general.items():
+        for index, (rung, seeds) in enumerate(general.items()):
             entries = list(seeds.values())
             x = entries[0]["parameters"] if key == "parameters" else latency["timings"]["64"][rung]["median_s"] * 1000
             for metric, (marker, colour, name) in markers.items():
@@ -444,8 +444,9 @@ def plot_family(found: dict, path: Path) -> bool:
                 ax.errorbar(x, np.mean(values), yerr=np.std(values, ddof=1) if len(values) > 2 else None,
                             marker=marker, color=colour, linestyle="none", markersize=7, capsize=3,
                             label=name if rung == next(iter(general)) else None)
+            # students of one size sit at one x: their names are stacked so that none hides another
             ax.annotate(rung, (x, np.mean([e["unseen"]["vs_teacher"] for e in entries])), textcoords="offset points",
-                        xytext=(7, -12), fontsize=9)
+                        xytext=(9, -14 - 12 * index), fontsize=8)
             naive = 1 / _teacher_vs_naive(entries[0]["unseen"])
         tx = (latency["parameters"]["teacher"] if latency else None) if key == "parameters" else \
             latency["timings"]["64"]["teacher"]["median_s"] * 1000
@@ -461,12 +462,12 @@ def plot_family(found: dict, path: Path) -> bool:
         ax.grid(alpha=0.3)
     any_entry = next(iter(next(iter(general.values())).values()))
     seeds = sorted({s for v in general.values() for s in v})
-    fig.suptitle(f"General students of teacher {any_entry['provenance']['teacher']['name']}: "
+    fig.suptitle(f"General students of teacher {any_entry['provenance']['teacher']['name']}\n"
                  f"{any_entry['options']['max_steps']} steps each, seeds {','.join(seeds)} "
-                 f"(bars: std over 3+ seeds)", fontsize=10)
+                 f"(bars: std over 3+ seeds; one seed has none)", fontsize=10)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.1, 1, 0.95))
+    fig.tight_layout(rect=(0, 0.1, 1, 0.92))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -129,7 +129,8 @@ def test_the_card_names_the_bundled_teacher_and_the_best_checkpoint(table, tmp_p
     assert [e["step"] for e in evaluations] == [2, 4]
     best = min(evaluations, key=lambda e: e["eval_loss"])["step"]  # the exported one is the best, not just any
     assert exported["checkpoint"] == f"checkpoint-{best}"
-    assert f"the best checkpoint by validation loss, {exported['checkpoint']} of 4 steps" in card.text
+    assert f"the best checkpoint by the lowest eval_hard_loss ({exported['criterion_value']:.4g}), " \
+        f"{exported['checkpoint']} of 4 steps" in card.text
     assert "eval_total" in exported["losses"]
 
 

@@ -61,10 +61,16 @@ def test_kill_9_then_resume_gives_the_uninterrupted_student(teacher_dir, table_c
 
 
 def test_an_incomplete_checkpoint_is_not_resumed_from(tmp_path):
+    """A checkpoint whose save was interrupted (no trainer_state.json: the Trainer writes it last) is skipped for
+    the older complete one."""
+    from safetensors.torch import save_file
+
     for step, complete in ((10, True), (20, False)):
         folder = tmp_path / f"checkpoint-{step}"
         folder.mkdir()
-        (folder / "model.safetensors").write_bytes(b"x")
+        save_file({"w": torch.zeros(2)}, folder / "model.safetensors")
+        for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth"):
+            torch.save({"step": step}, folder / name)
         if complete:
             (folder / "trainer_state.json").write_text("{}")
     assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")

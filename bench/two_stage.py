@@ -345,6 +345,16 @@ def report_markdown(found: dict, args: argparse.Namespace) -> str:
                          f"{pm([e['suite']['18']['geomean'] for e in entries])} | "
                          f"{pm([e['suite']['64']['geomean'] for e in entries])} | "
                          f"{np.median([e['seconds_per_step'] for e in entries]):.2f} |")
+    trials = {name.split("@")[1]: seeds for name, seeds in task.items() if name.startswith("two-stage+general@")}
+    reference = task.get("two-stage", {})
+    first = min((seed for seeds in trials.values() for seed in seeds), default=None)
+    if trials and first in reference:
+        scores = {"0": validation_score(reference[first], reference[first]),
+                  **{share: validation_score(seeds[first], reference[first]) for share, seeds in trials.items()
+                     if first in seeds}}
+        lines += ["", f"General share chosen on seed {first}'s validation (suite at the validation seed x held-out "
+                  "truth loss relative to two-stage; lower is better, the rule of bench/retention.py): "
+                  + ", ".join(f"{k}: {v:.4f}" for k, v in scores.items()) + f"; chosen {min(scores, key=scores.get)}."]
     if found.get("not_run"):
         lines += ["", "Not run (no results file; cut for the CPU budget): " + "; ".join(found["not_run"]) + "."]
     return "\n".join(lines) + "\n"

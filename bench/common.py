@@ -43,7 +43,13 @@ def seeds_of(args: argparse.Namespace) -> list[int]:
 
 
 def command_line(script: str, argv: list[str] | None) -> str:
-    return f"python bench/{script} " + shlex.join(argv if argv is not None else sys.argv[1:])
+    """The command as a reader runs it from a clone: paths inside the repository relative to it."""
+    root = HERE.parent
+    words = []
+    for word in argv if argv is not None else sys.argv[1:]:
+        path = Path(word)
+        words.append(str(path.relative_to(root)) if path.is_absolute() and path.is_relative_to(root) else word)
+    return f"python bench/{script} " + shlex.join(words)
 
 
 def train_in_subprocess(options: dict[str, Any]) -> dict[str, Any]:

@@ -243,6 +243,7 @@ def run(args: argparse.Namespace) -> dict:
     retention = Retention(args)
     seeds = seeds_of(args)
     results: dict = {"command": command_line("retention.py", args.argv), "teacher": args.teacher,
+                     "provenance": provenance(args.teacher, args.argv, "retention.py"),
                      "regime": args.regime, "steps": args.steps, "runs": {}, "validation": None,
                      "split": None if retention.table is None else {
                          "share": VALIDATION_SHARE, "seed": SPLIT_SEED,

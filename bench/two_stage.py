@@ -111,7 +111,9 @@ class TwoStage(ScoredRuns):
         entry["suite"] = {str(h): self.suite(args.suite_seed, h).ratio(student) for h in SUITE_HORIZONS}
         exported = record["training"]["exported"]
         entry.update(
-            stage=stage, name=name, seed=seed, teacher_cache=record["training"]["teacher_cache"],
+            stage=stage, name=name, seed=seed,
+            # the cache by its key (the folder is this machine's): the same key is the same labelled batches
+            teacher_cache={k: v for k, v in (record["training"]["teacher_cache"] or {}).items() if k != "folder"},
             validation={"suite": self.suite(args.validation_suite_seed, 18).ratio(student)["geomean"],
                         "truth_loss": exported.get("losses", {}).get("eval_hard")},
             started_from=record["student"].get("started_from"),

@@ -40,7 +40,7 @@ def train_and_export(trainer: Any, output: Path, *, resume: bool, verbose: bool,
     stopper = StopOnSignal(trainer)
     trainer.add_callback(stopper)
     checkpoints = Path(output) / CHECKPOINTS
-    checkpoint_bytes = _checkpoint_bytes(trainer, checkpoints)
+    checkpoint_bytes = _checkpoint_bytes(trainer, resume_from)
     if trainer.is_world_process_zero():
         warn_if_short_of_space(checkpoints, checkpoint_bytes)
     try:
@@ -74,11 +74,11 @@ def train_and_export(trainer: Any, output: Path, *, resume: bool, verbose: bool,
     return train_output, resume_from
 
 
-def _checkpoint_bytes(trainer: Any, checkpoints: Path) -> int:
-    """About how much one checkpoint takes: the newest one's size, else the weights and AdamW's two moments."""
+def _checkpoint_bytes(trainer: Any, resume_from: str | None) -> int:
+    """About how much one checkpoint takes: the size of the one the run resumes from (already checked), else the
+    weights and AdamW's two moments."""
     from chronos_distill.training.disk import folder_bytes
 
-    newest = last_complete_checkpoint(checkpoints) if checkpoints.is_dir() else None
-    if newest is not None:
-        return folder_bytes(Path(newest))
+    if resume_from is not None:
+        return folder_bytes(Path(resume_from))
     return 3 * sum(p.numel() * p.element_size() for p in trainer.model.parameters())

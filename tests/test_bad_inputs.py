@@ -90,6 +90,16 @@ def cli(tmp_path_factory, teacher_dir, table):
     bad.loc[row, "target"] = "abc"
     bad.to_csv(non_numeric, index=False)
 
+    shards = root / "shards"  # a corpus of four shards, the third with a non-numeric target
+    shards.mkdir()
+    for k, ids in enumerate(np.array_split(table["item_id"].unique(), 4)):
+        part = table[table["item_id"].isin(ids)].copy()
+        if k == 2:
+            part["target"] = part["target"].astype(object)
+            part.iloc[3, part.columns.get_loc("target")] = "abc"
+        part.to_csv(shards / f"part-{k}.csv", index=False)
+    inputs["bad_shard"] = shards / "part-2.csv"
+
     too_short = root / "too_short.csv"
     pd.DataFrame({
         "item_id": "lonely_series",
@@ -111,6 +121,7 @@ def cli(tmp_path_factory, teacher_dir, table):
         "missing_column": common("missing_column", train_data=str(no_target)),
         "non_numeric": common("non_numeric", train_data=str(non_numeric)),
         "too_short": common("too_short", train_data=str(too_short)),
+        "bad_shard": common("bad_shard", train_data=str(shards)),
         "bert_teacher": common("bert_teacher", teacher=str(bert)),
         "empty_teacher": common("empty_teacher", teacher=str(empty)),
         "alpha": common("alpha", alpha="1.5"),
@@ -158,6 +169,11 @@ def test_cli_non_numeric_target(cli):
     assert "'abc'" in message
     assert "'s003'" in message
     assert "non-numeric" in message
+
+
+def test_cli_bad_shard_is_named_before_training(cli):
+    line = _refused(cli, "bad_shard")
+    assert f"shard {cli[1]['bad_shard']}, row 3" in line and "non-numeric value 'abc'" in line
 
 
 def test_cli_series_too_short_for_horizon(cli):

@@ -1,7 +1,8 @@
 """Training and validation series: from a long table or from in-memory inputs to ``Chronos2Dataset``.
 
-A long table (Parquet, CSV or a pandas DataFrame) follows ``Chronos2Pipeline.predict_df``: one row per series
-and time step, an id column, a timestamp column, one or more target columns; every other column is a
+A table (a file, a folder or glob of shards, a saved Hugging Face dataset, in the long or the sequence layout,
+each read into one long table by :mod:`chronos_distill.data.sources`; or a pandas DataFrame) follows
+``Chronos2Pipeline.predict_df``: one row per series and time step, an id column, a timestamp column, one or more target columns; every other column is a
 covariate, known into the future when listed in ``known_covariates``. It is checked here, with messages
 that name the file, column and series, and then converted by chronos-forecasting's own
 ``preprocess.from_data_frame``. In-memory inputs are anything ``Chronos2Pipeline.fit`` accepts. Windows are
@@ -23,7 +24,8 @@ import torch
 from chronos.chronos2.dataset import Chronos2Dataset, DatasetMode, PreparedInput
 from chronos.chronos2.preprocess import from_data_frame
 
-from chronos_distill.data.tables import TableLayout, check_table, read_table
+from chronos_distill.data.sources import find_source, read_table
+from chronos_distill.data.tables import TableLayout, check_table
 from chronos_distill.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -96,7 +98,8 @@ def load_series(
                          past_covariates=past_covariates, ignore_columns=list(ignore_columns or []),
                          id_column=id_column, timestamp_column=timestamp_column, timestamp_format=timestamp_format)
     if isinstance(data, (str, Path)):
-        return _from_table(read_table(data, role), str(data), prediction_length, layout)
+        source = find_source(data, role).description
+        return _from_table(read_table(data, role, timestamp_column), source, prediction_length, layout)
     if isinstance(data, pd.DataFrame):
         return _from_table(data, f"{role} DataFrame", prediction_length, layout)
     return _from_in_memory(data, prediction_length, role)
@@ -177,6 +180,7 @@ def drop_short_series(series: SeriesSet, min_length: int, role: str, why: str) -
         "%s: skipping %d of %d series shorter than %d steps (%s): %s%s",
         series.source, len(short), len(lengths), min_length, why, described, " ..." if len(short) > 5 else "",
     )
-    keep = [i for i in range(len(lengths)) if i not in set(short)]
+    dropped = set(short)  # built once: a membership test per series, not a set per series
+    keep = [i for i in range(len(lengths)) if i not in dropped]
     # dataclasses.replace keeps every other field (the columns used, which predict and the card rely on)
     return dataclasses.replace(series, inputs=[series.inputs[i] for i in keep], ids=[series.ids[i] for i in keep])

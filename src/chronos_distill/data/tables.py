@@ -1,5 +1,6 @@
-"""Long tables (Parquet, CSV or a pandas DataFrame in ``Chronos2Pipeline.predict_df`` layout): reading, and the
-checks that name the file, column, series and row of a fault.
+"""Long tables (``Chronos2Pipeline.predict_df`` layout, as :mod:`chronos_distill.data.sources` reads every input
+form into): the checks that name the file (the shard), column, series and row of a fault, each in a constant
+number of vectorised passes over the table.
 
 This module imports pandas and numpy only (no torch), so a command can check its files and columns before it
 pays for the training stack.
@@ -21,33 +22,6 @@ from chronos_distill.errors import DataError
 from chronos_distill.files import write_atomic
 
 logger = logging.getLogger(__name__)
-
-TABLE_READERS = {".parquet": pd.read_parquet, ".pq": pd.read_parquet, ".csv": pd.read_csv}
-
-
-def read_table(path: str | Path, role: str = "train_data") -> pd.DataFrame:
-    """Read a Parquet or CSV file, refusing missing, unsupported or unreadable files by name."""
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise DataError(f"{role} file {path} does not exist")
-    if not path.is_file():
-        raise DataError(f"{role} {path} is not a file")
-    reader = TABLE_READERS.get(_suffix(path))
-    if reader is None:
-        raise DataError(f"{role} file {path} has an unsupported extension {path.suffix!r}; use .parquet or .csv")
-    kind = "Parquet" if reader is pd.read_parquet else "CSV"
-    try:
-        return reader(path)
-    except Exception as exc:  # pyarrow / pandas parser errors of all kinds
-        raise DataError(f"{role} file {path} could not be read as {kind}: {type(exc).__name__}: {exc}") from None
-
-
-def _suffix(path: Path) -> str:
-    """The format suffix, past a compression one (``sales.csv.gz`` is ``.csv``)."""
-    suffixes = [s.lower() for s in path.suffixes]
-    compressed = len(suffixes) > 1 and suffixes[-1] in (".gz", ".bz2", ".zip", ".xz", ".zst")
-    return suffixes[-2] if compressed else path.suffix.lower()
-
 
 def resolve_id_column(table: pd.DataFrame | list[str], id_column: str | None) -> str:
     """The configured id column, or ``item_id`` (predict_df's default), or ``id`` when only that exists."""
@@ -81,7 +55,7 @@ class TableLayout:
 def check_columns(present: list[str], source: str, layout: TableLayout) -> str:
     """Check the columns named by ``layout`` against the columns ``present`` in a table; returns the id column.
 
-    Only names are needed, so :func:`read_columns` (a file's header) is enough: a misspelt column is refused
+    Only names are needed, so :func:`chronos_distill.data.sources.read_columns` (a header) is enough: a misspelt column is refused
     before anything reads the data.
     """
     target, known_covariates, past_covariates = layout.target, layout.known_covariates, layout.past_covariates
@@ -121,22 +95,6 @@ def check_columns(present: list[str], source: str, layout: TableLayout) -> str:
     return id_column
 
 
-def read_columns(path: str | Path, role: str = "train_data") -> list[str]:
-    """The column names of a Parquet or CSV file, from its schema or header alone."""
-    path = Path(path).expanduser()
-    if not path.is_file() or _suffix(path) not in TABLE_READERS:
-        read_table(path, role)  # raises the message for a missing file, a folder or an unsupported format
-    try:
-        if TABLE_READERS[_suffix(path)] is pd.read_parquet:
-            import pyarrow.parquet as pq
-
-            return list(pq.read_schema(path).names)
-        return list(pd.read_csv(path, nrows=0).columns)
-    except Exception:  # an unreadable file: read_table says why, with the reader's own message
-        read_table(path, role)
-        raise
-
-
 @dataclass
 class CheckedTable:
     """A long table that passed :func:`check_table`: only the columns used, numeric targets, naive parsed
@@ -156,6 +114,7 @@ def check_table(df: pd.DataFrame, source: str, layout: TableLayout, *, announce:
     so one fault gets one message whichever command meets it. ``announce`` logs the columns used (a training
     run states them when it starts).
     """
+    shards = df.attrs.get("shards")  # (shard, rows) of a table read from shards: messages name the shard
     id_column = check_columns(list(df.columns), source, layout)
     target, known_covariates, past_covariates = layout.target, layout.known_covariates, layout.past_covariates
     timestamp_column, timestamp_format, ignore_columns = (layout.timestamp_column, layout.timestamp_format,
@@ -182,9 +141,10 @@ def check_table(df: pd.DataFrame, source: str, layout: TableLayout, *, announce:
     df = df[[id_column, timestamp_column, *target, *known_covariates, *past_covariates]]
     df = df.copy()
     if df[id_column].isna().any():
-        raise DataError(f"{source}: column {id_column!r} has empty series ids (row {int(df[id_column].isna().to_numpy().argmax())})")
+        raise DataError(f"{source}: column {id_column!r} has empty series ids "
+                        f"({at_row(shards, int(df[id_column].isna().to_numpy().argmax()))})")
     for column in target:
-        df[column] = _numeric_column(df, column, id_column, source, what="target")
+        df[column] = _numeric_column(df, column, id_column, source, what="target", shards=shards)
     numeric_columns = [c for c in df.columns if c not in (id_column, timestamp_column)
                        and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
     for column in numeric_columns:
@@ -194,18 +154,13 @@ def check_table(df: pd.DataFrame, source: str, layout: TableLayout, *, announce:
             row = int(bad.argmax())
             raise DataError(
                 f"{source}: column {column!r} has an infinite value {values[row]} in series "
-                f"{df[id_column].iloc[row]!r} (row {row}); replace it with a number or leave it empty (NaN)"
+                f"{df[id_column].iloc[row]!r} ({at_row(shards, row)}); replace it with a number or leave it empty (NaN)"
             )
 
     df[timestamp_column], guessed = parse_timestamps(df[timestamp_column], timestamp_format, source, timestamp_column)
-    duplicated = df.duplicated([id_column, timestamp_column])
-    if duplicated.any():
-        row = df[duplicated].iloc[0]
-        raise DataError(
-            f"{source}: series {row[id_column]!r} has more than one row for timestamp {row[timestamp_column]}"
-        )
-
-    _check_regular(df, id_column, timestamp_column, source, guessed)
+    timeline = Timeline.of(df, id_column, timestamp_column)  # one sort for the duplicate and regularity checks
+    _check_duplicates(timeline, source)
+    _check_regular(df, id_column, timestamp_column, source, guessed, timeline)
     for column in known_covariates:
         gaps = df[column].isna()
         if gaps.any():
@@ -227,12 +182,24 @@ def check_table(df: pd.DataFrame, source: str, layout: TableLayout, *, announce:
     return CheckedTable(df=df, id_column=id_column, columns=columns)
 
 
+def at_row(shards: list[tuple[str, int]] | None, row: int) -> str:
+    """Where row ``row`` of a table is: ``row 17``, or ``shard data/part-3.parquet, row 5`` for a table read from
+    shards (``DataFrame.attrs["shards"]``: each shard's name and number of long rows, in order)."""
+    if not shards:
+        return f"row {row}"
+    ends = np.cumsum([n for _, n in shards])
+    index = int(np.searchsorted(ends, row, side="right"))
+    return f"shard {shards[index][0]}, row {row - (int(ends[index - 1]) if index else 0)}"
+
+
 def parse_timestamps(values: pd.Series, timestamp_format: str | None, source: str, column: str) -> tuple[pd.Series, bool]:
     """Timestamps as naive datetimes, and whether pandas had to guess their format.
 
     Time-zone-aware timestamps (``2024-01-01 00:00+01:00``, or a tz-aware dtype) are converted to UTC and
     made naive: chronos works on naive timestamps, and one clock for every series keeps steps regular.
     """
+    if pd.api.types.is_datetime64_dtype(values.dtype):  # already naive datetimes: nothing to parse
+        return values, False
     tz_aware = isinstance(values.dtype, pd.DatetimeTZDtype)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -267,30 +234,80 @@ def _looks_like_an_index(values: pd.Series, name: str) -> bool:
     return bool(np.array_equal(array, np.arange(len(array))) or np.array_equal(array, np.arange(1, len(array) + 1)))
 
 
-def _check_regular(df: pd.DataFrame, id_column: str, timestamp_column: str, source: str, guessed: bool = False) -> None:
+@dataclass
+class Timeline:
+    """A table's timestamps ordered by series, then time, in one sort: what the duplicate and regularity checks read.
+
+    stamps: (n_rows,) int64 nanoseconds, sorted within each series; series: (n_rows,) the series index of each;
+    starts / lengths: (n_series,) each series' first position in ``stamps`` and its number of rows;
+    ids: (n_series,) the series ids, in order of first appearance in the table.
+    """
+
+    stamps: np.ndarray
+    series: np.ndarray
+    starts: np.ndarray
+    lengths: np.ndarray
+    ids: np.ndarray
+
+    @classmethod
+    def of(cls, df: pd.DataFrame, id_column: str, timestamp_column: str) -> Timeline:
+        codes, ids = pd.factorize(df[id_column])  # one hash of the ids; every later pass is on integers
+        stamps = df[timestamp_column].to_numpy(dtype="datetime64[ns]").view("int64")
+        code_steps = np.diff(codes)
+        in_order = bool(np.all(code_steps >= 0)) and bool(np.all((np.diff(stamps) >= 0) | (code_steps > 0)))
+        if not in_order:  # a table already grouped and sorted (the usual case) costs no sort
+            order = np.lexsort((stamps, codes))
+            codes, stamps = codes[order], stamps[order]
+        lengths = np.bincount(codes, minlength=len(ids))
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        return cls(stamps=stamps, series=codes, starts=starts, lengths=lengths, ids=np.asarray(ids))
+
+    def steps(self) -> np.ndarray:
+        """(n_rows,) int64: each row's step from the previous row of its series (0 at a series' first row)."""
+        steps = np.diff(self.stamps, prepend=self.stamps[:1])
+        steps[self.starts] = 0
+        return steps
+
+    def per_series(self, ufunc: np.ufunc, values: np.ndarray, first_row_value) -> np.ndarray:
+        """``ufunc`` reduced over each series' rows past its first (whose value is ``first_row_value``)."""
+        values = values.copy()
+        values[self.starts] = first_row_value
+        return ufunc.reduceat(values, self.starts)
+
+
+def _check_duplicates(timeline: Timeline, source: str) -> None:
+    repeated = np.flatnonzero(timeline.steps() == 0)
+    repeated = repeated[~np.isin(repeated, timeline.starts)]
+    if len(repeated):
+        row = int(repeated[0])
+        raise DataError(f"{source}: series {timeline.ids[timeline.series[row]]!r} has more than one row for timestamp "
+                        f"{pd.Timestamp(int(timeline.stamps[row]))}")
+
+
+def _check_regular(df: pd.DataFrame, id_column: str, timestamp_column: str, source: str, guessed: bool = False,
+                   timeline: Timeline | None = None) -> None:
     """Refuse a series whose timestamps follow no regular frequency (chronos would silently treat them as
-    evenly spaced). Equal steps pass at once; the rest (months, quarters, years have uneven lengths) must have
-    a frequency that ``pd.infer_freq`` recognises."""
-    ordered = df[[id_column, timestamp_column]].sort_values([id_column, timestamp_column], kind="stable")
-    steps = ordered.groupby(id_column, sort=False)[timestamp_column].diff()
-    uneven = steps.groupby(ordered[id_column], sort=False).nunique() > 1
-    uneven_ids = uneven.index[uneven.to_numpy()]
-    if not len(uneven_ids):
+    evenly spaced). Equal steps pass at once; so do midnights a constant 1, 3 or 12 calendar months apart, on the
+    1st or a month's last day (monthly, quarterly, yearly data: steps of 28-31 days); the rest must have a
+    frequency that ``pd.infer_freq`` recognises. A constant number of vectorised passes, then ``infer_freq`` on
+    those few series alone."""
+    timeline = timeline or Timeline.of(df, id_column, timestamp_column)
+    steps = timeline.steps()
+    big, small = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    uneven = ((timeline.per_series(np.maximum, steps, small) > timeline.per_series(np.minimum, steps, big))
+              & (timeline.lengths >= 3))
+    if not uneven.any():
         return
-    # calendar data (months, quarters, years: steps of 28-31 days and more) in a constant number of vectorised
-    # passes, never one mask of the table per series: the rest go to pd.infer_freq one group at a time
-    candidates = ordered[ordered[id_column].isin(uneven_ids)]
-    remaining = uneven_ids[~_regular_in_months(candidates, id_column, timestamp_column).reindex(uneven_ids).to_numpy()]
-    if not len(remaining):
-        return
-    for item_id, group in ordered[ordered[id_column].isin(remaining)].groupby(id_column, sort=False):
-        stamps = pd.DatetimeIndex(group[timestamp_column])
+    remaining = np.flatnonzero(uneven & ~_calendar_months(timeline))
+    for index in remaining:
+        start = timeline.starts[index]
+        stamps = pd.DatetimeIndex(timeline.stamps[start:start + timeline.lengths[index]].view("datetime64[ns]"))
         with warnings.catch_warnings():  # pandas 3 warns about infer_freq's future return type; only None matters
             warnings.simplefilter("ignore")
             freq = pd.infer_freq(stamps)
         if freq is None:
             raise DataError(
-                f"{source}: series {item_id!r} has irregular timestamps (steps of "
+                f"{source}: series {timeline.ids[index]!r} has irregular timestamps (steps of "
                 f"{', '.join(str(x) for x in stamps.to_series().diff().dropna().drop_duplicates()[:3])}): every series "
                 "needs one regular frequency; resample it, or mark missing steps with empty target values"
                 + ("; note: pandas had to guess the timestamps' format, so they may be misread (e.g. day-first "
@@ -299,23 +316,34 @@ def _check_regular(df: pd.DataFrame, id_column: str, timestamp_column: str, sour
             )
 
 
-def _regular_in_months(ordered: pd.DataFrame, id_column: str, timestamp_column: str) -> pd.Series:
-    """Per series of ``ordered`` (sorted by id and time): True when its timestamps are midnights that step by 1, 3
-    or 12 calendar months, all on the 1st or all on a month's last day: what ``pd.infer_freq`` calls MS / ME,
-    QS / QE, YS / YE (monthly, quarterly, yearly data). False means "ask pd.infer_freq", not irregular."""
-    stamps = ordered[timestamp_column]
-    ids = ordered[id_column]
-    months = pd.Series(stamps.dt.year.to_numpy() * 12 + stamps.dt.month.to_numpy(), index=ordered.index)
-    month_steps = months.groupby(ids, sort=False).diff()
-    step = month_steps.groupby(ids, sort=False)
-    calendar_step = (step.nunique() == 1) & step.min().isin([1, 3, 12])
-    midnight = (stamps == stamps.dt.normalize()).groupby(ids, sort=False).all()
-    first = (stamps.dt.day == 1).groupby(ids, sort=False).all()
-    last = stamps.dt.is_month_end.groupby(ids, sort=False).all()
-    return (calendar_step & midnight & (first | last)).astype(bool)
+def _calendar_months(timeline: Timeline) -> np.ndarray:
+    """(n_series,) bool: midnights stepping by a constant 1, 3 or 12 calendar months, all on the 1st or all on a
+    month's last day: what ``pd.infer_freq`` calls MS / ME, QS / QE, YS / YE. False means "ask pd.infer_freq"."""
+    stamps = timeline.stamps.view("datetime64[ns]")
+    months = stamps.astype("datetime64[M]")
+    days = stamps.astype("datetime64[D]")
+    month_steps = np.diff(months.astype(np.int64), prepend=0)
+    big, small = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    lo, hi = timeline.per_series(np.minimum, month_steps, big), timeline.per_series(np.maximum, month_steps, small)
+    constant = (lo == hi) & np.isin(lo, [1, 3, 12])
+
+    def everywhere(flags: np.ndarray) -> np.ndarray:
+        return np.logical_and.reduceat(flags, timeline.starts)
+
+    midnight = everywhere(days == stamps)
+    first = everywhere(days == months.astype("datetime64[D]"))
+    last = everywhere((days + 1).astype("datetime64[M]") != months)
+    return constant & midnight & (first | last)
 
 
-def _numeric_column(df: pd.DataFrame, column: str, id_column: str, source: str, what: str) -> pd.Series:
+def _regular_in_months(df: pd.DataFrame, id_column: str, timestamp_column: str) -> pd.Series:
+    """:func:`_calendar_months` of a table, per series id."""
+    timeline = Timeline.of(df, id_column, timestamp_column)
+    return pd.Series(_calendar_months(timeline), index=timeline.ids)
+
+
+def _numeric_column(df: pd.DataFrame, column: str, id_column: str, source: str, what: str,
+                    shards: list[tuple[str, int]] | None = None) -> pd.Series:
     values = df[column]
     if pd.api.types.is_bool_dtype(values) or not (
         pd.api.types.is_numeric_dtype(values) or values.dtype == object or pd.api.types.is_string_dtype(values)
@@ -329,7 +357,7 @@ def _numeric_column(df: pd.DataFrame, column: str, id_column: str, source: str, 
         row = int(bad.to_numpy().argmax())
         raise DataError(
             f"{source}: {what} column {column!r} has a non-numeric value {values.iloc[row]!r} in series "
-            f"{df[id_column].iloc[row]!r} (row {row})"
+            f"{df[id_column].iloc[row]!r} ({at_row(shards, row)})"
         )
     return numbers.astype("float64")
 

@@ -20,12 +20,12 @@ from typing import Any
 import pandas as pd
 
 from chronos_distill.config import PredictConfig
+from chronos_distill.data.sources import read_table
 from chronos_distill.data.tables import (
     TableLayout,
     check_columns,
     check_table,
     parse_timestamps,
-    read_table,
     resolve_id_column,
     write_table_atomic,
 )
@@ -46,9 +46,9 @@ def predict(config: PredictConfig | None = None, **options: Any) -> Path:
     cfg = dataclasses.replace(config, **options) if config is not None else PredictConfig(**options)
     output = Path(cfg.output).expanduser()
     check_writable(output, is_file=True)  # before any work: a bad output costs nothing
-    history = read_table(cfg.data, role="data")
+    history = read_table(cfg.data, role="data", timestamp_column=cfg.timestamp_column)
     id_column = resolve_id_column(history, cfg.id_column)
-    future = read_table(cfg.future_data, role="future_data") if cfg.future_data is not None else None
+    future = read_table(cfg.future_data, role="future_data", timestamp_column=cfg.timestamp_column) if cfg.future_data is not None else None
     known = list(cfg.known_covariates)
     if future is not None and not known:
         known = [c for c in future.columns if c not in (id_column, cfg.timestamp_column, *cfg.target)]

@@ -14,7 +14,8 @@ from typing import Any
 
 from chronos_distill.chronos2.checkpoints import CheckpointRef, resolve_checkpoint
 from chronos_distill.config import STATISTICAL_PREFIX, DistillConfig
-from chronos_distill.data.tables import TableLayout, check_columns, read_columns
+from chronos_distill.data.sources import find_source, read_columns
+from chronos_distill.data.tables import TableLayout, check_columns
 from chronos_distill.errors import ConfigError
 from chronos_distill.training.run_folder import check_output_folder, is_main_process
 
@@ -49,7 +50,8 @@ def check_distill_inputs(cfg: DistillConfig, fixed_on_resume: tuple[str, ...]) -
     for role in ("train_data", "validation_data"):
         data = getattr(cfg, role)
         if isinstance(data, (str, Path)):
-            check_columns(read_columns(data, role), str(data), TableLayout.from_options(cfg))
+            check_columns(read_columns(data, role, cfg.timestamp_column), find_source(data, role).description,
+                          TableLayout.from_options(cfg))
     return CheckedInputs(refs, teacher, student)
 
 

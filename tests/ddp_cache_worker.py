@@ -1,6 +1,6 @@
-"""Run by tests/test_correctness.py under ``torchrun --nproc_per_node 2``: a tiny distillation with a teacher
-cache. Each rank writes the device its cache teacher runs on to ``TRACE/device-rank<R>``, and every build of the
-cache appends the building rank to ``TRACE/builds.txt``."""
+"""Run by tests/test_correctness.py under ``torchrun --nproc_per_node 2`` (or alone, as one process): a tiny
+distillation with a teacher cache of two shards. Each rank writes the device its cache teacher runs on to
+``TRACE/device-rank<R>``, and every labelling appends ``rank<R>/<ranks>:<shards written>`` to ``TRACE/builds.txt``."""
 
 import os
 import sys
@@ -10,14 +10,16 @@ from chronos_distill import distill
 from chronos_distill.data.synthetic import seasonal_long_table
 
 teacher, output, cache, trace, max_steps, resume = sys.argv[1:7]
-rank = int(os.environ["RANK"])
+rank = int(os.environ.get("RANK", "0"))
 original_build, original_load = cache_module.build_cache, cache_module.load_cache
+cache_module.BATCHES_PER_SHARD = 2  # 4 cached batches: two shards, one per rank
 
 
-def build(folder, key, model, batches, device="cpu"):
+def build(folder, key, model, batches, device="cpu", rank=0, world=1):
+    written = original_build(folder, key, model, batches, device=device, rank=rank, world=world)
     with open(os.path.join(trace, "builds.txt"), "a") as f:
-        f.write(f"rank{rank}\n")
-    return original_build(folder, key, model, batches, device=device)
+        f.write(f"rank{rank}/{world}:{','.join(written)}\n")
+    return written
 
 
 def load(folder):

@@ -3,7 +3,8 @@
 - a short training series made the run forget its columns (known covariates) in ``distillation.json``;
 - the teacher cache key did not change when the drawn rows changed (only when the options did);
 - forecasting and exporting changed the caller's model in place (dtype, train mode);
-- under torchrun every rank put the teacher cache's teacher on GPU 0 and built the cache itself;
+- under torchrun every rank put the teacher cache's teacher on GPU 0 and built the whole cache itself (now each
+  rank labels its own share of the shards, issue 32);
 - building a ``DistillConfig`` imported torch;
 - ``predict(config, **options)`` ignored ``options``.
 """
@@ -150,26 +151,44 @@ def test_predict_with_a_config_applies_the_keyword_options(tmp_path, monkeypatch
 
 
 @pytest.mark.slow
-def test_torchrun_builds_the_teacher_cache_once_and_both_ranks_use_it_and_resume(teacher_dir, tmp_path):
+def test_torchrun_ranks_label_their_share_of_the_teacher_cache_which_equals_one_process_and_resume(teacher_dir, tmp_path):
     worker = Path(__file__).with_name("ddp_cache_worker.py")
     out, cache, trace = tmp_path / "student", tmp_path / "cache", tmp_path / "trace"
     trace.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(worker.parent)}
 
-    def run(max_steps: int, resume: bool):
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(worker),
-               teacher_dir, str(out), str(cache), str(trace), str(max_steps), "1" if resume else "0"]
+    def run(max_steps: int, resume: bool, ranks: int = 2, output=out, cache_folder=cache, trace_folder=trace):
+        launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"] if ranks == 2 else []
+        cmd = [sys.executable, *launcher, str(worker), teacher_dir, str(output), str(cache_folder), str(trace_folder),
+               str(max_steps), "1" if resume else "0"]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
 
     run(2, resume=False)
-    assert (trace / "builds.txt").read_text().split() == ["rank0"]  # built once, by rank 0
+    labelled = sorted((trace / "builds.txt").read_text().split())
+    assert labelled == ["rank0/2:shard-00000.parquet", "rank1/2:shard-00001.parquet"]  # each rank its own shard
     used = sorted(p.name for p in trace.glob("device-*"))
     assert used == ["device-rank0", "device-rank1"]  # both ranks read the cache (and put the teacher on their device)
     assert all((trace / name).read_text().startswith("cpu") for name in used)
     first = load_file(out / "model" / "model.safetensors")
     run(4, resume=True)
-    assert (trace / "builds.txt").read_text().split() == ["rank0"]  # the resumed run reuses it
+    assert sorted((trace / "builds.txt").read_text().split()) == labelled  # the resumed run reuses it
+
+    # one process, a fresh cache folder: the same key, the same shards, the same manifest
+    alone, alone_trace = tmp_path / "cache-1", tmp_path / "trace-1"
+    alone_trace.mkdir()
+    run(2, resume=False, ranks=1, output=tmp_path / "student-1", cache_folder=alone, trace_folder=alone_trace)
+    assert (alone_trace / "builds.txt").read_text().split() == ["rank0/1:shard-00000.parquet,shard-00001.parquet"]
+    (key,) = [p.name for p in cache.iterdir()]
+    assert [p.name for p in alone.iterdir()] == [key]
+    assert json.loads((alone / key / "manifest.json").read_text()) == json.loads((cache / key / "manifest.json").read_text())
+    for shard in ("shard-00000.parquet", "shard-00001.parquet"):  # byte for byte (Table.equals has NaN != NaN)
+        assert (alone / key / shard).read_bytes() == (cache / key / shard).read_bytes()
+    # and one process on the cache the two ranks built labels nothing
+    later = tmp_path / "trace-later"
+    later.mkdir()
+    run(2, resume=False, ranks=1, output=tmp_path / "student-later", cache_folder=cache, trace_folder=later)
+    assert not (later / "builds.txt").exists() and (later / "device-rank0").is_file()
     record = json.loads((out / "model" / "distillation.json").read_text())
     assert record["training"]["steps"] == 4 and record["training"]["resumed_from"].endswith("checkpoint-2")
     assert any(not torch.equal(first[k], v) for k, v in load_file(out / "model" / "model.safetensors").items())

@@ -80,3 +80,28 @@ def test_a_cache_without_manifest_is_rebuilt(teacher_dir, table, tmp_path):
     assert load_cache(folder) is None
     _, again, reused = cached_transfer_set(tmp_path, teacher, series, 2, 0, **WINDOWS)
     assert again == folder and not reused and (folder / MANIFEST).is_file()
+
+
+def test_an_interrupted_build_keeps_its_shards_and_the_next_run_labels_only_the_missing_ones(teacher_dir, table,
+                                                                                            tmp_path, monkeypatch):
+    import chronos_distill.data.teacher_cache as cache_module
+
+    monkeypatch.setattr(cache_module, "BATCHES_PER_SHARD", 1)  # 3 batches, 3 shards
+    teacher = load_teacher(teacher_dir)
+    series = load_series(table, PREDICTION_LENGTH, target=["target"])
+    _, folder, _ = cached_transfer_set(tmp_path / "whole", teacher, series, 3, 0, **WINDOWS)
+    whole = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert sorted(whole) == [MANIFEST, "shard-00000.parquet", "shard-00001.parquet", "shard-00002.parquet"]
+
+    # a build stopped after its first two shards: no manifest, so no cache yet
+    partial = tmp_path / "partial" / folder.name
+    partial.mkdir(parents=True)
+    for name in ("shard-00000.parquet", "shard-00001.parquet"):
+        (partial / name).write_bytes(whole[name])
+    labelled = []
+    original = cache_module.label_batch
+    monkeypatch.setattr(cache_module, "label_batch", lambda t, b: labelled.append(1) or original(t, b))
+    _, again, reused = cached_transfer_set(tmp_path / "partial", teacher, series, 3, 0, **WINDOWS)
+    assert again == partial and not reused
+    assert labelled == [1]  # only the third batch
+    assert {p.name: p.read_bytes() for p in partial.iterdir()} == whole  # the same cache as one uninterrupted build

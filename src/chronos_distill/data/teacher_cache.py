@@ -13,8 +13,11 @@ projections, which are far too large to store, so with ``feature_weight`` or ``a
 teacher still runs live (the cached batches are still used as the fixed transfer set). Validation batches are
 not cached.
 
-Shards are written to a temporary file and renamed, and ``manifest.json`` is written last: a crash while
-building leaves no manifest, and the next run rebuilds the cache instead of reading half of it.
+Under ``torchrun`` every rank labels its share of the shards (shard k on rank k mod the number of ranks), and rank
+0 writes the manifest once all are there: the shards, the key and the manifest are the same for any number of
+ranks, so a cache built on 8 GPUs is used on 1 and the reverse. Shards are written to a temporary file and
+renamed, and ``manifest.json`` is written last: a crash while building leaves no manifest, and the next run labels
+only the shards still missing instead of reading half a cache.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ MANIFEST = "manifest.json"
 #: a general family trains on one labelled set, labelled once.
 GENERAL_CACHE_SEED = 0
 BATCHES_PER_SHARD = 64
+#: shard metadata: the summed distance of each ensemble member to the combined target over the shard's batches
+DISTANCES_METADATA = "member_distance_sums"
 #: batch entries stored per cached batch (tensors), besides the integer num_output_patches
 _INTEGER = {"group_ids": torch.long, "teacher_rows": torch.bool}
 _TENSORS = ("context", "future_target", "future_covariates", "group_ids", "teacher_rows", "teacher_quantiles")
@@ -94,44 +99,73 @@ def label_batch(teacher: Chronos2Model | Any, batch: dict[str, Any]) -> tuple[to
     return teacher(batch)
 
 
+def shard_names(n_batches: int) -> list[str]:
+    """The cache's shard files, ``BATCHES_PER_SHARD`` batches each: the same for any number of labelling ranks."""
+    return [f"shard-{k:05d}.parquet" for k in range((n_batches + BATCHES_PER_SHARD - 1) // BATCHES_PER_SHARD)]
+
+
 @torch.no_grad()
 def build_cache(
     folder: Path, key: str, teacher: Chronos2Model | Any, batches: list[dict[str, Any]],
-    device: str | torch.device = "cpu",
-) -> Path:
-    """Run the teacher (or ensemble) on every batch and write shards + manifest into ``folder / key``; returns that
-    folder. An ensemble's mean distance of each member to the combined target goes into the manifest."""
+    device: str | torch.device = "cpu", rank: int = 0, world: int = 1,
+) -> list[str]:
+    """Run the teacher (or ensemble) on this rank's shards of ``batches`` (shard k when k % world == rank) and
+    write them into ``folder / key``; returns the shards written. A shard already there (an interrupted build's)
+    is kept, not labelled again. An ensemble's summed distance of each member to the combined target goes into
+    each shard's metadata, for :func:`write_manifest`."""
     target = folder / key
     target.mkdir(parents=True, exist_ok=True)
-    shards = []
-    distance_sums = None
-    for start in range(0, len(batches), BATCHES_PER_SHARD):
+    written = []
+    for index, name in enumerate(shard_names(len(batches))):
+        if index % world != rank or _complete_shard(target / name):
+            continue
         rows: dict[str, list] = {name: [] for name in _TENSORS}
         rows.update({f"{name}_shape": [] for name in _TENSORS})
         rows["num_output_patches"] = []
-        for batch in batches[start : start + BATCHES_PER_SHARD]:
+        distance_sum = None
+        for batch in batches[index * BATCHES_PER_SHARD : (index + 1) * BATCHES_PER_SHARD]:
             on_device = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
             quantiles, distances = label_batch(teacher, on_device)
             quantiles = quantiles.float().cpu()
             if distances is not None:
-                distance_sums = distances.cpu() if distance_sums is None else distance_sums + distances.cpu()
+                distance_sum = distances.cpu() if distance_sum is None else distance_sum + distances.cpu()
             teacher_rows = batch.get("teacher_rows", torch.zeros(batch["context"].shape[0], dtype=torch.bool))
             values = {**{k: batch[k] for k in _TENSORS if k not in ("teacher_quantiles", "teacher_rows")},
                       "teacher_rows": teacher_rows, "teacher_quantiles": quantiles}
-            for name in _TENSORS:
-                array = values[name].numpy()
-                rows[name].append(array.reshape(-1).astype(np.int64 if name in _INTEGER else np.float32))
-                rows[f"{name}_shape"].append(list(array.shape))
+            for field in _TENSORS:
+                array = values[field].numpy()
+                rows[field].append(array.reshape(-1).astype(np.int64 if field in _INTEGER else np.float32))
+                rows[f"{field}_shape"].append(list(array.shape))
             rows["num_output_patches"].append(int(batch["num_output_patches"]))
-        name = f"shard-{start // BATCHES_PER_SHARD:05d}.parquet"
-        table = pa.table(rows)
+        metadata = {DISTANCES_METADATA: json.dumps(None if distance_sum is None else distance_sum.tolist())}
+        table = pa.table(rows).replace_schema_metadata(metadata)
         write_atomic(target / name, lambda tmp, table=table: pq.write_table(table, tmp))
-        shards.append(name)
-    manifest = {"format": CACHE_FORMAT, "key": key, "n_batches": len(batches), "shards": shards}
-    if distance_sums is not None:
-        manifest["member_distances"] = (distance_sums / len(batches)).tolist()
+        written.append(name)
+    return written
+
+
+def write_manifest(folder: Path, key: str, n_batches: int) -> None:
+    """The manifest, once every shard is written (by any number of ranks): what makes the cache complete. Member
+    distances are summed shard by shard in shard order, so they do not depend on which rank labelled what."""
+    target = folder / key
+    shards = shard_names(n_batches)
+    missing = [name for name in shards if not _complete_shard(target / name)]
+    if missing:
+        raise DistillError(f"teacher cache {target}: shard(s) {missing[:3]} were not written by any rank; run again "
+                           "to label them")
+    manifest: dict[str, Any] = {"format": CACHE_FORMAT, "key": key, "n_batches": n_batches, "shards": shards}
+    sums = [json.loads(pq.read_schema(target / name).metadata[DISTANCES_METADATA.encode()]) for name in shards]
+    if sums[0] is not None:
+        manifest["member_distances"] = (np.sum(np.asarray(sums, dtype=np.float64), axis=0) / n_batches).tolist()
     write_json_atomic(target / MANIFEST, manifest)
-    return target
+
+
+def _complete_shard(path: Path) -> bool:
+    """A shard written whole (shards are renamed into place, so one with its metadata is complete)."""
+    try:
+        return DISTANCES_METADATA.encode() in (pq.read_schema(path).metadata or {})
+    except (OSError, pa.ArrowException):
+        return False
 
 
 def cache_manifest(folder: Path) -> dict[str, Any]:
@@ -198,14 +232,23 @@ batch: ``(target, distances)``).
     # the accelerator's process: its device (cuda:<local rank> under torchrun), and rank 0 first. Without a
     # GPU, accelerate joins the ranks of a CPU job only when asked to (as the Trainer does with use_cpu)
     state = PartialState(cpu=not torch.cuda.is_available())
-    with state.main_process_first():  # rank 0 builds a missing cache; the other ranks wait, then read it
+    batches = load_cache(target)
+    reused = batches is not None
+    # every rank labels its own shards of a missing cache (each draws the same windows: drawing is cheap, the
+    # teacher is not); rank 0 writes the manifest once all are written. Every rank passes both barriers, so the
+    # ranks stay in step whatever each found.
+    if batches is None:
+        logger.info("teacher cache: computing the teacher's predictions for %d batches into %s (rank %d of %d "
+                    "labels its share)", n_batches, target, state.process_index, state.num_processes)
+        windows = draw_windows(series, n_batches, seed, shares=shares, **dataset_options)
+        build_cache(Path(folder).expanduser(), key, teacher.to(state.device), windows, device=state.device,
+                    rank=state.process_index, world=state.num_processes)
+    state.wait_for_everyone()
+    if state.is_main_process and not (target / MANIFEST).is_file():
+        write_manifest(Path(folder).expanduser(), key, n_batches)
+    state.wait_for_everyone()
+    if batches is None:
         batches = load_cache(target)
-        reused = batches is not None
-        if batches is None:
-            logger.info("teacher cache: computing the teacher's predictions for %d batches into %s", n_batches, target)
-            windows = draw_windows(series, n_batches, seed, shares=shares, **dataset_options)
-            build_cache(Path(folder).expanduser(), key, teacher.to(state.device), windows, device=state.device)
-            batches = load_cache(target)
-        else:
-            logger.info("teacher cache: reusing %s", target)
+    else:
+        logger.info("teacher cache: reusing %s", target)
     return CachedBatches(batches, dataset_options["batch_size"]), target, reused

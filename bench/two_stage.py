@@ -25,7 +25,7 @@ of training again. ``--report`` writes ``two_stage.md`` / ``two_stage.json``, ``
 
     python bench/two_stage.py --stage general [--rungs 256x2,384x2,512x4] [--seeds 0] [--steps 2000]
     python bench/two_stage.py --stage task [--variants KD,two-stage,two-stage+general] [--seeds 0,1,2]
-    python bench/two_stage.py --stage latency
+    python bench/two_stage.py --stage latency --rungs 256x2@mixed,384x2@uniform   (general runs, one per shape)
     python bench/two_stage.py --report
 """
 
@@ -62,8 +62,13 @@ VARIANTS = ("KD", "two-stage", "two-stage+general")
 SUITE_HORIZONS = (18, 64)
 
 
+def shape_of(run: str) -> str:
+    """The student shape (``384x2``) of a general run's name (``384x2``, ``384x2@mixed``, ``384x2@mixed-h18``)."""
+    return run.split("@")[0]
+
+
 def rung_shape(rung: str) -> dict[str, int]:
-    d_model, layers = (int(v) for v in rung.split("x"))
+    d_model, layers = (int(v) for v in shape_of(rung).split("x"))
     return {"student_d_model": d_model, "student_num_layers": layers}
 
 
@@ -221,9 +226,15 @@ def run_latency(stage: TwoStage, args: argparse.Namespace) -> dict:
 
     monthly = scored_sets("cross-domain")["held-out"]["m1_monthly"]
     pipelines = {"teacher": Chronos2Pipeline(stage.teacher)}
-    for rung in args.rungs:
-        model = stage.folder("general", rung, seeds_of(args)[0]) / "model"
-        pipelines[rung] = Chronos2Pipeline(load_chronos2(model, role="student"))
+    timed = {}  # shape -> the general run whose weights were timed (a forecast's cost depends on the shape alone)
+    for run in args.rungs:
+        model = stage.folder("general", run, seeds_of(args)[0]) / "model"
+        if not (model / "distillation.json").is_file():
+            raise SystemExit(f"the general student {run} is not trained in {model}: run "
+                             f"python bench/two_stage.py --stage general --rungs {run} first")
+        shape = shape_of(run)
+        timed[shape] = run
+        pipelines[shape] = Chronos2Pipeline(load_chronos2(model, role="student"))
     timings = {}
     with torch.no_grad():
         for batch_size in (1, 64):
@@ -232,7 +243,7 @@ def run_latency(stage: TwoStage, args: argparse.Namespace) -> dict:
                 {name: (lambda p=p, b=batch: p.predict_quantiles(b, prediction_length=monthly.horizon))
                  for name, p in pipelines.items()}, repeats=args.repeats, warmup=2)
     result = {"provenance": stage.provenance, "repeats": args.repeats, "warmup": 2, "series": "M1 monthly contexts",
-              "horizon": monthly.horizon, "timings": timings,
+              "horizon": monthly.horizon, "timings": timings, "timed_runs": timed,
               "parameters": {name: sum(p.numel() for p in pl.model.parameters()) for name, pl in pipelines.items()}}
     file = Path(args.out) / "two_stage" / "latency.json"
     file.parent.mkdir(parents=True, exist_ok=True)
@@ -320,10 +331,11 @@ def report_markdown(found: dict, args: argparse.Namespace) -> str:
     if latency:
         lines += ["", f"Latency (`--stage latency`): {latency['series']}, {latency['horizon']} steps, "
                   f"{latency['repeats']} interleaved rounds after {latency['warmup']} warm-up rounds, median (IQR).", "",
-                  "| model | parameters | batch 1 | batch 64 |", "|---|---|---|---|"]
+                  "| model | weights timed | parameters | batch 1 | batch 64 |", "|---|---|---|---|---|"]
         for name, parameters in latency["parameters"].items():
             t1, t64 = latency["timings"]["1"][name], latency["timings"]["64"][name]
-            lines.append(f"| {name} | {parameters:,} | {t1['median_s'] * 1000:.1f} ms ({t1['iqr_s'] * 1000:.1f}) | "
+            weights = latency.get("timed_runs", {}).get(name, "the teacher's" if name == "teacher" else name)
+            lines.append(f"| {name} | {weights} | {parameters:,} | {t1['median_s'] * 1000:.1f} ms ({t1['iqr_s'] * 1000:.1f}) | "
                          f"{t64['median_s'] * 1000:.1f} ms ({t64['iqr_s'] * 1000:.1f}) |")
     fev = found.get("fev")
     if fev:
@@ -449,7 +461,12 @@ def plot_family(found: dict, path: Path) -> bool:
     for ax, (key, label) in zip(axes[0], panels):
         for index, (rung, seeds) in enumerate(general.items()):
             entries = list(seeds.values())
-            x = entries[0]["parameters"] if key == "parameters" else latency["timings"]["64"][rung]["median_s"] * 1000
+            if key == "parameters":
+                x = entries[0]["parameters"]
+            elif shape_of(rung) in latency["timings"]["64"]:
+                x = latency["timings"]["64"][shape_of(rung)]["median_s"] * 1000
+            else:  # a shape the latency stage did not time
+                continue
             for metric, (marker, colour, name) in markers.items():
                 values = [e["unseen"]["vs_teacher"] if metric == "unseen" else e["suite"][metric]["geomean"]
                           for e in entries]

@@ -34,6 +34,11 @@ def test_two_stages_train_once_record_their_provenance_and_report(teacher_dir, t
     assert set(small["suite"]) == {"18", "64"} and small["unseen"]["vs_teacher"] > 0
     prov = small["provenance"]
     assert len(prov["commit"]) == 40 and prov["teacher"]["weights_sha256"] and "--stage general" in prov["command"]
+    # latency is timed per shape, on the weights of the named general run
+    assert two_stage.main(["--stage", "latency", "--rungs", "32x1", "--repeats", "1", *common]) == 0
+    latency = json.loads((tmp_path / "out" / "two_stage" / "latency.json").read_text())
+    assert latency["timed_runs"] == {"32x1": "32x1"} and set(latency["timings"]["64"]) == {"teacher", "32x1"}
+    assert latency["parameters"]["32x1"] == small["parameters"] < latency["parameters"]["teacher"]
 
     task = ["--stage", "task", "--variants", "KD,two-stage", "--start", "32x1:0", "--seeds", "0", *common]
     assert two_stage.main(task) == 0
@@ -51,6 +56,7 @@ def test_two_stages_train_once_record_their_provenance_and_report(teacher_dir, t
     assert two_stage.main(task) == 0  # read back from the results files
     assert two_stage.main(["--report", *common]) == 0
     text = (tmp_path / "out" / "two_stage.md").read_text()
+    assert "| 32x1 | 32x1 |" in text  # the latency table, with the run whose weights were timed
     assert "| 32x1 |" in text and "| two-stage | general 32x1:0 | 0 |" in text and "(1 seed)" in text and "±" not in text
     for png in ("two_stage_family.png", "two_stage_curves.png"):
         assert (tmp_path / "out" / png).read_bytes()[:4] == b"\x89PNG"

@@ -8,7 +8,8 @@ Parquet shards), each size measured in a fresh process so that its peak resident
   ``from_data_frame``): seconds and peak RSS; and the growth ratio for 4x the series (1,000 -> 4,000 monthly series
   of 120 steps, the case the issue measured at 9x on the main of then);
 - **distill**: ``distill`` with a tiny random teacher (64-d, 2 layers) for ``--steps`` steps on the corpus: the time
-  from the call to the first training step, seconds per step, peak RSS;
+  from the call to the first training step, seconds per step, peak RSS; once with the corpus read whole and once
+  streamed (``--batches-per-shard``, shards of ``--shard-series`` series, so a 10x corpus has 10x the shards);
 - **label**: building a teacher cache of ``--label-batches`` batches of 64 with ``--label-teacher`` on 1 and on 2
   processes (``torchrun``, gloo), each rank labelling its share of the shards: seconds on rank 0.
 
@@ -81,7 +82,8 @@ def measure_check(corpus: str, horizon: int) -> dict:
             "n_observations": series.summary()["n_observations"]}
 
 
-def measure_distill(corpus: str, teacher: str, output: str, steps: int, horizon: int) -> dict:
+def measure_distill(corpus: str, teacher: str, output: str, steps: int, horizon: int,
+                    batches_per_shard: int | None = None) -> dict:
     from chronos_distill import distill
     from chronos_distill.distillation.trainer import DistillationTrainer
 
@@ -96,7 +98,7 @@ def measure_distill(corpus: str, teacher: str, output: str, steps: int, horizon:
     start = time.perf_counter()
     distill(teacher=teacher, train_data=corpus, output=output, prediction_length=horizon, max_steps=steps,
             batch_size=32, student_d_model=32, student_num_heads=2, student_d_ff=64, save_steps=steps,
-            logging_steps=steps, overwrite=True)
+            logging_steps=steps, overwrite=True, batches_per_shard=batches_per_shard)
     steady = np.diff(marks[1:])  # the first step pays for warm-up
     return {"to_first_step_s": marks[0] - start, "seconds_per_step": float(np.median(steady)),
             "steps": steps, "peak_rss_mb": peak_rss_mb()}
@@ -171,14 +173,18 @@ def report(results: dict) -> str:
     if results.get("distill"):
         lines += ["", f"## A short distill on the corpus (tiny random teacher 64x2, student 32-d, batch 32, "
                   f"{results['distill_steps']} steps)", "",
-                  "| series | frequency | distill call -> first step (s) | s / step (median after the first) | peak RSS (MB) |",
-                  "|---|---|---|---|---|"]
+                  "Read whole: every shard into one table (the default). Streamed: `--batches-per-shard "
+                  f"{results.get('batches_per_shard')}`, one shard in memory at a time (every shard checked first).", "",
+                  "| series | frequency | shards | how | distill call -> first step (s) | s / step (median after the first) "
+                  "| peak RSS (MB) |", "|---|---|---|---|---|---|---|"]
         for row in results["distill"]:
+            how = "streamed" if row.get("streamed") else "read whole"
+            head = f"| {row['series']:,} | {row['frequency']} | {row.get('shards', '-')} | {how} |"
             if "failed" in row:
-                lines.append(f"| {row['series']:,} | {row['frequency']} | {row['failed']} | - | - |")
+                lines.append(f"{head} {row['failed']} | - | - |")
             else:
-                lines.append(f"| {row['series']:,} | {row['frequency']} | {row['to_first_step_s']:.1f} | "
-                             f"{row['seconds_per_step']:.3f} | {row['peak_rss_mb']:,.0f} |")
+                lines.append(f"{head} {row['to_first_step_s']:.1f} | {row['seconds_per_step']:.3f} | "
+                             f"{row['peak_rss_mb']:,.0f} |")
     label = results.get("label")
     if label:
         runs = {r["processes"]: r for r in label["runs"]}
@@ -239,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--distill-sizes", default="10000,100000", help="monthly corpus sizes for the distill")
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--shard-series", type=int, default=5000,
+                        help="series per shard of the streamed corpora (--batches-per-shard runs)")
+    parser.add_argument("--batches-per-shard", type=int, default=5)
     parser.add_argument("--horizon", type=int, default=12)
     parser.add_argument("--growth", default="1000,4000", help="two monthly corpus sizes (120 steps) for the growth ratio")
     parser.add_argument("--label-batches", type=int, default=128, help="cached batches of 64 for the labelling stage (0: skip)")
@@ -250,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(args.scratch or tempfile.mkdtemp(prefix="scale-"))
     teacher = tiny_teacher(scratch / "teacher")
     results: dict = {"provenance": provenance(teacher, argv, "scale.py"),
-                     "shards": args.shards, "check": [], "distill": [], "distill_steps": args.steps}
+                     "shards": args.shards, "check": [], "distill": [], "distill_steps": args.steps,
+                     "batches_per_shard": args.batches_per_shard, "shard_series": args.shard_series}
     # the teacher is built here (seeded), not a named checkpoint: its weights digest says which
     results["provenance"]["teacher"].update(name="tiny random Chronos-2 teacher (d_model 64, 2 layers, seed 0)",
                                             alias=None)
@@ -271,7 +281,13 @@ def main(argv: list[str] | None = None) -> int:
         corpus = write_corpus(scratch / f"monthly-{n}", n, args.length, "MS", args.shards)
         row = in_process("distill", corpus=str(corpus), teacher=teacher, output=str(scratch / f"run-{n}"),
                          steps=args.steps, horizon=args.horizon)
-        results["distill"].append({"series": n, "frequency": "monthly", **row})
+        results["distill"].append({"series": n, "frequency": "monthly", "streamed": False, "shards": args.shards, **row})
+        print(results["distill"][-1], flush=True)
+        shards = max(2, n // args.shard_series)  # the same shard size at every corpus size
+        corpus = write_corpus(scratch / f"stream-monthly-{n}", n, args.length, "MS", shards)
+        row = in_process("distill", corpus=str(corpus), teacher=teacher, output=str(scratch / f"stream-run-{n}"),
+                         steps=args.steps, horizon=args.horizon, batches_per_shard=args.batches_per_shard)
+        results["distill"].append({"series": n, "frequency": "monthly", "streamed": True, "shards": shards, **row})
         print(results["distill"][-1], flush=True)
     if args.label_batches:
         corpus = write_corpus(scratch / "label-1000", 1000, args.length, "MS", args.shards)

@@ -8,6 +8,7 @@ is ``--student-d-model``). The CLI is generated from the fields below, so the th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from chronos_distill.config.options import (
@@ -50,7 +51,7 @@ DISTILL_FIXED_ON_RESUME = (
     "student_d_kv", "student_d_ff", "student_quantiles", "context_length", "student_init",
     "train_data", "general", "validation_data", "id_column", "timestamp_column", "timestamp_format", "target",
     "known_covariates", "past_covariates", "ignore_columns", "min_past",
-    "best_metric", "teacher_cache", "cache_batches", "general_context", "transfer_future", "transfer_mixup", "transfer_synthetic",
+    "best_metric", "teacher_cache", "cache_batches", "batches_per_shard", "general_context", "transfer_future", "transfer_mixup", "transfer_synthetic",
     "transfer_general",
     *LOSS_OPTIONS,
 )
@@ -301,6 +302,10 @@ class DistillConfig(TrainingOptions):
         "str",
     )
     cache_batches: int = _opt(1000, "Batches in the fixed transfer set when teacher_cache is set.", "int", low=1)
+    batches_per_shard: int | None = _opt(
+        None, "Stream a train_data folder or glob of shards that does not fit in memory: this many batches from one "
+        "shard's series, then the next shard (each pass in a seeded order), one shard in memory at a time; every "
+        "shard is checked before the first step. Default: read every shard into one table.", "int", low=1)
 
     # --- model card -----------------------------------------------------------------------------------------
     license: str | None = _opt(
@@ -356,6 +361,7 @@ class DistillConfig(TrainingOptions):
             raise ConfigError("option `prediction_length` (--prediction-length) is required: the horizon the student "
                               "is distilled for")
         self._check_student()
+        self._check_streaming()
         if self.general and any(getattr(self, f"transfer_{name}") for name in TRANSFER_SOURCES):
             raise ConfigError("--general draws every row from the general source already; the --transfer-* shares "
                               "apply to runs with --train-data")
@@ -387,6 +393,19 @@ class DistillConfig(TrainingOptions):
             if self.output_loss == "median_mse" and 0.5 not in levels:
                 raise ConfigError("output_loss median_mse needs the 0.5 level in `student_quantiles`")
         self._check_training_options()
+
+    def _check_streaming(self) -> None:
+        if self.batches_per_shard is None:
+            return
+        if not isinstance(self.train_data, (str, Path)):
+            raise ConfigError("option `batches_per_shard` (--batches-per-shard) streams a train_data folder or glob of "
+                              "shards; give train_data as a path (or drop the option to train on it in memory)")
+        clashes = [flag for flag, on in (("--teacher-cache", self.teacher_cache is not None),
+                                         ("--student-init pruned", self.student_init == "pruned"),
+                                         ("--transfer-*", self.transfer_shares().total > 0)) if on]
+        if clashes:
+            raise ConfigError(f"--batches-per-shard holds one shard in memory, and {', '.join(clashes)} needs every "
+                              "series at once: drop one of them")
 
     def _check_student(self) -> None:
         """A student started from a checkpoint keeps its own shape: no shape option and no other init with it."""

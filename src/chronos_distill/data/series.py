@@ -48,8 +48,13 @@ class SeriesSet:
     #: for a table: the pandas frequency of its first series (read while the table is in hand, so that nothing
     #: reads the file again for it), None when it has none or the series came from memory
     frequency: str | None = None
+    #: for a corpus streamed shard by shard (:mod:`chronos_distill.data.shards`): the summary of every shard, while
+    #: ``inputs`` holds the first shard's series only
+    described: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
+        if self.described is not None:
+            return dict(self.described)
         if not self.inputs:  # no user series: a general run
             return {"source": self.source, "columns": None, "n_series": 0, "n_observations": 0}
         lengths = [int(x["context"].shape[-1]) for x in self.inputs]

@@ -16,7 +16,7 @@ from chronos_distill.chronos2.checkpoints import CheckpointRef, resolve_checkpoi
 from chronos_distill.config import STATISTICAL_PREFIX, DistillConfig
 from chronos_distill.data.sources import find_source, read_columns
 from chronos_distill.data.tables import TableLayout, check_columns
-from chronos_distill.errors import ConfigError
+from chronos_distill.errors import ConfigError, DataError
 from chronos_distill.training.run_folder import check_output_folder, is_main_process
 
 
@@ -47,6 +47,9 @@ def check_distill_inputs(cfg: DistillConfig, fixed_on_resume: tuple[str, ...]) -
     student = resolve_student(cfg)
     if student is not None and student.chronos_config is not None and teacher.chronos_config is not None:
         check_student_against_teacher(cfg, student.chronos_config, teacher.chronos_config, student.name)
+    if cfg.batches_per_shard is not None and len(find_source(cfg.train_data, "train_data").files) < 2:
+        raise DataError(f"--batches-per-shard streams a corpus shard by shard, and train_data {cfg.train_data} is one "
+                        "file: give a folder or glob of shards, or drop --batches-per-shard")
     for role in ("train_data", "validation_data"):
         data = getattr(cfg, role)
         if isinstance(data, (str, Path)):

@@ -26,6 +26,8 @@ from chronos_distill.chronos2.model_card import scrub_local_paths, student_card
 from chronos_distill.chronos2.student import build_pruned_student, build_student, count_parameters, load_student
 from chronos_distill.config import DISTILL_FIXED_ON_RESUME, DistillConfig
 from chronos_distill.data.series import SeriesSet, drop_short_series, general_series, load_series
+from chronos_distill.data.shards import FollowTheStep, ShardedBatches, ShardedCorpus, check_shards
+from chronos_distill.data.sources import find_source
 from chronos_distill.data.teacher_cache import GENERAL_CACHE_SEED, cache_manifest, cached_transfer_set
 from chronos_distill.data.windows import draw_windows, make_dataset, training_batches
 from chronos_distill.distillation.losses.output import OutputDistillationLoss
@@ -104,7 +106,11 @@ def prepare_run(cfg: DistillConfig, checked: CheckedInputs | None = None) -> Pre
     teacher_ref = checked.teacher
     min_past = cfg.min_past or cfg.prediction_length or 1
     logger.info("reading the training data")
-    train = general_series() if cfg.general else _load(cfg, cfg.train_data, "train_data", min_past)
+    corpus = _check_shards(cfg, min_past) if cfg.batches_per_shard is not None else None
+    if corpus is not None:
+        train = corpus.first  # its summary is the whole corpus's; training reads every shard in turn
+    else:
+        train = general_series() if cfg.general else _load(cfg, cfg.train_data, "train_data", min_past)
     validation = _load(cfg, cfg.validation_data, "validation_data", 1) if cfg.validation_data is not None else None
 
     logger.info("loading the teacher %s", teacher_ref.description.name)
@@ -154,7 +160,10 @@ def prepare_run(cfg: DistillConfig, checked: CheckedInputs | None = None) -> Pre
     shares = cfg.transfer_shares()
     # only a run with general rows depends on how they draw their contexts (and only its cache key says so)
     general_options = {"general_context": cfg.general_context} if cfg.general or shares.general else {}
-    train_dataset = training_batches(train, shares, min_past=min_past, **general_options, **dataset_options)
+    if corpus is not None:
+        train_dataset = ShardedBatches(corpus, cfg.batches_per_shard, cfg.seed, min_past=min_past, **dataset_options)
+    else:
+        train_dataset = training_batches(train, shares, min_past=min_past, **general_options, **dataset_options)
     eval_dataset = (
         make_dataset(validation, min_past=1, mode=DatasetMode.VALIDATION, **dataset_options) if validation else None
     )
@@ -187,7 +196,8 @@ def prepare_run(cfg: DistillConfig, checked: CheckedInputs | None = None) -> Pre
         args=distill_training_arguments(cfg, output / CHECKPOINTS, has_validation=validation is not None),
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        callbacks=[SaveFinalStepCallback(evaluate=validation is not None)],
+        callbacks=[SaveFinalStepCallback(evaluate=validation is not None),
+                   *([FollowTheStep(train_dataset)] if corpus is not None else [])],
         teacher=teacher,
         objective=objective,
         ensemble=teachers.ensemble,
@@ -238,6 +248,13 @@ def finished_record(run: PreparedRun, trainer, student, train_output, resume_fro
             **run.teachers.record,
             "member_distances": (run.teacher_cache or {}).get("member_distances") or trainer.mean_member_distances()})
     return record
+
+
+def _check_shards(cfg: DistillConfig, min_past: int) -> ShardedCorpus:
+    """Every shard of a streamed corpus checked and prepared, one at a time, before the first step."""
+    source = find_source(cfg.train_data, "train_data")
+    return check_shards(list(source.files), lambda shard: _load(cfg, str(shard), "train_data", min_past),
+                        source.description)
 
 
 def _load(cfg: DistillConfig, data: Any, role: str, min_past: int) -> SeriesSet:

@@ -1,0 +1,102 @@
+"""A sharded corpus: read whole (today's path and draws, pinned) or streamed one shard at a time
+(``--batches-per-shard``), checked before the first step, seeded and exactly resumable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import PREDICTION_LENGTH, TINY_STUDENT, straight_and_resumed
+from safetensors.torch import load_file
+
+import chronos_distill.distillation.run as run_module
+from chronos_distill import ConfigError, DataError, distill
+from chronos_distill.data.shards import shard_schedule
+
+FAST = dict(batch_size=8, learning_rate=3e-3, logging_steps=1, prediction_length=PREDICTION_LENGTH, **TINY_STUDENT)
+
+
+def write_shards(table, folder, n: int = 3, fmt: str = "parquet") -> list:
+    folder.mkdir()
+    paths = []
+    for k, ids in enumerate(np.array_split(table["item_id"].unique(), n)):
+        path = folder / f"part-{k}.{fmt}"
+        part = table[table["item_id"].isin(ids)]
+        part.to_parquet(path, index=False) if fmt == "parquet" else part.to_csv(path, index=False)
+        paths.append(path)
+    return paths
+
+
+def test_shards_read_whole_train_exactly_as_the_single_file(teacher_dir, table, tmp_path):
+    write_shards(table, tmp_path / "corpus")
+    table.to_parquet(tmp_path / "all.parquet", index=False)
+    options = dict(teacher=teacher_dir, max_steps=3, save_steps=3, **FAST)
+    whole = distill(train_data=str(tmp_path / "all.parquet"), output=str(tmp_path / "a"), **options)
+    sharded = distill(train_data=str(tmp_path / "corpus"), output=str(tmp_path / "b"), **options)
+    expected, got = (load_file(r.model_dir / "model.safetensors") for r in (whole, sharded))
+    assert all(torch.equal(expected[k], got[k]) for k in expected)  # the same series, the same draws
+    assert sharded.record["data"]["train"]["n_series"] == table["item_id"].nunique()
+
+
+def test_the_shard_schedule_is_seeded_and_covers_every_shard_each_pass():
+    for seed in (0, 1):
+        steps = [shard_schedule(4, 3, seed, s) for s in range(24)]
+        blocks = steps[::3]
+        assert all(steps[i] == steps[i - i % 3] for i in range(24))  # 3 consecutive steps per shard
+        assert sorted(blocks[:4]) == sorted(blocks[4:]) == [0, 1, 2, 3]  # each pass visits every shard once
+    assert [shard_schedule(4, 3, 0, s) for s in range(24)] != [shard_schedule(4, 3, 1, s) for s in range(24)]
+
+
+def test_streaming_reads_one_shard_at_a_time_in_its_schedule_and_resumes_exactly(teacher_dir, table, tmp_path,
+                                                                               monkeypatch):
+    shards = write_shards(table, tmp_path / "corpus")
+    reads = []
+    original = run_module._load
+    monkeypatch.setattr(run_module, "_load", lambda cfg, data, role, min_past: reads.append(str(data))
+                        or original(cfg, data, role, min_past))
+    options = dict(teacher=teacher_dir, train_data=str(tmp_path / "corpus"), batches_per_shard=2, save_steps=3,
+                   seed=5, **FAST)
+    # stopped at step 3, in the middle of a shard's two batches: the resumed run reads that shard again
+    straight, resumed = straight_and_resumed(options, tmp_path, steps=6, stop=3)
+    schedule = [str(shards[shard_schedule(3, 2, 5, s)]) for s in range(0, 6, 2)]
+    # the straight run: every shard checked once in order, then one read per block of two steps (one pass)
+    assert reads[:6] == [str(p) for p in shards] + schedule
+    # the resumed run: checked again, then on from step 3, in the second block's shard
+    assert reads[-5:] == [str(p) for p in shards] + schedule[1:]
+    assert straight.record["data"]["train"]["n_series"] == table["item_id"].nunique()
+    assert straight.record["data"]["train"]["n_shards"] == 3
+
+
+@pytest.mark.parametrize("case, error, expected", [
+    ("one file", DataError, r"--batches-per-shard streams a corpus shard by shard, and train_data .*all\.parquet is one file"),
+    ("with a teacher cache", ConfigError, r"--batches-per-shard holds one shard in memory, and --teacher-cache needs"),
+    ("a series in two shards", DataError, r"series 's0\d\d' is in shard .*part-0\.parquet and in shard .*part-1\.parquet"),
+    ("a bad third shard", DataError, r"part-2\.csv: target column 'target' has a non-numeric value 'abc' in series .* \(row 4\)"),
+])
+def test_streaming_refuses_what_it_cannot_stream_before_training(teacher_dir, table, tmp_path, case, error, expected):
+    options = dict(teacher=teacher_dir, batches_per_shard=2, max_steps=2, output=str(tmp_path / "out"), **FAST)
+    if case == "one file":
+        table.to_parquet(tmp_path / "all.parquet", index=False)
+        options["train_data"] = str(tmp_path / "all.parquet")
+    elif case == "with a teacher cache":
+        write_shards(table, tmp_path / "corpus")
+        options.update(train_data=str(tmp_path / "corpus"), teacher_cache=str(tmp_path / "cache"))
+    elif case == "a series in two shards":
+        shards = write_shards(table, tmp_path / "corpus")
+        first = table[table["item_id"] == table["item_id"].iloc[0]]
+        import pandas as pd
+
+        pd.concat([pd.read_parquet(shards[1]), first]).to_parquet(shards[1], index=False)
+        options["train_data"] = str(tmp_path / "corpus")
+    else:
+        shards = write_shards(table, tmp_path / "corpus", fmt="csv")
+        import pandas as pd
+
+        bad = pd.read_csv(shards[2]).astype({"target": object})
+        bad.loc[4, "target"] = "abc"
+        bad.to_csv(shards[2], index=False)
+        options["train_data"] = str(tmp_path / "corpus")
+    with pytest.raises(error, match=expected) as caught:
+        distill(**options)
+    assert "\n" not in str(caught.value)
+    assert not (tmp_path / "out").exists()  # refused before the output folder is touched

@@ -145,8 +145,10 @@ class DistillConfig(TrainingOptions):
         "monthly, 7 daily, 24 hourly; 1 when it has none).", "int", low=1)
     train_data: Any = _opt(
         None,
-        "Training series: a long-format table (.parquet or .csv) with id, timestamp and target columns. "
-        "In Python also a pandas DataFrame or any input Chronos2Pipeline.fit accepts. Required unless --general.",
+        "Training series: a long-format table (.parquet or .csv) with id, timestamp and target columns; or a "
+        "folder or glob of such shards, a table in the sequence layout (one row per series), or a saved Hugging "
+        "Face dataset folder. In Python also a pandas DataFrame or any input Chronos2Pipeline.fit accepts. "
+        "Required unless --general.",
         "path",
     )
     general_context: str = _opt(

@@ -324,3 +324,15 @@ def test_an_ensemble_is_scored_directly_as_its_combined_forecast(teacher_dir, se
     assert set(results["relative"]) == {"seasonal_naive", "t", "ensemble"}
     assert results["models"]["ensemble"]["source"] == f"{teacher_dir}+{second_teacher}"
     assert results["models"]["ensemble"]["parameters"] == 2 * results["models"]["t"]["parameters"]
+
+
+@pytest.mark.parametrize("frequency, season", [
+    ("MS", 12), ("ME", 12), ("2ME", 6), ("QS-JAN", 4), ("BME", 12), ("BQE", 4), ("D", 7), ("B", 5), ("bh", 9),
+    ("h", 24), ("2h", 12), ("30min", 48), ("W-SUN", 1), ("YE", 1), (None, 1),
+])
+def test_a_statistical_teachers_season_follows_gluonts_with_daily_weeks(frequency, season):
+    """Multiples and anchors parsed by GluonTS' get_seasonality (the hand-written prefix table gave BME and BQE the
+    business-day season 5 and ignored multiples such as 2h)."""
+    from chronos_distill.distillation.statistical_teacher import season_length_of
+
+    assert season_length_of(frequency) == season

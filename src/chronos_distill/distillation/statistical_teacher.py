@@ -29,19 +29,26 @@ from chronos_distill.errors import ConfigError
 
 #: Fewer observed context values than this get the flat last-value forecast.
 MIN_OBSERVATIONS = 3
-#: Seasonal periods by pandas frequency prefix (AutoETS takes at most 24; weekly data gets none).
-SEASON_BY_FREQUENCY = {"Q": 4, "M": 12, "D": 7, "B": 5, "H": 24, "h": 24}
+#: GluonTS' seasonal periods with what a statistical teacher needs instead: daily data's weekly season (as
+#: statsforecast users set it; GluonTS gives 1) and the business anchors GluonTS leaves at 1.
+SEASON_OVERRIDES = {"D": 7, "B": 5, "bh": 9, "BME": 12, "BQE": 4, "SME": 24}
 
 
 def season_length_of(frequency: str | None) -> int:
-    """The seasonal period a statistical teacher uses for data of ``frequency`` (a pandas offset alias), 1 if none."""
+    """The seasonal period a statistical teacher uses for data of ``frequency`` (a pandas offset alias, multiples
+    and anchors included: ``2h`` is 12, ``QS-JAN`` 4), 1 if none: GluonTS' ``get_seasonality`` with
+    :data:`SEASON_OVERRIDES`."""
     if not frequency:
         return 1
-    alias = frequency.lstrip("0123456789")
-    for prefix, season in SEASON_BY_FREQUENCY.items():
-        if alias.startswith(prefix) and not alias.startswith("MIN"):
-            return season
-    return 1
+    try:
+        from gluonts.time_feature import get_seasonality
+        from gluonts.time_feature.seasonality import DEFAULT_SEASONALITIES
+    except ImportError:
+        raise ConfigError("a statistical teacher takes its season length from GluonTS: pip install "
+                          "'chronos-distill[stats]' (or give --season-length)") from None
+    with warnings.catch_warnings():  # pandas' deprecation of upper-case aliases (H, BH) is not the user's fault
+        warnings.simplefilter("ignore", FutureWarning)
+        return int(get_seasonality(frequency, {**DEFAULT_SEASONALITIES, **SEASON_OVERRIDES}))
 
 
 def _model(name: str, season_length: int):

@@ -184,7 +184,10 @@ def test_resume_with_two_teachers_is_exact_and_the_record_names_both(teacher_dir
     assert ensemble["mode"] == "given" and set(ensemble["member_distances"]) == {Path(teacher_dir).name,
                                                                                   Path(second_teacher).name}
     logged = [e for e in straight.trainer.state.log_history if any(k.startswith("teacher_distance/") for k in e)]
-    assert logged, "each teacher's distance to the combined target is logged"
+    assert len(logged) == 4, "each teacher's distance to the combined target is logged at every log (each step)"
+    for name, mean in ensemble["member_distances"].items():  # the record's mean is the mean of what was logged
+        assert np.mean([e[f"teacher_distance/{name}"] for e in logged]) == pytest.approx(mean, rel=1e-5)
+    assert len({e[f"teacher_distance/{Path(teacher_dir).name}"] for e in logged}) > 1  # each log its own steps
     card = (straight.model_dir / "README.md").read_text()
     assert f"{Path(second_teacher).name}: weight 0.300" in card
 

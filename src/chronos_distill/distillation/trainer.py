@@ -80,10 +80,10 @@ class DistillationTrainer(Chronos2Trainer):
         # the ensemble member that is the feature teacher: its quantiles come from the tapped forward
         self._feature_member = next((i for i, m in enumerate(ensemble.members) if m.model is self.feature_teacher),
                                     None) if ensemble is not None else None
-        self._distance_sums: torch.Tensor | None = None
-        self._distance_counts = 0
-        self._distance_totals: torch.Tensor | None = None
-        self._distance_total_count = 0
+        # each training step's distance of every ensemble member to the combined target (members,); a log reports
+        # the mean of those since the last log, the record the mean of all
+        self._distances: list[torch.Tensor] = []
+        self._distances_logged = 0
         self.objective = objective
         # running sums stay on the device until a log is written, so the step never waits for the host
         self._sums: dict[str, dict[str, torch.Tensor]] = {"train": {}, "eval": {}}
@@ -126,21 +126,15 @@ class DistillationTrainer(Chronos2Trainer):
                         known[self._feature_member] = feature_quantiles
             target, distances = self.ensemble(inputs, known)
         if self.model.training:
-            self._add_distances(distances.detach())
+            self._distances.append(distances.detach())
         return target.float(), tapped
-
-    def _add_distances(self, distances: torch.Tensor) -> None:
-        self._distance_sums = distances if self._distance_sums is None else self._distance_sums + distances
-        self._distance_counts += 1
-        self._distance_totals = distances if self._distance_totals is None else self._distance_totals + distances
-        self._distance_total_count += 1
 
     def mean_member_distances(self) -> dict[str, float] | None:
         """Each ensemble member's mean distance to the combined target over this process's training steps (None
         without an ensemble, or when the targets came from the teacher cache)."""
-        if self.ensemble is None or self._distance_totals is None:
+        if self.ensemble is None or not self._distances:
             return None
-        means = (self._distance_totals / self._distance_total_count).tolist()
+        means = torch.stack(self._distances).mean(0).tolist()
         return {m.label: value for m, value in zip(self.ensemble.members, means)}
 
     def compute_loss(
@@ -210,11 +204,12 @@ class DistillationTrainer(Chronos2Trainer):
                 logs[prefix + self.objective.log_names[name]] = float(total) / self._counts[mode]
             self._sums[mode].clear()
             self._counts[mode] = 0
-        if mode == "train" and self._distance_sums is not None and "loss" in logs:
+        if mode == "train" and len(self._distances) > self._distances_logged and "loss" in logs:
             # each teacher's distance to the combined target: does one teacher dominate?
-            for member, value in zip(self.ensemble.members, (self._distance_sums / self._distance_counts).tolist()):
+            window = torch.stack(self._distances[self._distances_logged:]).mean(0).tolist()
+            for member, value in zip(self.ensemble.members, window):
                 logs[f"teacher_distance/{member.label}"] = value
-            self._distance_sums, self._distance_counts = None, 0
+            self._distances_logged = len(self._distances)
         super().log(logs, start_time)
 
 

@@ -328,16 +328,18 @@ class DistillConfig(TrainingOptions):
                 setattr(self, name, ",".join(str(v).strip() for v in value))
             elif isinstance(value, (int, float)) and not isinstance(value, bool) and name == "teacher_weights":
                 setattr(self, name, str(value))
+        # the comma-separated teacher list, split once (every later use reads this)
+        self._teacher_names = tuple(t.strip() for t in str(self.teacher).split(",") if t.strip())
         self._validate()
 
     @property
     def teachers(self) -> list[str]:
         """The teachers, in the order given."""
-        return [t.strip() for t in str(self.teacher).split(",") if t.strip()]
+        return list(self._teacher_names)
 
     def teacher_weight_values(self) -> list[float] | str:
         """The normalised weights of :attr:`teachers` (equal by default), or ``"auto"``."""
-        n = len(self.teachers)
+        n = len(self._teacher_names)
         if self.teacher_weights is None:
             return [1.0 / n] * n
         if self.teacher_weights.strip().lower() == "auto":

@@ -73,7 +73,7 @@ def train_in_subprocess(options: dict[str, Any]) -> dict[str, Any]:
         if not changed:
             training = record["training"]
             return {"record": record, "model_dir": str(output / "model"), "reused": True, "peak_rss_mb": None,
-                    "seconds_per_step": training["train_runtime_s"] / max(1, training["steps"])}
+                    "seconds_per_step": seconds_per_step(training)}
         print(f"{output}: trained with other options ({', '.join(changed)}); training it again", flush=True)
         options.update(overwrite=True)
         retrain = True
@@ -94,6 +94,14 @@ def train_in_subprocess(options: dict[str, Any]) -> dict[str, Any]:
         raise SystemExit(f"training {options.get('output')} failed")
     line = next(line for line in done.stdout.splitlines() if line.startswith("BENCH-RESULT "))
     return {**json.loads(line.split(" ", 1)[1]), "reused": False}
+
+
+def seconds_per_step(training: dict[str, Any]) -> float:
+    """A run's training time per step, over the steps this process ran: a resumed run's ``train_runtime_s`` counts
+    only the steps after the checkpoint it resumed from."""
+    resumed = training.get("resumed_from")
+    first = int(str(resumed).rsplit("-", 1)[1]) if resumed else 0
+    return training["train_runtime_s"] / max(1, training["steps"] - first)
 
 
 def changed_options(recorded: dict[str, Any], requested: dict[str, Any]) -> list[str]:
@@ -148,7 +156,7 @@ def _train(spec: Path) -> None:
     print("BENCH-RESULT " + json.dumps({
         "record": result.record,
         "model_dir": str(result.model_dir),
-        "seconds_per_step": training["train_runtime_s"] / max(1, training["steps"]),
+        "seconds_per_step": seconds_per_step(training),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }, default=str))
 

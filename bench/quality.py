@@ -40,6 +40,7 @@ from common import (
     run_options,
     score,
     score_student,
+    seconds_per_step,
     seeds_of,
     train_in_subprocess,
     write_results,
@@ -91,7 +92,7 @@ def finished_run(model_dir: Path) -> dict:
     record = json.loads(record_file.read_text())
     training = record["training"]
     return {"record": record, "model_dir": str(model_dir),
-            "seconds_per_step": training["train_runtime_s"] / max(1, training["steps"])}
+            "seconds_per_step": seconds_per_step(training)}
 
 
 def main(argv=None) -> int:

@@ -13,10 +13,10 @@ Parquet shards), each size measured in a fresh process so that its peak resident
 - **label**: building a teacher cache of ``--label-batches`` batches of 64 with ``--label-teacher`` on 1 and on 2
   processes (``torchrun``, gloo), each rank labelling its share of the shards: seconds on rank 0.
 
-Generating a corpus is not timed. Sizes that do not fit in memory are reported as such (the run's exit), not
-left out.
+Generating a corpus is not timed. Each measurement runs under an address-space cap (``MEMORY_CAP_GB``): a size
+that does not fit fails with its error reported, not left out.
 
-    python bench/scale.py [--sizes 1000,10000,100000] [--distill-sizes 10000,100000] [--label-batches 128] --out bench/results
+    python bench/scale.py [--sizes 1000,10000,100000] [--distill-sizes 10000,100000,1000000] [--label-batches 128] --out bench/results
 """
 
 from __future__ import annotations
@@ -138,6 +138,11 @@ def tiny_teacher(folder: Path) -> str:
     return str(folder)
 
 
+#: address-space cap of a measurement process: a corpus that does not fit fails there with a MemoryError (reported)
+#: instead of pushing the machine into swap
+MEMORY_CAP_GB = 18
+
+
 def in_process(kind: str, processes: int = 1, **kwargs) -> dict:
     """Run one measurement in a fresh interpreter (``processes`` > 1: under torchrun, rank 0's result); a failure
     (e.g. out of memory) is returned, not raised."""
@@ -145,7 +150,7 @@ def in_process(kind: str, processes: int = 1, **kwargs) -> dict:
     command = [sys.executable, *launcher, __file__, "--measure", kind, json.dumps(kwargs)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1][:200]
         return {"failed": f"exit {done.returncode}: {last}"}
     return json.loads([line for line in done.stdout.strip().splitlines() if line.startswith("{")][0])
 
@@ -243,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--freqs", default="monthly,daily")
     parser.add_argument("--length", type=int, default=200)
     parser.add_argument("--shards", type=int, default=8)
-    parser.add_argument("--distill-sizes", default="10000,100000", help="monthly corpus sizes for the distill")
+    parser.add_argument("--distill-sizes", default="10000,100000,1000000",
+                        help="monthly corpus sizes for the distill (each read whole and streamed)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--shard-series", type=int, default=5000,
                         help="series per shard of the streamed corpora (--batches-per-shard runs)")
@@ -278,17 +284,14 @@ def main(argv: list[str] | None = None) -> int:
             results["check"].append({"series": n, "length": args.length, "frequency": name, **row})
             print(results["check"][-1], flush=True)
     for n in [int(s) for s in args.distill_sizes.split(",") if s]:
-        corpus = write_corpus(scratch / f"monthly-{n}", n, args.length, "MS", args.shards)
-        row = in_process("distill", corpus=str(corpus), teacher=teacher, output=str(scratch / f"run-{n}"),
-                         steps=args.steps, horizon=args.horizon)
-        results["distill"].append({"series": n, "frequency": "monthly", "streamed": False, "shards": args.shards, **row})
-        print(results["distill"][-1], flush=True)
         shards = max(2, n // args.shard_series)  # the same shard size at every corpus size
-        corpus = write_corpus(scratch / f"stream-monthly-{n}", n, args.length, "MS", shards)
-        row = in_process("distill", corpus=str(corpus), teacher=teacher, output=str(scratch / f"stream-run-{n}"),
-                         steps=args.steps, horizon=args.horizon, batches_per_shard=args.batches_per_shard)
-        results["distill"].append({"series": n, "frequency": "monthly", "streamed": True, "shards": shards, **row})
-        print(results["distill"][-1], flush=True)
+        corpus = write_corpus(scratch / f"corpus-monthly-{n}", n, args.length, "MS", shards)
+        for streamed in (False, True):
+            row = in_process("distill", corpus=str(corpus), teacher=teacher, steps=args.steps, horizon=args.horizon,
+                             output=str(scratch / f"run-{n}-{'streamed' if streamed else 'whole'}"),
+                             batches_per_shard=args.batches_per_shard if streamed else None)
+            results["distill"].append({"series": n, "frequency": "monthly", "streamed": streamed, "shards": shards, **row})
+            print(results["distill"][-1], flush=True)
     if args.label_batches:
         corpus = write_corpus(scratch / "label-1000", 1000, args.length, "MS", args.shards)
         results["label"] = {"teacher": args.label_teacher, "batches": args.label_batches, "runs": []}
@@ -307,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--measure"]:
         kind, kwargs = sys.argv[2], json.loads(sys.argv[3])
+        cap = MEMORY_CAP_GB * 1024**3
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         measure = {"check": measure_check, "distill": measure_distill, "label": measure_label}[kind]
         result = measure(**kwargs)
         if os.environ.get("RANK", "0") == "0":

@@ -12,6 +12,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
+import common  # noqa: E402
 import two_stage  # noqa: E402
 
 
@@ -60,3 +61,10 @@ def test_two_stages_train_once_record_their_provenance_and_report(teacher_dir, t
     assert "| 32x1 |" in text and "| two-stage | general 32x1:0 | 0 |" in text and "(1 seed)" in text and "±" not in text
     for png in ("two_stage_family.png", "two_stage_curves.png"):
         assert (tmp_path / "out" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_resumed_runs_step_time_counts_only_the_steps_it_ran():
+    # 500 steps run after checkpoint-1500 of a 2000-step run: not 2000 steps in 265 s
+    training = {"train_runtime_s": 265.0, "steps": 2000, "resumed_from": "runs/x/checkpoints/checkpoint-1500"}
+    assert common.seconds_per_step(training) == pytest.approx(0.53)
+    assert common.seconds_per_step({**training, "resumed_from": None}) == pytest.approx(0.1325)

@@ -323,6 +323,17 @@ def report_markdown(found: dict, args: argparse.Namespace) -> str:
                          f"{pm([e['suite']['18']['geomean'] for e in entries])} | "
                          f"{pm([e['suite']['64']['geomean'] for e in entries])} | "
                          f"{np.median([e['seconds_per_step'] for e in entries]):.2f} |")
+        shape = shape_of(args.start.split(":")[0])  # the contexts stage trains the --start rung
+        contexts = {name.split("@")[1]: seeds for name, seeds in general.items()
+                    if shape_of(name) == shape and "@" in name and name.split("@")[1] in GENERAL_CONTEXTS}
+        scored = {c: next(iter(seeds.values()))["validation_general"]["score"] for c, seeds in contexts.items()
+                  if "validation_general" in next(iter(seeds.values()))}
+        if scored:
+            lines += ["", f"`--general-context`, chosen on validation (`--stage contexts`, {shape}, the rule fixed "
+                      "before the runs: sqrt(held-out M1 + M3 *training*-series WQL vs teacher x validation-seed "
+                      "suite at 64 vs teacher); lower is better): "
+                      + ", ".join(f"{c} {v:.3f}" for c, v in sorted(scored.items(), key=lambda kv: kv[1]))
+                      + f"; chosen: {min(scored, key=scored.get)}."]
         if teacher_vs_naive is not None:
             lines += ["", f"The teacher's M1 + M3 WQL is {teacher_vs_naive:.3f}x seasonal naive's; seasonal naive is "
                       f"{1 / teacher_vs_naive:.3f}x the teacher's. Step times come from separate runs (the "
@@ -459,7 +470,9 @@ def plot_family(found: dict, path: Path) -> bool:
     markers = {"unseen": ("o", "tab:blue", "M1 + M3 test WQL"), "18": ("s", "tab:green", "suite MAE at 18 steps"),
                "64": ("^", "tab:orange", "suite MAE at 64 steps")}
     for ax, (key, label) in zip(axes[0], panels):
-        for index, (rung, seeds) in enumerate(general.items()):
+        top = 1.0
+        same_shape: dict[str, int] = {}
+        for rung, seeds in general.items():
             entries = list(seeds.values())
             if key == "parameters":
                 x = entries[0]["parameters"]
@@ -467,16 +480,22 @@ def plot_family(found: dict, path: Path) -> bool:
                 x = latency["timings"]["64"][shape_of(rung)]["median_s"] * 1000
             else:  # a shape the latency stage did not time
                 continue
+            # runs of one shape share an x: each is moved a little to the right of the last, its name above it
+            dodge = same_shape[shape_of(rung)] = same_shape.get(shape_of(rung), -1) + 1
+            x *= 1.07 ** dodge
             for metric, (marker, colour, name) in markers.items():
                 values = [e["unseen"]["vs_teacher"] if metric == "unseen" else e["suite"][metric]["geomean"]
                           for e in entries]
                 ax.errorbar(x, np.mean(values), yerr=np.std(values, ddof=1) if len(values) > 2 else None,
                             marker=marker, color=colour, linestyle="none", markersize=7, capsize=3,
                             label=name if rung == next(iter(general)) else None)
-            # students of one size sit at one x: their names are stacked so that none hides another
-            ax.annotate(rung, (x, np.mean([e["unseen"]["vs_teacher"] for e in entries])), textcoords="offset points",
-                        xytext=(9, -14 - 12 * index), fontsize=8)
+                top = max(top, float(np.mean(values)))
+            highest = max(np.mean([e["suite"][h]["geomean"] for e in entries]) for h in ("18", "64"))
+            ax.vlines(x, 1.0, highest, color="lightgrey", linewidth=0.8, zorder=0)
+            ax.annotate(rung, (x, highest), textcoords="offset points", xytext=(0, 8), fontsize=7, rotation=90,
+                        ha="center", va="bottom")
             naive = 1 / _teacher_vs_naive(entries[0]["unseen"])
+        ax.set_ylim(0.95, top + 0.35 * (top - 0.95))
         tx = (latency["parameters"]["teacher"] if latency else None) if key == "parameters" else \
             latency["timings"]["64"]["teacher"]["median_s"] * 1000
         ax.axhline(1.0, color="black", linestyle=":", label="teacher (1.0)")

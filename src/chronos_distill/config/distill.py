@@ -28,8 +28,10 @@ from chronos_distill.config.training import TrainingOptions
 from chronos_distill.errors import ConfigError
 
 #: How a general row's longest context is drawn (see chronos_distill.data.transfer.context_cap), and the default.
-GENERAL_CONTEXTS = ("mixed", "log-uniform", "uniform")
-DEFAULT_GENERAL_CONTEXT = "mixed"
+GENERAL_CONTEXTS = ("uniform", "mixed", "log-uniform")
+#: chosen on validation among the three (bench/two_stage.py --stage contexts: uniform 1.186, mixed 1.340,
+#: log-uniform 1.342; see bench/results/two_stage.md)
+DEFAULT_GENERAL_CONTEXT = "uniform"
 #: The student's width when neither --student-d-model nor --student is given.
 DEFAULT_STUDENT_D_MODEL = 384
 #: The options that shape a student built from the teacher's config; a student started from a checkpoint
@@ -153,9 +155,9 @@ class DistillConfig(TrainingOptions):
     )
     general_context: str = _opt(
         DEFAULT_GENERAL_CONTEXT, "How the general rows (--general, --transfer-general) draw each task's longest "
-        "context: log-uniform from 16 steps to the teacher's context (short series as often as in real "
-        "collections), uniform (the pretraining stream's: mostly long contexts), or mixed (either, with equal "
-        "chances; chosen on validation, see bench/two_stage.py).", "str", choices=GENERAL_CONTEXTS)
+        "context: uniform (the pretraining stream's: mostly long contexts; chosen on validation, see "
+        "bench/two_stage.py), log-uniform from 16 steps to the teacher's context (short series as often as in "
+        "real collections), or mixed (either, with equal chances).", "str", choices=GENERAL_CONTEXTS)
     general: bool = _opt(
         False, "Distill a general-purpose student from the teacher alone: every row of every batch is drawn from "
         "the pretraining task mix (the general transfer source) and labelled by the teacher; no --train-data, and "

@@ -67,6 +67,11 @@ def write_corpus(folder: Path, n_series: int, length: int, freq: str, shards: in
 
 
 def peak_rss_mb() -> float:
+    """This program's peak resident memory: ``VmHWM`` of its own address space. (``getrusage``'s ``ru_maxrss``
+    survives ``exec`` on Linux, so a measurement process would report its parent's peak when that was higher.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -157,8 +157,19 @@ def _train(spec: Path) -> None:
         "record": result.record,
         "model_dir": str(result.model_dir),
         "seconds_per_step": seconds_per_step(training),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }, default=str))
+
+
+def peak_rss_mb() -> float:
+    """This program's peak resident memory: ``VmHWM`` of its own address space. (``getrusage``'s ``ru_maxrss``
+    survives ``exec`` on Linux, so a training subprocess would report its parent's peak when that was higher.)"""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_options(args: argparse.Namespace, seed: int, output: str | Path, **options: Any) -> dict[str, Any]:

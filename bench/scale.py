@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import provenance, write_results
+from common import peak_rss_mb, provenance, write_results
 
 FREQS = {"monthly": "MS", "daily": "D"}
 
@@ -64,15 +64,6 @@ def write_corpus(folder: Path, n_series: int, length: int, freq: str, shards: in
                                                                              index=False)
     (folder / "done").write_text("")
     return folder
-
-
-def peak_rss_mb() -> float:
-    """This program's peak resident memory: ``VmHWM`` of its own address space. (``getrusage``'s ``ru_maxrss``
-    survives ``exec`` on Linux, so a measurement process would report its parent's peak when that was higher.)"""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # -- one measurement, in its own process --------------------------------------------------------------------

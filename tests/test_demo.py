@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -25,6 +26,13 @@ def test_demo_distills_the_reference_teacher_and_reports(tmp_path, capsys):
     assert after <= 0.9 * before, (before, after)
     assert f"WQL  seasonal naive {PUBLISHED_M3_SEASONAL_NAIVE['monthly']['WQL']:.4f}" in printed
     assert "Lower is better" in printed
+    # the printed figures are kept beside the student, with where the time went
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert f"{summary['before']['agreement']:.4f}" == f"{before:.4f}" and f"{summary['after']['agreement']:.4f}" == f"{after:.4f}"
+    assert summary["steps"] == 20 and summary["n_series"] == 1428
+    seconds = summary["seconds"]
+    assert 0 < seconds["training_steps"] <= seconds["distill"] < seconds["total"]
+    assert seconds["loading"] + seconds["distance_before"] + seconds["distill"] + seconds["scoring"] == pytest.approx(seconds["total"])
     teacher = Chronos2Pipeline.from_pretrained(resolve_teacher("reference")).model
     student = Chronos2Pipeline.from_pretrained(tmp_path / "student" / "model").model
     assert (teacher.config.d_model, student.config.d_model) == (512, 384)

@@ -245,4 +245,5 @@ def _demo(output: str, steps: int) -> int:
     print("Lower is better for both. The distance is the mean gap between the student's and the teacher's "
           "quantile forecasts (in the teacher's normalised space; 0 = the same forecasts); WQL is the weighted "
           "quantile loss against the truth.")
+    print(f"These figures and where the {report['seconds']['total']:.0f} s went: {Path(output) / 'summary.json'}")
     return 0

@@ -9,6 +9,7 @@ far the student's forecasts are from the teacher's before and after distillation
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,12 @@ from chronos_distill.data.competition import Benchmark, load_m3, training_table
 from chronos_distill.data.series import SeriesSet
 from chronos_distill.distillation.run import distill
 from chronos_distill.evaluation.scoring import agreement_scores, evaluate_models
+from chronos_distill.files import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
 PREDICTION_LENGTH = 18  # M3 monthly's official horizon
+SUMMARY = "summary.json"
 
 
 def benchmark_windows(benchmark: Benchmark) -> SeriesSet:
@@ -45,24 +48,40 @@ def run_demo(output: str | Path = "runs/demo", steps: int = 300, seed: int = 0) 
         output=str(output / "student"), max_steps=steps, batch_size=64, learning_rate=1e-3,
         save_steps=max(1, steps), logging_steps=max(1, min(50, steps)), seed=seed, overwrite=True,
     )
+    start = time.perf_counter()
     logger.info("loading the reference teacher and the M3 monthly test portions")
     teacher = load_teacher(cfg.teacher)
     monthly = load_m3("monthly")
     heldout = benchmark_windows(monthly)
+    loaded = time.perf_counter()
     logger.info("measuring how far an untrained student's forecasts are from the teacher's")
     before = agreement_scores(teacher, build_student(teacher, cfg), heldout, PREDICTION_LENGTH)
+    measured = time.perf_counter()
     result = distill(cfg)
+    distilled = time.perf_counter()
     student = result.student.cpu().eval()
     logger.info("scoring teacher, student and seasonal naive on %d M3 monthly series", len(monthly))
     after = agreement_scores(teacher, student, heldout, PREDICTION_LENGTH)
     scores, _ = evaluate_models({"teacher": teacher, "student": student}, {"m3_monthly": monthly})
-    return {
+    done = time.perf_counter()
+    training = result.record["training"]
+    summary = {
         "output": str(result.model_dir),
+        "steps": steps,
         "teacher_parameters": count_parameters(teacher),
         "student_parameters": count_parameters(student),
-        "first_distill_loss": result.record["training"]["first_distill_loss"],
+        "first_distill_loss": training["first_distill_loss"],
         "last_distill_loss": result.record["final_losses"].get("distill"),
         "before": before,
         "after": after,
         "m3_monthly": scores["datasets"]["m3_monthly"]["scores"],
+        "n_series": len(monthly),
+        # where the time goes (seconds, this process; the imports before it are not counted)
+        "seconds": {"loading": loaded - start, "distance_before": measured - loaded,
+                    "distill": distilled - measured, "training_steps": training["train_runtime_s"],
+                    "per_step": training["train_runtime_s"] / max(1, steps), "scoring": done - distilled,
+                    "total": done - start},
     }
+    # the figures the command prints, kept beside the student (a reader checks them there)
+    write_json_atomic(output / SUMMARY, summary)
+    return summary

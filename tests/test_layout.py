@@ -8,6 +8,7 @@ layout section states.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import chronos_distill
@@ -143,3 +144,15 @@ def test_the_checks_before_a_run_import_no_torch():
             "chronos_distill.files; print('torch' in sys.modules, 'transformers' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == ["False", "False"], done.stderr
+
+
+def test_the_readme_layout_table_lists_every_module_of_each_subpackage():
+    """The README's Layout table names, for each subpackage, exactly its modules (a new module is added there)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme[readme.index("## Layout"):]
+    package = Path(__file__).resolve().parents[1] / "src" / "chronos_distill"
+    for row in (line for line in table.splitlines() if re.match(r"\| `\w+/` \|", line)):
+        folder = re.match(r"\| `(\w+)/` \|", row).group(1)
+        listed = set(re.findall(r"`(\w+\.py)`", row.split("|")[2]))
+        present = {p.name for p in (package / folder).glob("*.py") if p.name != "__init__.py"}
+        assert listed == present, (folder, sorted(present - listed), sorted(listed - present))

@@ -100,3 +100,17 @@ def test_streaming_refuses_what_it_cannot_stream_before_training(teacher_dir, ta
         distill(**options)
     assert "\n" not in str(caught.value)
     assert not (tmp_path / "out").exists()  # refused before the output folder is touched
+
+
+def test_a_corpus_that_does_not_fit_in_memory_is_one_line_naming_the_option(teacher_dir, table, tmp_path, monkeypatch):
+    write_shards(table, tmp_path / "corpus")
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 1.49 GiB for an array with shape (200000000,) and data type int64")
+
+    monkeypatch.setattr(run_module, "load_series", no_memory)
+    with pytest.raises(DataError, match=r"train_data .*corpus does not fit in memory; stream it one shard at a time "
+                                        r"with --batches-per-shard") as caught:
+        distill(teacher=teacher_dir, train_data=str(tmp_path / "corpus"), max_steps=1, output=str(tmp_path / "out"),
+                **FAST)
+    assert "\n" not in str(caught.value) and not (tmp_path / "out").exists()

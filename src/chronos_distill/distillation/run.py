@@ -44,7 +44,7 @@ from chronos_distill.distillation.preflight import (
 from chronos_distill.distillation.record import run_record
 from chronos_distill.distillation.teachers import RunTeachers, build_teachers
 from chronos_distill.distillation.trainer import DistillationTrainer, SaveFinalStepCallback
-from chronos_distill.errors import ConfigError
+from chronos_distill.errors import ConfigError, DataError
 from chronos_distill.training.arguments import training_arguments
 from chronos_distill.training.disk import disk_error, write_failure
 from chronos_distill.training.run_folder import (
@@ -258,18 +258,24 @@ def _check_shards(cfg: DistillConfig, min_past: int) -> ShardedCorpus:
 
 
 def _load(cfg: DistillConfig, data: Any, role: str, min_past: int) -> SeriesSet:
-    series = load_series(
-        data,
-        cfg.prediction_length,
-        target=cfg.target,
-        known_covariates=cfg.known_covariates,
-        past_covariates=cfg.past_covariates,
-        ignore_columns=cfg.ignore_columns,
-        id_column=cfg.id_column,
-        timestamp_column=cfg.timestamp_column,
-        timestamp_format=cfg.timestamp_format,
-        role=role,
-    )
+    try:
+        series = load_series(
+            data,
+            cfg.prediction_length,
+            target=cfg.target,
+            known_covariates=cfg.known_covariates,
+            past_covariates=cfg.past_covariates,
+            ignore_columns=cfg.ignore_columns,
+            id_column=cfg.id_column,
+            timestamp_column=cfg.timestamp_column,
+            timestamp_format=cfg.timestamp_format,
+            role=role,
+        )
+    except MemoryError:  # numpy's and pyarrow's allocation failures alike
+        hint = ("stream it one shard at a time with --batches-per-shard" if role == "train_data" and cfg.batches_per_shard
+                is None else "split it into smaller shards")
+        raise DataError(f"{role} {data if isinstance(data, (str, Path)) else 'table'} does not fit in memory; "
+                        f"{hint} (a folder or glob of shards, each series whole in one shard)") from None
     why = f"min_past {min_past} + prediction_length {cfg.prediction_length}"
     return drop_short_series(series, min_past + cfg.prediction_length, role, why)
 

@@ -1,0 +1,82 @@
+"""Every figure the README quotes from a benchmark is in the results file it cites (issue 33): a reader can find each
+number of the Benchmarks section, the demo paragraph, the fev example and the deploy table in ``bench/results/``.
+
+A figure is a decimal number in the prose (code spans, which hold options like ``--alpha 0.5``, are left out). It
+is found when a number of a cited file rounds to it at the README's precision, or when it is derived from the
+figures found beside it in the same passage: a difference, twice one (2 std), or a relative gap in percent.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+FIGURE = re.compile(r"(?<![\w.])(\d+\.\d+)(?![\w.]*\w)")
+NUMBER = re.compile(r"-?\d+\.\d+(?:e-?\d+)?")
+#: passages outside the Benchmarks section: where each starts, where it ends, and the results it quotes
+PASSAGES = {
+    "demo": ("The main job (`chronos-distill` without arguments", "\n\n", ["demo/demo.json"]),
+    "fev example": ("On the local M3 monthly task", "\n## ", ["fev_example/"]),
+    "deploy table": ("| | ONNX int8 vs the same student", "\n\n", ["deploy.md", "deploy.json"]),
+}
+
+
+def passages(readme: str) -> dict[str, tuple[str, list[Path]]]:
+    """name -> (its prose, the results files it cites): each Benchmarks bullet, and :data:`PASSAGES`."""
+    out = {}
+    bench = readme[readme.index("## Benchmarks"):readme.index("\n## ", readme.index("## Benchmarks") + 5)]
+    for bullet in re.split(r"\n(?=- `bench/)", bench)[1:]:
+        script = re.match(r"- `bench/([\w.]+)", bullet).group(1)
+        cited = [c.strip("/") for c in re.findall(r"`([\w/.\-]+)`", bullet)]
+        stem = script.removesuffix(".py")
+        out[script] = (bullet, _files(cited) + [p for p in RESULTS.glob(f"{stem}*") if p.is_file()])
+    for name, (first, last, cited) in PASSAGES.items():
+        start = readme.index(first)
+        out[name] = (readme[start:readme.index(last, start + 5)], _files([c.strip("/") for c in cited]))
+    return out
+
+
+def _files(cited: list[str]) -> list[Path]:
+    files = []
+    for name in cited:
+        for candidate in (RESULTS / name, *RESULTS.rglob(Path(name).name)):
+            if candidate.is_dir():
+                files += [f for f in candidate.rglob("*") if f.is_file()]
+            elif candidate.is_file():
+                files.append(candidate)
+    return [f for f in set(files) if f.suffix in (".md", ".json", ".csv")]
+
+
+def unfound(prose: str, files: list[Path]) -> list[str]:
+    """The figures of ``prose`` that neither a cited file holds nor the found figures beside them give."""
+    pool = {float(n) for f in files if f.suffix in (".md", ".json", ".csv") for n in NUMBER.findall(f.read_text())}
+    text = re.sub(r"`[^`]*`", "", prose)
+    figures = list(dict.fromkeys(FIGURE.findall(text)))
+
+    def matches(figure: str, values) -> bool:
+        digits = len(figure.split(".")[1])
+        return any(abs(round(v, digits) - float(figure)) < 1e-9 for v in values)
+
+    found = [f for f in figures if matches(f, pool)]
+    values = [float(f) for f in found]
+    derived = ({abs(a - b) for a in values for b in values} | {2 * a for a in values}
+               | {100 * abs(a / b - 1) for a in values for b in values if b})
+    return [f for f in figures if f not in found and not matches(f, derived)]
+
+
+def test_every_readme_figure_is_in_the_results_file_it_cites():
+    readme = (ROOT / "README.md").read_text()
+    missing = {name: unfound(prose, files) for name, (prose, files) in passages(readme).items()}
+    assert all(files for _, files in passages(readme).values()), "a passage cites no results file"
+    assert not {k: v for k, v in missing.items() if v}, missing
+
+
+def test_a_changed_figure_is_caught():
+    readme = (ROOT / "README.md").read_text()
+    prose, files = passages(readme)["two_stage.py"]
+    figure = next(f for f in FIGURE.findall(re.sub(r"`[^`]*`", "", prose)) if len(f.split(".")[1]) == 3)
+    planted = prose.replace(figure, f"{float(figure) + 0.0173:.3f}", 1)  # a typo a reader would catch
+    assert unfound(prose, files) == []
+    assert unfound(planted, files) == [f"{float(figure) + 0.0173:.3f}"]

@@ -3,7 +3,7 @@ number of the Benchmarks section, the demo paragraph, the fev example and the de
 
 A figure is a decimal number in the prose (code spans, which hold options like ``--alpha 0.5``, are left out). It
 is found when a number of a cited file rounds to it at the README's precision, or when it is derived from the
-figures found beside it in the same passage: a difference, twice one (2 std), or a relative gap in percent.
+figures found beside it in the same passage: a difference, twice one (2 std), a ratio, or a relative gap in percent.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def unfound(prose: str, files: list[Path]) -> list[str]:
     found = [f for f in figures if matches(f, pool)]
     values = [float(f) for f in found]
     derived = ({abs(a - b) for a in values for b in values} | {2 * a for a in values}
+               | {a / b for a in values for b in values if b}
                | {100 * abs(a / b - 1) for a in values for b in values if b})
     return [f for f in figures if f not in found and not matches(f, derived)]
 

@@ -38,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("the demo failed")
     summary = json.loads((work / "runs" / "demo" / "summary.json").read_text())
     summary["output"] = "runs/demo/student/model"
-    result = {"provenance": provenance("reference", argv, "demo.py"), "readme_command": "chronos-distill",
+    # where the command ran (a scratch folder) does not change the run: the recorded command leaves it out
+    given = sys.argv[1:] if argv is None else argv
+    kept = [w for i, w in enumerate(given) if w != "--runs" and (i == 0 or given[i - 1] != "--runs")]
+    result = {"provenance": provenance("reference", kept, "demo.py"), "readme_command": "chronos-distill",
               "wall_seconds_with_imports": wall, "printed": done.stdout.strip().splitlines()[-6:], **summary}
     out = Path(args.out) / "demo"
     out.mkdir(parents=True, exist_ok=True)

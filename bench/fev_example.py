@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,13 +33,16 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("the fev example failed")
     out = Path(args.out) / "fev_example"
     out.mkdir(parents=True, exist_ok=True)
+    # the scratch folder stands for the README's working folder: the kept files name runs/fev-m3, as the
+    # README's command writes it
     for name in ("fev_leaderboard.md", "fev_leaderboard.csv", "fev_summaries.csv"):
-        shutil.copy(scratch / "fev-m3" / name, out / name)
+        text = (scratch / "fev-m3" / name).read_text().replace(str(scratch), "runs")
+        (out / name).write_text(text)
     readme_command = (f"chronos-distill evaluate --model teacher=reference,student={args.student_name} "
                       "--fev m3-monthly-local --output runs/fev-m3")
     (out / "provenance.json").write_text(json.dumps({
         "provenance": provenance("reference", argv, "fev_example.py"), "readme_command": readme_command,
-        "printed": done.stdout.strip().splitlines()}, indent=2) + "\n")
+        "printed": done.stdout.replace(str(scratch), "runs").strip().splitlines()}, indent=2) + "\n")
     print(done.stdout)
     return 0
 

@@ -90,13 +90,15 @@ def read_table(path: str | Path, role: str = "train_data", timestamp_column: str
         return table
     frames, shards, first_columns = [], [], None
     for file in source.files:
-        table = _read_arrow(file, role, source)
+        # CSV holds no sequences: read by pandas alone, without a round trip through Arrow
+        table = _read_csv(file, role, source) if FORMATS[_suffix(file)] == "CSV" else _read_arrow(file, role, source)
+        columns = list(table.columns) if isinstance(table, pd.DataFrame) else table.column_names
         if first_columns is None:
-            first_columns = table.column_names
-        elif sorted(table.column_names) != sorted(first_columns):
-            raise DataError(f"{role} shard {file} has columns {table.column_names}, but shard {source.files[0]} has "
+            first_columns = columns
+        elif sorted(columns) != sorted(first_columns):
+            raise DataError(f"{role} shard {file} has columns {columns}, but shard {source.files[0]} has "
                             f"{first_columns}: every shard needs the same columns")
-        frame = _unrolled(table, str(file), timestamp_column)
+        frame = table if isinstance(table, pd.DataFrame) else _unrolled(table, str(file), timestamp_column)
         frames.append(frame[list(frames[0].columns)] if frames else frame)
         shards.append((str(file), len(frame)))
     if len(frames) == 1:
@@ -140,7 +142,8 @@ def read_columns(path: str | Path, role: str = "train_data", timestamp_column: s
 # -- reading ------------------------------------------------------------------------------------------------
 
 def _read_arrow(file: Path, role: str, source: Source):
-    """One file as a pyarrow Table, its reader's error as one line naming the file (and that it is a shard)."""
+    """A Parquet or Arrow file as a pyarrow Table, its reader's error as one line naming the file (and that it is
+    a shard)."""
     import pyarrow as pa
 
     kind = FORMATS[_suffix(file)]
@@ -150,18 +153,24 @@ def _read_arrow(file: Path, role: str, source: Source):
             import pyarrow.parquet as pq
 
             return pq.read_table(file)
-        if kind == "Arrow":
-            import pyarrow.ipc as ipc
+        import pyarrow.ipc as ipc
 
-            with pa.memory_map(str(file)) as mapped:
-                try:
-                    return ipc.open_file(mapped).read_all()
-                except pa.ArrowInvalid:  # the stream format (what datasets writes)
-                    mapped.seek(0)
-                    return ipc.open_stream(mapped).read_all()
-        return pa.Table.from_pandas(pd.read_csv(file), preserve_index=False)
-    except Exception as exc:  # pyarrow / pandas parser errors of all kinds
+        with pa.memory_map(str(file)) as mapped:
+            try:
+                return ipc.open_file(mapped).read_all()
+            except pa.ArrowInvalid:  # the stream format (what datasets writes)
+                mapped.seek(0)
+                return ipc.open_stream(mapped).read_all()
+    except Exception as exc:  # pyarrow's errors of all kinds
         raise DataError(f"{what} {file} could not be read as {kind}: {type(exc).__name__}: {exc}") from None
+
+
+def _read_csv(file: Path, role: str, source: Source) -> pd.DataFrame:
+    what = f"{role} shard" if source.kind == "shards" else f"{role} file"
+    try:
+        return pd.read_csv(file)
+    except Exception as exc:  # pandas parser errors of all kinds
+        raise DataError(f"{what} {file} could not be read as CSV: {type(exc).__name__}: {exc}") from None
 
 
 def _read_hf_dataset(folder: Path, role: str):

@@ -156,3 +156,21 @@ def test_the_readme_layout_table_lists_every_module_of_each_subpackage():
         listed = set(re.findall(r"`(\w+\.py)`", row.split("|")[2]))
         present = {p.name for p in (package / folder).glob("*.py") if p.name != "__init__.py"}
         assert listed == present, (folder, sorted(present - listed), sorted(listed - present))
+
+
+def test_the_modules_the_readme_says_load_no_torch_load_none():
+    """The README lists the modules behind ``--help`` and the checks before a run as importing nothing of the
+    training stack; each listed module, imported alone in a fresh interpreter, loads neither torch nor transformers."""
+    import subprocess
+    import sys
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    sentence = readme[readme.index("`config/`, `errors.py`, `training/run_folder.py`"):]
+    sentence = sentence[:sentence.index("import nothing of the training stack")]
+    listed = re.findall(r"`([\w/]+(?:\.py|/))`", sentence)
+    assert "data/sources.py" in listed and "distillation/preflight.py" in listed
+    for path in listed:
+        module = "chronos_distill." + path.removesuffix(".py").removesuffix("/").replace("/", ".")
+        code = f"import sys; import {module}; print('torch' in sys.modules, 'transformers' in sys.modules)"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert done.stdout.split() == ["False", "False"], (module, done.stdout, done.stderr[-2000:])

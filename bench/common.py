@@ -148,6 +148,15 @@ def provenance(teacher: str, argv: list[str] | None, script: str) -> dict[str, A
     }
 
 
+def provenance_line(prov: dict[str, Any]) -> str:
+    """One markdown line naming what :func:`provenance` recorded: commit, teacher with its digest, threads, machine."""
+    teacher = prov["teacher"]
+    changed = ", with uncommitted changes" if prov.get("tree_changed") else ""
+    return (f"Commit {prov['commit'][:10]}{changed}; teacher {teacher.get('name')} (`{teacher['alias']}`, weights "
+            f"sha256 {str(teacher['weights_sha256'])[:12]}); {prov['threads']} thread(s) "
+            f"(OMP_NUM_THREADS={prov['omp_num_threads']}); {prov['machine']}.")
+
+
 def _train(spec: Path) -> None:
     from chronos_distill import distill
 

@@ -44,6 +44,8 @@ from common import (
     add_training_arguments,
     command_line,
     interleaved_timing,
+    provenance,
+    provenance_line,
     relative_wql,
     run_options,
     score,
@@ -153,7 +155,7 @@ def m3_quality_and_time(pipelines: dict, benchmarks: dict, repeats: int) -> dict
     scores = score(pipelines, benchmarks)
     timing = interleaved_timing(
         {name: (lambda p=p: [forecast_quantiles(p, b) for b in benchmarks.values()]) for name, p in pipelines.items()},
-        repeats=repeats, warmup=0)
+        repeats=repeats, warmup=1)
     return {"scores": scores, "end_to_end": timing,
             "vs_seasonal_naive": {n: relative_wql(scores, n, "seasonal_naive") for n in pipelines},
             "vs_fp32": {n: relative_wql(scores, n, "student, PyTorch fp32") for n in pipelines}}
@@ -176,7 +178,7 @@ def main(argv=None) -> int:
     add_training_arguments(parser, steps=2000, runs="runs/bench-deploy")
     parser.add_argument("--student", help="a default student of --teacher (folder); without it one is distilled")
     parser.add_argument("--repeats", type=int, default=10, help="timed repeats per setting")
-    parser.add_argument("--m3-repeats", type=int, default=3, help="timed repeats of forecasting all of M3")
+    parser.add_argument("--m3-repeats", type=int, default=10, help="timed repeats of forecasting all of M3")
     parser.add_argument("--skip-random", action="store_true", help="leave out the random 768/12 vs 384/6 pair")
     parser.add_argument("--settings", default=",".join(f"{b}x{t}" for b, t in SETTINGS),
                         help="BATCHxCONTEXT settings, comma-separated [default: %(default)s]")
@@ -192,8 +194,10 @@ def main(argv=None) -> int:
         run = train_in_subprocess(run_options(args, 0, Path(args.runs) / "student",
                                               train_data=training_table(("M1", "M3"))))
         student_dir = run["model_dir"]
-    result = {"command": command_line("deploy.py", argv), "threads": threads, "horizon": HORIZON,
-              "student": Path(student_dir).name, "teacher": args.teacher, "pairs": {}}
+    result = {"command": command_line("deploy.py", argv), "provenance": provenance(args.teacher, argv, "deploy.py"),
+              "threads": threads, "horizon": HORIZON,
+              "student": str(student_dir), "teacher": args.teacher, "repeats": args.repeats,
+              "m3_repeats": args.m3_repeats, "pairs": {}}
     with tempfile.TemporaryDirectory() as scratch:
         pairs = {"reference": (load_teacher(args.teacher), load_chronos2(student_dir, role="student"))}
         if not args.skip_random:
@@ -206,8 +210,7 @@ def main(argv=None) -> int:
             entry = {"export_s": time.perf_counter() - start, "onnx_bytes": sizes,
                      "parameters": {"teacher": sum(p.numel() for p in teacher.parameters()),
                                     "student": sum(p.numel() for p in student.parameters())},
-                     "latency": latency_grid(pipelines, args.repeats if pair == "reference" else max(3, args.repeats // 3),
-                                             settings),
+                     "latency": latency_grid(pipelines, args.repeats, settings),
                      "profile": profile_call(pipelines, threads) if pair == "reference" else None}
             if pair == "reference":
                 entry["m3"] = m3_quality_and_time(pipelines, load_benchmarks("M3", tuple(args.m3_subsets.split(","))),
@@ -220,9 +223,10 @@ def main(argv=None) -> int:
 
 def markdown(result: dict) -> str:
     lines = ["# Deployment: the student in PyTorch, PyTorch int8, ONNX fp32 and ONNX int8 (CPU)", "",
-             f"Command: `{result['command']}`", "",
+             f"Command: `{result['command']}`", "", provenance_line(result["provenance"]), "",
              f"Forecast latency through `predict_quantiles` (input preparation included), horizon {result['horizon']}, "
-             f"{result['threads']} threads for torch and onnxruntime alike; median over interleaved repeats (IQR). "
+             f"{result['threads']} threads for torch and onnxruntime alike; median over {result.get('repeats', '?')} interleaved "
+             "repeats after one warm-up round (IQR). "
              f"Speed-up = teacher in PyTorch / variant.", ""]
     for pair, entry in result["pairs"].items():
         params = entry["parameters"]

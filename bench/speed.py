@@ -26,14 +26,13 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import torch
-from common import command_line, interleaved_timing, write_results
+from common import command_line, interleaved_timing, peak_rss_mb, provenance, provenance_line, write_results
 from torch.nn import functional as F
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -182,9 +181,9 @@ def memory_worker(variant: str, batch_size: int, teacher: str) -> dict:
         distill(teacher=teacher, train_data=seasonal_long_table(n_series=32, length=2200, seed=0),
                 prediction_length=64, output=f"{tmp}/out", max_steps=3, save_steps=3, batch_size=batch_size,
                 **options[variant])
-    peak = (torch.cuda.max_memory_allocated() if DEVICE == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    return {"peak_memory_mb": peak / 2**20, "kind": "cuda max allocated" if DEVICE == "cuda" else "process peak RSS"}
+    # VmHWM, not ru_maxrss: the latter survives exec and would report the parent's peak (it built the 768/12 teacher)
+    peak_mb = torch.cuda.max_memory_allocated() / 2**20 if DEVICE == "cuda" else peak_rss_mb()
+    return {"peak_memory_mb": peak_mb, "kind": "cuda max allocated" if DEVICE == "cuda" else "process peak RSS (VmHWM)"}
 
 
 def main(argv=None) -> int:
@@ -239,7 +238,7 @@ def main(argv=None) -> int:
                    "live_teacher_step": trainer_step(trainer, uncached)}, args.repeats)
         results["c_cache"] = {**c, "cached_vs_student_only": c["cached_step"]["median_s"] / c["student_only_step"]["median_s"]}
         # (d) forecast cost of the real shapes
-        results["d_forecast"] = forecast_costs(max(3, args.repeats // 3))
+        results["d_forecast"] = forecast_costs(args.repeats)
         # (e) peak memory at context 2048, one process per variant; the teacher is built here, not in the workers
         save_memory_teacher(tmp / "memory-teacher")
         results["e_memory_context2048"] = {}
@@ -252,6 +251,7 @@ def main(argv=None) -> int:
             line = next(row for row in done.stdout.splitlines() if row.startswith("SPEED-RESULT "))
             results["e_memory_context2048"][variant] = json.loads(line.split(" ", 1)[1])
     results["command"] = command_line("speed.py", raw_args)
+    results["provenance"] = provenance(args.teacher, raw_args, "speed.py")
 
     a, b, c, d, e = (results[k] for k in ("a_step_vs_floor", "b_design_note_vs_ours", "c_cache", "d_forecast",
                                           "e_memory_context2048"))
@@ -262,6 +262,7 @@ def main(argv=None) -> int:
 
     text = "\n".join([
         f"# Speed ({results['device']})", "", f"Command: `{results['command']}`", "",
+        provenance_line(results["provenance"]), "",
         "Median seconds (IQR) over the repeats; the variants of each group timed in turn.", "",
         "| measurement | seconds | ratio | target |", "|---|---|---|---|",
         f"| (a) floor: teacher fwd + student fwd/bwd + step | {cell(a['floor'])} | 1.00 | |",

@@ -114,3 +114,66 @@ def test_a_corpus_that_does_not_fit_in_memory_is_one_line_naming_the_option(teac
         distill(teacher=teacher_dir, train_data=str(tmp_path / "corpus"), max_steps=1, output=str(tmp_path / "out"),
                 **FAST)
     assert "\n" not in str(caught.value) and not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_under_torchrun_each_process_reads_only_its_own_shards_and_the_record_counts_them_all(teacher_dir, table,
+                                                                                             tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    write_shards(table, tmp_path / "corpus", n=4)
+    worker = Path(__file__).with_name("ddp_shards_worker.py")
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(worker.parent)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(worker),
+           teacher_dir, str(tmp_path / "corpus"), str(tmp_path / "out"), str(trace)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    mine = {0: {"part-0.parquet", "part-2.parquet"}, 1: {"part-1.parquet", "part-3.parquet"}}
+    for rank, shards in mine.items():
+        streamed = (trace / f"streamed-rank{rank}.txt").read_text().split()
+        assert set(streamed) == shards  # checked, then streamed: this process's shards, one at a time
+        assert (trace / f"whole-rank{rank}.txt").read_text().split() == [",".join(sorted(shards))]  # read as one table
+    records = {}
+    for line in done.stdout.splitlines():
+        if line.startswith("RECORD "):
+            records.update(json.loads(line.split(" ", 1)[1]))
+    lengths = table.groupby("item_id").size()
+    for run in ("streamed", "whole"):
+        summary = records[run]
+        assert summary["n_series"] == table["item_id"].nunique() and summary["n_processes"] == 2
+        assert summary["n_observations"] == len(table) and summary["max_length"] == lengths.max()
+    assert records["streamed"]["n_shards"] == 4
+
+
+def test_a_series_in_two_processes_shards_is_refused_naming_both():
+    from chronos_distill.data.shards import join_process_summaries
+
+    summary = {"n_series": 2, "n_observations": 20, "min_length": 8, "max_length": 12, "n_shards": 1}
+    parts = [{"summary": summary, "item_shards": {"a": "part-0.parquet", "b": "part-0.parquet"}},
+             {"summary": {**summary, "min_length": 5, "max_length": 15}, "item_shards": {"c": "part-1.parquet",
+                                                                                          "d": "part-1.parquet"}}]
+    joined = join_process_summaries(parts, "corpus/")
+    assert (joined["n_series"], joined["n_observations"], joined["n_shards"]) == (4, 40, 2)
+    assert (joined["min_length"], joined["max_length"], joined["n_processes"]) == (5, 15, 2)
+    parts[1]["item_shards"]["b"] = "part-1.parquet"
+    with pytest.raises(DataError, match=r"series 'b' is in shard part-0.parquet \(process 0\) and in shard "
+                                        r"part-1.parquet \(process 1\)"):
+        join_process_summaries(parts, "corpus/")
+    whole = [{"summary": summary, "item_shards": {"a": None}}, {"summary": summary, "item_shards": {"a": None}}]
+    with pytest.raises(DataError, match="the shards of process 0 and of process 1"):
+        join_process_summaries(whole, "corpus/")
+
+
+def test_streaming_more_processes_than_shards_is_one_line(teacher_dir, table, tmp_path, monkeypatch):
+    write_shards(table, tmp_path / "corpus", n=2)
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("RANK", "1")
+    with pytest.raises(DataError, match="fewer shards than the 3 processes.*at least 3 shards"):
+        distill(teacher=teacher_dir, train_data=str(tmp_path / "corpus"), output=str(tmp_path / "o"),
+                batches_per_shard=1, max_steps=2, **FAST)

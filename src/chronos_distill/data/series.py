@@ -24,7 +24,7 @@ import torch
 from chronos.chronos2.dataset import Chronos2Dataset, DatasetMode, PreparedInput
 from chronos.chronos2.preprocess import from_data_frame
 
-from chronos_distill.data.sources import find_source, read_table
+from chronos_distill.data.sources import Source, find_source, read_table
 from chronos_distill.data.tables import TableLayout, check_table
 from chronos_distill.errors import DataError
 
@@ -102,8 +102,8 @@ def load_series(
     layout = TableLayout(target=list(target), known_covariates=list(known_covariates or []),
                          past_covariates=past_covariates, ignore_columns=list(ignore_columns or []),
                          id_column=id_column, timestamp_column=timestamp_column, timestamp_format=timestamp_format)
-    if isinstance(data, (str, Path)):
-        source = find_source(data, role).description
+    if isinstance(data, (str, Path, Source)):
+        source = data.description if isinstance(data, Source) else find_source(data, role).description
         return _from_table(read_table(data, role, timestamp_column), source, prediction_length, layout)
     if isinstance(data, pd.DataFrame):
         return _from_table(data, f"{role} DataFrame", prediction_length, layout)

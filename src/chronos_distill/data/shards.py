@@ -10,6 +10,10 @@ as an uninterrupted one (the trainer tells the stream the step it resumes at: :m
 
 A corpus that fits in memory does not need this: without ``--batches-per-shard`` the shards are read into one
 table and windows are drawn across all series, as from a single file.
+
+Under ``torchrun`` each process streams only its own shards (``Source.share``: every ``world``-th shard from its
+rank), checks only those, and follows the schedule over them; the processes' summaries are then joined into the
+corpus's (:func:`join_process_summaries`), which also refuses a series that two processes' shards both hold.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ class ShardedCorpus:
     shards: list[Path]
     load: Callable[[Path], SeriesSet]
     first: SeriesSet
+    #: each series' id -> the shard that holds it (the check for series split across processes needs it)
+    item_shards: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def check_shards(shards: list[Path], load: Callable[[Path], SeriesSet], source: str) -> ShardedCorpus:
@@ -69,7 +75,36 @@ def check_shards(shards: list[Path], load: Callable[[Path], SeriesSet], source: 
     described = {**first.summary(), **totals, "source": source, "n_shards": len(shards)}
     logger.info("%s: %d series in %d shards, checked one shard at a time", source, totals["n_series"], len(shards))
     return ShardedCorpus(shards=list(shards), load=load,
-                         first=dataclasses.replace(first, source=source, described=described))
+                         first=dataclasses.replace(first, source=source, described=described),
+                         item_shards={item_id: str(shard) for item_id, shard in seen.items()})
+
+
+def join_process_summaries(parts: list[dict[str, Any]], source: str) -> dict[str, Any]:
+    """The corpus summary of a multi-process run from each process's part (in rank order): ``{"summary": the
+    process's SeriesSet.summary(), "item_shards": {id: shard name or None}}``. Counts add up, lengths take the
+    extremes, ``n_shards`` adds up; a series held by two processes is refused, naming both shards (or
+    processes)."""
+    owner: dict[str, tuple[int, str | None]] = {}
+    for rank, part in enumerate(parts):
+        for item_id, shard in part["item_shards"].items():
+            if item_id in owner:
+                other_rank, other_shard = owner[item_id]
+                where = (f"shard {other_shard} (process {other_rank}) and in shard {shard} (process {rank})"
+                         if shard and other_shard else f"the shards of process {other_rank} and of process {rank}")
+                raise DataError(f"{source}: series {item_id!r} is in {where}; under torchrun each process reads its "
+                                "own shards, so each series must be whole in one shard")
+            owner[item_id] = (rank, shard)
+    summaries = [part["summary"] for part in parts]
+    joined = {**summaries[0], "source": source}
+    for key in ("n_series", "n_observations", "n_shards"):
+        if key in joined:
+            joined[key] = sum(int(s.get(key) or 0) for s in summaries)
+    for key, pick in (("min_length", min), ("max_length", max)):
+        values = [s[key] for s in summaries if s.get(key) is not None]
+        if values:
+            joined[key] = pick(values)
+    joined["n_processes"] = len(parts)
+    return joined
 
 
 def shard_schedule(n_shards: int, batches_per_shard: int, seed: int, step: int) -> int:

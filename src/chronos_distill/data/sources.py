@@ -50,6 +50,11 @@ class Source:
             return f"{self.given} ({len(self.files)} shards)"
         return self.given
 
+    def share(self, rank: int, world: int) -> "Source":
+        """The shards process ``rank`` of ``world`` reads under ``torchrun``: every ``world``-th from the
+        ``rank``-th (name order), so that the processes read disjoint parts of the corpus."""
+        return Source(f"{self.given} [process {rank} of {world}]", self.kind, self.files[rank::world])
+
 
 def find_source(path: str | Path, role: str = "train_data") -> Source:
     """The file, shards or dataset that ``path`` names; refuses a name that matches nothing, by name."""
@@ -81,10 +86,11 @@ def find_source(path: str | Path, role: str = "train_data") -> Source:
     return Source(given, "file", (expanded,))
 
 
-def read_table(path: str | Path, role: str = "train_data", timestamp_column: str = "timestamp") -> pd.DataFrame:
+def read_table(path: str | Path | Source, role: str = "train_data", timestamp_column: str = "timestamp") -> pd.DataFrame:
     """Every form of :func:`find_source` as one long table (the sequence layout unrolled); a shard that cannot be
-    read, or whose columns differ from the first shard's, is refused by name."""
-    source = find_source(path, role)
+    read, or whose columns differ from the first shard's, is refused by name. ``path`` may be a :class:`Source`
+    already found (a process's :meth:`Source.share` of the shards)."""
+    source = path if isinstance(path, Source) else find_source(path, role)
     if source.kind == "hf-dataset":
         table = _unrolled(_read_hf_dataset(source.files[0], role), source.given, timestamp_column)
         return table

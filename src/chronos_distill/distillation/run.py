@@ -26,8 +26,14 @@ from chronos_distill.chronos2.model_card import scrub_local_paths, student_card
 from chronos_distill.chronos2.student import build_pruned_student, build_student, count_parameters, load_student
 from chronos_distill.config import DISTILL_FIXED_ON_RESUME, DistillConfig
 from chronos_distill.data.series import SeriesSet, drop_short_series, general_series, load_series
-from chronos_distill.data.shards import FollowTheStep, ShardedBatches, ShardedCorpus, check_shards
-from chronos_distill.data.sources import find_source
+from chronos_distill.data.shards import (
+    FollowTheStep,
+    ShardedBatches,
+    ShardedCorpus,
+    check_shards,
+    join_process_summaries,
+)
+from chronos_distill.data.sources import Source, find_source
 from chronos_distill.data.teacher_cache import GENERAL_CACHE_SEED, cache_manifest, cached_transfer_set
 from chronos_distill.data.windows import draw_windows, make_dataset, training_batches
 from chronos_distill.distillation.losses.output import OutputDistillationLoss
@@ -52,6 +58,7 @@ from chronos_distill.training.run_folder import (
     is_main_process,
     model_folder,
     prepare_output_folder,
+    rank_and_world,
 )
 from chronos_distill.training.session import train_and_export
 
@@ -107,10 +114,11 @@ def prepare_run(cfg: DistillConfig, checked: CheckedInputs | None = None) -> Pre
     min_past = cfg.min_past or cfg.prediction_length or 1
     logger.info("reading the training data")
     corpus = _check_shards(cfg, min_past) if cfg.batches_per_shard is not None else None
+    train_share = None if cfg.general or corpus is not None else _process_share(cfg)
     if corpus is not None:
         train = corpus.first  # its summary is the whole corpus's; training reads every shard in turn
     else:
-        train = general_series() if cfg.general else _load(cfg, cfg.train_data, "train_data", min_past)
+        train = general_series() if cfg.general else _load(cfg, train_share or cfg.train_data, "train_data", min_past)
     validation = _load(cfg, cfg.validation_data, "validation_data", 1) if cfg.validation_data is not None else None
 
     logger.info("loading the teacher %s", teacher_ref.description.name)
@@ -203,6 +211,8 @@ def prepare_run(cfg: DistillConfig, checked: CheckedInputs | None = None) -> Pre
         ensemble=teachers.ensemble,
         feature_teacher=feature_teacher,
     )
+    if rank_and_world()[1] > 1 and (corpus is not None or train_share is not None):
+        train = _joined_across_processes(train, corpus, find_source(cfg.train_data, "train_data").description)
     logger.info("student: %s parameters; training for %d steps", f"{count_parameters(student):,}", cfg.max_steps)
     return PreparedRun(cfg, output, trainer, teacher, train, validation, context_length, cache_info, teacher_ref,
                        teachers, checked.student, horizon)
@@ -251,10 +261,46 @@ def finished_record(run: PreparedRun, trainer, student, train_output, resume_fro
 
 
 def _check_shards(cfg: DistillConfig, min_past: int) -> ShardedCorpus:
-    """Every shard of a streamed corpus checked and prepared, one at a time, before the first step."""
+    """Every shard of a streamed corpus checked and prepared, one at a time, before the first step; under torchrun
+    only this process's shards, which are all it streams."""
     source = find_source(cfg.train_data, "train_data")
+    rank, world = rank_and_world()
+    if world > 1:
+        if len(source.files) < world:
+            raise DataError(f"train_data {source.description} has fewer shards than the {world} processes, and with "
+                            "--batches-per-shard each process streams its own shards: split it into at least "
+                            f"{world} shards")
+        source = source.share(rank, world)
     return check_shards(list(source.files), lambda shard: _load(cfg, str(shard), "train_data", min_past),
                         source.description)
+
+
+def _process_share(cfg: DistillConfig) -> Source | None:
+    """Under torchrun, the shards of a sharded training corpus this process reads (every process its own), or None
+    when every process reads all of it: one process, a single file or dataset, fewer shards than processes, or a
+    run that draws from every series at once (the teacher cache, whose batches do not depend on the number of
+    processes, and pruning's calibration windows)."""
+    rank, world = rank_and_world()
+    if world == 1 or not isinstance(cfg.train_data, (str, Path)) or cfg.teacher_cache is not None \
+            or cfg.student_init == "pruned":
+        return None
+    source = find_source(cfg.train_data, "train_data")
+    if source.kind != "shards" or len(source.files) < world:
+        return None
+    logger.info("process %d of %d reads %d of the %d shards", rank, world, len(source.files[rank::world]),
+                len(source.files))
+    return source.share(rank, world)
+
+
+def _joined_across_processes(train: SeriesSet, corpus: ShardedCorpus | None, source: str) -> SeriesSet:
+    """``train`` with the summary of the whole corpus, joined from every process's share (the process group
+    exists once the trainer does); refuses a series that two processes' shards both hold."""
+    import torch.distributed as dist
+
+    item_shards = corpus.item_shards if corpus is not None else dict.fromkeys(train.ids)
+    parts: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, {"summary": train.summary(), "item_shards": item_shards})
+    return dataclasses.replace(train, described=join_process_summaries(parts, source))
 
 
 def _load(cfg: DistillConfig, data: Any, role: str, min_past: int) -> SeriesSet:

@@ -57,6 +57,12 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def rank_and_world() -> tuple[int, int]:
+    """This process's rank and the number of processes of a ``torchrun`` / ``accelerate launch`` job (RANK and
+    WORLD_SIZE, set before the process group exists), ``(0, 1)`` for a plain single process."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def last_complete_checkpoint(folder: str | Path) -> str | None:
     """The newest ``checkpoint-N`` in ``folder`` that is whole, or None.
 

@@ -275,7 +275,7 @@ def test_a_statistical_member_joins_a_run_and_its_quantiles_are_normalised_like_
                                     batch_size=16, **TINY_STUDENT))
     ensemble = run.teachers.ensemble
     assert [m.name for m in ensemble.members] == [teacher_dir, "statsforecast:SeasonalNaive"]
-    assert run.teachers.record["season_length"] == 24  # hourly data
+    assert run.teachers.record["season_length"] == {"per_series": {"24": 8}}  # hourly data: each series' own
     (batch,) = windows(table)
     first = ensemble.first
     naive = ensemble.member_quantiles(batch)[1]
@@ -339,3 +339,48 @@ def test_a_statistical_teachers_season_follows_gluonts_with_daily_weeks(frequenc
     from chronos_distill.distillation.statistical_teacher import season_length_of
 
     assert season_length_of(frequency) == season
+
+
+def test_each_window_is_fitted_with_the_season_of_its_own_series(teacher_dir, tmp_path):
+    """M1 + M3 mix yearly, quarterly and monthly series: a statistical member fits every window with its own
+    series' season (as evaluate scores each data set with its own), unless --season-length fixes one for all."""
+    pytest.importorskip("statsforecast")
+    import pandas as pd
+
+    monthly = seasonal_long_table(n_series=6, length=150, seed=2, freq="MS")
+    quarterly = seasonal_long_table(n_series=6, length=150, seed=3, freq="QS")
+    quarterly["item_id"] = "q-" + quarterly["item_id"].astype(str)
+    table = pd.concat([monthly, quarterly], ignore_index=True)
+    options = dict(teacher=[teacher_dir, "statsforecast:SeasonalNaive"], train_data=table,
+                   prediction_length=PREDICTION_LENGTH, max_steps=1, batch_size=16, **TINY_STUDENT)
+    run = prepare_run(DistillConfig(output=str(tmp_path / "own"), **options))
+    assert run.teachers.record["season_length"] == {"per_series": {"4": 6, "12": 6}}
+    season_of = {item_id: 4 if item_id.startswith("q-") else 12 for item_id in run.train.ids}
+    assert [x["season_length"] for x in run.train.inputs] == [season_of[i] for i in run.train.ids]
+    batch = next(iter(run.trainer.get_train_dataloader()))
+    seasons = batch["season_length"]
+    assert sorted(set(seasons.tolist())) == [4, 12]  # both kinds drawn in one batch of 16
+    member = run.teachers.ensemble.members[1].model
+    horizon = int(batch["num_output_patches"]) * run.teacher.chronos_config.output_patch_size
+    own = member.raw_quantiles(batch["context"], horizon, seasons)
+    for row in range(len(seasons)):  # row by row: what a fit with that row's own season gives
+        expected = fit_one("SeasonalNaive", int(seasons[row]), batch["context"][row].numpy(), horizon, member.levels)
+        np.testing.assert_allclose(own[row].numpy(), expected, rtol=1e-5)
+    quarterly_rows = seasons == 4
+    one_season = member.raw_quantiles(batch["context"], horizon)  # the first series' season (12) for all
+    assert not torch.allclose(own[quarterly_rows], one_season[quarterly_rows])
+    # the ensemble hands each row's season to the member
+    target = run.teachers.ensemble.member_quantiles(batch)[1]
+    _, loc_scale = run.teacher.instance_norm(batch["context"][..., -run.teacher.chronos_config.context_length:])
+    raw = run.teacher.instance_norm.inverse(target.flatten(1), loc_scale).reshape(target.shape)
+    torch.testing.assert_close(raw, own, rtol=1e-3, atol=1e-3)  # float32 round trip through the normalised space
+
+    fixed = prepare_run(DistillConfig(output=str(tmp_path / "fixed"), season_length=12, **options))
+    assert fixed.teachers.record["season_length"] == 12
+    assert "season_length" not in next(iter(fixed.trainer.get_train_dataloader()))
+    digests = []
+    for prepared in (run, fixed):  # per-series and fixed seasons label differently: another cache key
+        digest = hashlib.sha256()
+        prepared.teachers.ensemble.fingerprint(digest)
+        digests.append(digest.hexdigest())
+    assert digests[0] != digests[1]

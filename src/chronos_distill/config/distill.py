@@ -143,8 +143,8 @@ class DistillConfig(TrainingOptions):
         None, "With several teachers: the Chronos-2 teacher whose hidden states and attention feature and attention "
         "distillation read (default: the first).", "str")
     season_length: int | None = _opt(
-        None, "Season length of a statsforecast teacher (default: from the training data's frequency, e.g. 12 "
-        "monthly, 7 daily, 24 hourly; 1 when it has none).", "int", low=1)
+        None, "Season length of a statsforecast teacher, for every window (default: each window's own series' "
+        "frequency, e.g. 12 monthly, 4 quarterly, 7 daily, 24 hourly; 1 when it has none).", "int", low=1)
     train_data: Any = _opt(
         None,
         "Training series: a long-format table (.parquet or .csv) with id, timestamp and target columns; or a "

@@ -72,6 +72,11 @@ class SeriesSet:
         }
 
 
+#: The key of a prepared series' own pandas frequency (``load_series(series_frequencies=True)``)
+FREQUENCY_KEY = "frequency"
+#: Timestamps read to infer a series' frequency (enough for every pandas alias, business days included)
+FREQUENCY_STEPS = 16
+
 #: What a ``--general`` run trains on instead of user series.
 GENERAL_SOURCE = "the teacher's pretraining task mix (general stream)"
 
@@ -93,20 +98,24 @@ def load_series(
     timestamp_column: str = "timestamp",
     timestamp_format: str | None = None,
     role: str = "train_data",
+    series_frequencies: bool = False,
 ) -> SeriesSet:
     """Turn a file path, a DataFrame or ``fit``-style in-memory inputs into a :class:`SeriesSet`.
 
     For a table, ``past_covariates=None`` uses every column that is not the id, the timestamp, a target, a
     known covariate or in ``ignore_columns``; the columns used are logged and kept in ``SeriesSet.columns``.
+    ``series_frequencies``: also give each prepared series its own pandas frequency, under
+    :data:`FREQUENCY_KEY` (what a statistical teacher takes its season from when series differ in frequency).
     """
     layout = TableLayout(target=list(target), known_covariates=list(known_covariates or []),
                          past_covariates=past_covariates, ignore_columns=list(ignore_columns or []),
                          id_column=id_column, timestamp_column=timestamp_column, timestamp_format=timestamp_format)
     if isinstance(data, (str, Path, Source)):
         source = data.description if isinstance(data, Source) else find_source(data, role).description
-        return _from_table(read_table(data, role, timestamp_column), source, prediction_length, layout)
+        return _from_table(read_table(data, role, timestamp_column), source, prediction_length, layout,
+                           series_frequencies)
     if isinstance(data, pd.DataFrame):
-        return _from_table(data, f"{role} DataFrame", prediction_length, layout)
+        return _from_table(data, f"{role} DataFrame", prediction_length, layout, series_frequencies)
     return _from_in_memory(data, prediction_length, role)
 
 
@@ -131,7 +140,8 @@ def _from_in_memory(data: Any, prediction_length: int, role: str) -> SeriesSet:
     return SeriesSet(inputs=inputs, ids=[str(i) for i in range(len(inputs))], source=f"in-memory {type(data).__name__}")
 
 
-def _from_table(df: pd.DataFrame, source: str, prediction_length: int, layout: TableLayout) -> SeriesSet:
+def _from_table(df: pd.DataFrame, source: str, prediction_length: int, layout: TableLayout,
+                series_frequencies: bool = False) -> SeriesSet:
     checked = check_table(df, source, layout)
     df, id_column, columns = checked.df, checked.id_column, checked.columns
     target, known_covariates = columns["target"], columns["known_covariates"]
@@ -151,8 +161,23 @@ def _from_table(df: pd.DataFrame, source: str, prediction_length: int, layout: T
             hint = " (irregular timestamps: every series needs one regular frequency; resample or fill the gaps)"
         raise DataError(f"{source}: {exc}{hint}") from None
     ids = [str(i) for i in pd.unique(df[id_column])]
+    if series_frequencies:  # kept in each prepared series, so that dropping or sharding series keeps them aligned
+        frequencies = _frequencies(df, id_column, timestamp_column)
+        inputs = [{**prepared, FREQUENCY_KEY: freq} for prepared, freq in zip(inputs, frequencies)]
     return SeriesSet(inputs=inputs, ids=ids, source=source, columns=columns,
                      frequency=_first_frequency(df, id_column, timestamp_column))
+
+
+def _frequencies(df: pd.DataFrame, id_column: str, timestamp_column: str) -> list[str | None]:
+    """Each series' pandas frequency, in the order of first appearance (``from_data_frame``'s), from its first
+    :data:`FREQUENCY_STEPS` timestamps (the table is checked regular already); None below 3 timestamps."""
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _, stamps in df.groupby(id_column, sort=False)[timestamp_column]:
+            first = pd.DatetimeIndex(np.sort(stamps.to_numpy())[:FREQUENCY_STEPS])
+            out.append(pd.infer_freq(first) if len(first) >= 3 else None)
+    return out
 
 
 def _first_frequency(df: pd.DataFrame, id_column: str, timestamp_column: str) -> str | None:

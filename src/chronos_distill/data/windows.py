@@ -9,11 +9,30 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 from chronos.chronos2.dataset import Chronos2Dataset, DatasetMode
 
 from chronos_distill.config import DEFAULT_GENERAL_CONTEXT
 from chronos_distill.data.series import SeriesSet
 from chronos_distill.data.transfer import GeneralBatches, TransferBatches
+
+#: The key of a prepared series' season length, and of a batch's per-row season lengths (rows,): set where a
+#: statistical teacher fits each window with its own series' season
+SEASON_KEY = "season_length"
+
+
+class SeasonTaggedDataset(Chronos2Dataset):
+    """``Chronos2Dataset`` whose batches also carry :data:`SEASON_KEY`: the season length of the series each row was
+    cut from ``(rows,)``, read from the prepared series' own :data:`SEASON_KEY`. A batch of ``Chronos2Dataset``
+    does not say which series a row came from (and the dataset drops short series, so indices would not do), so
+    the tag is added where the batch is built, from the very series chosen; windows and draws are unchanged."""
+
+    def _build_batch(self, input_indices: list[int]) -> dict[str, Any]:
+        batch = super()._build_batch(input_indices)
+        rows = torch.tensor([int(self.inputs[i]["context"].shape[0]) for i in input_indices])
+        seasons = torch.tensor([int(self.inputs[i][SEASON_KEY]) for i in input_indices])
+        batch[SEASON_KEY] = torch.repeat_interleave(seasons, rows)
+        return batch
 
 
 def make_dataset(
@@ -26,8 +45,10 @@ def make_dataset(
     min_past: int,
     mode: DatasetMode,
 ) -> Chronos2Dataset:
-    """A ``Chronos2Dataset`` over ``series``: random windows for TRAIN, each series' last window for VALIDATION."""
-    return Chronos2Dataset(
+    """A ``Chronos2Dataset`` over ``series``: random windows for TRAIN, each series' last window for VALIDATION (a
+    :class:`SeasonTaggedDataset` when the series carry their season lengths)."""
+    tagged = bool(series.inputs) and SEASON_KEY in series.inputs[0]
+    return (SeasonTaggedDataset if tagged else Chronos2Dataset)(
         inputs=series.inputs,
         context_length=context_length,
         prediction_length=prediction_length,

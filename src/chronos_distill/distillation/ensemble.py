@@ -37,6 +37,7 @@ from chronos.chronos2 import Chronos2Model
 
 from chronos_distill.chronos2.forward import normalised_quantiles, reexpress, same_normalised_space, unwrap
 from chronos_distill.chronos2.student import digest_weights
+from chronos_distill.data.windows import SEASON_KEY
 from chronos_distill.distillation.losses.normalised import NormalisedTruth
 from chronos_distill.distillation.losses.output import align_quantiles, pinball_loss
 from chronos_distill.distillation.statistical_teacher import StatisticalTeacher
@@ -152,7 +153,7 @@ class TeacherEnsemble:
                 values = normalised_quantiles(member.model, batch).float()
                 levels = list(model.chronos_config.quantiles)
             else:
-                raw = member.model.raw_quantiles(context, horizon).to(context.device)
+                raw = member.model.raw_quantiles(context, horizon, batch.get(SEASON_KEY)).to(context.device)
                 values, _ = self.first.instance_norm(raw.flatten(1), first_loc_scale)
                 out.append(values.reshape(raw.shape))
                 continue

@@ -48,7 +48,7 @@ from chronos_distill.distillation.preflight import (
     run_horizon,
 )
 from chronos_distill.distillation.record import run_record
-from chronos_distill.distillation.teachers import RunTeachers, build_teachers
+from chronos_distill.distillation.teachers import RunTeachers, build_teachers, wants_series_seasons, with_series_seasons
 from chronos_distill.distillation.trainer import DistillationTrainer, SaveFinalStepCallback
 from chronos_distill.errors import ConfigError, DataError
 from chronos_distill.training.arguments import training_arguments
@@ -316,6 +316,7 @@ def _load(cfg: DistillConfig, data: Any, role: str, min_past: int) -> SeriesSet:
             timestamp_column=cfg.timestamp_column,
             timestamp_format=cfg.timestamp_format,
             role=role,
+            series_frequencies=wants_series_seasons(cfg),
         )
     except MemoryError:  # numpy's and pyarrow's allocation failures alike
         hint = ("stream it one shard at a time with --batches-per-shard" if role == "train_data" and cfg.batches_per_shard
@@ -323,7 +324,8 @@ def _load(cfg: DistillConfig, data: Any, role: str, min_past: int) -> SeriesSet:
         raise DataError(f"{role} {data if isinstance(data, (str, Path)) else 'table'} does not fit in memory; "
                         f"{hint} (a folder or glob of shards, each series whole in one shard)") from None
     why = f"min_past {min_past} + prediction_length {cfg.prediction_length}"
-    return drop_short_series(series, min_past + cfg.prediction_length, role, why)
+    series = drop_short_series(series, min_past + cfg.prediction_length, role, why)
+    return with_series_seasons(series) if wants_series_seasons(cfg) else series
 
 
 def distill_training_arguments(cfg: DistillConfig, checkpoint_dir: Path, has_validation: bool) -> TrainingArguments:

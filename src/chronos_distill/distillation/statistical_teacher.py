@@ -6,6 +6,9 @@ values are cut and inner ones carry the last observation forward (statsforecast 
 come from its prediction intervals: a level q below 0.5 is the lower bound of the central (1 - 2q) interval, a
 level above 0.5 the upper bound of the (2q - 1) interval, and 0.5 the point forecast.
 
+Each row is fitted with its own season when the batch says it (``season_length`` per row, the season of the series
+the window was cut from: :class:`chronos_distill.data.windows.SeasonTaggedDataset`), else with one season for all.
+
 Fallbacks, so that every window gets a forecast:
 
 - a context shorter than two seasons is fitted without seasonality (season length 1);
@@ -99,29 +102,38 @@ def fit_one(name: str, season_length: int, context: np.ndarray, horizon: int, le
 
 
 def _fit_rows(args) -> np.ndarray:
-    name, season_length, contexts, horizon, levels = args
-    return np.stack([fit_one(name, season_length, c, horizon, levels) for c in contexts])
+    name, seasons, contexts, horizon, levels = args
+    return np.stack([fit_one(name, int(season), c, horizon, levels) for season, c in zip(seasons, contexts)])
 
 
 class StatisticalTeacher:
     """A statsforecast model as a teacher: per-row fits, quantiles in the data's units."""
 
-    def __init__(self, name: str, season_length: int, levels: Sequence[float], n_jobs: int = 1):
+    def __init__(self, name: str, season_length: int, levels: Sequence[float], n_jobs: int = 1,
+                 per_series: bool = False):
         _model(name, 1)  # refuses a missing statsforecast now, not at the first batch
         self.name, self.season_length, self.levels, self.n_jobs = name, season_length, list(levels), n_jobs
+        self.per_series = per_series
 
-    def raw_quantiles(self, context: torch.Tensor, horizon: int) -> torch.Tensor:
-        """Quantiles ``(batch, len(levels), horizon)`` in raw units of every row of ``context`` ``(batch, time)``."""
+    def raw_quantiles(self, context: torch.Tensor, horizon: int, season_lengths: torch.Tensor | None = None
+                      ) -> torch.Tensor:
+        """Quantiles ``(batch, len(levels), horizon)`` in raw units of every row of ``context`` ``(batch, time)``;
+        ``season_lengths`` ``(batch,)``: each row's own season (its series'), else :attr:`season_length` for all."""
         rows = context.detach().float().cpu().numpy()
+        seasons = (season_lengths.cpu().numpy() if season_lengths is not None
+                   else np.full(len(rows), self.season_length))
         if self.n_jobs > 1 and len(rows) > 1:
-            chunks = np.array_split(rows, min(self.n_jobs, len(rows)))
+            chunks = np.array_split(np.arange(len(rows)), min(self.n_jobs, len(rows)))
             with ProcessPoolExecutor(max_workers=len(chunks)) as pool:
-                parts = list(pool.map(_fit_rows, [(self.name, self.season_length, c, horizon, self.levels)
+                parts = list(pool.map(_fit_rows, [(self.name, seasons[c], rows[c], horizon, self.levels)
                                                   for c in chunks]))
             out = np.concatenate(parts)
         else:
-            out = _fit_rows((self.name, self.season_length, rows, horizon, self.levels))
+            out = _fit_rows((self.name, seasons, rows, horizon, self.levels))
         return torch.from_numpy(out).float()
 
     def describe(self) -> dict:
-        return {"kind": "statsforecast", "model": self.name, "season_length": self.season_length}
+        """What the forecasts depend on (the record, the card and the teacher cache key): with ``per_series``, each
+        window's season is its series' and ``season_length`` only the fallback for rows that carry none."""
+        return {"kind": "statsforecast", "model": self.name, "season_length": self.season_length,
+                **({"per_series": True} if self.per_series else {})}

@@ -11,6 +11,7 @@ test portion.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +22,8 @@ from chronos.chronos2.dataset import DatasetMode
 
 from chronos_distill.chronos2.loading import load_teacher
 from chronos_distill.config import STATISTICAL_PREFIX, DistillConfig
-from chronos_distill.data.series import SeriesSet
-from chronos_distill.data.windows import make_dataset
+from chronos_distill.data.series import FREQUENCY_KEY, SeriesSet
+from chronos_distill.data.windows import SEASON_KEY, make_dataset
 from chronos_distill.distillation.ensemble import Member, TeacherEnsemble, check_compatible, greedy_weights
 from chronos_distill.distillation.losses.normalised import NormalisedTruth, normalise_truth
 from chronos_distill.distillation.statistical_teacher import StatisticalTeacher, season_length_of
@@ -62,6 +63,7 @@ def build_teachers(cfg: DistillConfig, first: Chronos2Model, sources: dict[str, 
         return RunTeachers(first, None, first, {"mode": "single"})
     loaded: dict[str, Any] = {names[0]: first}
     season = cfg.season_length or _season_length(train)
+    per_series = bool(train.inputs) and SEASON_KEY in train.inputs[0]
     members = []
     for i, name in enumerate(names):
         if weights != "auto" and weights[i] == 0 and name != cfg.feature_teacher:
@@ -70,7 +72,7 @@ def build_teachers(cfg: DistillConfig, first: Chronos2Model, sources: dict[str, 
         if name not in loaded:
             if name.startswith(STATISTICAL_PREFIX):
                 loaded[name] = StatisticalTeacher(name[len(STATISTICAL_PREFIX):], season, first.chronos_config.quantiles,
-                                                  n_jobs=max(1, cfg.num_workers))
+                                                  n_jobs=max(1, cfg.num_workers), per_series=per_series)
             else:
                 logger.info("loading teacher %s", name)
                 loaded[name] = load_teacher(sources[name])
@@ -92,7 +94,13 @@ def build_teachers(cfg: DistillConfig, first: Chronos2Model, sources: dict[str, 
     ensemble = TeacherEnsemble(members, first)
     record["teachers"] = ensemble.describe()
     record["feature_teacher"] = feature_name
-    record["season_length"] = season if any(n.startswith(STATISTICAL_PREFIX) for n in names) else None
+    statistical = any(n.startswith(STATISTICAL_PREFIX) for n in names)
+    record["season_length"] = season if statistical else None
+    if statistical and per_series:
+        counts: dict[int, int] = {}
+        for prepared in train.inputs:
+            counts[int(prepared[SEASON_KEY])] = counts.get(int(prepared[SEASON_KEY]), 0) + 1
+        record["season_length"] = {"per_series": {str(k): v for k, v in sorted(counts.items())}}
     if len(ensemble) == 1 and ensemble.members[0].model is first:  # e.g. the same teacher listed twice
         return RunTeachers(first, None, first, record)
     return RunTeachers(first, ensemble, feature_teacher, record)
@@ -128,6 +136,26 @@ def auto_weights(ensemble: TeacherEnsemble, first: Chronos2Model, cfg: DistillCo
                      f"the last {cfg.prediction_length} steps of each training series",
                      members=[m.label for m in ensemble.members], weights=weights)
     return weights, selection
+
+
+def wants_series_seasons(cfg: DistillConfig) -> bool:
+    """Whether the run's statistical teacher fits each window with its own series' season: it has one, no
+    ``--season-length`` fixes a season for all, and there are user series (a ``--general`` run has none)."""
+    return (cfg.season_length is None and not cfg.general
+            and any(name.startswith(STATISTICAL_PREFIX) for name in cfg.teachers))
+
+
+def with_series_seasons(series: SeriesSet) -> SeriesSet:
+    """``series`` with each prepared series' season length (:data:`SEASON_KEY`, from its own frequency), so that
+    every window a batch cuts from it carries it; unchanged when the series carry no frequency (in-memory inputs),
+    and then the statistical teacher uses one season for all."""
+    if not series.inputs or FREQUENCY_KEY not in series.inputs[0]:
+        return series
+    seasons = {freq: season_length_of(freq) for freq in {prepared[FREQUENCY_KEY] for prepared in series.inputs}}
+    logger.info("statistical teacher: each series' own season (%s)",
+                ", ".join(f"{freq} -> {season}" for freq, season in sorted(seasons.items(), key=str)))
+    return dataclasses.replace(series, inputs=[{**prepared, SEASON_KEY: seasons[prepared[FREQUENCY_KEY]]}
+                                               for prepared in series.inputs])
 
 
 def _season_length(train: SeriesSet) -> int:

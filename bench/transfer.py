@@ -49,6 +49,7 @@ from common import (
     interleaved_timing,
     mean_std,
     pm,
+    provenance,
     relative_wql,
     run_options,
     score,
@@ -247,7 +248,21 @@ def test(args) -> None:
     latency = latency_table(args.teacher, per_seed[variants[0]][0]["model_dir"], benchmarks)
     result = {"command": command_line("transfer.py", args.argv), "regime": args.regime, "chosen": chosen,
               "runs": per_seed, "seconds_per_step": costs, "latency": latency}
-    write_results(args.out, f"transfer_{args.regime}", markdown(result, benchmarks, sample), result)
+    write_results(args.out, f"transfer_{args.regime}", markdown(result, list(benchmarks), sample), result)
+
+
+def report(args) -> None:
+    """``transfer_<regime>.md`` rebuilt from its JSON (the runs' scores as they were recorded): no training."""
+    out = Path(args.out)
+    result = json.loads((out / f"transfer_{args.regime}.json").read_text())
+    sample = json.loads((out / "transfer_tuning.json").read_text())["low_data_ids"]
+    datasets = list(next(iter(result["runs"].values()))[0]["teacher_wql"])
+    result["teacher"] = provenance(args.teacher, args.argv, "transfer.py")["teacher"]  # --teacher: the runs' own
+    text = markdown(result, datasets, sample).replace(
+        "\n\n", f"\n\nTables rebuilt by `{command_line('transfer.py', args.argv)}` from the runs' recorded scores; "
+        f"the runs' teacher: {result['teacher']['name']} (`{args.teacher}`, weights sha256 "
+        f"{str(result['teacher']['weights_sha256'])[:12]}).\n\n", 1)
+    write_results(out, f"transfer_{args.regime}", text, result)
 
 
 def latency_table(teacher: str, student_dir: str, benchmarks: dict) -> dict:
@@ -264,8 +279,7 @@ def latency_table(teacher: str, student_dir: str, benchmarks: dict) -> dict:
                                for name, p in pipelines.items()}, repeats=10)
 
 
-def markdown(result: dict, benchmarks: dict, sample: dict) -> str:
-    datasets = list(benchmarks)
+def markdown(result: dict, datasets: list[str], sample: dict) -> str:
     lines = [f"# Transfer benchmark, {result['regime']} regime", "", f"Command: `{result['command']}`", "",
              f"Settings (chosen on validation, see transfer_tuning.md): {json.dumps(result['chosen'])}", "",
              "| variant | WQL vs teacher | WQL vs seasonal naive | " + " | ".join(f"{d} WQL" for d in datasets)
@@ -290,14 +304,15 @@ def markdown(result: dict, benchmarks: dict, sample: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_training_arguments(parser, steps=1000, runs="runs/bench-transfer")
-    parser.add_argument("--phase", choices=("tune", "test"), required=True)
+    parser.add_argument("--phase", choices=("tune", "test", "report"), required=True,
+                        help="report: rebuild transfer_<regime>.md from its JSON, training nothing")
     parser.add_argument("--regime", choices=tuple(VARIANTS_BY_REGIME), default="low-data")
     parser.add_argument("--tune-steps", type=lambda t: [int(x) for x in t.split(",")], default=[300, 1000])
     parser.add_argument("--tune-shares", type=lambda t: [float(x) for x in t.split(",")], default=[0.3, 0.6])
     parser.add_argument("--tune-taus", type=lambda t: [float(x) for x in t.split(",")], default=[0.5, 1.0])
     args = parser.parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])
-    tune(args) if args.phase == "tune" else test(args)
+    {"tune": tune, "test": test, "report": report}[args.phase](args)
     return 0
 
 

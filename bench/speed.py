@@ -1,7 +1,8 @@
 """Speed benchmark: distillation steps against their compute floor, the teacher cache, forecast cost, memory.
 
 (a) seconds per distillation step vs the floor: one teacher forward (no grad) + student forward/backward +
-    optimizer step, timed bare in the same process on the same batch; for output KD and feature+attention KD.
+    optimizer step, timed bare in the same process on the same batch; for output KD and feature+attention KD,
+    all three interleaved on one batch (so the feature and attention terms' cost is read within one process).
 (b) the design note's way (``Chronos2Pipeline.predict`` of the teacher per batch, MSE on the median) vs ours
     (``median_mse`` output loss in the trainer), same batch.
 (c) a step in epochs 2+ with the teacher cache vs plain student training (student forward/backward + step).
@@ -213,17 +214,17 @@ def main(argv=None) -> int:
         # (a) steps vs floor
         run, trainer, batch = prepared(args, tmp, "output")
         student = copy.deepcopy(unwrap(trainer.model).student)
-        _, trainer_fa, batch_fa = prepared(args, tmp, "feature-attention", feature_weight=0.1, attention_weight=0.1,
-                                           attention_kind="both")
-        a = timed({"floor": floor_step(run.teacher, student, batch), "output_kd": trainer_step(trainer, batch)},
-                  args.repeats)
-        a_fa = timed({"floor": floor_step(run.teacher, copy.deepcopy(student), batch_fa),
-                      "feature_attention_kd": trainer_step(trainer_fa, batch_fa)}, args.repeats)
+        _, trainer_fa, _ = prepared(args, tmp, "feature-attention", feature_weight=0.1, attention_weight=0.1,
+                                    attention_kind="both")
+        # one interleaved group on one batch: the cost of the feature and attention terms is the gap between the
+        # two KD steps, which separate runs cannot measure (their step times vary by more than that gap)
+        a = timed({"floor": floor_step(run.teacher, student, batch), "output_kd": trainer_step(trainer, batch),
+                   "feature_attention_kd": trainer_step(trainer_fa, batch)}, args.repeats)
         results["a_step_vs_floor"] = {
-            "floor": a["floor"], "output_kd": a["output_kd"],
+            "floor": a["floor"], "output_kd": a["output_kd"], "feature_attention_kd": a["feature_attention_kd"],
             "output_kd_vs_floor": a["output_kd"]["median_s"] / a["floor"]["median_s"],
-            "floor_feature_attention_batch": a_fa["floor"], "feature_attention_kd": a_fa["feature_attention_kd"],
-            "feature_attention_kd_vs_floor": a_fa["feature_attention_kd"]["median_s"] / a_fa["floor"]["median_s"],
+            "feature_attention_kd_vs_floor": a["feature_attention_kd"]["median_s"] / a["floor"]["median_s"],
+            "feature_attention_vs_output_kd": a["feature_attention_kd"]["median_s"] / a["output_kd"]["median_s"],
         }
         # (b) design note vs ours, same batch
         _, trainer_mse, _ = prepared(args, tmp, "median-mse", output_loss="median_mse")
@@ -267,8 +268,8 @@ def main(argv=None) -> int:
         "| measurement | seconds | ratio | target |", "|---|---|---|---|",
         f"| (a) floor: teacher fwd + student fwd/bwd + step | {cell(a['floor'])} | 1.00 | |",
         f"| (a) output KD step | {cell(a['output_kd'])} | {a['output_kd_vs_floor']:.2f}x floor | <= 1.10x |",
-        f"| (a) floor, feature+attention batch | {cell(a['floor_feature_attention_batch'])} | 1.00 | |",
-        f"| (a) feature+attention KD step | {cell(a['feature_attention_kd'])} | {a['feature_attention_kd_vs_floor']:.2f}x floor | <= 1.25x |",
+        f"| (a) feature+attention KD step | {cell(a['feature_attention_kd'])} | {a['feature_attention_kd_vs_floor']:.2f}x floor, "
+        f"{a['feature_attention_vs_output_kd']:.2f}x output KD | <= 1.25x floor |",
         f"| (b) design note: pipeline.predict + median MSE | {cell(b['design_note'])} | {b['speedup']:.2f}x ours | |",
         f"| (b) ours, median_mse | {cell(b['ours'])} | 1.00 | |",
         f"| (c) cached teacher step (epochs 2+) | {cell(c['cached_step'])} | {c['cached_vs_student_only']:.2f}x student-only | <= 1.05x |",

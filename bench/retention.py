@@ -285,7 +285,7 @@ def run(args: argparse.Namespace) -> dict:
 
 def markdown(results: dict) -> str:
     lines = [f"# Zero-shot retention: {results['regime']}", "", f"`{results['command']}`", "",
-             f"Teacher: {results['teacher']}; {results['steps']} steps per student; mean ± std over seeds of the "
+             f"Teacher: {_teacher_named(results)}; {results['steps']} steps per student; mean ± std over seeds of the "
              "student's score over the teacher's (1.0 keeps everything; below 1 is better than the teacher).", "",
              "| variant | seeds | in-domain WQL | held-out WQL | seasonality suite MAE |", "|---|---|---|---|---|"]
     for variant, seeds in results["runs"].items():
@@ -309,6 +309,14 @@ def markdown(results: dict) -> str:
         lines += ["", "Not run (`--report-only`: no results file, cut for the CPU budget): "
                   + "; ".join(results["not_run"]) + "."]
     return "\n".join(lines) + "\n"
+
+
+def _teacher_named(results: dict) -> str:
+    """The teacher by name, alias and weights digest where the results recorded them, else as given."""
+    teacher = results.get("provenance", {}).get("teacher")
+    if not teacher:
+        return str(results["teacher"])
+    return f"{teacher['name']} (`{teacher['alias']}`, weights sha256 {str(teacher['weights_sha256'])[:12]})"
 
 
 def plot_curves(runs: dict[str, dict], path: Path, title: str) -> bool:
@@ -373,7 +381,12 @@ def main(argv: list[str] | None = None) -> int:
     results = run(args)
     curves = Path(args.out) / f"retention_{args.regime}_curves.png"
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    title = f"{args.regime}: teacher {args.teacher}, {args.steps} steps"
+    recorded = [entry.get("provenance", {}).get("teacher", {}) for seeds in results["runs"].values()
+                for entry in seeds.values()]
+    # as the runs recorded it; runs from before per-run provenance: the alias as the report resolves it
+    teacher = next((t.get("name") for t in recorded if t.get("name")),
+                   results.get("provenance", {}).get("teacher", {}).get("name", args.teacher))
+    title = f"{args.regime}: distilled from {teacher}, {args.steps} steps at batch {args.batch_size}"
     text = markdown(results) + (f"\nLearning curves: `{curves.name}`.\n" if plot_curves(results["runs"], curves, title) else "")
     write_results(args.out, f"retention_{args.regime}", text, results)
     return 0

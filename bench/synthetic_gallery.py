@@ -59,7 +59,13 @@ def main() -> None:
             values = np.atleast_2d(make(rng))
             for row in values:
                 ax.plot(row, lw=0.8)
-        fig.suptitle(f"{name}: 6 samples, seed {args.seed}")
+            ax.grid(alpha=0.25)
+        for ax in axes[-1]:
+            ax.set_xlabel("time step")
+        for ax in axes[:, 0]:
+            ax.set_ylabel("value (unitless)")
+        rows = "; several lines: one group's series" if name == "multivariate_group" else ""
+        fig.suptitle(f"generator {name}: 6 samples of {args.length} steps, seed {args.seed}{rows}")
         fig.tight_layout()
         fig.savefig(args.out / f"synthetic_{name}.png", dpi=80)
         plt.close(fig)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -225,8 +226,22 @@ def evaluate(config: EvaluateConfig | None = None, **options: Any) -> dict[str, 
     results["models"] = {
         name: {"source": named[name], "parameters": forecaster_parameters(model)} for name, model in models.items()
     }
-    write_report(results, forecasts, benchmarks, Path(cfg.output))
+    write_report(results, forecasts, benchmarks, Path(cfg.output),
+                 title="; ".join(_described(name, source) for name, source in named.items()))
     return results
+
+
+def _described(name: str, source: str) -> str:
+    """``name = source``, with the teacher and steps of a distilled student (its ``distillation.json``)."""
+    record_file = Path(str(source)) / "distillation.json"
+    if not record_file.is_file():
+        return f"{name} = {source}"
+    try:
+        record = json.loads(record_file.read_text())
+        return (f"{name} = {source} (distilled from {record['teacher']['name']}, "
+                f"{record['training']['steps']} steps)")
+    except (ValueError, KeyError, TypeError):  # a record of another version: the name alone
+        return f"{name} = {source}"
 
 
 def evaluate_on_fev(cfg: EvaluateConfig, named: dict[str, str]) -> dict[str, Any]:

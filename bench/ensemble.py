@@ -75,6 +75,18 @@ def summary(results: dict, name: str) -> dict:
             "datasets": {d: r["scores"][name] for d, r in results["datasets"].items()}}
 
 
+def recorded_season(entry: dict) -> int | str | None:
+    """The season a student's statistical teacher used, from its run record: a length, or "per series"."""
+    season = (entry.get("ensemble") or {}).get("season_length")
+    return "per series" if isinstance(season, dict) else season
+
+
+def reusable(entry: dict, teachers: list[str], season_length: int | None) -> bool:
+    """Whether a finished student's results answer the request: always without a statistical teacher, else only
+    when it used the requested season (``None``: each series' own)."""
+    return STATISTICAL not in teachers or recorded_season(entry) == (season_length or "per series")
+
+
 def student_file(out: Path, student: str, seed: int) -> Path:
     slug = student.replace(" ", "_").replace("(", "").replace(")", "").replace("+", "-")
     return out / "ensemble" / slug / f"seed{seed}.json"
@@ -122,12 +134,11 @@ def main(argv: list[str] | None = None) -> int:
             file = student_file(out, student, seed)
             if file.is_file():
                 kept = json.loads(file.read_text())
-                season = kept.get("options", {}).get("season_length")
-                if STATISTICAL not in teachers or season == args.season_length or args.report_only:
+                if reusable(kept, teachers, args.season_length) or args.report_only:
                     students.setdefault(student, {})[str(seed)] = kept
                     continue
-                print(f"{student} seed {seed}: its results used season length {season}, not "
-                      f"{args.season_length or 'each series own'}: trained again", flush=True)
+                print(f"{student} seed {seed}: its statistical teacher used season {recorded_season(kept)}, not "
+                      f"{args.season_length or 'per series'}: trained again", flush=True)
             if args.report_only:
                 not_run.append(f"{student} seed {seed}")
                 continue

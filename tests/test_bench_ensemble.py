@@ -55,3 +55,15 @@ def test_a_win_on_wql_that_reverses_on_mase_says_so():
     beats = next(line for line in lines if line.startswith("student from v0+v1+v2 (auto) beats student from v2"))
     assert ": met (gap +0.0190" in beats and "on MASE missed (gap -0.0290" in beats
     assert "student from v0+v1+v2 (auto) within 2% of v0+v1+v2 (auto): met (1.003x); on MASE missed (1.067x)" in lines
+
+
+def test_a_student_is_retrained_when_its_statistical_teacher_used_another_season():
+    # what the first version of the benchmark recorded (one season of 12 for every window), and what it does now
+    assert ensemble.recorded_season({"ensemble": {"season_length": 12}}) == 12
+    assert ensemble.recorded_season({"ensemble": {"season_length": {"per_series": {"1": 5, "12": 9}}}}) == "per series"
+    assert ensemble.recorded_season({"ensemble": None}) is None
+    old, new = {"ensemble": {"season_length": 12}}, {"ensemble": {"season_length": {"per_series": {"12": 9}}}}
+    with_ets, chronos_only = ["reference-v2", ensemble.STATISTICAL], ["reference-v2"]
+    assert not ensemble.reusable(old, with_ets, None) and ensemble.reusable(new, with_ets, None)
+    assert ensemble.reusable(old, with_ets, 12) and not ensemble.reusable(new, with_ets, 12)
+    assert ensemble.reusable({"ensemble": None}, chronos_only, None)  # no statistical teacher: season moot

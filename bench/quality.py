@@ -36,6 +36,8 @@ from common import (
     interleaved_timing,
     mean_std,
     pm,
+    provenance,
+    provenance_line,
     relative_wql,
     run_options,
     score,
@@ -141,7 +143,8 @@ def main(argv=None) -> int:
                     monthly.horizon)
     parameters = {name: sum(p.numel() for p in m.parameters())
                   for name, m in {"teacher": teacher, **first_students}.items()}
-    result = {"command": command_line("quality.py", argv), "seeds": seeds_of(args), "steps": args.steps,
+    result = {"command": command_line("quality.py", argv), "provenance": provenance(args.teacher, argv, "quality.py"),
+              "seeds": seeds_of(args), "steps": args.steps,
               "teacher": args.teacher, "students_from": args.students_from, "teacher_scores": teacher_results, "runs": runs, "latency": costs,
               "parameters": parameters, "first_seed_scores": first}
     write_results(args.out, "quality", markdown(result, markdown_table(first)), result)
@@ -154,6 +157,7 @@ def markdown(result: dict, first_table: str) -> str:
     teacher_vs_sn = relative_wql(teacher, "teacher", "seasonal_naive")
     lines = ["# Quality: teacher vs distilled student vs truth-only student (M3)", "",
              f"Command: `{result['command']}`", "",
+             *([provenance_line(result["provenance"]), ""] if result.get("provenance") else []),
              f"Teacher `{result['teacher']}`; {result['steps']} steps per student; seeds {result['seeds']}; "
              "mean ± std over seeds (sample std; 0 with one seed)."
              + (f" Students: the finished runs in `{result['students_from']}` (not retrained here)."

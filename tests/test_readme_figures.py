@@ -8,6 +8,7 @@ figures found beside it in the same passage: a difference, twice one (2 std), a 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -81,3 +82,15 @@ def test_a_changed_figure_is_caught():
     planted = prose.replace(figure, f"{float(figure) + 0.0173:.3f}", 1)  # a typo a reader would catch
     assert unfound(prose, files) == []
     assert unfound(planted, files) == [f"{float(figure) + 0.0173:.3f}"]
+
+
+def test_the_results_files_that_name_their_teacher_by_alias_scored_the_teacher_the_readme_says():
+    """quality.json predates per-file provenance and names its teacher `reference`, an alias that moved v0 -> v1 ->
+    v2; the README says it ran with v2. Its teacher's M3 scores must be v2's, as teacher.json scored them."""
+    results = Path(__file__).resolve().parents[1] / "bench" / "results"
+    quality = json.loads((results / "quality.json").read_text())
+    teachers = json.loads((results / "teacher.json").read_text())["m3"]["datasets"]
+    for name, scored in quality["teacher_scores"]["datasets"].items():
+        by_version = {v: teachers[name]["scores"][v]["WQL"] for v in ("v0", "v1", "v2")}
+        matching = [v for v, wql in by_version.items() if abs(wql - scored["scores"]["teacher"]["WQL"]) < 1e-9]
+        assert matching == ["v2"], (name, by_version, scored["scores"]["teacher"])

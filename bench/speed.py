@@ -37,6 +37,9 @@ from common import command_line, interleaved_timing, peak_rss_mb, provenance, pr
 from torch.nn import functional as F
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+#: measurement letter (module doc) -> its key in speed.json
+PARTS = {"a": "a_step_vs_floor", "b": "b_design_note_vs_ours", "c": "c_cache", "d": "d_forecast",
+         "e": "e_memory_context2048"}
 
 
 def _sync():
@@ -187,6 +190,20 @@ def memory_worker(variant: str, batch_size: int, teacher: str) -> dict:
     return {"peak_memory_mb": peak_mb, "kind": "cuda max allocated" if DEVICE == "cuda" else "process peak RSS (VmHWM)"}
 
 
+def made_by_lines(results: dict) -> list[str]:
+    """What produced each measurement: one line when one run made them all, else one per run."""
+    runs: dict[str, list[str]] = {}
+    by_run: dict[str, dict] = {}
+    for key, made in results.get("made_by", {}).items():
+        name = f"{made.get('command')} @ {str(made.get('commit'))[:10]}"
+        runs.setdefault(name, []).append(key.split("_")[0])
+        by_run[name] = made
+    if len(runs) <= 1:
+        return [provenance_line(results["provenance"])]
+    return [f"- ({', '.join(letters)}): `{by_run[name]['command']}`; " + provenance_line(by_run[name])
+            for name, letters in runs.items()]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--teacher", default="reference")
@@ -195,6 +212,9 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--memory-batch-size", type=int, default=16)
     parser.add_argument("--out", default="bench/results")
+    parser.add_argument("--parts", default="abcde",
+                        help="the measurements to run (letters of the module doc); the others are kept from the "
+                             "existing speed.json with the provenance of the run that made them [default: all]")
     parser.add_argument("--memory-worker", help=argparse.SUPPRESS)
     parser.add_argument("--memory-teacher", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -208,51 +228,71 @@ def main(argv=None) -> int:
     from chronos_distill.data.competition import training_table
 
     args.transfer = training_table(("M1", "M3"))
+    parts = set(args.parts)
+    suffix = "" if DEVICE == "cpu" else "-" + torch.cuda.get_device_name().replace(" ", "_").lower()
+    earlier = Path(args.out) / f"speed{suffix}.json"
+    kept = json.loads(earlier.read_text()) if parts != set(PARTS.values()) and earlier.is_file() else {}
     results: dict = {"device": torch.cuda.get_device_name() if DEVICE == "cuda" else f"cpu ({torch.get_num_threads()} threads)"}
+    this_run = {"command": command_line("speed.py", raw_args), **provenance(args.teacher, raw_args, "speed.py")}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        # (a) steps vs floor
-        run, trainer, batch = prepared(args, tmp, "output")
-        student = copy.deepcopy(unwrap(trainer.model).student)
-        _, trainer_fa, _ = prepared(args, tmp, "feature-attention", feature_weight=0.1, attention_weight=0.1,
-                                    attention_kind="both")
-        # one interleaved group on one batch: the cost of the feature and attention terms is the gap between the
-        # two KD steps, which separate runs cannot measure (their step times vary by more than that gap)
-        a = timed({"floor": floor_step(run.teacher, student, batch), "output_kd": trainer_step(trainer, batch),
-                   "feature_attention_kd": trainer_step(trainer_fa, batch)}, args.repeats)
-        results["a_step_vs_floor"] = {
-            "floor": a["floor"], "output_kd": a["output_kd"], "feature_attention_kd": a["feature_attention_kd"],
-            "output_kd_vs_floor": a["output_kd"]["median_s"] / a["floor"]["median_s"],
-            "feature_attention_kd_vs_floor": a["feature_attention_kd"]["median_s"] / a["floor"]["median_s"],
-            "feature_attention_vs_output_kd": a["feature_attention_kd"]["median_s"] / a["output_kd"]["median_s"],
-        }
-        # (b) design note vs ours, same batch
-        _, trainer_mse, _ = prepared(args, tmp, "median-mse", output_loss="median_mse")
-        b = timed({"design_note": design_note_step(run.teacher, copy.deepcopy(student), batch, args.prediction_length),
-                   "ours": trainer_step(trainer_mse, batch)}, args.repeats)
-        results["b_design_note_vs_ours"] = {**b, "speedup": b["design_note"]["median_s"] / b["ours"]["median_s"]}
-        # (c) cached teacher (epochs 2+) vs plain student training vs the live teacher
-        _, trainer_cache, batch_cache = prepared(args, tmp, "cached", teacher_cache=str(tmp / "cache"), cache_batches=4)
-        uncached = {k: v for k, v in batch_cache.items() if k != "teacher_quantiles"}  # forces the live teacher
-        c = timed({"cached_step": trainer_step(trainer_cache, batch_cache),
-                   "student_only_step": floor_step(None, copy.deepcopy(student), batch_cache, with_teacher=False),
-                   "live_teacher_step": trainer_step(trainer, uncached)}, args.repeats)
-        results["c_cache"] = {**c, "cached_vs_student_only": c["cached_step"]["median_s"] / c["student_only_step"]["median_s"]}
-        # (d) forecast cost of the real shapes
-        results["d_forecast"] = forecast_costs(args.repeats)
-        # (e) peak memory at context 2048, one process per variant; the teacher is built here, not in the workers
-        save_memory_teacher(tmp / "memory-teacher")
-        results["e_memory_context2048"] = {}
-        for variant in ("output", "feature+attention"):
-            done = subprocess.run([sys.executable, __file__, *raw_args, "--memory-worker", variant, "--memory-teacher",
-                                   str(tmp / "memory-teacher")], capture_output=True, text=True)
-            if done.returncode:
-                sys.stderr.write(done.stderr[-4000:])
-                raise SystemExit(f"memory worker {variant} failed")
-            line = next(row for row in done.stdout.splitlines() if row.startswith("SPEED-RESULT "))
-            results["e_memory_context2048"][variant] = json.loads(line.split(" ", 1)[1])
-    results["command"] = command_line("speed.py", raw_args)
-    results["provenance"] = provenance(args.teacher, raw_args, "speed.py")
+        if parts & {"a", "b", "c"}:
+            run, trainer, batch = prepared(args, tmp, "output")
+            student = copy.deepcopy(unwrap(trainer.model).student)
+        if "a" in parts:  # steps vs floor
+            _, trainer_fa, _ = prepared(args, tmp, "feature-attention", feature_weight=0.1, attention_weight=0.1,
+                                        attention_kind="both")
+            # one interleaved group on one batch: the cost of the feature and attention terms is the gap between
+            # the two KD steps, which separate runs cannot measure (their step times vary by more than that gap)
+            a = timed({"floor": floor_step(run.teacher, student, batch), "output_kd": trainer_step(trainer, batch),
+                       "feature_attention_kd": trainer_step(trainer_fa, batch)}, args.repeats)
+            results["a_step_vs_floor"] = {
+                "floor": a["floor"], "output_kd": a["output_kd"], "feature_attention_kd": a["feature_attention_kd"],
+                "output_kd_vs_floor": a["output_kd"]["median_s"] / a["floor"]["median_s"],
+                "feature_attention_kd_vs_floor": a["feature_attention_kd"]["median_s"] / a["floor"]["median_s"],
+                "feature_attention_vs_output_kd": a["feature_attention_kd"]["median_s"] / a["output_kd"]["median_s"],
+            }
+        if "b" in parts:  # design note vs ours, same batch
+            _, trainer_mse, _ = prepared(args, tmp, "median-mse", output_loss="median_mse")
+            b = timed({"design_note": design_note_step(run.teacher, copy.deepcopy(student), batch,
+                                                       args.prediction_length),
+                       "ours": trainer_step(trainer_mse, batch)}, args.repeats)
+            results["b_design_note_vs_ours"] = {**b, "speedup": b["design_note"]["median_s"] / b["ours"]["median_s"]}
+        if "c" in parts:  # cached teacher (epochs 2+) vs plain student training vs the live teacher
+            _, trainer_cache, batch_cache = prepared(args, tmp, "cached", teacher_cache=str(tmp / "cache"),
+                                                     cache_batches=4)
+            uncached = {k: v for k, v in batch_cache.items() if k != "teacher_quantiles"}  # forces the live teacher
+            c = timed({"cached_step": trainer_step(trainer_cache, batch_cache),
+                       "student_only_step": floor_step(None, copy.deepcopy(student), batch_cache, with_teacher=False),
+                       "live_teacher_step": trainer_step(trainer, uncached)}, args.repeats)
+            results["c_cache"] = {**c, "cached_vs_student_only":
+                                  c["cached_step"]["median_s"] / c["student_only_step"]["median_s"]}
+        if "d" in parts:  # forecast cost of the real shapes
+            results["d_forecast"] = forecast_costs(args.repeats)
+        if "e" in parts:  # peak memory at context 2048, one process per variant; the teacher is built here
+            save_memory_teacher(tmp / "memory-teacher")
+            results["e_memory_context2048"] = {}
+            for variant in ("output", "feature+attention"):
+                worker_args = [w for w in raw_args if not w.startswith("--parts")]
+                done = subprocess.run([sys.executable, __file__, *worker_args, "--memory-worker", variant,
+                                       "--memory-teacher", str(tmp / "memory-teacher")], capture_output=True, text=True)
+                if done.returncode:
+                    sys.stderr.write(done.stderr[-4000:])
+                    raise SystemExit(f"memory worker {variant} failed")
+                line = next(row for row in done.stdout.splitlines() if row.startswith("SPEED-RESULT "))
+                results["e_memory_context2048"][variant] = json.loads(line.split(" ", 1)[1])
+    results["command"], results["provenance"] = this_run["command"], provenance(args.teacher, raw_args, "speed.py")
+    results["made_by"] = {}
+    for letter, key in PARTS.items():
+        if letter in parts:
+            results["made_by"][key] = this_run
+        elif key in kept:  # an earlier run's measurement, with what produced it
+            results[key] = kept[key]
+            results["made_by"][key] = kept.get("made_by", {}).get(key) or {"command": kept["command"],
+                                                                        **kept.get("provenance", {})}
+        else:
+            raise SystemExit(f"speed.py: part {letter} ({key}) was not run and {earlier} does not hold it: add "
+                             f"{letter} to --parts")
 
     a, b, c, d, e = (results[k] for k in ("a_step_vs_floor", "b_design_note_vs_ours", "c_cache", "d_forecast",
                                           "e_memory_context2048"))
@@ -263,7 +303,7 @@ def main(argv=None) -> int:
 
     text = "\n".join([
         f"# Speed ({results['device']})", "", f"Command: `{results['command']}`", "",
-        provenance_line(results["provenance"]), "",
+        *made_by_lines(results), "",
         "Median seconds (IQR) over the repeats; the variants of each group timed in turn.", "",
         "| measurement | seconds | ratio | target |", "|---|---|---|---|",
         f"| (a) floor: teacher fwd + student fwd/bwd + step | {cell(a['floor'])} | 1.00 | |",
@@ -287,7 +327,6 @@ def main(argv=None) -> int:
         f"{e['output']['kind']}): output KD {e['output']['peak_memory_mb']:.0f} MB, feature+attention KD "
         f"{e['feature+attention']['peak_memory_mb']:.0f} MB.", "",
     ])
-    suffix = "" if DEVICE == "cpu" else "-" + torch.cuda.get_device_name().replace(" ", "_").lower()
     write_results(args.out, f"speed{suffix}", text, results)
     return 0
 

@@ -38,6 +38,7 @@ from common import (
     command_line,
     mean_std,
     pm,
+    provenance,
     run_options,
     score,
     score_student,
@@ -97,7 +98,8 @@ def main(argv=None) -> int:
                      + f" | {pm([r['vs_teacher'] for r in variant_runs])} | "
                      f"{mean_std([r['seconds_per_step'] for r in variant_runs])[0]:.3f} | "
                      f"{mean_std([r['peak_rss_mb'] for r in variant_runs])[0]:.0f} |")
-    result = {"command": command_line("ablation.py", argv), "seeds": seeds_of(args), "steps": args.steps,
+    result = {"command": command_line("ablation.py", argv), "provenance": provenance(args.teacher, argv, "ablation.py"),
+              "seeds": seeds_of(args), "steps": args.steps,
               "teacher_scores": teacher, "runs": runs}
     write_results(args.out, "ablation", "\n".join(lines) + "\n", result)
     return 0

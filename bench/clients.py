@@ -31,6 +31,8 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from common import command_line, provenance, write_results
+
 HERE = Path(__file__).resolve().parent
 #: Upstream tests that need the network (S3, the Hugging Face Hub, fev's hub datasets).
 NETWORK_TESTS = ("loads_from_s3", "loads_from_hf", "dummy_fev_task")
@@ -178,29 +180,28 @@ def markdown(result: dict, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--student", type=Path, help="exported student folder (default: distil one, 20 steps)")
     parser.add_argument("--work", type=Path, default=Path("/work/runs/clients"), help="virtual envs and scratch")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     parser.add_argument("--skip-autogluon", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
-    command = "python bench/clients.py " + shlex.join(sys.argv[1:])
+    command = command_line("clients.py", argv)
 
     student = args.student or make_student(args.work)
     config = json.loads((student / "config.json").read_text())
     description = (f"{'given folder ' + student.name if args.student else 'distilled from the reference teacher, 20 steps'}"
                    f"; d_model {config['d_model']}, {config['num_layers']} layers")
-    result = {"student": {"description": description, "d_model": config["d_model"]},
+    result = {"command": command,
+              "provenance": provenance("reference", argv, "clients.py", models={"student": str(student)}),
+              "student": {"description": description, "d_model": config["d_model"]},
               "upstream": upstream_suite(student, args.work),
               "autogluon": {"version": "skipped", "steps": {}} if args.skip_autogluon
               else autogluon_steps(student, args.work)}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "clients.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "clients.md").write_text(markdown(result, command))
-    print(markdown(result, command))
+    write_results(args.out, "clients", markdown(result, command), result)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -120,41 +120,61 @@ def changed_options(recorded: dict[str, Any], requested: dict[str, Any]) -> list
     return changed
 
 
-def provenance(teacher: str, argv: list[str] | None, script: str) -> dict[str, Any]:
-    """What produced a results file: the commit (and whether the tree had changes), the command, the teacher by
-    name and the sha256 of its weights file, the threads and the machine."""
+def model_record(source: str) -> dict[str, Any]:
+    """A model by name (bundled alias, folder or hub id) with the sha256 of its weights file where it is on disk."""
     import hashlib
+
+    from chronos_distill.chronos2.checkpoints import describe_teacher, local_folder
+
+    folder = local_folder(source)
+    weights = folder / "model.safetensors" if folder is not None else None
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest() if weights is not None and weights.is_file() else None
+    return {**describe_teacher(source).to_dict(), "alias": source, "weights_sha256": digest}
+
+
+def provenance(teacher: str | None, argv: list[str] | None, script: str,
+               models: dict[str, str] | None = None) -> dict[str, Any]:
+    """What produced a results file: the commit (and whether the tree had changes), the command, the teacher by
+    name and the sha256 of its weights file (``None``: no trained model), any other models it scored (``models``: table name -> source), the
+    threads and the machine."""
     import os
     import platform
 
     import torch
 
-    from chronos_distill.chronos2.checkpoints import describe_teacher, local_folder
-
     def git(*cmd: str) -> str:
         done = subprocess.run(["git", *cmd], capture_output=True, text=True, cwd=HERE)
         return done.stdout.strip()
 
-    folder = local_folder(teacher)
-    weights = folder / "model.safetensors" if folder is not None else None
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest() if weights is not None and weights.is_file() else None
-    return {
-        "commit": git("rev-parse", "HEAD"), "tree_changed": bool(git("status", "--porcelain", "--untracked-files=no")),
+    record = {
+        # results files the benchmark (re)writes itself do not make the tree "changed"
+        "commit": git("rev-parse", "HEAD"),
+        "tree_changed": bool(git("status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                                 ":(top,exclude)bench/results")),
         "command": command_line(script, argv),
-        "teacher": {**describe_teacher(teacher).to_dict(), "alias": teacher, "weights_sha256": digest},
+        "teacher": model_record(teacher) if teacher is not None else None,
         "threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
                    f"{platform.python_version()}, torch {torch.__version__}",
     }
+    if models:
+        record["models"] = {name: model_record(source) for name, source in models.items()}
+    return record
 
 
 def provenance_line(prov: dict[str, Any]) -> str:
-    """One markdown line naming what :func:`provenance` recorded: commit, teacher with its digest, threads, machine."""
-    teacher = prov["teacher"]
+    """One markdown line naming what :func:`provenance` recorded: commit, teacher with its digest, the other models,
+    threads, machine."""
+    def named(model: dict[str, Any]) -> str:
+        digest = str(model["weights_sha256"])[:12] if model.get("weights_sha256") else "not on disk"
+        return f"{model.get('name')} (`{model['alias']}`, weights sha256 {digest})"
+
     changed = ", with uncommitted changes" if prov.get("tree_changed") else ""
-    return (f"Commit {prov['commit'][:10]}{changed}; teacher {teacher.get('name')} (`{teacher['alias']}`, weights "
-            f"sha256 {str(teacher['weights_sha256'])[:12]}); {prov['threads']} thread(s) "
-            f"(OMP_NUM_THREADS={prov['omp_num_threads']}); {prov['machine']}.")
+    models = prov.get("models") or {}
+    scored = ("; models scored: " + ", ".join(f"{name} = {named(m)}" for name, m in models.items())) if models else ""
+    teacher = f"; teacher {named(prov['teacher'])}" if prov.get("teacher") else "; no trained teacher"
+    return (f"Commit {prov['commit'][:10]}{changed}{teacher}{scored}; {prov['threads']} "
+            f"thread(s) (OMP_NUM_THREADS={prov['omp_num_threads']}); {prov['machine']}.")
 
 
 def _train(spec: Path) -> None:
@@ -259,7 +279,18 @@ def interleaved_timing(variants: dict[str, Callable[[], Any]], repeats: int = 10
 
 
 def write_results(out: str | Path, stem: str, markdown: str, results: dict[str, Any]) -> None:
-    """``<out>/<stem>.md`` and ``<out>/<stem>.json`` (both should name the command that made them)."""
+    """``<out>/<stem>.md`` and ``<out>/<stem>.json``, both naming what produced them: ``results["provenance"]``
+    (from :func:`provenance`) is required, and its line goes into the markdown after the line naming the command
+    when the markdown does not hold it yet."""
+    prov = results.get("provenance")
+    if not isinstance(prov, dict) or not prov.get("commit"):
+        raise ValueError(f"{stem}: a results file needs the provenance of its run (bench/common.py::provenance)")
+    line = provenance_line(prov)
+    if line not in markdown:
+        lines = markdown.split("\n")
+        at = next((i + 1 for i, text in enumerate(lines) if "python bench/" in text), 1)
+        lines[at:at] = ["", line]
+        markdown = "\n".join(lines)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.md").write_text(markdown)

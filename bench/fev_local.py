@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import command_line, write_results
+from common import command_line, provenance, write_results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summaries.to_csv(out / "fev_local_summaries.csv", index=False)
-    results = {"command": command_line("fev_local.py", argv), "teacher": args.teacher, "student": args.student,
+    results = {"command": command_line("fev_local.py", argv),
+               "provenance": provenance(args.teacher, argv, "fev_local.py", models={args.student_name: args.student}),
+               "teacher": args.teacher, "student": args.student,
                "cross_learning": args.cross_learning, "leaderboard": board.reset_index().to_dict(orient="records"),
                "test_error": per_task.to_dict(), "MASE": mase.to_dict()}
     write_results(out, "fev_local", "\n".join(lines) + "\n", results)

@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from common import add_training_arguments, command_line, interleaved_timing, write_results
+from common import add_training_arguments, command_line, interleaved_timing, provenance, write_results
 from retention import Retention, run_file
 
 DEFAULT_RUNGS = "256x2,256x4,384x2,384x4,512x2"
@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         rows[rung] = {"parameters": count_parameters(pipelines[rung].model), "held_out": entry["held-out"]["vs_teacher"],
                       "in_domain": entry["in-domain"]["vs_teacher"], "suite": entry["suite"]["geomean"],
                       **_latency(timing[rung])}
-    results = {"command": command_line("ladder.py", argv), "teacher": args.teacher, "seed": args.seed,
+    results = {"command": command_line("ladder.py", argv), "provenance": provenance(args.teacher, argv, "ladder.py"),
+               "teacher": args.teacher, "seed": args.seed,
                "steps": args.steps, "seasonal_naive_vs_teacher_held_out": naive_vs_teacher, "rungs": rows,
                "run_files": {r: str(run_file(args.out, args.regime, rung_variant(*map(int, r.split("x"))), args.seed))
                              for r in entries}}

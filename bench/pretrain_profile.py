@@ -19,14 +19,13 @@ Writes ``pretrain_profile.md`` and ``pretrain_profile.json``: median and interqu
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from common import command_line, provenance, write_results
 
 from chronos_distill.chronos2.loading import load_teacher
 from chronos_distill.config import PretrainConfig
@@ -44,14 +43,14 @@ def quartiles(values: list[float]) -> dict[str, float]:
     return {"median": float(median), "iqr": float(q3 - q1), "n": len(values)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=12, help="timed steps per mix (after one warm-up step)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    command = "python bench/pretrain_profile.py " + shlex.join(sys.argv[1:])
+    command = command_line("pretrain_profile.py", argv)
 
     rng = np.random.default_rng(0)
     start = time.perf_counter()
@@ -81,7 +80,7 @@ def main() -> None:
                 times[name]["model"].append(model_s)
                 contexts[name].append(int(batch["context"].shape[1]))
 
-    result = {"command": command, "threads": args.threads, "kernel_bank_s": bank_s, "mixes": {}}
+    result = {"command": command, "provenance": provenance("reference", argv, "pretrain_profile.py"), "threads": args.threads, "kernel_bank_s": bank_s, "mixes": {}}
     for name in streams:
         data, model_t = times[name]["data"], times[name]["model"]
         total = np.array(data) + np.array(model_t)
@@ -98,11 +97,8 @@ def main() -> None:
         lines.append(f"| {name} | {cell(r['data'])} | {cell(r['model'])} | {cell(r['step'])} | {r['data_share']:.1%} "
                      f"| {r['mean_context']:.0f} |")
     lines += ["", f"The KernelSynth bank ({V1_MIX['kernel_bank_size']} samples, once per run and worker): {bank_s:.1f} s."]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "pretrain_profile.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "pretrain_profile.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "pretrain_profile", "\n".join(lines) + "\n", result)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -19,7 +19,7 @@ import copy
 import math
 from pathlib import Path
 
-from common import add_training_arguments, command_line, pm, seeds_of, write_results
+from common import add_training_arguments, command_line, pm, provenance, seeds_of, write_results
 from transformers import TrainerCallback
 
 from chronos_distill import load_teacher
@@ -81,6 +81,7 @@ def main(argv=None) -> int:
                                   "steps_to_within_3pct": within[0] if within else None,
                                   "train_runtime_s": output.metrics.get("train_runtime")})
     results["command"] = command_line("pruning.py", argv)
+    results["provenance"] = provenance(args.teacher, argv, "pruning.py")
 
     lines = ["| init | step | WQL vs teacher (geo-mean, mean ± std over seeds) |", "|---|---|---|"]
     for init in ("random", "pruned"):

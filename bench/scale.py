@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import peak_rss_mb, provenance, write_results
+from common import model_record, peak_rss_mb, provenance, write_results
 
 FREQS = {"monthly": "MS", "daily": "D"}
 
@@ -159,6 +159,11 @@ def report(results: dict) -> str:
              f"({prov['machine']}, {prov['threads']} thread(s)). Each cell is one fresh process (1 run), under a "
              f"{results.get('memory_cap_gb', MEMORY_CAP_GB)} GiB address-space cap: a corpus that does not fit fails "
              "there, its error shown.", "",
+             f"Teachers: the distill stage's {prov['teacher']['name']} (weights sha256 "
+             f"{str(prov['teacher']['weights_sha256'])[:12]})"
+             + (f"; the labelling stage's {results['label']['record']['name']} (`{results['label']['teacher']}`, "
+                f"weights sha256 {str(results['label']['record']['weights_sha256'])[:12]})"
+                if results.get("label", {}).get("record") else "") + ".", "",
              f"## Checking and preparing a corpus (`load_series` on a folder of {results['shards']} Parquet shards)", "",
              "| series | steps each | frequency | rows | seconds | peak RSS (MB) |", "|---|---|---|---|---|---|"]
     for row in results["check"]:
@@ -301,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             print(results["distill"][-1], flush=True)
     if args.label_batches:
         corpus = write_corpus(scratch / "label-1000", 1000, args.length, "MS", args.shards)
-        results["label"] = {"teacher": args.label_teacher, "batches": args.label_batches, "runs": []}
+        results["label"] = {"teacher": args.label_teacher, "record": model_record(args.label_teacher), "batches": args.label_batches, "runs": []}
         for processes in (1, 2):
             row = in_process("label", processes=processes, corpus=str(corpus), teacher=args.label_teacher,
                              cache=str(scratch / f"cache-{processes}"), batches=args.label_batches)

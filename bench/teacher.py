@@ -17,10 +17,10 @@ Writes ``teacher.md`` and ``teacher.json`` into ``--out``.
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
 import sys
 from pathlib import Path
+
+from common import command_line, provenance, write_results
 
 from chronos_distill.chronos2.loading import load_chronos2
 from chronos_distill.data.competition import load_m3_benchmarks
@@ -77,22 +77,20 @@ def markdown(result: dict, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="v0=reference-v0,v1=reference-v1,v2=reference-v2",
                         help="NAME=SOURCE pairs: bundled aliases, folders or hub ids")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
-    args = parser.parse_args()
-    command = "python bench/teacher.py " + shlex.join(sys.argv[1:])
+    args = parser.parse_args(argv)
+    command = command_line("teacher.py", argv)
     sources = parse_models(args.model)
     models = {name: load_chronos2(source, role="model") for name, source in sources.items()}
     m3, _ = evaluate_models(models, {f"m3_{k}": v for k, v in load_m3_benchmarks().items()})
-    result = {"models": sources, "m3": m3, "suite": {name: score_suite(model) for name, model in models.items()}}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "teacher.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "teacher.md").write_text(markdown(result, command))
-    print(markdown(result, command))
+    result = {"command": command, "provenance": provenance(None, argv, "teacher.py", models=sources),
+              "models": sources, "m3": m3, "suite": {name: score_suite(model) for name, model in models.items()}}
+    write_results(args.out, "teacher", markdown(result, command), result)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

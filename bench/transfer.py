@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -207,7 +208,8 @@ def tune(args) -> None:
     best_weighting = min(weightings, key=lambda w: trial(f"KD + all, {w or 'uniform'}", steps,
                                                          variant_options("KD + all", total, w)))
     chosen = {"steps": steps, "shares_total": total, "weighting": best_weighting}
-    result = {"command": command_line("transfer.py", args.argv), "chosen": chosen, "trials": trials,
+    result = {"command": command_line("transfer.py", args.argv),
+              "provenance": provenance(args.teacher, args.argv, "transfer.py"), "chosen": chosen, "trials": trials,
               "low_data_ids": sample,
               "validation": f"whole series: a seeded {VALIDATION_SHARE:.0%} of each subset's low-data training series, "
                             "scored on the last H steps of their training portions"}
@@ -246,9 +248,23 @@ def test(args) -> None:
             costs[variant].append(run["seconds_per_step"])
             print(f"{args.regime} {variant} seed {seed}: {per_seed[variant][-1]['vs_teacher']:.4f} x teacher", flush=True)
     latency = latency_table(args.teacher, per_seed[variants[0]][0]["model_dir"], benchmarks)
-    result = {"command": command_line("transfer.py", args.argv), "regime": args.regime, "chosen": chosen,
+    result = {"command": command_line("transfer.py", args.argv),
+              "provenance": provenance(args.teacher, args.argv, "transfer.py"), "regime": args.regime, "chosen": chosen,
               "runs": per_seed, "seconds_per_step": costs, "latency": latency}
     write_results(args.out, f"transfer_{args.regime}", markdown(result, list(benchmarks), sample), result)
+
+
+def runs_provenance(result: dict, file: Path) -> dict:
+    """What produced the runs a report rebuilds: the test phase's own record, or for runs from before it was kept,
+    the commit that first committed their results file (from git history)."""
+    if result.get("runs_provenance"):
+        return result["runs_provenance"]
+    if "--phase test" in result.get("provenance", {}).get("command", ""):
+        return result["provenance"]
+    first = subprocess.run(["git", "log", "--diff-filter=A", "--format=%H", "--", file.name], cwd=file.parent,
+                           capture_output=True, text=True).stdout.split()
+    return {"commit": None, "committed_in": first[-1] if first else None, "command": result.get("command"),
+            "recorded_afterwards": "the commit that first committed this results file (git history)"}
 
 
 def report(args) -> None:
@@ -257,10 +273,15 @@ def report(args) -> None:
     result = json.loads((out / f"transfer_{args.regime}.json").read_text())
     sample = json.loads((out / "transfer_tuning.json").read_text())["low_data_ids"]
     datasets = list(next(iter(result["runs"].values()))[0]["teacher_wql"])
-    result["teacher"] = provenance(args.teacher, args.argv, "transfer.py")["teacher"]  # --teacher: the runs' own
+    result["runs_provenance"] = runs_provenance(result, out / f"transfer_{args.regime}.json")
+    result["provenance"] = provenance(args.teacher, args.argv, "transfer.py")  # this report's; --teacher: the runs'
+    result["teacher"] = result["provenance"]["teacher"]
+    runs = result["runs_provenance"]
+    runs_commit = (f"commit {runs['commit'][:10]}" if runs.get("commit")
+                   else f"committed in {runs['committed_in'][:10]} (their own commit was not recorded)")
     text = markdown(result, datasets, sample).replace(
         "\n\n", f"\n\nTables rebuilt by `{command_line('transfer.py', args.argv)}` from the runs' recorded scores; "
-        f"the runs' teacher: {result['teacher']['name']} (`{args.teacher}`, weights sha256 "
+        f"the runs ({runs_commit}) had the teacher {result['teacher']['name']} (`{args.teacher}`, weights sha256 "
         f"{str(result['teacher']['weights_sha256'])[:12]}).\n\n", 1)
     write_results(out, f"transfer_{args.regime}", text, result)
 

@@ -429,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
             plot_curves(found["task"], Path(args.out) / "two_stage_curves.png",
                         f"Task students distilled on M3 from teacher {task['provenance']['teacher']['name']}, "
                         f"{task['options']['max_steps']} steps")
+        found["provenance"] = provenance(args.teacher, args.argv, "two_stage.py")  # this report's own
         write_results(args.out, "two_stage", report_markdown(found, args), found)
         return 0
     stage = TwoStage(args)

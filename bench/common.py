@@ -135,7 +135,7 @@ def model_record(source: str) -> dict[str, Any]:
 def provenance(teacher: str | None, argv: list[str] | None, script: str,
                models: dict[str, str] | None = None) -> dict[str, Any]:
     """What produced a results file: the commit (and whether the tree had changes), the command, the teacher by
-    name and the sha256 of its weights file (``None``: no trained model), any other models it scored (``models``: table name -> source), the
+    name and the sha256 of its weights file (``None``: nothing is distilled), any other models it scored (``models``: table name -> source), the
     threads and the machine."""
     import os
     import platform
@@ -172,7 +172,7 @@ def provenance_line(prov: dict[str, Any]) -> str:
     changed = ", with uncommitted changes" if prov.get("tree_changed") else ""
     models = prov.get("models") or {}
     scored = ("; models scored: " + ", ".join(f"{name} = {named(m)}" for name, m in models.items())) if models else ""
-    teacher = f"; teacher {named(prov['teacher'])}" if prov.get("teacher") else "; no trained teacher"
+    teacher = f"; teacher {named(prov['teacher'])}" if prov.get("teacher") else "; no teacher (nothing is distilled)"
     return (f"Commit {prov['commit'][:10]}{changed}{teacher}{scored}; {prov['threads']} "
             f"thread(s) (OMP_NUM_THREADS={prov['omp_num_threads']}); {prov['machine']}.")
 

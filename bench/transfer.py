@@ -278,7 +278,7 @@ def report(args) -> None:
     result["teacher"] = result["provenance"]["teacher"]
     runs = result["runs_provenance"]
     runs_commit = (f"commit {runs['commit'][:10]}" if runs.get("commit")
-                   else f"committed in {runs['committed_in'][:10]} (their own commit was not recorded)")
+                   else f"committed in {runs['committed_in'][:10]}; their own commit was not recorded")
     text = markdown(result, datasets, sample).replace(
         "\n\n", f"\n\nTables rebuilt by `{command_line('transfer.py', args.argv)}` from the runs' recorded scores; "
         f"the runs ({runs_commit}) had the teacher {result['teacher']['name']} (`{args.teacher}`, weights sha256 "

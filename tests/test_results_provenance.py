@@ -91,7 +91,7 @@ def test_the_provenance_line_names_every_model_scored():
             "models": {"v0": {"name": "T0", "alias": "r0", "weights_sha256": "01" * 32},
                        "student": {"name": "S", "alias": "runs/s", "weights_sha256": None}}}
     line = common.provenance_line(prov)
-    assert "no trained teacher" in line
+    assert "no teacher (nothing is distilled)" in line
     assert "v0 = T0 (`r0`, weights sha256 010101010101)" in line
     assert "student = S (`runs/s`, weights sha256 not on disk)" in line
 

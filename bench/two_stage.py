@@ -506,14 +506,17 @@ def plot_family(found: dict, path: Path) -> bool:
         if naive is not None:
             ax.axhline(naive, color="tab:red", linestyle="--", label=f"seasonal naive on M1 + M3 ({naive:.2f}x)")
         ax.set_xscale("log")
-        ax.set_xlabel(label)
+        ax.set_xlabel(label + ("\nruns of one shape drawn side by side, each 7% right of the last" if same_shape
+                               and max(same_shape.values()) else ""))
         ax.set_ylabel("student / teacher (lower is better)")
         ax.grid(alpha=0.3)
     any_entry = next(iter(next(iter(general.values())).values()))
     seeds = sorted({s for v in general.values() for s in v})
     fig.suptitle(f"General students of teacher {any_entry['provenance']['teacher']['name']}\n"
-                 f"{any_entry['options']['max_steps']} steps each, seeds {','.join(seeds)} "
-                 f"(bars: std over 3+ seeds; one seed has none)", fontsize=10)
+                 f"{any_entry['options']['max_steps']} steps each, "
+                 + (f"seed {seeds[0]} (1 seed: no error bars)" if len(seeds) == 1
+                    else f"seeds {','.join(seeds)} (bars: std over 3+ seeds; a run with fewer has none)"),
+                 fontsize=10)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.1, 1, 0.92))

@@ -194,6 +194,19 @@ def test_every_option_has_the_same_name_and_meaning_on_the_cli_in_yaml_and_in_py
     assert from_cli.student_quantiles == [0.1, 0.5, 0.9] and from_cli.trainer_args == {"gradient_accumulation_steps": 2}
 
 
+def test_a_list_option_given_as_comma_text_in_yaml_or_python_is_the_same_list(tmp_path):
+    """YAML and Python may give a list option as comma-separated text, as on the command line."""
+    import yaml
+
+    base = dict(teacher="reference", train_data="sales.csv", prediction_length=8, output=str(tmp_path / "o"))
+    as_lists = DistillConfig(**base, target=["sales", "returns"], student_quantiles=[0.1, 0.5, 0.9])
+    as_text = DistillConfig(**base, target="sales, returns", student_quantiles="0.1,0.5,0.9")
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(yaml.safe_dump({**base, "target": "sales,returns", "student_quantiles": "0.1, 0.5, 0.9"}))
+    assert as_text.to_dict() == as_lists.to_dict() == DistillConfig.from_yaml(config_file).to_dict()
+    assert as_text.target == ["sales", "returns"] and as_text.student_quantiles == [0.1, 0.5, 0.9]
+
+
 def test_student_defaults_keep_the_teachers_design_narrower():
     from chronos_distill.chronos2.architecture import chronos2_config
     from chronos_distill.chronos2.student import build_student_config

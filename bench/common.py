@@ -120,6 +120,11 @@ def changed_options(recorded: dict[str, Any], requested: dict[str, Any]) -> list
     return changed
 
 
+def git(*cmd: str) -> str:
+    """The output of ``git *cmd`` run in this repository (empty when git fails)."""
+    return subprocess.run(["git", *cmd], capture_output=True, text=True, cwd=HERE).stdout.strip()
+
+
 def model_record(source: str) -> dict[str, Any]:
     """A model by name (bundled alias, folder or hub id) with the sha256 of its weights file where it is on disk."""
     import hashlib
@@ -135,20 +140,16 @@ def model_record(source: str) -> dict[str, Any]:
 def provenance(teacher: str | None, argv: list[str] | None, script: str,
                models: dict[str, str] | None = None) -> dict[str, Any]:
     """What produced a results file: the commit (and whether the tree had changes), the command, the teacher by
-    name and the sha256 of its weights file (``None``: nothing is distilled), any other models it scored (``models``: table name -> source), the
-    threads and the machine."""
+    name and the sha256 of its weights file (``None``: nothing is distilled), any other models it scored
+    (``models``: table name -> source), the threads and the machine."""
     import os
     import platform
 
     import torch
 
-    def git(*cmd: str) -> str:
-        done = subprocess.run(["git", *cmd], capture_output=True, text=True, cwd=HERE)
-        return done.stdout.strip()
-
     record = {
-        # results files the benchmark (re)writes itself do not make the tree "changed"
         "commit": git("rev-parse", "HEAD"),
+        # results files the benchmark (re)writes itself do not make the tree "changed"
         "tree_changed": bool(git("status", "--porcelain", "--untracked-files=no", "--", ":(top)",
                                  ":(top,exclude)bench/results")),
         "command": command_line(script, argv),

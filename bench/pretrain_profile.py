@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
                 times[name]["model"].append(model_s)
                 contexts[name].append(int(batch["context"].shape[1]))
 
-    result = {"command": command, "provenance": provenance("reference", argv, "pretrain_profile.py"), "threads": args.threads, "kernel_bank_s": bank_s, "mixes": {}}
+    result = {"command": command, "provenance": provenance("reference", argv, "pretrain_profile.py"),
+              "threads": args.threads, "kernel_bank_s": bank_s, "mixes": {}}
     for name in streams:
         data, model_t = times[name]["data"], times[name]["model"]
         total = np.array(data) + np.array(model_t)

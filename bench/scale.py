@@ -306,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
             print(results["distill"][-1], flush=True)
     if args.label_batches:
         corpus = write_corpus(scratch / "label-1000", 1000, args.length, "MS", args.shards)
-        results["label"] = {"teacher": args.label_teacher, "record": model_record(args.label_teacher), "batches": args.label_batches, "runs": []}
+        results["label"] = {"teacher": args.label_teacher, "record": model_record(args.label_teacher),
+                            "batches": args.label_batches, "runs": []}
         for processes in (1, 2):
             row = in_process("label", processes=processes, corpus=str(corpus), teacher=args.label_teacher,
                              cache=str(scratch / f"cache-{processes}"), batches=args.label_batches)

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -47,6 +46,7 @@ import pandas as pd
 from common import (
     add_training_arguments,
     command_line,
+    git,
     interleaved_timing,
     mean_std,
     pm,
@@ -261,8 +261,7 @@ def runs_provenance(result: dict, file: Path) -> dict:
         return result["runs_provenance"]
     if "--phase test" in result.get("provenance", {}).get("command", ""):
         return result["provenance"]
-    first = subprocess.run(["git", "log", "--diff-filter=A", "--format=%H", "--", file.name], cwd=file.parent,
-                           capture_output=True, text=True).stdout.split()
+    first = git("log", "--diff-filter=A", "--format=%H", "--", str(file.resolve())).split()
     return {"commit": None, "committed_in": first[-1] if first else None, "command": result.get("command"),
             "recorded_afterwards": "the commit that first committed this results file (git history)"}
 

@@ -51,7 +51,10 @@ from common import (
 )
 from retention import ScoredRuns, plot_curves, scored_sets, validation_score
 
-STAGES = ("general", "contexts", "task", "latency", "fev")
+STAGES = ("general", "contexts", "task", "latency", "fev", "curves")
+#: the sample-efficiency curves (``--stage curves``): the same general student distilled (alpha 1) and trained on
+#: the mix's own truth (alpha 0, the truth-only control), on the same cached batches in the same order
+CURVE_VARIANTS = {"KD": 1.0, "truth-only": 0.0}
 #: candidate --general-context draws of the ``contexts`` stage, and the share of M1 + M3 training series held out
 #: whole to validate on (their training portions only: the test portions are what the family is scored on)
 GENERAL_CONTEXTS = ("log-uniform", "mixed", "uniform")
@@ -139,7 +142,7 @@ class TwoStage(ScoredRuns):
         ``<rung>@<context>-h<H>``; default: every horizon up to the teacher's)."""
         sets = {"unseen": scored_sets("general")["held-out"]}  # the six M1 / M3 test portions
         horizon = self.args.general_prediction_length
-        options = dict(general=True, alpha=0.5, teacher_cache=str(Path(self.args.runs) / "teacher-cache"),
+        options = dict(general=True, alpha=1.0, teacher_cache=str(Path(self.args.runs) / "teacher-cache"),
                        prediction_length=horizon, min_past=None, **rung_shape(rung))
         if context is not None:
             options["general_context"] = context
@@ -150,18 +153,70 @@ class TwoStage(ScoredRuns):
             results_file(self.args.out, "general", name, seed).write_text(json.dumps(entry, indent=2, default=str) + "\n")
         return entry
 
-    def validate_general(self, model_dir: Path) -> dict:
+    def validate_general(self, model: Path | Any) -> dict:
         """What the ``contexts`` stage chooses on, fixed before its runs: the geometric mean of the student's WQL
         over the teacher's on the last official-horizon steps of held-out whole M1 + M3 *training* series, and
-        its suite MAE over the teacher's at 64 steps on fresh series of the validation seed. Never a test portion."""
+        its suite MAE over the teacher's at 64 steps on fresh series of the validation seed. Never a test portion.
+        ``model``: an exported folder or a loaded ``Chronos2Model``."""
         from chronos_distill.chronos2.loading import load_chronos2
         from chronos_distill.data.competition import validation_benchmarks
 
+        if isinstance(model, (str, Path)):
+            model = load_chronos2(model, role="student")
         benchmarks = validation_benchmarks(("M1", "M3"), VALIDATION_SHARE)
-        real = score_student(str(model_dir), benchmarks, self.teacher_scores_on("validation", benchmarks))["vs_teacher"]
-        suite = self.suite(self.args.validation_suite_seed, 64).ratio(load_chronos2(model_dir, role="student"))["geomean"]
+        real = score_student(model, benchmarks, self.teacher_scores_on("validation", benchmarks))["vs_teacher"]
+        suite = self.suite(self.args.validation_suite_seed, 64).ratio(model)["geomean"]
         return {"real_vs_teacher": real, "suite_64": suite, "score": float(np.sqrt(real * suite)),
                 "rule": "sqrt(validation M1 + M3 training-series WQL vs teacher x validation suite at 64 vs teacher)"}
+
+    # -- sample-efficiency curves -----------------------------------------------------------------------------
+    def curve(self, variant: str, seed: int) -> dict | None:
+        """One curve: the ``--curve-rung`` general student trained for ``--curve-steps`` with ``variant``'s alpha
+        (:data:`CURVE_VARIANTS`) on the curves' own teacher cache, every ``--curve-every``-step checkpoint kept
+        and scored (test: M1 + M3 and the suite at 18 and 64; validation: held-out M1 + M3 training series and the
+        validation-seed suite). Resumable: training continues from its last checkpoint, and the points already in
+        the results file are not scored again. None with ``--report`` when nothing is recorded."""
+
+        args = self.args
+        name = f"{args.curve_rung}@{variant}"
+        file = results_file(args.out, "curves", name, seed)
+        entry = json.loads(file.read_text()) if file.is_file() else None
+        if args.report or (entry is not None and entry.get("complete")):
+            return entry
+        folder = self.folder("curves", name, seed)
+        options = dict(general=True, alpha=CURVE_VARIANTS[variant], prediction_length=None, min_past=None,
+                       teacher_cache=str(Path(args.runs) / "curve-cache"), cache_batches=args.curve_cache_batches,
+                       max_steps=args.curve_steps, save_steps=args.curve_every,
+                       logging_steps=max(1, args.curve_every // 5),
+                       # every checkpoint is kept: each is a point of the curve
+                       trainer_args={"save_total_limit": None}, **rung_shape(args.curve_rung))
+        trained = train_in_subprocess(run_options(args, seed, folder, **options))
+        record = trained["record"]
+        points = dict(entry["points"]) if entry is not None else {}
+        sets = {"unseen": scored_sets("general")["held-out"]}
+        for checkpoint in sorted((folder / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
+            step = checkpoint.name.split("-")[1]
+            if step in points:
+                continue
+            student = student_at_checkpoint(trained["model_dir"], checkpoint)
+            point: dict[str, Any] = {kind: score_student(student, b, self.teacher_scores(kind, b)) for kind, b in sets.items()}
+            point["suite"] = {str(h): self.suite(args.suite_seed, h).ratio(student) for h in SUITE_HORIZONS}
+            point["validation_general"] = self.validate_general(student)
+            points[step] = point
+            print(f"curve {name} seed {seed} step {step}: unseen {point['unseen']['vs_teacher']:.4f} suite 64 "
+                  f"{point['suite']['64']['geomean']:.3f} validation {point['validation_general']['score']:.4f}",
+                  flush=True)
+            entry = {"stage": "curves", "name": name, "variant": variant, "alpha": CURVE_VARIANTS[variant],
+                     "seed": seed, "complete": False, "points": points,
+                     "teacher_cache": {k: v for k, v in (record["training"]["teacher_cache"] or {}).items()
+                                       if k != "folder"},
+                     **self.run_fields(trained, folder, "two_stage.py")}
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_text(json.dumps(entry, indent=2, default=str) + "\n")
+        if entry is not None:
+            entry["complete"] = str(args.curve_steps) in points
+            file.write_text(json.dumps(entry, indent=2, default=str) + "\n")
+        return entry
 
     # -- stage 2 ----------------------------------------------------------------------------------------------
     def task(self, variant: str, seed: int, share: float | None = None) -> dict | None:
@@ -183,6 +238,20 @@ class TwoStage(ScoredRuns):
             raise SystemExit(f"the general student {self.args.start} is not trained in {model}: run "
                              f"python bench/two_stage.py --stage general --rungs {rung} --seeds {seed} first")
         return model
+
+
+def student_at_checkpoint(model_dir: str | Path, checkpoint: Path):
+    """The student of a training checkpoint (``checkpoints/checkpoint-N``, the Trainer's state of the student and
+    the terms' projections) in the exported student's config: a frozen ``Chronos2Model``."""
+    from safetensors.torch import load_file
+
+    from chronos_distill.chronos2.loading import load_chronos2
+
+    model = load_chronos2(model_dir, role="student")
+    state = load_file(checkpoint / "model.safetensors")
+    model.load_state_dict({k.removeprefix("student."): v for k, v in state.items() if k.startswith("student.")},
+                          strict=True)
+    return model
 
 
 def run_task_stage(stage: TwoStage, args: argparse.Namespace, results: dict) -> None:
@@ -411,12 +480,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validation-suite-seed", type=int, default=2)
     parser.add_argument("--suite-series", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=10, help="latency rounds")
+    parser.add_argument("--curve-rung", default="384x2", help="the student of the curves stage")
+    parser.add_argument("--curve-steps", type=int, default=8000, help="steps of each curve")
+    parser.add_argument("--curve-every", type=int, default=500, help="a scored checkpoint every N steps")
+    parser.add_argument("--curve-cache-batches", type=int, default=2000,
+                        help="the curves' teacher cache: batches labelled once, shared by both variants")
+    parser.add_argument("--curve-variants", default=",".join(CURVE_VARIANTS), help="of " + ", ".join(CURVE_VARIANTS))
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
     args.rungs = [r.strip() for r in args.rungs.split(",") if r.strip()]
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     args.general_shares = [float(v) for v in args.general_shares.split(",") if v.strip()]
     args.general_contexts = [v.strip() for v in args.general_contexts.split(",") if v.strip()]
+    args.curve_variants = [v.strip() for v in args.curve_variants.split(",") if v.strip()]
+    if sorted(set(args.curve_variants) - set(CURVE_VARIANTS)):
+        parser.error(f"unknown curve variant(s); choose from {list(CURVE_VARIANTS)}")
     if sorted(set(args.variants) - set(VARIANTS)):
         parser.error(f"unknown variant(s); choose from {list(VARIANTS)}")
     if not args.report and args.stage is None:
@@ -447,6 +525,10 @@ def main(argv: list[str] | None = None) -> int:
         run_task_stage(stage, args, {})
     elif args.stage == "fev":
         run_fev(stage, args)
+    elif args.stage == "curves":
+        for seed in seeds_of(args):
+            for variant in args.curve_variants:
+                stage.curve(variant, seed)
     else:
         run_latency(stage, args)
     return 0

@@ -23,7 +23,6 @@ from conftest import (
 from chronos_distill import distill
 from chronos_distill.config import DistillConfig
 from chronos_distill.distillation.run import prepare_run
-from chronos_distill.errors import ConfigError
 
 FAST = dict(batch_size=16, learning_rate=3e-3, logging_steps=1)
 
@@ -158,8 +157,78 @@ def test_a_general_run_learns_every_horizon_with_distill_as_its_total_and_resume
     np.random.seed(0)
     horizons = {batch["future_target"].shape[-1] for batch, _ in zip(dataset, range(12))}
     assert len(horizons) > 1 and max(horizons) <= 64
-    with pytest.raises(ConfigError, match="every teacher term has weight 0"):
-        DistillConfig(teacher="t", general=True, alpha=0.0, output="o")
+    assert DistillConfig(teacher="t", general=True, output="o").alpha == 1.0  # a general run distils by default
+    assert DistillConfig(teacher="t", train_data="x.csv", prediction_length=4, output="o").alpha == 0.5
+
+
+class _Recorded:
+    """The batches a run trained on at chosen steps (context and future, as the trainer received them)."""
+
+    def __init__(self, steps):
+        self.steps, self.batches = set(steps), {}
+
+    def __call__(self, trainer, inputs):
+        step = trainer.state.global_step + 1
+        if step in self.steps:
+            self.batches[step] = {k: inputs[k].clone() for k in ("context", "future_target")}
+
+
+def _train_recording(options: dict, tmp_path: Path, name: str, steps, monkeypatch, teacher_forward=None):
+    """``prepare_run`` + ``train`` of ``options``, recording the batches of ``steps``; ``teacher_forward``
+    replaces the teacher's forward."""
+    from chronos_distill.distillation.trainer import DistillationTrainer
+
+    recorded = _Recorded(steps)
+    original = DistillationTrainer.compute_loss
+
+    def compute_loss(self, model, inputs, *args, **kwargs):
+        recorded(self, inputs)
+        return original(self, model, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(DistillationTrainer, "compute_loss", compute_loss)
+    run = prepare_run(DistillConfig(output=str(tmp_path / name), **options))
+    if teacher_forward is not None:
+        run.trainer.teacher.forward = teacher_forward
+    run.trainer.train()
+    monkeypatch.setattr(DistillationTrainer, "compute_loss", original)
+    return run, recorded.batches
+
+
+def test_general_alpha_0_trains_on_the_truth_of_the_same_batches_without_any_teacher_forward(
+        teacher_dir, tmp_path, monkeypatch):
+    """The truth-only control: ``--general --alpha 0`` never runs the teacher (one whose forward raises still
+    trains), and it draws exactly the KD run's batches (context and future at steps 1 and 50), so that the two
+    differ only in the target."""
+    options = dict(teacher=teacher_dir, general=True, max_steps=50, save_steps=100, seed=3, **TINY_STUDENT, **FAST)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the truth-only run ran the teacher")
+
+    truth_run, truth_batches = _train_recording({**options, "alpha": 0.0}, tmp_path, "truth", (1, 50), monkeypatch,
+                                                teacher_forward=refuse)
+    kd_run, kd_batches = _train_recording(options, tmp_path, "kd", (1, 50), monkeypatch)
+    for step in (1, 50):
+        for key in ("context", "future_target"):
+            torch.testing.assert_close(truth_batches[step][key], kd_batches[step][key], rtol=0, atol=0, equal_nan=True)
+    # the truth is there: the generator's continuation of the target rows
+    assert torch.isfinite(truth_batches[50]["future_target"]).any()
+    history = [e for e in truth_run.trainer.state.log_history if "total_loss" in e]
+    assert history and all(e["total_loss"] == pytest.approx(e["hard_loss"], rel=1e-6) for e in history)
+    assert not any("distill_loss" in e for e in history)
+    assert truth_run.trainer.objective.weights == {"hard": 1.0}
+    assert kd_run.trainer.objective.weights == {"distill": 1.0}
+
+
+def test_general_alpha_half_weighs_the_teacher_and_the_truth_and_records_both(teacher_dir, tmp_path):
+    result = distill(teacher=teacher_dir, general=True, alpha=0.5, max_steps=3, output=str(tmp_path / "mixed"),
+                     **TINY_STUDENT, **FAST)
+    history = [e for e in result.trainer.state.log_history if "total_loss" in e]
+    assert history
+    for entry in history:
+        assert entry["distill_loss"] > 0 and entry["hard_loss"] > 0
+        assert entry["total_loss"] == pytest.approx(0.5 * entry["distill_loss"] + 0.5 * entry["hard_loss"], rel=1e-5)
+    terms = result.record["loss"]["terms"]
+    assert (terms["distill"]["weight"], terms["hard"]["weight"]) == (0.5, 0.5)
 
 
 def test_general_students_of_other_shapes_and_seeds_share_one_cache_labelled_once(teacher_dir, tmp_path):

@@ -32,6 +32,8 @@ GENERAL_CONTEXTS = ("uniform", "mixed", "log-uniform")
 #: chosen on validation among the three (bench/two_stage.py --stage contexts: uniform 1.186, mixed 1.340,
 #: log-uniform 1.342; see bench/results/two_stage.md)
 DEFAULT_GENERAL_CONTEXT = "uniform"
+#: alpha when it is not given, except with --general (whose default is 1: distillation only).
+DEFAULT_ALPHA = 0.5
 #: The student's width when neither --student-d-model nor --student is given.
 DEFAULT_STUDENT_D_MODEL = 384
 #: The options that shape a student built from the teacher's config; a student started from a checkpoint
@@ -160,8 +162,10 @@ class DistillConfig(TrainingOptions):
         "real collections), or mixed (either, with equal chances).", "str", choices=GENERAL_CONTEXTS)
     general: bool = _opt(
         False, "Distill a general-purpose student from the teacher alone: every row of every batch is drawn from "
-        "the pretraining task mix (the general transfer source) and labelled by the teacher; no --train-data, and "
-        "no truth term.", "flag")
+        "the pretraining task mix (the general transfer source) and labelled by the teacher; no --train-data. "
+        "alpha defaults to 1 (distillation only); a lower alpha weighs the mix's own truth (the continuation its "
+        "generator drew) by 1 - alpha, and --alpha 0 trains on that truth alone with no teacher forward (the "
+        "truth-only control: the same batches as the distilled run of the same seed).", "flag")
     prediction_length: int | None = _opt(
         None, "Forecast horizon H (steps) the student is distilled for. Required unless --general, whose batches "
         "draw their horizon from 1 output patch up to this (default: the teacher's full horizon).", "int", low=1)
@@ -236,10 +240,11 @@ class DistillConfig(TrainingOptions):
         "teacher's median and against the truth (the simplest objective, kept for comparison).",
         "str",
     choices=OUTPUT_LOSSES)
-    alpha: float = _opt(
-        0.5,
+    alpha: float | None = _opt(
+        None,
         "Weight of the output distillation term; the truth (hard) term gets 1 - alpha - feature_weight - "
-        "attention_weight.",
+        "attention_weight (default 0.5; 1 with --general). With no teacher term left (alpha 0 and no feature or "
+        "attention weight) the teacher never runs: the student trains on the truth alone.",
         "float",
     low=0.0, high=1.0)
     feature_weight: float = _opt(
@@ -302,7 +307,8 @@ class DistillConfig(TrainingOptions):
     teacher_cache: str | None = _opt(
         None,
         "Folder of the teacher cache: the transfer set becomes cache_batches fixed batches whose teacher "
-        "predictions are computed once and reused by later epochs and runs (keyed by teacher, data, options).",
+        "predictions are computed once and reused by later epochs and runs (keyed by teacher, data, options). A "
+        "truth-only run (alpha 0) trains on the same batches' truth and never runs the teacher once it exists.",
         "str",
     )
     cache_batches: int = _opt(1000, "Batches in the fixed transfer set when teacher_cache is set.", "int", low=1)
@@ -355,6 +361,8 @@ class DistillConfig(TrainingOptions):
         """Each option against its own metadata (:func:`check_options`), then the checks across options."""
         self._fill_training_defaults()
         check_options(self)
+        if self.alpha is None:  # a general run has only the generator's truth to fall back on: distil by default
+            self.alpha = 1.0 if self.general else DEFAULT_ALPHA
         self._check_teachers()
         if self.general and self.train_data is not None:
             raise ConfigError("--general distills on the teacher's pretraining task mix alone and would ignore "
@@ -378,9 +386,6 @@ class DistillConfig(TrainingOptions):
         if overlap:
             raise ConfigError(f"column(s) {sorted(overlap)} are given both as target and as known covariates")
         check_term_weights(self)
-        if self.general and not any(term_weight(self, n) for n in [*TERM_WEIGHT_OPTIONS, *self.term_weights]):
-            raise ConfigError("--general has no truth term, and every teacher term has weight 0: give --alpha "
-                              "above 0 (its weight is then 1)")
         check_layer_map_syntax(self.layer_map)
         shares = [f"transfer_{name}" for name in TRANSFER_SOURCES]
         if sum(getattr(self, name) for name in shares) >= 1.0:
@@ -433,7 +438,12 @@ class DistillConfig(TrainingOptions):
         checkpoint: ``best_metric``, else the truth loss, else (``--general``) the distillation loss."""
         if self.best_metric is not None:
             return self.best_metric.removeprefix("eval_")
-        return "distill_loss" if self.general else "hard_loss"
+        return "distill_loss" if self.general and self.alpha > 0 else "hard_loss"
+
+    @property
+    def uses_teacher(self) -> bool:
+        """Whether any loss term reads the teacher (False: a truth-only run, which runs no teacher forward)."""
+        return any(term_weight(self, n) > 0 for n in [*TERM_WEIGHT_OPTIONS, *self.term_weights])
 
     @property
     def student_width(self) -> int:

@@ -127,7 +127,8 @@ class TransferBatches(IterableDataset):
     def _general(self, budget: int) -> tuple[torch.Tensor, int]:
         if self._general_source is None:
             self._general_source = GeneralSource(self.context_length, self.general_context)
-        return self._general_source.draw(budget)
+        context, n_targets, _ = self._general_source.draw(budget)  # a teacher-only row: its continuation is unused
+        return context, n_targets
 
     def _synthetic(self, budget: int) -> tuple[torch.Tensor, int]:
         length = self._lengths[np.random.randint(len(self._lengths))]
@@ -172,18 +173,22 @@ class GeneralSource:
         self.bank = [kernel_synth(np.random.default_rng([GENERAL_BANK_SEED, i]), context_length)
                      for i in range(GENERAL_BANK_SIZE)]
 
-    def draw(self, budget: int) -> tuple[torch.Tensor, int]:
-        """One task's context (rows, <= context_length), and how many of its first rows are targets: the whole
-        group, or one of its targets when the group has more than ``budget`` rows."""
+    def draw(self, budget: int) -> tuple[torch.Tensor, int, torch.Tensor]:
+        """One task: its context (rows, <= context_length); how many of its first rows are targets (the whole
+        group, or one of its targets when the group has more than ``budget`` rows); and the continuation the
+        generator drew (rows, :data:`GENERAL_HORIZON`): the targets' truth, NaN where the task ends sooner and on
+        every covariate row (their future is not given to the model)."""
         rng = np.random.default_rng(np.random.randint(2**31))  # from numpy's global RNG: seeded, resumed
         cap = context_cap(rng, self.context_length, self.lengths)
         values, n_targets, _ = self.mix.task(rng, self.bank, GENERAL_HORIZON, cap)
-        context, _ = self.mix.split(rng, values, GENERAL_HORIZON, cap)
+        context, future = self.mix.split(rng, values, GENERAL_HORIZON, cap)
         context = torch.from_numpy(np.ascontiguousarray(context)).float()
+        future = torch.from_numpy(np.ascontiguousarray(future)).float()
+        future[n_targets:] = torch.nan
         if context.shape[0] > budget:
             row = int(rng.integers(n_targets))
-            return context[row : row + 1], 1
-        return context, n_targets
+            return context[row : row + 1], 1, future[row : row + 1]
+        return context, n_targets, future
 
 
 class GeneralBatches(IterableDataset):
@@ -191,7 +196,12 @@ class GeneralBatches(IterableDataset):
     contexts up to ``context_length``), labelled by the teacher. Each batch's horizon is drawn uniformly from 1 to
     ``ceil(prediction_length / output_patch_size)`` output patches (numpy's global RNG: seeded, resumed), as
     Chronos-2 varies its horizon in training, so a general student learns every horizon it can output; the
-    batch's ``num_output_patches`` and its (rows, patches x patch) NaN ``future_target`` say which."""
+    batch's ``num_output_patches`` and the width of its (rows, patches x patch) ``future_target`` say which.
+
+    ``future_target`` holds the continuation each task's generator drew (the truth of its target rows; NaN past
+    the task's end and on covariate rows), which the truth term of ``--general --alpha A`` (A < 1) is scored
+    on; ``teacher_rows`` is True on every target row, whose whole horizon the teacher labels. Keeping the truth
+    draws no random number, so the stream is the same whatever the loss."""
 
     def __init__(self, *, batch_size: int, context_length: int, prediction_length: int, output_patch_size: int,
                  general_context: str = DEFAULT_GENERAL_CONTEXT, **_: Any):
@@ -203,13 +213,17 @@ class GeneralBatches(IterableDataset):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         while True:
             num_output_patches = int(np.random.randint(1, self.max_output_patches + 1))
-            groups, targets, budget = [], [], self.batch_size
+            groups, targets, futures, budget = [], [], [], self.batch_size
             while budget > 0:
-                group, n_targets = self.source.draw(budget)
+                group, n_targets, future = self.source.draw(budget)
                 groups.append(group)
                 targets.append(n_targets)
+                futures.append(future)
                 budget -= group.shape[0]
-            yield {**assemble_groups(groups, targets, num_output_patches * self.output_patch_size),
+            horizon = num_output_patches * self.output_patch_size
+            truth = torch.cat(futures)[:, :horizon]  # beyond the generator's horizon the truth is unknown (NaN)
+            truth = torch.nn.functional.pad(truth, (0, horizon - truth.shape[-1]), value=torch.nan)
+            yield {**assemble_groups(groups, targets, horizon), "future_target": truth,
                    "num_output_patches": num_output_patches}
 
 

@@ -30,7 +30,6 @@ Adding a term means registering one builder; its weight is ``term_weights: {spre
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -185,13 +184,15 @@ def _aligned_token_mask(x: LossInputs) -> torch.Tensor:
     return s_mask
 
 
-def truth_term(output: OutputDistillationLoss, weight: float) -> Term:
-    """Chronos-2's own loss on the truth, averaged over the rows that have one (teacher-only rows would dilute it)."""
+def truth_term(output: OutputDistillationLoss, weight: float, teacher_rows_have_truth: bool = False) -> Term:
+    """Chronos-2's own loss on the truth, averaged over the rows that have one (teacher-only rows would dilute it).
+    ``teacher_rows_have_truth``: a ``--general`` batch, whose teacher rows carry the generator's continuation: the
+    loss is Chronos-2's own over the whole batch."""
 
     def compute(x: LossInputs) -> torch.Tensor:
         hard = output.hard(x.student.quantiles, x.truth)
         rows = x.teacher_rows
-        if rows is None:
+        if rows is None or teacher_rows_have_truth:
             return hard
         # rows / rows-with-truth, as a device tensor: reading the count on the host would stall every step
         return hard * (rows.numel() / (rows.numel() - rows.sum()))
@@ -224,18 +225,23 @@ class DistillationObjective:
         context = BuildContext(cfg, output, plan, student_config, teacher_config)
         terms = [term for name, build in TERMS.items()
                  if context.weight(name) > 0 and (term := build(context)) is not None]
-        hard = 1.0 - sum(t.weight for t in terms)
+        hard = max(0.0, 1.0 - sum(t.weight for t in terms))
         if getattr(cfg, "general", False):
-            # no truth anywhere: the truth term is left out and the teacher terms share its weight, so the weights
-            # still sum to 1 (output distillation alone weighs 1: ``total`` is ``distill``)
-            scale = sum(t.weight for t in terms)
-            terms = [dataclasses.replace(t, weight=t.weight / scale) for t in terms]
-            return cls(terms, output, cfg.horizon_weighting, cfg.horizon_tau, plan)
-        return cls([*terms, truth_term(output, max(0.0, hard))], output, cfg.horizon_weighting, cfg.horizon_tau, plan)
+            # the truth is the generator's continuation of each task; with the default alpha 1 its weight is 0 and
+            # the term is left out (``total`` is ``distill``), and alpha 0 leaves the truth term alone
+            truth = [truth_term(output, hard, teacher_rows_have_truth=True)] if hard > 0 else []
+            return cls([*terms, *truth], output, cfg.horizon_weighting, cfg.horizon_tau, plan)
+        return cls([*terms, truth_term(output, hard)], output, cfg.horizon_weighting, cfg.horizon_tau, plan)
 
     def modules(self) -> nn.ModuleDict:
         """The terms' trainable modules by term name (empty when no term owns any)."""
         return nn.ModuleDict({t.name: t.modules for t in self.terms if t.modules is not None})
+
+    @property
+    def needs_teacher(self) -> bool:
+        """Whether any term reads the teacher: False for a truth-only run (``--alpha 0`` and no other teacher term),
+        which then runs no teacher forward at all."""
+        return any(t.name != "hard" for t in self.terms)
 
     def needs(self, side: str) -> Needs:
         """The taps the terms need on ``side`` (``"student"`` or ``"teacher"``)."""
@@ -250,9 +256,10 @@ class DistillationObjective:
         """Component -> logged name (``distill_loss``, ..., ``total_loss``)."""
         return {**{t.name: f"{t.name}_loss" for t in self.terms}, "total": "total_loss"}
 
-    def align_teacher(self, teacher_quantiles: torch.Tensor) -> torch.Tensor:
-        """The teacher's quantiles (b, q_t, h) at the student's levels (b, q_s, h), detached."""
-        return self.output.align(teacher_quantiles)
+    def align_teacher(self, teacher_quantiles: torch.Tensor | None) -> torch.Tensor | None:
+        """The teacher's quantiles (b, q_t, h) at the student's levels (b, q_s, h), detached (None: a truth-only
+        run has none)."""
+        return None if teacher_quantiles is None else self.output.align(teacher_quantiles)
 
     def distill_mask(self, truth: NormalisedTruth, teacher_rows: torch.Tensor | None, length: int) -> torch.Tensor:
         """Where and how much student and teacher are compared (batch, horizon): labelled rows where their truth
@@ -261,7 +268,7 @@ class DistillationObjective:
         weights = horizon_weights(self.horizon_weighting, self.horizon_tau, length, mask.shape[-1])
         return mask if weights is None else mask * weights.to(mask)
 
-    def __call__(self, student: StudentPass, teacher_quantiles: torch.Tensor, teacher: Tapped,
+    def __call__(self, student: StudentPass, teacher_quantiles: torch.Tensor | None, teacher: Tapped,
                  truth: NormalisedTruth, *, length: int, teacher_rows: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``{term name: value, ..., "total": sum of weight * value}`` (scalars) for one batch whose requested
         horizon is ``length`` steps."""

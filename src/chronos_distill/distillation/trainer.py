@@ -106,9 +106,12 @@ class DistillationTrainer(Chronos2Trainer):
         return loader
 
     @torch.no_grad()
-    def teacher_pass(self, inputs: dict[str, Any]) -> tuple[torch.Tensor, Tapped]:
+    def teacher_pass(self, inputs: dict[str, Any]) -> tuple[torch.Tensor | None, Tapped]:
         """The teacher's normalised quantiles (batch, num_quantiles, horizon) and the hidden states / attention
-        projections the objective needs, without an autograd graph."""
+        projections the objective needs, without an autograd graph; no forward at all (None) when no term reads
+        the teacher (a truth-only run)."""
+        if not self.objective.needs_teacher:
+            return None, Tapped()
         needs = self.objective.needs("teacher")
         taps = bool(needs.blocks or needs.attention)
         if "teacher_quantiles" in inputs and not taps:
@@ -153,7 +156,7 @@ class DistillationTrainer(Chronos2Trainer):
             student = dataclasses.replace(
                 student, quantiles=reexpress(student.quantiles, student_model, self.teacher, inputs["context"]))
         horizon = student.quantiles.shape[-1]
-        if teacher_q.shape[-1] != horizon:
+        if teacher_q is not None and teacher_q.shape[-1] != horizon:
             raise RuntimeError(f"teacher predicts {teacher_q.shape[-1]} steps and student {horizon} for the same batch")
         truth = normalise_truth(self.teacher.instance_norm, inputs["context"], self.teacher.chronos_config.context_length,
                                 inputs["future_target"], inputs.get("future_covariates"), horizon=horizon)

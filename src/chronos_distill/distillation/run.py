@@ -25,7 +25,7 @@ from chronos_distill.chronos2.forward import unwrap
 from chronos_distill.chronos2.loading import load_teacher
 from chronos_distill.chronos2.model_card import scrub_local_paths, student_card
 from chronos_distill.chronos2.student import build_pruned_student, build_student, count_parameters, load_student
-from chronos_distill.config import DISTILL_FIXED_ON_RESUME, DistillConfig
+from chronos_distill.config import DEFAULT_GENERAL_BANK_SIZE, DISTILL_FIXED_ON_RESUME, DistillConfig
 from chronos_distill.data.series import SeriesSet, drop_short_series, general_series, load_series
 from chronos_distill.data.shards import (
     FollowTheStep,
@@ -142,13 +142,21 @@ def prepare_run(cfg: DistillConfig, checked: CheckedInputs | None = None) -> Pre
         batch_size=cfg.batch_size,
         output_patch_size=chronos_config.output_patch_size,
     )
+    shares = cfg.transfer_shares()
+    # only a run with general rows depends on how they draw their contexts (and only its cache key says so)
+    general_options = {"general_context": cfg.general_context} if cfg.general or shares.general else {}
+    if general_options and cfg.general_bank_size != DEFAULT_GENERAL_BANK_SIZE:
+        # only a bank other than the default joins the options (and the cache key): caches built before the
+        # option keep their key
+        general_options["general_bank_size"] = cfg.general_bank_size
     kept_channels = None
     if starting is not None:
         student = starting
     elif cfg.student_init == "pruned":
         logger.info("building the student (pruned from the teacher)")
         # calibration windows from their own seed stream, so training windows stay those of a random-init run
-        calibration = draw_windows(train, cfg.calibration_batches, cfg.seed + 1, min_past=min_past, **dataset_options)
+        calibration = draw_windows(train, cfg.calibration_batches, cfg.seed + 1, min_past=min_past, **general_options,
+                                   **dataset_options)
         student, kept_channels = build_pruned_student(teacher, cfg, calibration)
     else:
         logger.info("building the student (random init)")
@@ -166,9 +174,6 @@ def prepare_run(cfg: DistillConfig, checked: CheckedInputs | None = None) -> Pre
     model = DistillationModel(student, objective.modules(), needs=objective.needs("student"))
     if kept_channels is not None and "feature" in model.terms:
         model.terms["feature"].init_from_channels(kept_channels)  # projections start from the pruning's embedding
-    shares = cfg.transfer_shares()
-    # only a run with general rows depends on how they draw their contexts (and only its cache key says so)
-    general_options = {"general_context": cfg.general_context} if cfg.general or shares.general else {}
     if corpus is not None:
         train_dataset = ShardedBatches(corpus, cfg.batches_per_shard, cfg.seed, min_past=min_past, **dataset_options)
     else:

@@ -221,7 +221,8 @@ def test_general_alpha_0_trains_on_the_truth_of_the_same_batches_without_any_tea
 
 def test_general_alpha_half_weighs_the_teacher_and_the_truth_and_records_both(teacher_dir, tmp_path):
     result = distill(teacher=teacher_dir, general=True, alpha=0.5, max_steps=3, output=str(tmp_path / "mixed"),
-                     **TINY_STUDENT, **FAST)
+                     general_bank_size=5, **TINY_STUDENT, **FAST)
+    assert len(result.trainer.train_dataset.source.bank) == 5  # --general-bank-size reaches the stream
     history = [e for e in result.trainer.state.log_history if "total_loss" in e]
     assert history
     for entry in history:
@@ -255,3 +256,34 @@ def test_a_student_from_a_hub_id_names_it_as_the_base_model(teacher_dir, start_d
     card = (result.model_dir / "README.md").read_text()
     assert "base_model: autogluon/chronos-2-small" in card
     assert result.record["student"]["config"]["d_model"] == 48
+
+
+def test_a_general_run_starts_pruned_and_a_depth_only_prune_forecasts_as_the_teachers_kept_layers(teacher_dir, tmp_path):
+    """``--general --student-init pruned`` (Minitron: prune, then distil): calibrated on the general stream, and
+    nothing the prune kept is re-initialised. A student of the teacher's width with one of its two blocks forecasts,
+    before the first step, exactly as the teacher does with only that block."""
+    import copy
+
+    from torch import nn
+
+    from chronos_distill.chronos2.forward import normalised_quantiles
+
+    teacher = Chronos2Pipeline.from_pretrained(teacher_dir).model.eval()
+    run = prepare_run(DistillConfig(
+        teacher=teacher_dir, general=True, student_init="pruned", student_d_model=64, student_num_layers=1,
+        student_num_heads=4, student_d_ff=128, calibration_batches=2, max_steps=1, output=str(tmp_path / "pruned"),
+        **FAST))
+    student = run.trainer.model.student.eval()
+    assert student.config.num_layers == 1 and student.config.d_model == teacher.config.d_model
+    kept = [k for k, block in enumerate(teacher.encoder.block)
+            if all(torch.equal(a, b) for a, b in zip(block.state_dict().values(),
+                                                     student.encoder.block[0].state_dict().values()))]
+    assert len(kept) == 1
+    reference = copy.deepcopy(teacher)
+    reference.encoder.block = nn.ModuleList([reference.encoder.block[kept[0]]])
+    np.random.seed(0)
+    first = next(iter(run.trainer.train_dataset))
+    with torch.no_grad():
+        torch.testing.assert_close(normalised_quantiles(student, first), normalised_quantiles(reference, first))
+        # and not the whole teacher's forecast: the dropped block mattered
+        assert not torch.allclose(normalised_quantiles(student, first), normalised_quantiles(teacher, first))

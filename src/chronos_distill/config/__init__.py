@@ -13,6 +13,7 @@ May import: ``errors``.
 
 from chronos_distill.config.commands import ONNX_QUANTIZATIONS, EvaluateConfig, OnnxExportConfig, PredictConfig
 from chronos_distill.config.distill import (
+    DEFAULT_GENERAL_BANK_SIZE,
     DEFAULT_GENERAL_CONTEXT,
     DISTILL_FIXED_ON_RESUME,
     GENERAL_CONTEXTS,
@@ -48,7 +49,7 @@ from chronos_distill.config.pretrain import PretrainConfig
 from chronos_distill.config.training import TrainingOptions
 
 __all__ = [
-    "ATTENTION_KINDS", "DEFAULT_GENERAL_CONTEXT", "GENERAL_CONTEXTS", "ATTENTION_KIND_OPTIONS", "ATTENTION_LOSSES", "DISTILL_FIXED_ON_RESUME", "FEATURE_LOSSES",
+    "ATTENTION_KINDS", "DEFAULT_GENERAL_BANK_SIZE", "DEFAULT_GENERAL_CONTEXT", "GENERAL_CONTEXTS", "ATTENTION_KIND_OPTIONS", "ATTENTION_LOSSES", "DISTILL_FIXED_ON_RESUME", "FEATURE_LOSSES",
     "FEATURE_PROJECTIONS", "HORIZON_WEIGHTINGS", "LAYER_MAP_NAMES", "LOSS_OPTIONS", "ONNX_QUANTIZATIONS",
     "OUTPUT_LOSSES", "OWN_OPTIONS", "STATISTICAL_MODELS", "STATISTICAL_PREFIX", "STUDENT_INITS", "TERM_WEIGHT_OPTIONS", "TRANSFER_SOURCES", "DistillConfig",
     "EvaluateConfig", "OnnxExportConfig", "PredictConfig", "PretrainConfig", "TrainingOptions", "TransferShares",

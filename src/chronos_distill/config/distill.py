@@ -32,6 +32,8 @@ GENERAL_CONTEXTS = ("uniform", "mixed", "log-uniform")
 #: chosen on validation among the three (bench/two_stage.py --stage contexts: uniform 1.186, mixed 1.340,
 #: log-uniform 1.342; see bench/results/two_stage.md)
 DEFAULT_GENERAL_CONTEXT = "uniform"
+#: KernelSynth samples the general source crops its kernel tasks from (pretraining draws from 1024)
+DEFAULT_GENERAL_BANK_SIZE = 32
 #: alpha when it is not given, except with --general (whose default is 1: distillation only).
 DEFAULT_ALPHA = 0.5
 #: The student's width when neither --student-d-model nor --student is given.
@@ -55,7 +57,8 @@ DISTILL_FIXED_ON_RESUME = (
     "student_d_kv", "student_d_ff", "student_quantiles", "context_length", "student_init",
     "train_data", "general", "validation_data", "id_column", "timestamp_column", "timestamp_format", "target",
     "known_covariates", "past_covariates", "ignore_columns", "min_past",
-    "best_metric", "teacher_cache", "cache_batches", "batches_per_shard", "general_context", "transfer_future", "transfer_mixup", "transfer_synthetic",
+    "best_metric", "teacher_cache", "cache_batches", "batches_per_shard", "general_context", "general_bank_size",
+    "transfer_future", "transfer_mixup", "transfer_synthetic",
     "transfer_general",
     *LOSS_OPTIONS,
 )
@@ -160,6 +163,10 @@ class DistillConfig(TrainingOptions):
         "context: uniform (the pretraining stream's: mostly long contexts; chosen on validation, see "
         "bench/two_stage.py), log-uniform from 16 steps to the teacher's context (short series as often as in "
         "real collections), or mixed (either, with equal chances).", "str", choices=GENERAL_CONTEXTS)
+    general_bank_size: int = _opt(
+        DEFAULT_GENERAL_BANK_SIZE, "KernelSynth samples in the general source's bank (--general, --transfer-general), "
+        "drawn once from a fixed seed; its kernel tasks are crops of them. A larger bank is a more diverse stream.",
+        "int", low=1)
     general: bool = _opt(
         False, "Distill a general-purpose student from the teacher alone: every row of every batch is drawn from "
         "the pretraining task mix (the general transfer source) and labelled by the teacher; no --train-data. "

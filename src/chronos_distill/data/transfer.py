@@ -38,7 +38,13 @@ import torch
 from chronos.chronos2.dataset import left_pad_and_cat_2D
 from torch.utils.data import IterableDataset
 
-from chronos_distill.config import DEFAULT_GENERAL_CONTEXT, GENERAL_CONTEXTS, TRANSFER_SOURCES, TransferShares
+from chronos_distill.config import (
+    DEFAULT_GENERAL_BANK_SIZE,
+    DEFAULT_GENERAL_CONTEXT,
+    GENERAL_CONTEXTS,
+    TRANSFER_SOURCES,
+    TransferShares,
+)
 from chronos_distill.data.series import SeriesSet
 from chronos_distill.data.synthetic import kernel_synth
 from chronos_distill.data.tasks import MixOptions, TaskMix
@@ -54,7 +60,8 @@ class TransferBatches(IterableDataset):
     """
 
     def __init__(self, labelled: IterableDataset, series: SeriesSet, shares: TransferShares, *, batch_size: int,
-                 context_length: int, general_context: str = DEFAULT_GENERAL_CONTEXT):
+                 context_length: int, general_context: str = DEFAULT_GENERAL_CONTEXT,
+                 general_bank_size: int | None = None):
         """``labelled``: the user's windows, :func:`chronos_distill.data.windows.make_dataset` with
         :meth:`labelled_rows` rows per batch; ``series``: the series they come from (for the teacher-only rows)."""
         self.series = series
@@ -62,6 +69,7 @@ class TransferBatches(IterableDataset):
         self.batch_size = batch_size  # read by Chronos2Trainer
         self.context_length = context_length
         self.general_context = general_context
+        self.general_bank_size = general_bank_size
         self.source_rows = shares.rows(batch_size)
         self.labelled = labelled
         self._general_source: GeneralSource | None = None  # built on first use (its KernelSynth bank takes time)
@@ -126,7 +134,7 @@ class TransferBatches(IterableDataset):
 
     def _general(self, budget: int) -> tuple[torch.Tensor, int]:
         if self._general_source is None:
-            self._general_source = GeneralSource(self.context_length, self.general_context)
+            self._general_source = GeneralSource(self.context_length, self.general_context, self.general_bank_size)
         context, n_targets, _ = self._general_source.draw(budget)  # a teacher-only row: its continuation is unused
         return context, n_targets
 
@@ -163,7 +171,8 @@ class GeneralSource:
     reach what the teacher reads. A uniform draw of the length (the pretraining stream's) gives contexts of over
     100 steps about 90% of the time, and a student that never saw a yearly-length series forecasts them worst."""
 
-    def __init__(self, context_length: int, lengths: str = DEFAULT_GENERAL_CONTEXT):
+    def __init__(self, context_length: int, lengths: str = DEFAULT_GENERAL_CONTEXT, bank_size: int | None = None):
+        """``bank_size``: KernelSynth samples in the bank (default :data:`GENERAL_BANK_SIZE`)."""
         if lengths not in GENERAL_CONTEXTS:
             raise ValueError(f"general context lengths {lengths!r}: choose from {GENERAL_CONTEXTS}")
         self.context_length = context_length
@@ -171,7 +180,7 @@ class GeneralSource:
         self.mix = TaskMix(MixOptions(context_length=context_length), real=[])
         # the KernelSynth bank is part of the source, like its generators: drawn once, from its own fixed seed
         self.bank = [kernel_synth(np.random.default_rng([GENERAL_BANK_SEED, i]), context_length)
-                     for i in range(GENERAL_BANK_SIZE)]
+                     for i in range(bank_size or GENERAL_BANK_SIZE)]
 
     def draw(self, budget: int) -> tuple[torch.Tensor, int, torch.Tensor]:
         """One task: its context (rows, <= context_length); how many of its first rows are targets (the whole
@@ -204,11 +213,11 @@ class GeneralBatches(IterableDataset):
     draws no random number, so the stream is the same whatever the loss."""
 
     def __init__(self, *, batch_size: int, context_length: int, prediction_length: int, output_patch_size: int,
-                 general_context: str = DEFAULT_GENERAL_CONTEXT, **_: Any):
+                 general_context: str = DEFAULT_GENERAL_CONTEXT, general_bank_size: int | None = None, **_: Any):
         self.batch_size = batch_size  # read by Chronos2Trainer
         self.output_patch_size = output_patch_size
         self.max_output_patches = -(-prediction_length // output_patch_size)
-        self.source = GeneralSource(context_length, general_context)
+        self.source = GeneralSource(context_length, general_context, general_bank_size)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         while True:
@@ -242,7 +251,7 @@ def context_cap(rng: np.random.Generator, context_length: int, lengths: str = "l
 
 #: KernelSynth samples of the general source's bank, and the seed they are drawn from (fixed: the bank is part of
 #: the source, like its generators).
-GENERAL_BANK_SIZE = 32
+GENERAL_BANK_SIZE = DEFAULT_GENERAL_BANK_SIZE
 GENERAL_BANK_SEED = 20261130
 #: Shortest context cap of a general task (one input patch).
 GENERAL_MIN_CONTEXT = 16

@@ -59,19 +59,22 @@ def make_dataset(
     )
 
 
-def training_batches(series: SeriesSet, shares=None, general_context: str = DEFAULT_GENERAL_CONTEXT, **dataset_options: Any):
+def training_batches(series: SeriesSet, shares=None, general_context: str = DEFAULT_GENERAL_CONTEXT,
+                     general_bank_size: int | None = None, **dataset_options: Any):
     """The endless training batches: ``Chronos2Dataset`` windows of the user's series, with the teacher-only rows
     of the transfer sources appended when ``shares`` (:class:`chronos_distill.data.transfer.TransferShares`) has any;
-    ``general_context``: how the general source draws its context lengths (``--general-context``)."""
+    ``general_context`` / ``general_bank_size``: how the general source draws its context lengths and how many
+    KernelSynth samples it crops from (``--general-context``, ``--general-bank-size``)."""
     if not series.inputs:  # a --general run: no user series, every row from the general source
-        return GeneralBatches(general_context=general_context, **dataset_options)
+        return GeneralBatches(general_context=general_context, general_bank_size=general_bank_size, **dataset_options)
     if shares is None or shares.total == 0:
         return make_dataset(series, mode=DatasetMode.TRAIN, **dataset_options)
     batch_size = dataset_options["batch_size"]
     labelled = make_dataset(series, mode=DatasetMode.TRAIN,
                             **{**dataset_options, "batch_size": TransferBatches.labelled_rows(shares, batch_size)})
     return TransferBatches(labelled, series, shares, batch_size=batch_size,
-                           context_length=dataset_options["context_length"], general_context=general_context)
+                           context_length=dataset_options["context_length"], general_context=general_context,
+                           general_bank_size=general_bank_size)
 
 
 def draw_windows(series: SeriesSet, n_batches: int, seed: int, shares=None, **dataset_options: Any) -> list[dict[str, Any]]:

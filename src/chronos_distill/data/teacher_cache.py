@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -144,16 +145,19 @@ def build_cache(
     return written
 
 
-def write_manifest(folder: Path, key: str, n_batches: int) -> None:
+def write_manifest(folder: Path, key: str, n_batches: int, build_seconds: float | None = None) -> None:
     """The manifest, once every shard is written (by any number of ranks): what makes the cache complete. Member
-    distances are summed shard by shard in shard order, so they do not depend on which rank labelled what."""
+    distances are summed shard by shard in shard order, so they do not depend on which rank labelled what.
+    ``build_seconds`` is the labelling's wall time (rank 0's), kept so that every run reusing the cache can count
+    the teacher's cost it shares."""
     target = folder / key
     shards = shard_names(n_batches)
     missing = [name for name in shards if not _complete_shard(target / name)]
     if missing:
         raise DistillError(f"teacher cache {target}: shard(s) {missing[:3]} were not written by any rank; run again "
                            "to label them")
-    manifest: dict[str, Any] = {"format": CACHE_FORMAT, "key": key, "n_batches": n_batches, "shards": shards}
+    manifest: dict[str, Any] = {"format": CACHE_FORMAT, "key": key, "n_batches": n_batches, "shards": shards,
+                                "build_seconds": None if build_seconds is None else round(build_seconds, 1)}
     sums = [json.loads(pq.read_schema(target / name).metadata[DISTANCES_METADATA.encode()]) for name in shards]
     if sums[0] is not None:
         manifest["member_distances"] = (np.sum(np.asarray(sums, dtype=np.float64), axis=0) / n_batches).tolist()
@@ -232,6 +236,7 @@ batch: ``(target, distances)``).
     # the accelerator's process: its device (cuda:<local rank> under torchrun), and rank 0 first. Without a
     # GPU, accelerate joins the ranks of a CPU job only when asked to (as the Trainer does with use_cpu)
     state = PartialState(cpu=not torch.cuda.is_available())
+    started = time.perf_counter()
     batches = load_cache(target)
     reused = batches is not None
     # every rank labels its own shards of a missing cache (each draws the same windows: drawing is cheap, the
@@ -245,7 +250,7 @@ batch: ``(target, distances)``).
                     rank=state.process_index, world=state.num_processes)
     state.wait_for_everyone()
     if state.is_main_process and not (target / MANIFEST).is_file():
-        write_manifest(Path(folder).expanduser(), key, n_batches)
+        write_manifest(Path(folder).expanduser(), key, n_batches, time.perf_counter() - started)
     state.wait_for_everyone()
     if batches is None:
         batches = load_cache(target)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,7 +189,6 @@ def prepare_run(cfg: DistillConfig, checked: CheckedInputs | None = None) -> Pre
         # a --general run's batches do not depend on the student or its seed: one labelled set serves every student
         # of a family (each seed still draws its own order and initialisation)
         cache_seed = GENERAL_CACHE_SEED if cfg.general else cfg.seed
-        started = time.perf_counter()
         try:
             train_dataset, cache_folder, reused = cached_transfer_set(
                 cfg.teacher_cache, teachers.target, train, cfg.cache_batches, cache_seed, shares=shares,
@@ -201,11 +199,11 @@ def prepare_run(cfg: DistillConfig, checked: CheckedInputs | None = None) -> Pre
             if kind is None:
                 raise
             raise disk_error(kind, Path(cfg.teacher_cache).expanduser(), None, None) from None
-        # the teacher's labelling cost, which a run that builds the cache pays and every later run shares
+        manifest = cache_manifest(cache_folder)
+        # the teacher's labelling cost, which the run that built the cache paid and every later run shares
         cache_info = {"folder": str(cache_folder), "reused": reused, "batches": cfg.cache_batches, "seed": cache_seed,
-                      "key": cache_folder.name,
-                      "build_seconds": None if reused else round(time.perf_counter() - started, 1)}
-        distances = cache_manifest(cache_folder).get("member_distances")
+                      "key": cache_folder.name, "build_seconds": manifest.get("build_seconds")}
+        distances = manifest.get("member_distances")
         if distances is not None and teachers.ensemble is not None:
             cache_info["member_distances"] = dict(zip([m.label for m in teachers.ensemble.members], distances))
     trainer = DistillationTrainer(

@@ -354,7 +354,7 @@ def run_fev(stage: TwoStage, args: argparse.Namespace) -> dict:
 def collect(args: argparse.Namespace) -> dict:
     """Every results file under ``<out>/two_stage`` (the report reads nothing else)."""
     root = Path(args.out) / "two_stage"
-    found: dict[str, dict] = {"general": {}, "task": {}}
+    found: dict[str, dict] = {"general": {}, "task": {}, "curves": {}}
     for stage in found:
         for file in sorted((root / stage).glob("*/seed*.json")):
             entry = json.loads(file.read_text())
@@ -449,9 +449,132 @@ def report_markdown(found: dict, args: argparse.Namespace) -> str:
         lines += ["", f"General share chosen on seed {first}'s validation (suite at the validation seed x held-out "
                   "truth loss relative to two-stage; lower is better, the rule of bench/retention.py): "
                   + ", ".join(f"{k}: {v:.4f}" for k, v in scores.items()) + f"; chosen {min(scores, key=scores.get)}."]
+    lines += curves_markdown(found["curves"])
     if found.get("not_run"):
         lines += ["", "Not run (no results file; cut for the CPU budget): " + "; ".join(found["not_run"]) + "."]
     return "\n".join(lines) + "\n"
+
+
+#: what the curves are compared on: (label, how to read it off one scored checkpoint); lower is better for each
+CURVE_METRICS = {
+    "M1 + M3 WQL vs teacher": lambda p: p["unseen"]["vs_teacher"],
+    "suite at 64 vs teacher": lambda p: p["suite"]["64"]["geomean"],
+    "suite at 18 vs teacher": lambda p: p["suite"]["18"]["geomean"],
+    "validation score": lambda p: p["validation_general"]["score"],
+}
+
+
+def curve_points(entry: dict) -> list[tuple[int, dict]]:
+    """A curve's scored checkpoints, in step order."""
+    return sorted(((int(step), point) for step, point in entry["points"].items()), key=lambda sp: sp[0])
+
+
+def steps_to_match(kd: dict, truth: dict, metric: str) -> dict:
+    """At how many steps the distilled curve first reaches the truth-only curve's best ``metric`` (lower is
+    better): ``{"truth_best", "truth_step", "kd_step"}``, ``kd_step`` None when it never does."""
+    read = CURVE_METRICS[metric]
+    truth_step, best = min(((step, read(point)) for step, point in curve_points(truth)), key=lambda sv: sv[1])
+    kd_step = next((step for step, point in curve_points(kd) if read(point) <= best), None)
+    return {"truth_best": best, "truth_step": truth_step, "kd_step": kd_step}
+
+
+def curve_compute_seconds(entry: dict, step: int) -> float:
+    """CPU seconds to reach ``step``: the student's steps, plus the teacher's labelling of the cache when the run
+    reads the teacher (the cache is built once for every run of a family; a truth-only run needs no teacher)."""
+    labelling = (entry.get("teacher_cache") or {}).get("build_seconds") or 0.0
+    return step * entry["seconds_per_step"] + (labelling if entry["alpha"] > 0 else 0.0)
+
+
+def curves_markdown(curves: dict) -> list[str]:
+    """The sample-efficiency section: one row per scored step of each curve, and steps-to-match per metric."""
+    pairs = [(rung, seeds) for rung, seeds in _curve_pairs(curves).items()]
+    if not pairs:
+        return []
+    lines: list[str] = []
+    for rung, seeds in pairs:
+        for seed, (kd, truth) in sorted(seeds.items()):
+            opts, prov = kd["options"], kd["provenance"]
+            labelling = (kd.get("teacher_cache") or {}).get("build_seconds")
+            lines += ["", f"## Sample efficiency: distilled vs trained on the truth ({rung}, `--stage curves`, 1 seed)", "",
+                      f"The {rung} general student ({kd['parameters']:,} parameters), trained for {opts['max_steps']} "
+                      f"steps at batch {opts['batch_size']} (learning rate {opts['learning_rate']}, cosine over the "
+                      f"whole run) on one teacher cache of {opts['cache_batches']} batches; KD (alpha 1) learns the "
+                      "teacher's quantiles, truth-only (alpha 0) the same batches' own continuation: the same "
+                      "stream, contexts and horizons, only the target differs. Teacher "
+                      f"{prov['teacher']['name']} (weights sha256 {str(prov['teacher']['weights_sha256'])[:12]}). "
+                      f"Seed {seed}, 1 seed: no error bar, so no curve point here is 'better' by itself. Compute = "
+                      "student steps x the run's s / step"
+                      + (f", plus the teacher's labelling of the cache ({labelling / 3600:.2f} CPU-h) for KD"
+                         if labelling else " (the cache's labelling time is not recorded)") + ".", "",
+                      "| step | " + " | ".join(f"{m}: KD / truth-only" for m in CURVE_METRICS)
+                      + " | compute CPU-h: KD / truth-only |", "|---" * (len(CURVE_METRICS) + 2) + "|"]
+            truth_points = dict(curve_points(truth))
+            for step, point in curve_points(kd):
+                other = truth_points.get(step)
+                cells = [f"{read(point):.3f} / {read(other):.3f}" if other else f"{read(point):.3f} / -"
+                         for read in CURVE_METRICS.values()]
+                lines.append(f"| {step} | " + " | ".join(cells) + f" | {curve_compute_seconds(kd, step) / 3600:.2f} / "
+                             + (f"{curve_compute_seconds(truth, step) / 3600:.2f}" if other else "-") + " |")
+            lines += ["", "Steps-to-match (the first scored step at which KD reaches truth-only's best; the target is "
+                      "a third of truth-only's steps or fewer):", ""]
+            for metric in CURVE_METRICS:
+                match = steps_to_match(kd, truth, metric)
+                reached = (f"KD reaches it at step {match['kd_step']} ({match['kd_step'] / match['truth_step']:.2f}x "
+                           "the steps)" if match["kd_step"] is not None else
+                           f"KD never reaches it within {curve_points(kd)[-1][0]} steps")
+                lines.append(f"- {metric}: truth-only's best {match['truth_best']:.3f} at step {match['truth_step']}; "
+                             + reached + ".")
+    return lines
+
+
+def _curve_pairs(curves: dict) -> dict[str, dict[str, tuple[dict, dict]]]:
+    """rung -> seed -> (KD entry, truth-only entry), for the seeds that have both curves."""
+    pairs: dict[str, dict[str, tuple[dict, dict]]] = {}
+    for name, seeds in curves.items():
+        rung, variant = name.split("@")
+        if variant != "KD":
+            continue
+        truth = curves.get(f"{rung}@truth-only", {})
+        pairs[rung] = {seed: (entry, truth[seed]) for seed, entry in seeds.items() if seed in truth}
+    return {rung: seeds for rung, seeds in pairs.items() if seeds}
+
+
+def plot_sample_efficiency(found: dict, path: Path) -> bool:
+    """KD and truth-only against student steps (and compute), one panel per metric; False with nothing to draw."""
+    pairs = _curve_pairs(found["curves"])
+    if not pairs:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(CURVE_METRICS), figsize=(4.6 * len(CURVE_METRICS), 4.2), squeeze=False)
+    for rung, seeds in pairs.items():
+        for kd, truth in seeds.values():
+            for ax, (metric, read) in zip(axes[0], CURVE_METRICS.items()):
+                for entry, colour, label in ((kd, "tab:blue", "KD (teacher's quantiles)"),
+                                             (truth, "tab:orange", "truth-only (same batches' truth)")):
+                    steps, values = zip(*[(step, read(point)) for step, point in curve_points(entry)])
+                    ax.plot(steps, values, marker="o", ms=3, color=colour, label=label)
+                match = steps_to_match(kd, truth, metric)
+                ax.axhline(match["truth_best"], color="tab:orange", lw=0.8, ls=":")
+                if match["kd_step"] is not None:
+                    ax.axvline(match["kd_step"], color="tab:blue", lw=0.8, ls=":")
+                ax.axhline(1.0, color="black", lw=0.8, ls="--", label="teacher")
+                ax.set_title(metric, fontsize=10)
+                ax.set_xlabel("student steps (batch 64)")
+                ax.grid(alpha=0.3)
+        first = next(iter(seeds.values()))[0]
+        title = (f"{rung} general student, KD vs truth-only on the same stream, seed "
+                 f"{', '.join(seeds)} (1 seed; lower is better; dotted: truth-only's best and where KD reaches it)")
+    axes[0][0].set_ylabel("relative to the teacher (1.0 = teacher)")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"{title}\nteacher {first['provenance']['teacher']['name']}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
 
 
 def _teacher_vs_naive(unseen: dict) -> float:
@@ -502,6 +625,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.report:
         found = collect(args)
         plot_family(found, Path(args.out) / "two_stage_family.png")
+        plot_sample_efficiency(found, Path(args.out) / "two_stage_sample_efficiency.png")
         task = next(iter(next(iter(found["task"].values())).values()), None) if found["task"] else None
         if task is not None:
             plot_curves(found["task"], Path(args.out) / "two_stage_curves.png",

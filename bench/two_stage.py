@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,9 @@ SUITE_HORIZONS = (18, 64)
 
 
 def shape_of(run: str) -> str:
-    """The student shape (``384x2``) of a general run's name (``384x2``, ``384x2@mixed``, ``384x2@mixed-h18``)."""
-    return run.split("@")[0]
+    """The student shape (``384x2``) of a general run's name (``384x2``, ``384x2@mixed``, ``384x2@mixed-h18``,
+    ``384x2@uniform-c2000-pruned``, ``384x2-c2``)."""
+    return re.match(r"\d+x\d+", run).group(0)
 
 
 def rung_shape(rung: str) -> dict[str, int]:
@@ -147,6 +149,18 @@ class TwoStage(ScoredRuns):
         if context is not None:
             options["general_context"] = context
         name = (rung if context is None else f"{rung}@{context}") + (f"-h{horizon}" if horizon else "")
+        # the levers of issue 40, each in the run's name when it differs from the first family's recipe
+        if self.args.cache_batches != 500:
+            name += f"-c{self.args.cache_batches}"
+        if self.args.general_bank_size is not None:
+            options["general_bank_size"] = self.args.general_bank_size
+            name += f"-bank{self.args.general_bank_size}"
+        if self.args.general_alpha != 1.0:
+            options["alpha"] = self.args.general_alpha
+            name += "-truth-only" if self.args.general_alpha == 0 else f"-alpha{self.args.general_alpha:g}"
+        if self.args.general_init != "random":
+            options["student_init"] = self.args.general_init
+            name += f"-{self.args.general_init}"
         entry = self.run("general", name, seed, options, sets)
         if entry is not None and "validation_general" not in entry and not self.args.report:
             entry["validation_general"] = self.validate_general(self.folder("general", name, seed) / "model")
@@ -380,8 +394,13 @@ def report_markdown(found: dict, args: argparse.Namespace) -> str:
                   f"{opts['cache_batches']} batches for every rung and seed. Scores relative to the teacher "
                   "(1.0 keeps everything); M1 + M3: WQL on the six test portions at their official horizons "
                   "(geometric mean); suite: median MAE on fresh seasonality-suite series.", "",
+                  "Validation = sqrt(held-out M1 + M3 *training*-series WQL vs teacher x validation-seed suite at 64 "
+                  "vs teacher), the rule every choice below is made on (lower is better; never a test portion). "
+                  "Run names: @<context> the --general-context draw, -c<N> a teacher cache of N batches, -pruned "
+                  "--student-init pruned, -bank<N> --general-bank-size N, -truth-only alpha 0 (the same stream's own "
+                  "truth, no teacher).", "",
                   "| student | parameters | seeds | M1 + M3 WQL vs teacher | M1 + M3 WQL vs seasonal naive "
-                  "| suite at 18 | suite at 64 | s / step |", "|---|---|---|---|---|---|---|---|"]
+                  "| suite at 18 | suite at 64 | validation | s / step |", "|---|---|---|---|---|---|---|---|---|"]
         teacher_vs_naive = None
         for rung, seeds in sorted(general.items(), key=lambda kv: next(iter(kv[1].values()))["parameters"]):
             entries = list(seeds.values())
@@ -391,6 +410,7 @@ def report_markdown(found: dict, args: argparse.Namespace) -> str:
                          f"{pm([u['vs_teacher'] for u in unseen])} | {pm([u['vs_seasonal_naive'] for u in unseen])} | "
                          f"{pm([e['suite']['18']['geomean'] for e in entries])} | "
                          f"{pm([e['suite']['64']['geomean'] for e in entries])} | "
+                         f"{pm([e['validation_general']['score'] for e in entries if 'validation_general' in e])} | "
                          f"{np.median([e['seconds_per_step'] for e in entries]):.2f} |")
         shape = shape_of(args.start.split(":")[0])  # the contexts stage trains the --start rung
         contexts = {name.split("@")[1]: seeds for name, seeds in general.items()
@@ -597,7 +617,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="cap the general students' horizons (default: every horizon up to the teacher's)")
     parser.add_argument("--general-contexts", default=",".join(GENERAL_CONTEXTS),
                         help="candidate --general-context draws of the contexts stage")
-    parser.add_argument("--cache-batches", type=int, default=500)
+    parser.add_argument("--cache-batches", type=int, default=500,
+                        help="general runs: batches of the teacher cache (named -c<N> when not 500)")
+    parser.add_argument("--general-alpha", type=float, default=1.0,
+                        help="general runs: --alpha (0 the truth-only control, named -truth-only)")
+    parser.add_argument("--general-init", default="random", choices=("random", "pruned"),
+                        help="general runs: --student-init (named -pruned when pruned)")
+    parser.add_argument("--general-bank-size", type=int, default=None,
+                        help="general runs: --general-bank-size (named -bank<N>; default the product's)")
     parser.add_argument("--save-steps", type=int, default=250)
     parser.add_argument("--suite-seed", type=int, default=3)
     parser.add_argument("--validation-suite-seed", type=int, default=2)

@@ -26,27 +26,31 @@ def test_cells_say_how_many_seeds_they_have():
 def test_two_stages_train_once_record_their_provenance_and_report(teacher_dir, tmp_path, monkeypatch):
     common = ["--teacher", teacher_dir, "--steps", "2", "--save-steps", "1", "--cache-batches", "2",
               "--suite-series", "2", "--batch-size", "8", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]
-    assert two_stage.main(["--stage", "general", "--rungs", "32x1,48x1", "--seeds", "0", *common]) == 0
-    small = json.loads(two_stage.results_file(tmp_path / "out", "general", "32x1", 0).read_text())
-    wider = json.loads(two_stage.results_file(tmp_path / "out", "general", "48x1", 0).read_text())
+    assert two_stage.main(["--stage", "general", "--rungs", "32x1", "--seeds", "0", *common]) == 0
+    # a lever run: pruned start, truth-only, each named in the run
+    assert two_stage.main(["--stage", "general", "--rungs", "48x1", "--seeds", "0", "--general-init", "pruned",
+                           "--general-alpha", "0", *common]) == 0
+    small = json.loads(two_stage.results_file(tmp_path / "out", "general", "32x1-c2", 0).read_text())
+    wider = json.loads(two_stage.results_file(tmp_path / "out", "general", "48x1-c2-truth-only-pruned", 0).read_text())
     assert small["student_config"]["d_model"] == 32 and wider["student_config"]["d_model"] == 48
+    assert wider["options"]["student_init"] == "pruned" and wider["options"]["alpha"] == 0
     assert (small["teacher_cache"]["reused"], wider["teacher_cache"]["reused"]) == (False, True)  # labelled once
     assert small["options"]["general"] and "prediction_length" not in small["options"]  # every horizon
     assert set(small["suite"]) == {"18", "64"} and small["unseen"]["vs_teacher"] > 0
     prov = small["provenance"]
     assert len(prov["commit"]) == 40 and prov["teacher"]["weights_sha256"] and "--stage general" in prov["command"]
     # latency is timed per shape, on the weights of the named general run
-    assert two_stage.main(["--stage", "latency", "--rungs", "32x1", "--repeats", "1", *common]) == 0
+    assert two_stage.main(["--stage", "latency", "--rungs", "32x1-c2", "--repeats", "1", *common]) == 0
     latency = json.loads((tmp_path / "out" / "two_stage" / "latency.json").read_text())
-    assert latency["timed_runs"] == {"32x1": "32x1"} and set(latency["timings"]["64"]) == {"teacher", "32x1"}
+    assert latency["timed_runs"] == {"32x1": "32x1-c2"} and set(latency["timings"]["64"]) == {"teacher", "32x1"}
     assert latency["parameters"]["32x1"] == small["parameters"] < latency["parameters"]["teacher"]
 
-    task = ["--stage", "task", "--variants", "KD,two-stage", "--start", "32x1:0", "--seeds", "0", *common]
+    task = ["--stage", "task", "--variants", "KD,two-stage", "--start", "32x1-c2:0", "--seeds", "0", *common]
     assert two_stage.main(task) == 0
     started = json.loads(two_stage.results_file(tmp_path / "out", "task", "two-stage", 0).read_text())
     scratch = json.loads(two_stage.results_file(tmp_path / "out", "task", "KD", 0).read_text())
     assert started["started_from"]["name"] == "model" and started["student_config"]["d_model"] == 32
-    assert started["start"] == "general 32x1:0"
+    assert started["start"] == "general 32x1-c2:0"
     assert scratch["started_from"] is None and scratch["student_config"]["d_model"] == 384
     assert [step for step, _ in started["curve"]["validation"]] == [1, 2]
 
@@ -57,8 +61,8 @@ def test_two_stages_train_once_record_their_provenance_and_report(teacher_dir, t
     assert two_stage.main(task) == 0  # read back from the results files
     assert two_stage.main(["--report", *common]) == 0
     text = (tmp_path / "out" / "two_stage.md").read_text()
-    assert "| 32x1 | 32x1 |" in text  # the latency table, with the run whose weights were timed
-    assert "| 32x1 |" in text and "| two-stage | general 32x1:0 | 0 |" in text and "(1 seed)" in text and "±" not in text
+    assert "| 32x1 | 32x1-c2 |" in text  # the latency table, with the run whose weights were timed
+    assert "| 32x1-c2 |" in text and "| two-stage | general 32x1-c2:0 | 0 |" in text and "(1 seed)" in text and "±" not in text
     for png in ("two_stage_family.png", "two_stage_curves.png"):
         assert (tmp_path / "out" / png).read_bytes()[:4] == b"\x89PNG"
 

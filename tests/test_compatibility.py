@@ -166,10 +166,10 @@ def test_no_private_trainer_method_is_overridden_and_the_floor_is_what_ci_runs()
     (no 4.x release works: Trainer.log and the warmup options differ), so a user who installs it gets code that
     ran."""
     import re
+    import tomllib
     from importlib.metadata import version
     from pathlib import Path
 
-    import tomllib
     from transformers import Trainer
 
     from chronos_distill.distillation.trainer import DistillationTrainer

@@ -161,12 +161,14 @@ def test_the_float_einsum_applies_to_the_group_mask_only(teacher_dir):
     assert "_construct_and_invert_group_time_mask" not in model.encoder.__dict__
 
 
-def test_an_untested_chronos_major_version_is_refused(monkeypatch, tmp_path):
+@pytest.mark.parametrize("release", ["3.0.0", "2.4.0"])
+def test_an_untested_chronos_release_line_is_refused(monkeypatch, tmp_path, release):
     from chronos_distill.deploy import onnx_export
 
     real = importlib.metadata.version
     monkeypatch.setattr(importlib.metadata, "version",
-                        lambda name: "3.0.0" if name == "chronos-forecasting" else real(name))
-    with pytest.raises(DistillError, match=r"chronos-forecasting 3.0.0 is installed, which they were not tested with"):
+                        lambda name: release if name == "chronos-forecasting" else real(name))
+    with pytest.raises(DistillError, match=rf"chronos-forecasting {release} is installed, which they were not tested "
+                                           r"with; install 'chronos-forecasting>=2.3,<2.4'"):
         onnx_export.export_onnx("reference", tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()

@@ -65,7 +65,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_OPSET = 18
 #: chronos-forecasting's major version whose internals the export-time changes below were written and tested
 #: against (``Chronos2Encoder._construct_and_invert_group_time_mask``, ``Chronos2Model._prepare_patched_future``).
-TESTED_CHRONOS_MAJOR = 2
+#: the chronos-forecasting release line (major, minor) whose private names the export-time changes were tested on,
+#: as pyproject.toml's cap
+TESTED_CHRONOS = (2, 3)
 
 
 class _FloatMaskEinsum(TorchFunctionMode):
@@ -133,15 +135,16 @@ def onnx_exportable(model: Chronos2Model) -> Iterator[Chronos2Model]:
 
 
 def check_chronos_version() -> None:
-    """Refuse a chronos-forecasting whose major version the export-time changes were not tested with."""
+    """Refuse a chronos-forecasting whose release line (major.minor) the export-time changes were not tested with."""
     from importlib.metadata import version
 
     installed = version("chronos-forecasting")
-    if int(installed.split(".")[0]) != TESTED_CHRONOS_MAJOR:
+    major, minor = TESTED_CHRONOS
+    if tuple(int(part) for part in installed.split(".")[:2]) != TESTED_CHRONOS:
         raise DistillError(
-            f"export-onnx changes two internals of chronos-forecasting {TESTED_CHRONOS_MAJOR}.x at export time "
+            f"export-onnx changes two internals of chronos-forecasting {major}.{minor} at export time "
             f"(see chronos_distill.deploy.onnx_export); chronos-forecasting {installed} is installed, which they were not "
-            f"tested with; install chronos-forecasting>={TESTED_CHRONOS_MAJOR},<{TESTED_CHRONOS_MAJOR + 1}"
+            f"tested with; install 'chronos-forecasting>={major}.{minor},<{major}.{minor + 1}'"
         )
 
 

@@ -391,7 +391,7 @@ def report_markdown(found: dict, args: argparse.Namespace) -> str:
                   f"Teacher {prov['teacher']['name']} (`{prov['teacher']['alias']}`, weights sha256 "
                   f"{str(prov['teacher']['weights_sha256'])[:12]}); {opts['max_steps']} steps at batch "
                   f"{opts['batch_size']}, learning rate {opts['learning_rate']}, one teacher cache of "
-                  f"{opts['cache_batches']} batches for every rung and seed. Scores relative to the teacher "
+                  f"{opts['cache_batches']} batches for every rung and seed (another, where the name says -c<N>). Scores relative to the teacher "
                   "(1.0 keeps everything); M1 + M3: WQL on the six test portions at their official horizons "
                   "(geometric mean); suite: median MAE on fresh seasonality-suite series.", "",
                   "Validation = sqrt(held-out M1 + M3 *training*-series WQL vs teacher x validation-seed suite at 64 "

@@ -293,3 +293,47 @@ def test_both_kinds_on_univariate_batches_is_the_time_loss_undiluted():
     assert both.item() == pytest.approx(time_only.item()) and time_only.item() > 1e-4
     group_only = attention_loss(student_pass.tapped, teacher_tapped, list(plan.pairs), ("group",), "kl")
     assert group_only.item() == 0.0 and group_only.requires_grad
+
+
+@pytest.mark.parametrize("kind", BOTH)
+def test_recomputed_attention_maps_are_the_models_own_output_attentions(kind):
+    """The maps the attention loss recomputes from the hooked q/k/v are those Chronos-2 returns with
+    output_attentions=True (its eager path), head-averaged, on every query row the loss counts: a copy-of-itself
+    test would pass an error shared by teacher and student (a missed RoPE, a scale, a transposed group axis)."""
+    from chronos_distill.chronos2.hooks import Chronos2Layout
+    from chronos_distill.distillation.losses.attention import AttentionView
+
+    model = _model()
+    batch = _batch([0, 1, 2, 2, 2])
+    layout = Chronos2Layout(model)
+    blocks = range(model.config.num_layers)
+    own: dict[int, torch.Tensor] = {}
+
+    def ask_for_weights(_module, args, kwargs):
+        return args, {**kwargs, "output_attentions": True}
+
+    def keep(index):
+        def hook(_module, _args, output):
+            own[index] = output.attn_weights
+
+        return hook
+
+    handles = []
+    for index in blocks:
+        mha = layout.attention(kind, index)
+        handles += [mha.register_forward_pre_hook(ask_for_weights, with_kwargs=True),
+                    mha.register_forward_hook(keep(index))]
+    try:
+        with torch.no_grad(), tap(model, (), [(kind, index) for index in blocks]) as tapped:
+            normalised_quantiles(model, batch)
+    finally:
+        for handle in handles:
+            handle.remove()
+    for index in blocks:
+        view = AttentionView(kind, tapped.attention[(kind, index)], tapped)
+        rows = view.row_weight.expand(-1, 1, -1)[:, 0]  # (N, L): the query rows the loss counts
+        assert rows.sum() > 0
+        ours = view.head_averaged_map()[:, 0]
+        theirs = own[index].float().mean(1)
+        assert ours.shape == theirs.shape
+        torch.testing.assert_close(ours[rows], theirs[rows], atol=1e-5, rtol=1e-4)

@@ -24,15 +24,45 @@ def test_reference_resolves_to_the_bundled_folder_and_loads_frozen_in_fp32():
     assert resolve_teacher("amazon/chronos-2") == "amazon/chronos-2"
 
 
-def test_the_installed_package_with_its_three_teachers_stays_under_100_mb():
-    import chronos_distill
+@pytest.mark.slow
+def test_the_wheel_ships_only_the_current_reference_teacher(tmp_path):
+    """v0 and v1 stay in the source tree for the benchmarks; a wheel carries v2 alone (one 28 MB teacher)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
 
-    package = Path(chronos_distill.__file__).parent
-    size = sum(f.stat().st_size for f in package.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
-    assert size < 100 * 1024 * 1024, size / 2**20
-    for version in ("v0", "v1", "v2"):
-        assert (package / "reference_teachers" / version / "m3_scores.json").is_file()
-        assert (package / "reference_teachers" / version / "pretraining.json").is_file()
+    root = Path(__file__).resolve().parents[1]
+    source = tmp_path / "source"  # a hard-linked copy, so the build's own folders stay out of the clone
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, source / name)
+    shutil.copytree(root / "src", source / "src", copy_function=os.link,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(tmp_path / "wheel"), str(source)], check=True, capture_output=True)
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    teachers = {Path(n).parts[2] for n in names if n.startswith("chronos_distill/reference_teachers/")}
+    assert teachers == {"v2"}
+    assert "chronos_distill/reference_teachers/v2/model.safetensors" in names
+    assert {n for n in names if n.endswith(".py")} == {
+        str(p.relative_to(root / "src")) for p in (root / "src" / "chronos_distill").rglob("*.py")}
+    assert wheel.stat().st_size < 40 * 1024 * 1024
+
+
+def test_an_older_teacher_missing_from_a_wheel_install_is_one_line_naming_the_way_to_it(monkeypatch, tmp_path):
+    from dataclasses import replace
+
+    from chronos_distill.chronos2 import checkpoints
+    from chronos_distill.errors import CheckpointError
+
+    monkeypatch.setitem(checkpoints.BUNDLED_TEACHERS, "reference-v1",
+                        replace(checkpoints.BUNDLED_TEACHERS["reference-v1"], folder=tmp_path / "absent"))
+    with pytest.raises(CheckpointError, match=r"'reference-v1' ships only in chronos-distill's source tree .*"
+                                              r"\(pip install -e \.\) to use it, or use --teacher reference$"):
+        resolve_teacher("reference-v1")
 
 
 def test_reference_loads_without_chronos_distill_and_forecasts():

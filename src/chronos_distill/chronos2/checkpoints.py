@@ -98,6 +98,11 @@ def resolve_teacher(name_or_path: str | Path) -> str:
     if bundled is None:
         return str(name_or_path)
     if not (bundled.folder / "config.json").is_file():
+        if bundled is not BUNDLED_TEACHERS[REFERENCE]:
+            raise CheckpointError(
+                f"the teacher {bundled.alias!r} ships only in chronos-distill's source tree (kept to reproduce earlier "
+                "benchmarks), not in the wheel; install from a clone (pip install -e .) to use it, or use "
+                f"--teacher {REFERENCE}")
         raise CheckpointError(f"the bundled teacher {bundled.alias!r} is missing from {bundled.folder}; reinstall chronos-distill")
     return str(bundled.folder)
 

@@ -501,3 +501,23 @@ def test_the_vectorised_calendar_check_accepts_only_what_infer_freq_accepts():
     gap = pd.DataFrame({"id": "gap", "ts": pd.DatetimeIndex(["2000-01-31", "2000-02-29", "2000-04-30", "2000-05-31"])})
     with pytest.raises(DataError, match="series 'gap' has irregular timestamps"):
         _check_regular(pd.concat([kept, gap]), "id", "ts", "data")
+
+
+def test_debug_prints_the_whole_chain_of_a_user_error_and_keeps_its_one_line(tmp_path, capsys, monkeypatch):
+    from chronos_distill.cli import main
+
+    bad = tmp_path / "run.yaml"
+    bad.write_text("teacher: [unclosed\n")
+    argv = ["distill", "--config", str(bad)]
+    assert main(argv) == 2
+    plain = capsys.readouterr().err
+    assert "Traceback" not in plain and plain.startswith("chronos-distill: error: config file")
+    for debug_argv, env in ((["--debug", *argv], None), (argv, "1")):
+        if env:
+            monkeypatch.setenv("CHRONOS_DISTILL_DEBUG", env)
+        assert main(debug_argv) == 2
+        err = capsys.readouterr().err
+        # the YAML parser's own error, which the one-line message hid (raise ... from None), then ours, then the line
+        assert err.index("yaml.") < err.index("ConfigError") < err.index("chronos-distill: error: config file")
+        assert err.count("Traceback (most recent call last)") == 2
+        assert err.endswith(plain)  # the same message, last

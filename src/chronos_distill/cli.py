@@ -5,7 +5,10 @@
 ``chronos-distill export-onnx MODEL --output FILE.onnx``  the model as an ONNX graph (fp32 or int8)
 ``chronos-distill predict --model M --data F --prediction-length H --output OUT``  forecasts into a file
 
-User errors are printed as one line, without a traceback, and exit with status 2.
+User errors are printed as one line, without a traceback, and exit with status 2. ``--debug`` (before the
+command) or ``CHRONOS_DISTILL_DEBUG=1`` prints, before that line, every traceback of the error's chain, also
+the one a message hides (``raise ... from None``), so a bug that reached a user-error message can be reported.
+Any other exception is a bug and keeps Python's own traceback.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -72,7 +77,7 @@ def _config_command(commands, name: str, config_class: type, *, help: str,
 
 def _config_from(options: dict[str, Any], config_class: type):
     """The command's config object from parsed flags, read over the ``--config`` YAML file when given."""
-    options = {k: v for k, v in options.items() if k != "command"}
+    options = {k: v for k, v in options.items() if k not in ("command", "debug")}
     config_file = options.pop("config", None)
     return config_class.from_yaml(config_file, **options) if config_file else config_class(**options)
 
@@ -83,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Distill a Chronos-2 teacher into a smaller Chronos-2 student. "
         "Without a command, runs the embedded demo.",
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, print its full traceback chain before the one-line message (also: "
+                        "CHRONOS_DISTILL_DEBUG=1)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     _config_command(
@@ -163,11 +171,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"chronos-distill: {exc}", file=sys.stderr)
         return exc.exit_code
     except DistillError as exc:
+        if args.debug or os.environ.get("CHRONOS_DISTILL_DEBUG", "").strip().lower() in ("1", "true", "yes", "on"):
+            print(debug_report(exc), file=sys.stderr, end="")
         print(f"chronos-distill: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("chronos-distill: interrupted; run the same command with --resume to continue", file=sys.stderr)
         return 130
+
+
+def debug_report(exc: BaseException) -> str:
+    """Every traceback of ``exc``'s chain, outermost last, including a cause or context that ``from None`` hid."""
+    chain, seen = [], set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    parts = ["".join(traceback.format_exception(type(e), e, e.__traceback__, chain=False)) for e in reversed(chain)]
+    return "\nThe above exception led to the next:\n\n".join(parts)
 
 
 def _distill(options: dict[str, Any]) -> int:

@@ -203,7 +203,8 @@ class Retention(ScoredRuns):
         options = dict(VARIANTS[base], teacher_cache=str(Path(args.runs) / "teacher-cache"),
                        cache_batches=args.cache_batches, save_steps=args.save_steps, **student)
         if args.regime == "general":
-            options["general"] = True
+            # random, as recorded: these runs predate pruned as --general's default
+            options.update(general=True, student_init="random")
         else:
             options.update(train_data=self.train_table, validation_data=self.validation_table)
             if general_share:

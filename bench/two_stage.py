@@ -158,8 +158,9 @@ class TwoStage(ScoredRuns):
         if self.args.general_alpha != 1.0:
             options["alpha"] = self.args.general_alpha
             name += "-truth-only" if self.args.general_alpha == 0 else f"-alpha{self.args.general_alpha:g}"
+        # always given: the family above was trained from random starts, before pruned became --general's default
+        options["student_init"] = self.args.general_init
         if self.args.general_init != "random":
-            options["student_init"] = self.args.general_init
             name += f"-{self.args.general_init}"
         entry = self.run("general", name, seed, options, sets)
         if entry is not None and "validation_general" not in entry and not self.args.report:
@@ -199,6 +200,7 @@ class TwoStage(ScoredRuns):
             return entry
         folder = self.folder("curves", name, seed)
         options = dict(general=True, alpha=CURVE_VARIANTS[variant], prediction_length=None, min_past=None,
+                       student_init="random",  # the curves were trained before pruned became --general's default
                        teacher_cache=str(Path(args.runs) / "curve-cache"), cache_batches=args.curve_cache_batches,
                        max_steps=args.curve_steps, save_steps=args.curve_every,
                        logging_steps=max(1, args.curve_every // 5),

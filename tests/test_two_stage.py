@@ -159,6 +159,11 @@ def test_a_general_run_learns_every_horizon_with_distill_as_its_total_and_resume
     assert len(horizons) > 1 and max(horizons) <= 64
     assert DistillConfig(teacher="t", general=True, output="o").alpha == 1.0  # a general run distils by default
     assert DistillConfig(teacher="t", train_data="x.csv", prediction_length=4, output="o").alpha == 0.5
+    # and starts pruned from the teacher (chosen on validation, issue 40), unless it starts from a checkpoint
+    assert straight.record["student"]["init"] == "pruned"
+    assert DistillConfig(teacher="t", general=True, output="o").student_init == "pruned"
+    assert DistillConfig(teacher="t", general=True, student="s", output="o").student_init == "random"
+    assert DistillConfig(teacher="t", train_data="x.csv", prediction_length=4, output="o").student_init == "random"
 
 
 class _Recorded:
@@ -199,7 +204,9 @@ def test_general_alpha_0_trains_on_the_truth_of_the_same_batches_without_any_tea
     """The truth-only control: ``--general --alpha 0`` never runs the teacher (one whose forward raises still
     trains), and it draws exactly the KD run's batches (context and future at steps 1 and 50), so that the two
     differ only in the target."""
-    options = dict(teacher=teacher_dir, general=True, max_steps=50, save_steps=100, seed=3, **TINY_STUDENT, **FAST)
+    # a random start: the default pruned start reads the teacher on calibration batches before training
+    options = dict(teacher=teacher_dir, general=True, student_init="random", max_steps=50, save_steps=100, seed=3,
+                   **TINY_STUDENT, **FAST)
 
     def refuse(*args, **kwargs):
         raise AssertionError("the truth-only run ran the teacher")
@@ -259,7 +266,7 @@ def test_a_student_from_a_hub_id_names_it_as_the_base_model(teacher_dir, start_d
 
 
 def test_a_general_run_starts_pruned_and_a_depth_only_prune_forecasts_as_the_teachers_kept_layers(teacher_dir, tmp_path):
-    """``--general --student-init pruned`` (Minitron: prune, then distil): calibrated on the general stream, and
+    """``--general`` starts ``--student-init pruned`` by default (Minitron: prune, then distil): calibrated on the general stream, and
     nothing the prune kept is re-initialised. A student of the teacher's width with one of its two blocks forecasts,
     before the first step, exactly as the teacher does with only that block."""
     import copy
@@ -270,7 +277,7 @@ def test_a_general_run_starts_pruned_and_a_depth_only_prune_forecasts_as_the_tea
 
     teacher = Chronos2Pipeline.from_pretrained(teacher_dir).model.eval()
     run = prepare_run(DistillConfig(
-        teacher=teacher_dir, general=True, student_init="pruned", student_d_model=64, student_num_layers=1,
+        teacher=teacher_dir, general=True, student_d_model=64, student_num_layers=1,
         student_num_heads=4, student_d_ff=128, calibration_batches=2, max_steps=1, output=str(tmp_path / "pruned"),
         **FAST))
     student = run.trainer.model.student.eval()

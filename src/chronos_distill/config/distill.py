@@ -34,6 +34,10 @@ GENERAL_CONTEXTS = ("uniform", "mixed", "log-uniform")
 DEFAULT_GENERAL_CONTEXT = "uniform"
 #: KernelSynth samples the general source crops its kernel tasks from (pretraining draws from 1024)
 DEFAULT_GENERAL_BANK_SIZE = 32
+#: student_init of a --general run when it is not given (a task run's is random). Chosen on validation among the
+#: issue-40 levers (bench/two_stage.py --stage general, 384x2, 2000 steps, one 2000-batch cache, 1 seed): pruned
+#: 1.005 against random 1.276 (see bench/results/two_stage.md)
+DEFAULT_GENERAL_STUDENT_INIT = "pruned"
 #: alpha when it is not given, except with --general (whose default is 1: distillation only).
 DEFAULT_ALPHA = 0.5
 #: The student's width when neither --student-d-model nor --student is given.
@@ -231,10 +235,11 @@ class DistillConfig(TrainingOptions):
         "list[float]", low=0.0, high=1.0, open_low=True, open_high=True, nonempty=True,
     )
 
-    student_init: str = _opt(
-        "random",
+    student_init: str | None = _opt(
+        None,
         "random: a freshly initialised student; pruned: the teacher's most important blocks, channels, heads and "
-        "MLP neurons (activation importance on calibration batches of train_data), Minitron-style.",
+        "MLP neurons (activation importance on calibration batches of train_data, or of the general stream), "
+        "Minitron-style. Default: pruned with --general, random otherwise.",
         "str",
     choices=STUDENT_INITS)
     calibration_batches: int = _opt(8, "Batches of train_data used to score importance for student_init pruned.", "int", low=1)
@@ -370,6 +375,8 @@ class DistillConfig(TrainingOptions):
         check_options(self)
         if self.alpha is None:  # a general run has only the generator's truth to fall back on: distil by default
             self.alpha = 1.0 if self.general else DEFAULT_ALPHA
+        if self.student_init is None:
+            self.student_init = DEFAULT_GENERAL_STUDENT_INIT if self.general and self.student is None else "random"
         self._check_teachers()
         if self.general and self.train_data is not None:
             raise ConfigError("--general distills on the teacher's pretraining task mix alone and would ignore "

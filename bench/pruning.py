@@ -22,11 +22,10 @@ from pathlib import Path
 from common import add_training_arguments, command_line, pm, provenance, seeds_of, write_results
 from transformers import TrainerCallback
 
-from chronos_distill import load_teacher
+from chronos_distill import DistillationTrainer, load_teacher
 from chronos_distill.chronos2.forward import unwrap
 from chronos_distill.config import DistillConfig
 from chronos_distill.data.competition import load_m3_benchmarks, training_table
-from chronos_distill.distillation.run import prepare_run
 from chronos_distill.evaluation.scoring import evaluate_models
 
 
@@ -70,12 +69,12 @@ def main(argv=None) -> int:
                                 learning_rate=args.learning_rate, seed=seed, save_steps=args.steps,
                                 logging_steps=max(1, args.steps // 20), overwrite=True, student_init=init,
                                 output=str(Path(args.runs) / f"{init}-seed{seed}"))
-            run = prepare_run(cfg)
+            trainer = DistillationTrainer(args=cfg)
             record: dict = {}
             if 0 in grid:
-                record[0] = score(unwrap(run.trainer.model).student, teacher_scores, benchmarks)
-            run.trainer.add_callback(ScoreAlongTheWay([g for g in grid if g > 0], record, teacher_scores, benchmarks))
-            output = run.trainer.train()
+                record[0] = score(trainer.student, teacher_scores, benchmarks)
+            trainer.add_callback(ScoreAlongTheWay([g for g in grid if g > 0], record, teacher_scores, benchmarks))
+            output = trainer.train()
             within = [step for step in sorted(record) if record[step]["wql_vs_teacher"] <= 1.03]
             results[init].append({"seed": seed, "along_the_way": record,
                                   "steps_to_within_3pct": within[0] if within else None,

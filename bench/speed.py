@@ -67,18 +67,16 @@ def _inputs(batch):
 
 def prepared(args, tmp: Path, name: str, **options):
     """A trainer built exactly as ``distill`` builds it, its optimizer, and one training batch on the device."""
-    from chronos_distill.config import DistillConfig
-    from chronos_distill.distillation.run import prepare_run
+    from chronos_distill import DistillationTrainer, DistillConfig
 
     cfg = DistillConfig(teacher=args.teacher, train_data=args.transfer, prediction_length=args.prediction_length,
                         min_past=6, batch_size=args.batch_size, max_steps=1000, output=str(tmp / name), **options)
-    run = prepare_run(cfg)
-    trainer = run.trainer
+    trainer = DistillationTrainer(args=cfg)
     trainer.create_optimizer_and_scheduler(num_training_steps=cfg.max_steps)
     trainer.current_gradient_accumulation_steps = 1  # set by Trainer's loop, which we bypass to time one step
     batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
     trainer.model.train()
-    return run, trainer, batch
+    return trainer, batch
 
 
 def trainer_step(trainer, batch):
@@ -237,14 +235,14 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         if parts & {"a", "b", "c"}:
-            run, trainer, batch = prepared(args, tmp, "output")
+            trainer, batch = prepared(args, tmp, "output")
             student = copy.deepcopy(unwrap(trainer.model).student)
         if "a" in parts:  # steps vs floor
-            _, trainer_fa, _ = prepared(args, tmp, "feature-attention", feature_weight=0.1, attention_weight=0.1,
+            trainer_fa, _ = prepared(args, tmp, "feature-attention", feature_weight=0.1, attention_weight=0.1,
                                         attention_kind="both")
             # one interleaved group on one batch: the cost of the feature and attention terms is the gap between
             # the two KD steps, which separate runs cannot measure (their step times vary by more than that gap)
-            a = timed({"floor": floor_step(run.teacher, student, batch), "output_kd": trainer_step(trainer, batch),
+            a = timed({"floor": floor_step(trainer.teacher, student, batch), "output_kd": trainer_step(trainer, batch),
                        "feature_attention_kd": trainer_step(trainer_fa, batch)}, args.repeats)
             results["a_step_vs_floor"] = {
                 "floor": a["floor"], "output_kd": a["output_kd"], "feature_attention_kd": a["feature_attention_kd"],
@@ -253,13 +251,13 @@ def main(argv=None) -> int:
                 "feature_attention_vs_output_kd": a["feature_attention_kd"]["median_s"] / a["output_kd"]["median_s"],
             }
         if "b" in parts:  # design note vs ours, same batch
-            _, trainer_mse, _ = prepared(args, tmp, "median-mse", output_loss="median_mse")
-            b = timed({"design_note": design_note_step(run.teacher, copy.deepcopy(student), batch,
+            trainer_mse, _ = prepared(args, tmp, "median-mse", output_loss="median_mse")
+            b = timed({"design_note": design_note_step(trainer.teacher, copy.deepcopy(student), batch,
                                                        args.prediction_length),
                        "ours": trainer_step(trainer_mse, batch)}, args.repeats)
             results["b_design_note_vs_ours"] = {**b, "speedup": b["design_note"]["median_s"] / b["ours"]["median_s"]}
         if "c" in parts:  # cached teacher (epochs 2+) vs plain student training vs the live teacher
-            _, trainer_cache, batch_cache = prepared(args, tmp, "cached", teacher_cache=str(tmp / "cache"),
+            trainer_cache, batch_cache = prepared(args, tmp, "cached", teacher_cache=str(tmp / "cache"),
                                                      cache_batches=4)
             uncached = {k: v for k, v in batch_cache.items() if k != "teacher_quantiles"}  # forces the live teacher
             c = timed({"cached_step": trainer_step(trainer_cache, batch_cache),

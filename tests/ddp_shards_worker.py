@@ -7,13 +7,13 @@ import os
 import sys
 from pathlib import Path
 
-import chronos_distill.distillation.run as run_module
+import chronos_distill.distillation.build as build_module
 from chronos_distill import distill
 from chronos_distill.data.sources import Source
 
 teacher, corpus, output, trace = sys.argv[1:5]
 rank = int(os.environ["RANK"])
-original = run_module._load
+original = build_module.load_table
 current = {"run": None}
 
 
@@ -25,7 +25,7 @@ def traced(cfg, data, role, min_past):
     return original(cfg, data, role, min_past)
 
 
-run_module._load = traced
+build_module.load_table = traced
 options = dict(teacher=teacher, train_data=corpus, prediction_length=12, max_steps=2, save_steps=2, batch_size=8,
                student_d_model=32, student_num_heads=2, student_d_ff=64)
 for run, extra in (("streamed", {"batches_per_shard": 1}), ("whole", {})):

@@ -9,7 +9,7 @@ import torch
 from conftest import PREDICTION_LENGTH, TINY_STUDENT, straight_and_resumed
 from safetensors.torch import load_file
 
-import chronos_distill.distillation.run as run_module
+import chronos_distill.distillation.build as build_module
 from chronos_distill import ConfigError, DataError, distill
 from chronos_distill.data.shards import shard_schedule
 
@@ -51,8 +51,8 @@ def test_streaming_reads_one_shard_at_a_time_in_its_schedule_and_resumes_exactly
                                                                                monkeypatch):
     shards = write_shards(table, tmp_path / "corpus")
     reads = []
-    original = run_module._load
-    monkeypatch.setattr(run_module, "_load", lambda cfg, data, role, min_past: reads.append(str(data))
+    original = build_module.load_table
+    monkeypatch.setattr(build_module, "load_table", lambda cfg, data, role, min_past: reads.append(str(data))
                         or original(cfg, data, role, min_past))
     options = dict(teacher=teacher_dir, train_data=str(tmp_path / "corpus"), batches_per_shard=2, save_steps=3,
                    seed=5, **FAST)
@@ -108,7 +108,7 @@ def test_a_corpus_that_does_not_fit_in_memory_is_one_line_naming_the_option(teac
     def no_memory(*args, **kwargs):
         raise MemoryError("Unable to allocate 1.49 GiB for an array with shape (200000000,) and data type int64")
 
-    monkeypatch.setattr(run_module, "load_series", no_memory)
+    monkeypatch.setattr(build_module, "load_series", no_memory)
     with pytest.raises(DataError, match=r"train_data .*corpus does not fit in memory; stream it one shard at a time "
                                         r"with --batches-per-shard") as caught:
         distill(teacher=teacher_dir, train_data=str(tmp_path / "corpus"), max_steps=1, output=str(tmp_path / "out"),

@@ -22,6 +22,7 @@ _EXPORTS = {
     "EvaluateConfig": ".config",
     "PredictConfig": ".config",
     "DistillResult": ".distillation.run",
+    "DistillationTrainer": ".distillation.trainer",
     "distill": ".distillation.run",
     "pretrain": ".pretraining.run",
     "evaluate": ".evaluation.scoring",
@@ -35,7 +36,8 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "CheckpointError", "ConfigError", "DataError", "DistillConfig", "DistillError", "DistillResult", "EvaluateConfig",
+    "CheckpointError", "ConfigError", "DataError", "DistillConfig", "DistillError", "DistillResult", "DistillationTrainer",
+    "EvaluateConfig",
     "PredictConfig", "PretrainConfig", "__version__", "build_student", "build_student_config", "distill", "evaluate",
     "export_onnx", "load_chronos2", "load_teacher", "predict", "pretrain", "resolve_teacher",
 ]
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from chronos_distill.deploy.onnx_export import export_onnx
     from chronos_distill.deploy.predict import predict
     from chronos_distill.distillation.run import DistillResult, distill
+    from chronos_distill.distillation.trainer import DistillationTrainer
     from chronos_distill.errors import CheckpointError, ConfigError, DataError, DistillError
     from chronos_distill.evaluation.scoring import evaluate
     from chronos_distill.pretraining.run import pretrain

@@ -7,6 +7,7 @@ is ``--student-d-model``). The CLI is generated from the fields below, so the th
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -352,6 +353,12 @@ class DistillConfig(TrainingOptions):
         self._teacher_names = tuple(t.strip() for t in str(self.teacher).split(",") if t.strip())
         self._validate()
 
+    def given_options(self) -> dict[str, Any]:
+        """Every field as given: the values a new config with other inputs (another teacher, a student object)
+        starts from. A default that depended on other options (``alpha``, ``student_init``) is left open, to be
+        decided again with the new inputs."""
+        return {f.name: None if f.name in self._derived else getattr(self, f.name) for f in dataclasses.fields(self)}
+
     @property
     def teachers(self) -> list[str]:
         """The teachers, in the order given."""
@@ -373,6 +380,8 @@ class DistillConfig(TrainingOptions):
         """Each option against its own metadata (:func:`check_options`), then the checks across options."""
         self._fill_training_defaults()
         check_options(self)
+        # the defaults that depend on other options, remembered so that given_options() can leave them open
+        self._derived = tuple(name for name in ("alpha", "student_init") if getattr(self, name) is None)
         if self.alpha is None:  # a general run has only the generator's truth to fall back on: distil by default
             self.alpha = 1.0 if self.general else DEFAULT_ALPHA
         if self.student_init is None:
@@ -484,9 +493,9 @@ class DistillConfig(TrainingOptions):
             else:
                 try:
                     weights = [float(w) for w in text.split(",")]
-                except ValueError:
+                except ValueError as exc:
                     raise ConfigError(f"option `teacher_weights` (--teacher-weights) must be numbers or auto, got "
-                                      f"{self.teacher_weights!r}") from None
+                                      f"{self.teacher_weights!r}") from exc
                 if len(weights) != len(teachers):
                     raise ConfigError(f"option `teacher_weights` (--teacher-weights) gives {len(weights)} weight(s) "
                                       f"for {len(teachers)} teacher(s) ({', '.join(teachers)})")

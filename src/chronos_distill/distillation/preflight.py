@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chronos_distill.chronos2.checkpoints import CheckpointRef, resolve_checkpoint
+from chronos_distill.chronos2.checkpoints import (
+    CheckpointRef,
+    TeacherDescription,
+    describe_teacher,
+    resolve_checkpoint,
+)
 from chronos_distill.config import STATISTICAL_PREFIX, DistillConfig
 from chronos_distill.data.sources import find_source, read_columns
 from chronos_distill.data.tables import TableLayout, check_columns
@@ -30,21 +35,24 @@ class CheckedInputs:
     student: CheckpointRef | None
 
 
-def check_distill_inputs(cfg: DistillConfig, fixed_on_resume: tuple[str, ...]) -> CheckedInputs:
+def check_distill_inputs(cfg: DistillConfig, fixed_on_resume: tuple[str, ...], *, teacher_model: Any = None,
+                         student_model: Any = None) -> CheckedInputs:
     """Refuse what can be refused from names alone: the output folder (and, with ``--resume``, the options in
     ``fixed_on_resume``), a local teacher folder and its horizon and context, a starting student checkpoint
     (``--student``) against the teacher, and the columns of data files. Every Chronos-2 teacher of an ensemble is
-    resolved and checked; returns them, resolved once for the rest of the run."""
+    resolved and checked; returns them, resolved once for the rest of the run. ``teacher_model`` /
+    ``student_model``: model objects given to the trainer in place of ``cfg.teacher`` / ``cfg.student`` (their
+    config is checked as a folder's would be)."""
     output = Path(cfg.output).expanduser()
     if is_main_process():  # other ranks of a multi-process job would see rank 0's run_config.json appear
         check_output_folder(output, cfg.to_dict(), resume=cfg.resume, overwrite=cfg.overwrite,
                             fixed_on_resume=fixed_on_resume)
-    refs = resolve_teachers(cfg)
+    refs = resolve_teachers(cfg) if teacher_model is None else {cfg.teachers[0]: in_memory_ref(teacher_model, cfg.teacher)}
     for ref in refs.values():
         if ref is not None and ref.chronos_config is not None:
             check_against_teacher(cfg, ref.chronos_config)
     teacher = refs[cfg.teachers[0]]
-    student = resolve_student(cfg)
+    student = resolve_student(cfg) if student_model is None else in_memory_ref(student_model, cfg.student)
     if student is not None and student.chronos_config is not None and teacher.chronos_config is not None:
         check_student_against_teacher(cfg, student.chronos_config, teacher.chronos_config, student.name)
     if cfg.batches_per_shard is not None and len(find_source(cfg.train_data, "train_data").files) < 2:
@@ -56,6 +64,15 @@ def check_distill_inputs(cfg: DistillConfig, fixed_on_resume: tuple[str, ...]) -
             check_columns(read_columns(data, role, cfg.timestamp_column), find_source(data, role).description,
                           TableLayout.from_options(cfg))
     return CheckedInputs(refs, teacher, student)
+
+
+def in_memory_ref(model: Any, label: str) -> CheckpointRef:
+    """A ``Chronos2Model`` object given in place of a checkpoint name, as a resolved checkpoint: ``label`` (what
+    the run config names it by), the description of the folder or hub id it was loaded from when its config
+    says so (else its label), and its ``chronos_config``. Nothing is loaded from it: the object is used as it is."""
+    source = getattr(model.config, "_name_or_path", "") or ""
+    described = describe_teacher(source) if source else TeacherDescription(label, None, None)
+    return CheckpointRef(label, None, described, dict(model.chronos_config.__dict__))
 
 
 def resolve_teachers(cfg: DistillConfig) -> dict[str, CheckpointRef | None]:

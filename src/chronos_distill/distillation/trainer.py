@@ -13,14 +13,18 @@ only on the blocks the objective needs. ``compute_loss`` is the two forward pass
 from __future__ import annotations
 
 import dataclasses
+import logging
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from chronos.chronos2 import Chronos2Model
+from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 from chronos.chronos2.trainer import Chronos2Trainer, EvaluateAndSaveFinalStepCallback
 from transformers import TrainerCallback
 
+from chronos_distill.chronos2.export import export_student
 from chronos_distill.chronos2.forward import (
     MODEL_INPUT_KEYS,
     normalised_quantiles,
@@ -28,41 +32,135 @@ from chronos_distill.chronos2.forward import (
     same_normalised_space,
     unwrap,
 )
+from chronos_distill.chronos2.loading import freeze
+from chronos_distill.chronos2.model_card import scrub_local_paths, student_card
+from chronos_distill.chronos2.student import count_parameters
 from chronos_distill.chronos2.taps import Tapped, tap
+from chronos_distill.config import DISTILL_FIXED_ON_RESUME, DistillConfig
+from chronos_distill.data.shards import FollowTheStep
+from chronos_distill.distillation.build import (
+    build_datasets,
+    build_models,
+    build_objective,
+    distill_training_arguments,
+    joined_across_processes,
+    label_with_cache,
+    load_run_data,
+)
 from chronos_distill.distillation.ensemble import TeacherEnsemble
 from chronos_distill.distillation.losses.normalised import normalise_truth
-from chronos_distill.distillation.objective import DistillationObjective
 from chronos_distill.distillation.plan import StudentPass
-from chronos_distill.errors import NonFiniteLossError
+from chronos_distill.distillation.preflight import CheckedInputs, check_distill_inputs
+from chronos_distill.distillation.record import run_record
+from chronos_distill.errors import ConfigError, NonFiniteLossError
+from chronos_distill.training.run_folder import (
+    CHECKPOINTS,
+    is_main_process,
+    model_folder,
+    prepare_output_folder,
+    rank_and_world,
+)
+
+logger = logging.getLogger(__name__)
+
+#: What the run config names a model object by when its config names no folder or hub id.
+IN_MEMORY = "in-memory Chronos2Model"
 
 
 class DistillationTrainer(Chronos2Trainer):
-    """Trains a Chronos-2 student against a frozen Chronos-2 teacher.
+    """Trains a Chronos-2 student against a frozen Chronos-2 teacher; the library's front door, as TRL's trainers.
+
+    ``DistillationTrainer(model, teacher_model, args, train_dataset, eval_dataset)``, then ``trainer.train()`` and
+    ``trainer.save_model(folder)``, which writes the same publishable folder as ``chronos-distill distill`` (it
+    loads with ``Chronos2Pipeline.from_pretrained`` and ``BaseChronosPipeline``). ``distill(config)`` and the
+    command line are this trainer, built from names.
 
     Parameters
     ----------
-    teacher
-        Frozen ``Chronos2Model`` (see :func:`chronos_distill.chronos2.loading.freeze`), placed through the Trainer's
-        accelerator (on the training device, unwrapped by DDP: it never trains).
-    objective
-        The run's :class:`~chronos_distill.distillation.objective.DistillationObjective`: its terms, weights and taps.
-    ensemble
-        Several teachers (:class:`~chronos_distill.distillation.ensemble.TeacherEnsemble`), whose combined forecast
-        is the target; ``teacher`` is then the first of them (the truth's normalised space). None: ``teacher``
-        alone. Each Chronos-2 member is placed through the accelerator like the single teacher.
-    feature_teacher
-        The teacher whose hidden states and attention the intermediate terms read (default: ``teacher``).
-    *args, **kwargs
-        Forwarded to ``transformers.Trainer``; ``model`` is a ``DistillationModel`` (the student and its
-        training-only projections).
+    model
+        The student: a ``Chronos2Model`` to start from (trained in place; its own config is kept), or None to
+        build one from the teacher's config with the shape options of ``args`` (randomly or pruned).
+    teacher_model
+        The teacher: a ``Chronos2Model`` or a ``Chronos2Pipeline`` (frozen in place: eval mode, fp32, no
+        gradients), or a hub id, folder or bundled name. None: ``args.teacher``.
+    args
+        A :class:`~chronos_distill.config.DistillConfig` or a mapping of its options (``output``, ``max_steps``,
+        ``alpha``, ...). The objects given here take the place of its ``teacher``, ``student``, ``train_data``
+        and ``validation_data``, so a mapping may leave them out.
+    train_dataset, eval_dataset
+        What ``Chronos2Pipeline.fit`` accepts (a long ``DataFrame`` in ``predict_df`` layout, or its list of
+        dicts) or a path to a file, folder or glob of shards. None: ``args.train_data`` / ``args.validation_data``.
+    callbacks
+        More ``TrainerCallback`` s, after the run's own.
+    checked
+        The inputs already checked and resolved by
+        :func:`~chronos_distill.distillation.preflight.check_distill_inputs` (the command line does that before
+        it imports torch), so that nothing is checked twice.
+
+    The parts it is built from (:mod:`chronos_distill.distillation.build`) stay on it: ``distill_config`` (the
+    validated options), ``run_data``, ``models`` (teacher, student, their teachers and horizon), ``objective``,
+    ``teacher_cache`` (what the record says of the cache, or None). The teacher is an attribute, not a submodule
+    of the trained :class:`~chronos_distill.distillation.model.DistillationModel` (the student and its
+    training-only projections), so the optimizer, the checkpoints and the exported student never see it; it runs
+    once per step, under ``no_grad``, with hooks only on the blocks the objective needs.
     """
 
     # compute_loss returns a per-batch mean: the Trainer divides it for gradient accumulation itself.
     loss_is_scaled_for_ga = False
 
-    def __init__(self, *args: Any, teacher: Chronos2Model, objective: DistillationObjective,
-                 ensemble: TeacherEnsemble | None = None, feature_teacher: Chronos2Model | None = None, **kwargs: Any):
-        super().__init__(*args, **kwargs)
+    def __init__(self, model: Chronos2Model | None = None, teacher_model: Any = None,
+                 args: DistillConfig | Mapping[str, Any] | None = None, train_dataset: Any = None,
+                 eval_dataset: Any = None, callbacks: list[TrainerCallback] | None = None, *,
+                 checked: CheckedInputs | None = None):
+        cfg, teacher, student = distillation_inputs(model, teacher_model, args, train_dataset, eval_dataset)
+        if checked is None:
+            checked = check_distill_inputs(cfg, DISTILL_FIXED_ON_RESUME, teacher_model=teacher, student_model=student)
+        data = load_run_data(cfg)
+        models = build_models(cfg, checked, data, teacher=teacher, student=student)
+        objective, module = build_objective(cfg, models, has_validation=data.validation is not None)
+        train_set, eval_set = build_datasets(cfg, data, models)
+        output = Path(cfg.output).expanduser()
+        if is_main_process():
+            # every check passed: only now touch the output folder
+            prepare_output_folder(output, cfg.to_dict(), resume=cfg.resume)
+        cache_info = None
+        if cfg.teacher_cache is not None:
+            train_set, cache_info = label_with_cache(cfg, data, models)
+        has_validation = eval_set is not None
+        super().__init__(
+            model=module,
+            args=distill_training_arguments(cfg, output / CHECKPOINTS, has_validation=has_validation),
+            train_dataset=train_set,
+            eval_dataset=eval_set,
+            callbacks=[SaveFinalStepCallback(evaluate=has_validation),
+                       *([FollowTheStep(train_set)] if data.corpus is not None else []), *(callbacks or [])],
+        )
+        self.distill_config, self.checked, self.run_data, self.models = cfg, checked, data, models
+        self.objective, self.teacher_cache = objective, cache_info
+        self.train_output: Any = None  # the last train()'s TrainOutput, and the checkpoint it resumed from
+        self.resumed_from: str | None = None
+        self.published_record: dict[str, Any] | None = None  # the record the last export wrote
+        self._place_teachers(models.teacher, models.teachers.ensemble, models.teachers.feature_teacher)
+        # each training step's distance of every ensemble member to the combined target (members,); a log reports
+        # the mean of those since the last log, the record the mean of all
+        self._distances: list[torch.Tensor] = []
+        self._distances_logged = 0
+        # running sums stay on the device until a log is written, so the step never waits for the host
+        self._sums: dict[str, dict[str, torch.Tensor]] = {"train": {}, "eval": {}}
+        self._counts = {"train": 0, "eval": 0}
+        self._first_nonfinite: dict[str, torch.Tensor] = {}
+        # after every callback given, so that it sees the final step's save too (SaveFinalStepCallback)
+        self.add_callback(FiniteBeforeSaveCallback(self))
+        if rank_and_world()[1] > 1 and (data.corpus is not None or data.share is not None):
+            data.train = joined_across_processes(cfg, data)
+        logger.info("student: %s parameters; training for %d steps", f"{count_parameters(models.student):,}",
+                    cfg.max_steps)
+
+    def _place_teachers(self, teacher: Chronos2Model, ensemble: TeacherEnsemble | None,
+                        feature_teacher: Chronos2Model) -> None:
+        """Each Chronos-2 teacher placed once through the accelerator (on the training device, unwrapped by DDP:
+        it never trains); ``teacher`` sets the normalised space, ``feature_teacher`` is read by the feature and
+        attention terms, an ensemble's combined forecast is the target."""
         prepared = {id(teacher): self.accelerator.prepare_model(teacher, evaluation_mode=True)}
         self.teacher = prepared[id(teacher)]
         self.ensemble = ensemble
@@ -73,24 +171,58 @@ class DistillationTrainer(Chronos2Trainer):
                     if key not in prepared:
                         prepared[key] = self.accelerator.prepare_model(member.model, evaluation_mode=True)
                     member.model = prepared[key]
-        feature_teacher = teacher if feature_teacher is None else feature_teacher
         if id(feature_teacher) not in prepared:
             prepared[id(feature_teacher)] = self.accelerator.prepare_model(feature_teacher, evaluation_mode=True)
         self.feature_teacher = prepared[id(feature_teacher)]
         # the ensemble member that is the feature teacher: its quantiles come from the tapped forward
         self._feature_member = next((i for i, m in enumerate(ensemble.members) if m.model is self.feature_teacher),
                                     None) if ensemble is not None else None
-        # each training step's distance of every ensemble member to the combined target (members,); a log reports
-        # the mean of those since the last log, the record the mean of all
-        self._distances: list[torch.Tensor] = []
-        self._distances_logged = 0
-        self.objective = objective
-        # running sums stay on the device until a log is written, so the step never waits for the host
-        self._sums: dict[str, dict[str, torch.Tensor]] = {"train": {}, "eval": {}}
-        self._counts = {"train": 0, "eval": 0}
-        self._first_nonfinite: dict[str, torch.Tensor] = {}
-        # after every callback given, so that it sees the final step's save too (SaveFinalStepCallback)
-        self.add_callback(FiniteBeforeSaveCallback(self))
+
+    @property
+    def student(self) -> Chronos2Model:
+        """The student being trained (without the terms' training-only projections)."""
+        return unwrap(self.model).student
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any):
+        """``Trainer.train``, remembering its output for the record that :meth:`save_model` publishes."""
+        output = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+        self.train_output, self.resumed_from = output, resume_from_checkpoint
+        return output
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """Called by you: the publishable student (its weights, ``config.json``, ``distillation.json`` and model
+        card; no projection, no teacher) in ``output_dir`` (default: the run folder's ``model/``), written
+        atomically. Called by the Trainer for a checkpoint (``_internal_call``): the Trainer's own save."""
+        if _internal_call:
+            return super().save_model(output_dir, _internal_call=True)
+        if self.train_output is None:
+            raise ConfigError("save_model publishes a trained student with its record: call trainer.train() first")
+        self.export(Path(output_dir) if output_dir is not None else model_folder(Path(self.distill_config.output)))
+
+    def export(self, folder: Path) -> Path:
+        """Write the publishable student of the last :meth:`train` into ``folder`` (see :meth:`save_model`)."""
+        student, started = self.student, self.models.started
+        # a student built from the teacher's config reads the run's context (as Chronos2Pipeline.fit raises it); one
+        # started from a checkpoint keeps its own config
+        context_length = student.chronos_config.context_length if started else self.models.context_length
+        record = self.published_record = self.record()
+        return export_student(student, folder, context_length=context_length, prediction_length=self.models.horizon,
+                              record=record, model_card=student_card(record))
+
+    def record(self) -> dict[str, Any]:
+        """``distillation.json`` of the last :meth:`train`: options, teacher, data, losses, provenance."""
+        cfg, checked, data = self.distill_config, self.checked, self.run_data
+        record = run_record(cfg, checked.teacher.description, self.models.teacher, self.student, data.train,
+                            data.validation, self, self.train_output.metrics, self.resumed_from,
+                            started_from=checked.student.description if checked.student is not None else None,
+                            horizon=self.models.horizon)
+        record["training"]["teacher_cache"] = self.teacher_cache
+        teachers = self.models.teachers
+        if teachers.ensemble is not None:
+            record["ensemble"] = scrub_local_paths({
+                **teachers.record,
+                "member_distances": (self.teacher_cache or {}).get("member_distances") or self.mean_member_distances()})
+        return record
 
     def get_train_dataloader(self):
         loader = super().get_train_dataloader()
@@ -242,3 +374,45 @@ class SaveFinalStepCallback(EvaluateAndSaveFinalStepCallback):
         if state.global_step >= state.max_steps and not self.evaluate:
             control.should_evaluate = False
         return control
+
+
+def distillation_inputs(model: Any, teacher_model: Any, args: Any, train_dataset: Any, eval_dataset: Any
+                        ) -> tuple[DistillConfig, Chronos2Model | None, Chronos2Model | None]:
+    """The run's validated options with the trainer's inputs in place of their names, and the teacher and student
+    objects given (None where a name or folder was given instead, loaded later). A model object's name in the
+    options is the folder or hub id its config was loaded from, else :data:`IN_MEMORY`."""
+    if args is None or isinstance(args, Mapping):
+        options = dict(args or {})
+    elif isinstance(args, DistillConfig):
+        if all(x is None for x in (model, teacher_model, train_dataset, eval_dataset)):
+            return args, None, None
+        options = args.given_options()
+    else:
+        raise ConfigError(f"DistillationTrainer args must be a DistillConfig or a mapping of its options, not "
+                          f"{type(args).__name__}")
+    teacher = student = None
+    if isinstance(teacher_model, (str, Path)):
+        options["teacher"] = str(teacher_model)
+    elif teacher_model is not None:
+        teacher = freeze(_chronos2_model(teacher_model, "teacher_model"))
+        options["teacher"] = getattr(teacher.config, "_name_or_path", "") or IN_MEMORY
+    if model is not None:
+        student = _chronos2_model(model, "model")
+        student.requires_grad_(True)
+        student.train()
+        options["student"] = getattr(student.config, "_name_or_path", "") or IN_MEMORY
+        student.config._name_or_path = ""  # the published config names no local folder
+    if train_dataset is not None:
+        options["train_data"] = train_dataset
+    if eval_dataset is not None:
+        options["validation_data"] = eval_dataset
+    return DistillConfig(**options), teacher, student
+
+
+def _chronos2_model(obj: Any, role: str) -> Chronos2Model:
+    if isinstance(obj, Chronos2Pipeline):
+        obj = obj.model
+    if not isinstance(obj, Chronos2Model):
+        raise ConfigError(f"DistillationTrainer {role} must be a Chronos2Model or a Chronos2Pipeline (or, for the "
+                          f"teacher, a hub id, folder or bundled name), not {type(obj).__name__}")
+    return obj

@@ -517,7 +517,30 @@ def test_debug_prints_the_whole_chain_of_a_user_error_and_keeps_its_one_line(tmp
             monkeypatch.setenv("CHRONOS_DISTILL_DEBUG", env)
         assert main(debug_argv) == 2
         err = capsys.readouterr().err
-        # the YAML parser's own error, which the one-line message hid (raise ... from None), then ours, then the line
+        # the YAML parser's own error, which the one-line message chains (raise ... from exc), then ours, then the line
         assert err.index("yaml.") < err.index("ConfigError") < err.index("chronos-distill: error: config file")
         assert err.count("Traceback (most recent call last)") == 2
         assert err.endswith(plain)  # the same message, last
+
+
+def test_a_bad_file_is_a_user_error_that_keeps_its_cause_and_a_bug_in_a_reader_keeps_its_own_traceback(
+        tmp_path, monkeypatch):
+    """Errors tell user from bug: a file the reader cannot parse is one DataError whose cause is the reader's own
+    error; anything else a reader raises (a bug, here planted in pandas' CSV reader) reaches the caller as itself,
+    not as a one-line "user error"."""
+    from chronos_distill.data import sources
+
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not parquet at all")
+    with pytest.raises(DataError, match=r"could not be read as Parquet") as caught:
+        _load(str(bad))
+    assert caught.value.__cause__ is not None and "Arrow" in type(caught.value.__cause__).__name__
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug in the reader")
+
+    monkeypatch.setattr(sources.pd, "read_csv", broken)
+    table = tmp_path / "fine.csv"
+    table.write_text("item_id,timestamp,target\na,2020-01-01,1\n")
+    with pytest.raises(ZeroDivisionError, match="a bug in the reader"):
+        _load(str(table))

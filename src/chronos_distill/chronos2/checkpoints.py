@@ -32,7 +32,7 @@ def check_chronos2_folder(folder: Path, role: str = "teacher") -> None:
     try:
         config = json.loads(config_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{role} folder {folder}: config.json is not valid JSON ({exc})") from None
+        raise CheckpointError(f"{role} folder {folder}: config.json is not valid JSON ({exc})") from exc
     architectures = config.get("architectures") or []
     if "chronos_config" not in config or "Chronos2Model" not in architectures:
         found = architectures or config.get("model_type") or "unknown"
@@ -145,11 +145,12 @@ def describe_teacher(name_or_path: str | Path) -> TeacherDescription:
 def _card_license(card: Path) -> str | None:
     if not card.is_file():
         return None
+    import yaml
     from huggingface_hub import ModelCard
 
     try:
         return ModelCard.load(card).data.license
-    except Exception:  # a README that is not a model card says nothing about the license
+    except (yaml.YAMLError, ValueError, OSError, AttributeError):  # a README that is not a model card: no license
         return None
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
+from safetensors import SafetensorError
 
 from chronos_distill.chronos2.checkpoints import resolve_checkpoint
 from chronos_distill.errors import CheckpointError
@@ -49,7 +50,7 @@ def _load_from_hub(hub_id: str, role: str) -> Chronos2Pipeline:
                               "hub id (from the local cache)")
     except CheckpointError:
         raise
-    except Exception:  # not in the cache: ask the Hub below
+    except (OSError, ValueError):  # not in the cache (LocalEntryNotFoundError is an OSError): ask the Hub below
         pass
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
         raise CheckpointError(
@@ -59,19 +60,19 @@ def _load_from_hub(hub_id: str, role: str) -> Chronos2Pipeline:
     try:
         model_info(hub_id, timeout=10)
         folder = snapshot_download(hub_id, allow_patterns=patterns)
-    except Exception as exc:  # no network, unknown id, gated repo, ...
+    except Exception as exc:  # the network's boundary: no network, unknown id, gated repo, the http client's own errors
         raise CheckpointError(
             f"{role} {hub_id}: no local folder of that name, not in the local Hugging Face cache, and the Hugging "
             f"Face Hub could not provide it ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-        ) from None
+        ) from exc
     return _load_pipeline(folder, hub_id, role, "hub id")
 
 
 def _load_pipeline(source: str, name: str, role: str, where: str) -> Chronos2Pipeline:
     try:
         return Chronos2Pipeline.from_pretrained(source)
-    except Exception as exc:  # corrupted weights, an unreadable config, ...
-        raise CheckpointError(f"could not load {role} {where} {name}: {type(exc).__name__}: {exc}") from None
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:  # damaged weights, an unreadable config
+        raise CheckpointError(f"could not load {role} {where} {name}: {type(exc).__name__}: {exc}") from exc
 
 
 def freeze(model: Chronos2Model) -> Chronos2Model:

@@ -145,7 +145,7 @@ def check_options(options: Any) -> None:
                 try:
                     value = json.loads(value)
                 except json.JSONDecodeError as exc:
-                    raise ConfigError(f"option {_flag(f.name)} is not valid JSON: {exc}") from None
+                    raise ConfigError(f"option {_flag(f.name)} is not valid JSON: {exc}") from exc
                 setattr(options, f.name, value)
             if not isinstance(value, dict):
                 raise ConfigError(f"option {_flag(f.name)} must be a mapping of names to values, got {value!r}")
@@ -170,8 +170,8 @@ def _as_list(name: str, value: Any, kind: str) -> list:
             numbers = [float(item) for item in value if not isinstance(item, bool)]
             if len(numbers) != len(value) or (whole and any(not n.is_integer() for n in numbers)):
                 raise ValueError
-        except (TypeError, ValueError):
-            raise ConfigError(f"option {_flag(name)} must be {'whole ' if whole else ''}numbers, got {value!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"option {_flag(name)} must be {'whole ' if whole else ''}numbers, got {value!r}") from exc
         return [int(n) for n in numbers] if whole else numbers
     return list(value)
 
@@ -241,7 +241,7 @@ def read_yaml_options(path: str | Path, config_class: type) -> dict[str, Any]:
     try:
         values = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
     if not isinstance(values, dict):
         raise ConfigError(f"config file {path} must hold a mapping of option names to values")
     known = {f.name for f in dataclasses.fields(config_class)}

@@ -131,8 +131,8 @@ def _from_in_memory(data: Any, prediction_length: int, role: str) -> SeriesSet:
         ).inputs
     except DataError:
         raise
-    except Exception as exc:
-        raise DataError(f"{role} is not in a format Chronos2Pipeline.fit accepts: {type(exc).__name__}: {exc}") from None
+    except (ValueError, TypeError, KeyError, IndexError, AssertionError) as exc:  # what chronos' checks raise
+        raise DataError(f"{role} is not in a format Chronos2Pipeline.fit accepts: {type(exc).__name__}: {exc}") from exc
     inputs = list(converted)
     for i, item in enumerate(inputs):
         if torch.isinf(item["context"]).any():
@@ -159,7 +159,7 @@ def _from_table(df: pd.DataFrame, source: str, prediction_length: int, layout: T
         hint = ""
         if "frequency" in str(exc):
             hint = " (irregular timestamps: every series needs one regular frequency; resample or fill the gaps)"
-        raise DataError(f"{source}: {exc}{hint}") from None
+        raise DataError(f"{source}: {exc}{hint}") from exc
     ids = [str(i) for i in pd.unique(df[id_column])]
     if series_frequencies:  # kept in each prepared series, so that dropping or sharding series keeps them aligned
         frequencies = _frequencies(df, id_column, timestamp_column)

@@ -112,7 +112,7 @@ def read_table(path: str | Path | Source, role: str = "train_data", timestamp_co
     try:
         df = pd.concat(frames, ignore_index=True)
     except (TypeError, ValueError) as exc:  # e.g. timestamps with and without a time zone
-        raise DataError(f"{role}: the shards of {source.given} cannot be joined into one table: {exc}") from None
+        raise DataError(f"{role}: the shards of {source.given} cannot be joined into one table: {exc}") from exc
     df.attrs["shards"] = shards
     return df
 
@@ -167,29 +167,29 @@ def _read_arrow(file: Path, role: str, source: Source):
             except pa.ArrowInvalid:  # the stream format (what datasets writes)
                 mapped.seek(0)
                 return ipc.open_stream(mapped).read_all()
-    except Exception as exc:  # pyarrow's errors of all kinds
-        raise DataError(f"{what} {file} could not be read as {kind}: {type(exc).__name__}: {exc}") from None
+    except (pa.ArrowException, OSError) as exc:  # pyarrow's errors all derive from ArrowException
+        raise DataError(f"{what} {file} could not be read as {kind}: {type(exc).__name__}: {exc}") from exc
 
 
 def _read_csv(file: Path, role: str, source: Source) -> pd.DataFrame:
     what = f"{role} shard" if source.kind == "shards" else f"{role} file"
     try:
         return pd.read_csv(file)
-    except Exception as exc:  # pandas parser errors of all kinds
-        raise DataError(f"{what} {file} could not be read as CSV: {type(exc).__name__}: {exc}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as exc:
+        raise DataError(f"{what} {file} could not be read as CSV: {type(exc).__name__}: {exc}") from exc
 
 
 def _read_hf_dataset(folder: Path, role: str):
     """A ``save_to_disk`` folder's Arrow table (memory-mapped by ``datasets``)."""
     try:
         import datasets
-    except ImportError:
+    except ImportError as exc:
         raise DataError(f"{role}: {folder} is a saved Hugging Face dataset; reading it needs `datasets` "
-                        "(pip install 'chronos-distill[fev]')") from None
+                        "(pip install 'chronos-distill[fev]')") from exc
     try:
         dataset = datasets.load_from_disk(str(folder))
-    except Exception as exc:
-        raise DataError(f"{role}: the Hugging Face dataset {folder} could not be loaded: {type(exc).__name__}: {exc}") from None
+    except (OSError, ValueError, KeyError) as exc:  # FileNotFoundError, a damaged state.json or arrow file
+        raise DataError(f"{role}: the Hugging Face dataset {folder} could not be loaded: {type(exc).__name__}: {exc}") from exc
     return dataset.data.table
 
 
@@ -280,10 +280,10 @@ def _steps_from_starts(table, start_column: str, lengths: np.ndarray, where: str
     for freq in pd.unique(freqs):
         try:
             offset = pd.tseries.frequencies.to_offset(freq)
-        except ValueError:
+        except ValueError as exc:
             row = int(np.flatnonzero(freqs.to_numpy() == freq)[0])
             raise DataError(f"{where}: row {row} has {FREQ_COLUMN} {freq!r}, which is not a pandas frequency "
-                            "(e.g. 'MS', 'D', 'h')") from None
+                            "(e.g. 'MS', 'D', 'h')") from exc
         members = np.flatnonzero(freqs.to_numpy() == freq)
         if isinstance(offset, pd.offsets.Tick):  # a fixed step: start + k * step for all at once
             step = np.timedelta64(offset.nanos, "ns")

@@ -208,7 +208,7 @@ def parse_timestamps(values: pd.Series, timestamp_format: str | None, source: st
         except (ValueError, TypeError) as exc:
             how = f"with --timestamp-format {timestamp_format!r}" if timestamp_format else "(pass --timestamp-format)"
             reason = str(exc).splitlines()[0].rstrip(". ")  # pandas adds a multi-line list of suggestions
-            raise DataError(f"{source}: column {column!r} does not hold timestamps {how}: {reason}") from None
+            raise DataError(f"{source}: column {column!r} does not hold timestamps {how}: {reason}") from exc
     guessed = timestamp_format is None and any("infer format" in str(w.message) for w in caught)
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         logger.info("%s: time-zone-aware timestamps in %r converted to UTC", source, column)

@@ -194,7 +194,7 @@ def load_cache(folder: Path) -> list[dict[str, Any]] | None:
                     batch[name] = torch.tensor(table[name][i], dtype=dtype).reshape(table[f"{name}_shape"][i])
                 batches.append(batch)
     except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
-        raise DistillError(f"teacher cache {folder} is unreadable ({exc}); delete the folder to rebuild it") from None
+        raise DistillError(f"teacher cache {folder} is unreadable ({exc}); delete the folder to rebuild it") from exc
     if len(batches) != info["n_batches"]:
         raise DistillError(f"teacher cache {folder} holds {len(batches)} batches, its manifest says {info['n_batches']}")
     return batches

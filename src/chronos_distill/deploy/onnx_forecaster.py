@@ -142,10 +142,13 @@ def load_onnx_model(path: str | Path, *, threads: int | None = None,
     elif os.environ.get("OMP_NUM_THREADS", "").isdigit():
         options.intra_op_num_threads = int(os.environ["OMP_NUM_THREADS"])
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+
     try:
         session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime's InvalidProtobuf, InvalidGraph, ...
-        raise CheckpointError(f"{path} is not an ONNX file onnxruntime can load ({type(exc).__name__})") from None
+    except (ort_errors.Fail, ort_errors.InvalidProtobuf, ort_errors.InvalidGraph, ort_errors.NoSuchFile,
+            ort_errors.InvalidArgument, OSError) as exc:  # onnxruntime's load errors
+        raise CheckpointError(f"{path} is not an ONNX file onnxruntime can load ({type(exc).__name__})") from exc
     metadata = session.get_modelmeta().custom_metadata_map
     if metadata.get(FORMAT_KEY) != FORMAT:
         found = metadata.get(FORMAT_KEY)

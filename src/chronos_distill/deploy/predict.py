@@ -67,7 +67,7 @@ def predict(config: PredictConfig | None = None, **options: Any) -> Path:
             batch_size=cfg.batch_size)
     except (ValueError, TypeError, KeyError) as exc:  # upstream's validation of the frames
         files = f"{cfg.data}" + (f" with future values from {cfg.future_data}" if cfg.future_data else "")
-        raise DataError(f"{files}: {exc}") from None
+        raise DataError(f"{files}: {exc}") from exc
     write_table_atomic(forecasts, output)
     logger.info("forecasts of %d series (%d steps) written to %s", forecasts[id_column].nunique(),
                 cfg.prediction_length, output)

@@ -46,9 +46,9 @@ def season_length_of(frequency: str | None) -> int:
     try:
         from gluonts.time_feature import get_seasonality
         from gluonts.time_feature.seasonality import DEFAULT_SEASONALITIES
-    except ImportError:
+    except ImportError as exc:
         raise ConfigError("a statistical teacher takes its season length from GluonTS: pip install "
-                          "'chronos-distill[stats]' (or give --season-length)") from None
+                          "'chronos-distill[stats]' (or give --season-length)") from exc
     with warnings.catch_warnings():  # pandas' deprecation of upper-case aliases (H, BH) is not the user's fault
         warnings.simplefilter("ignore", FutureWarning)
         return int(get_seasonality(frequency, {**DEFAULT_SEASONALITIES, **SEASON_OVERRIDES}))
@@ -57,9 +57,9 @@ def season_length_of(frequency: str | None) -> int:
 def _model(name: str, season_length: int):
     try:
         from statsforecast import models
-    except ImportError:
+    except ImportError as exc:
         raise ConfigError(f"the statistical teacher statsforecast:{name} needs statsforecast: "
-                          "pip install 'chronos-distill[stats]'") from None
+                          "pip install 'chronos-distill[stats]'") from exc
     return getattr(models, name)(season_length=season_length)
 
 

@@ -51,8 +51,8 @@ def require_fev():
     """The ``fev`` module, or a one-line error saying how to install it."""
     try:
         import fev
-    except ImportError:
-        raise ConfigError("evaluate --fev needs the fev package: pip install 'chronos-distill[fev]'") from None
+    except ImportError as exc:
+        raise ConfigError("evaluate --fev needs the fev package: pip install 'chronos-distill[fev]'") from exc
     return fev
 
 
@@ -114,7 +114,7 @@ def load_tasks(spec: str, data_folder: str | Path) -> list:
         try:
             task = fev.Task(**definition)
         except (TypeError, ValueError) as error:
-            raise ConfigError(f"{spec}: task {i} ({name}) is not a valid fev task: {_first_line(error)}") from None
+            raise ConfigError(f"{spec}: task {i} ({name}) is not a valid fev task: {_first_line(error)}") from error
         check_local_dataset(task)
         tasks.append(task)
     if not tasks:
@@ -150,7 +150,7 @@ def _read_task_file(path: Path) -> list[dict]:
     try:
         loaded = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
     except (ValueError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path}: not a readable task file: {_first_line(error)}") from None
+        raise ConfigError(f"{path}: not a readable task file: {_first_line(error)}") from error
     definitions = loaded.get("tasks") if isinstance(loaded, dict) else loaded
     if not isinstance(definitions, list):
         raise ConfigError(f"{path}: expected a list of fev task definitions, or a mapping with `tasks:`")
@@ -168,7 +168,7 @@ def _fetch_task_list(preset: str) -> list[dict]:
             return yaml.safe_load(response.read())["tasks"]
     except OSError as error:
         raise ConfigError(f"--fev {preset}: cannot read {url} ({_first_line(error)}); the fev-bench presets need "
-                          "the network: run them where it is reachable, or pass a local task file") from None
+                          "the network: run them where it is reachable, or pass a local task file") from error
 
 
 def _first_line(error: BaseException) -> str:

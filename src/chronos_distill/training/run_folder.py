@@ -175,7 +175,7 @@ def check_writable(output: Path, *, is_file: bool = False) -> None:
         probe = tempfile.mkdtemp(prefix=".chronos-distill-write-test-", dir=existing)
         os.rmdir(probe)
     except OSError as exc:
-        raise DistillError(f"output {output} cannot be written: {exc.strerror or exc} (in {existing})") from None
+        raise DistillError(f"output {output} cannot be written: {exc.strerror or exc} (in {existing})") from exc
 
 
 def prepare_output_folder(output: Path, options: dict[str, Any], *, resume: bool) -> None:

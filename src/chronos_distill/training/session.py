@@ -54,7 +54,7 @@ def train_and_export(trainer: Any, output: Path, *, resume: bool, verbose: bool,
         removed = remove_incomplete_checkpoints(checkpoints, complete) if trainer.is_world_process_zero() else []
         if removed:
             logger.info("removed the half-written %s", ", ".join(p.name for p in removed))
-        raise disk_error(kind, checkpoints, checkpoint_bytes, complete) from None
+        raise disk_error(kind, checkpoints, checkpoint_bytes, complete) from exc
     if stopper.stopped_at is not None:  # nothing is exported: the run is not finished
         trainer.accelerator.wait_for_everyone()
         step = stopper.stopped_at
@@ -69,7 +69,7 @@ def train_and_export(trainer: Any, output: Path, *, resume: bool, verbose: bool,
             if kind is None:
                 raise
             model_bytes = sum(p.numel() * p.element_size() for p in trainer.model.parameters())
-            raise disk_error(kind, Path(output) / "model", model_bytes, last_complete_checkpoint(checkpoints)) from None
+            raise disk_error(kind, Path(output) / "model", model_bytes, last_complete_checkpoint(checkpoints)) from exc
     trainer.accelerator.wait_for_everyone()  # no rank returns before the export exists
     return train_output, resume_from
 

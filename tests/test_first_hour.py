@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -237,3 +238,13 @@ def test_a_hub_id_loads_from_the_local_hugging_face_cache_offline(teacher_dir, t
     fake_hub_cache(tmp_path, monkeypatch, "someone/tiny-chronos-2", teacher_dir)
     model = load_teacher("someone/tiny-chronos-2")
     assert model.config.d_model == load_teacher(teacher_dir).config.d_model
+
+
+def test_the_command_line_reference_in_docs_is_the_one_the_option_definitions_render():
+    """docs/cli.md is generated (python scripts/render_docs.py): an option added, renamed or re-documented in the
+    code without regenerating it fails here."""
+    from chronos_distill.cli import options_reference
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+    assert docs.read_text() == options_reference(), "docs/cli.md is stale: run python scripts/render_docs.py"
+    assert "| `--student-init STUDENT_INIT` | random: a freshly initialised student" in docs.read_text()

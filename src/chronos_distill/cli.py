@@ -125,9 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(mean and quantiles, as Chronos2Pipeline.predict_df returns them) to --output.",
     )
 
-    demo = commands.add_parser(
-        "demo", help="distill the bundled reference teacher on M1/M3 and score it on M3 monthly (the default)"
-    )
+    demo_help = "distill the bundled reference teacher on M1/M3 and score it on M3 monthly (the default)"
+    demo = commands.add_parser("demo", help=demo_help, description=demo_help[0].upper() + demo_help[1:] + ".")
     demo.add_argument("--output", default="runs/demo", help="output folder [default: runs/demo]")
     demo.add_argument("--steps", type=int, default=300, help="distillation steps [default: 300]")
     return parser
@@ -139,6 +138,30 @@ class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         level = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "
         return f"{self.formatTime(record, '%H:%M:%S')} {level}{record.getMessage()}"
+
+
+def options_reference() -> str:
+    """``docs/cli.md``: every command's options as ``--help`` states them, rendered from the same parser (so from
+    the option definitions themselves); ``tests/test_first_hour.py`` keeps the file equal to it."""
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # argparse has no public accessor
+    lines = ["# Command-line reference", "",
+             "Generated from the option definitions by `python scripts/render_docs.py`; do not edit by hand. Every",
+             "option is also a YAML key (`--student-d-model` is `student_d_model`) and a keyword of the Python API.",
+             ""]
+    for name, sub in commands.choices.items():
+        lines += [f"## `chronos-distill {name}`", "", sub.description or "", "",
+                  "| option | meaning |", "|---|---|"]
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            flag = ", ".join(action.option_strings) or action.metavar or action.dest
+            if action.option_strings and action.nargs != 0:
+                flag += f" {action.metavar or action.dest.upper()}"
+            text = (action.help or "").replace("%%", "%").replace("|", "\\|")
+            lines.append(f"| `{flag}` | {text} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def configure_logging() -> None:

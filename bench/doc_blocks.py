@@ -1,0 +1,73 @@
+"""Generated figure blocks: tables in the README (and ``docs/``) rendered from ``bench/results`` by name, so that
+no figure in them is typed by hand.
+
+A block sits between ``<!-- block:NAME -->`` and ``<!-- /block:NAME -->`` lines, indented as its opening
+marker is. ``python scripts/render_docs.py`` rewrites every block from :data:`BLOCKS`; ``tests/test_doc_blocks.py``
+checks that each block in the pages equals its rendering, so a changed figure, a changed results file or a block
+edited by hand fails. A new table becomes a block by adding its renderer here and its markers in the page.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from common import pm
+
+RESULTS = Path(__file__).resolve().parent / "results"
+_BLOCK = re.compile(r"^(?P<indent>[ \t]*)<!-- block:(?P<name>[\w-]+) -->\n(?P<body>.*?)^[ \t]*<!-- /block:(?P=name) -->$",
+                    re.MULTILINE | re.DOTALL)
+
+
+def _general_runs(name: str) -> list[dict]:
+    """Every seed's record of one ``bench/two_stage.py --stage general`` run, in seed order."""
+    folder = RESULTS / "two_stage" / "general" / name
+    return [json.loads(path.read_text()) for path in sorted(folder.glob("seed*.json"))]
+
+
+#: the issue-40 lever runs: row label -> general run name
+LEVER_ROWS = {
+    "random start, 500-batch cache (the earlier recipe)": "384x2@uniform",
+    "random start, 2000-batch cache": "384x2@uniform-c2000",
+    "pruned start, 2000-batch cache (now the default)": "384x2@uniform-c2000-pruned",
+    "pruned start, truth-only (`--alpha 0`)": "384x2@uniform-c2000-truth-only-pruned",
+}
+
+
+def two_stage_levers() -> str:
+    """The issue-40 levers: validation score (what chose), M1 + M3 test WQL and the suite at 18 and 64 steps, each
+    vs the teacher (``pm``: mean ± std from 3 seeds, else each seed's value and the count)."""
+    lines = ["| general student | validation | M1 + M3 test WQL | suite at 18 | suite at 64 |", "|---|---|---|---|---|"]
+    for label, name in LEVER_ROWS.items():
+        runs = _general_runs(name)
+        columns = [[r["validation_general"]["score"] for r in runs], [r["unseen"]["vs_teacher"] for r in runs],
+                   [r["suite"]["18"]["geomean"] for r in runs], [r["suite"]["64"]["geomean"] for r in runs]]
+        lines.append(f"| {label} | " + " | ".join(pm(values) for values in columns) + " |")
+    return "\n".join(lines)
+
+
+BLOCKS: dict[str, Callable[[], str]] = {"two-stage-levers": two_stage_levers}
+
+
+def blocks_in(text: str) -> dict[str, str]:
+    """Each block of a page: name -> its body as written (without the indentation)."""
+    return {m["name"]: _dedent(m["body"], m["indent"]) for m in _BLOCK.finditer(text)}
+
+
+def render_blocks(text: str) -> str:
+    """``text`` with every block's body rendered afresh (an unknown block name is an error)."""
+
+    def fill(match: re.Match) -> str:
+        name, indent = match["name"], match["indent"]
+        if name not in BLOCKS:
+            raise KeyError(f"no renderer for block {name!r} (bench/doc_blocks.py BLOCKS)")
+        body = "".join(f"{indent}{line}\n" if line else "\n" for line in BLOCKS[name]().split("\n"))
+        return f"{indent}<!-- block:{name} -->\n{body}{indent}<!-- /block:{name} -->"
+
+    return _BLOCK.sub(fill, text)
+
+
+def _dedent(body: str, indent: str) -> str:
+    return "\n".join(line.removeprefix(indent) for line in body.rstrip("\n").split("\n"))

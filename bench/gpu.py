@@ -2,7 +2,8 @@
 
 (a) The distillation step of a random 768/12 teacher (the shape of ``amazon/chronos-2``) into the default 384/6
     student, context 2048, horizon 64, at batch 64 (and 256 when memory allows): fp32 vs bf16 autocast, with a
-    teacher cache (the student's step alone) and with feature + attention terms. Steps/s after a warm-up, peak
+    teacher cache (the student's step alone), with feature + attention terms, and with ``torch.compile`` (the
+    ``TrainingArguments`` option, which ``--trainer-args '{"torch_compile": true}'`` sets; off unless it wins). Steps/s after a warm-up, peak
     memory, and model FLOPs utilisation: the FLOPs of one step counted from the shapes (:func:`step_flops`:
     the student's forward and backward, three forwards, and the teacher's forward unless cached) over the GPU's
     dense bf16 peak (:data:`PEAK_TFLOPS`, vendor datasheets; an unknown GPU is measured with a large matmul).
@@ -59,6 +60,7 @@ class Sizes:
     demo_batch: int
     demo_series: int | None  # M3 monthly series scored (None: all)
     predict_batches: tuple[int, ...]
+    compile_backend: str = "inductor"
 
 
 FULL = Sizes(teacher=dict(d_model=768, num_layers=12, num_heads=12, d_kv=64, d_ff=3072),
@@ -66,7 +68,8 @@ FULL = Sizes(teacher=dict(d_model=768, num_layers=12, num_heads=12, d_kv=64, d_f
              warmup=3, steps=10, demo_steps=300, demo_batch=64, demo_series=None, predict_batches=(1, 64, 1024))
 DRY = Sizes(teacher=dict(d_model=64, num_layers=2, num_heads=4, d_kv=16, d_ff=128),
             student=dict(student_d_model=32, student_num_layers=1, student_num_heads=2, student_d_ff=64), context=128,
-            horizon=32, batches=(8,), warmup=1, steps=2, demo_steps=2, demo_batch=8, demo_series=16, predict_batches=(1, 8))
+            horizon=32, batches=(8,), warmup=1, steps=2, demo_steps=2, demo_batch=8, demo_series=16, predict_batches=(1, 8),
+            compile_backend="eager")
 
 
 # -- FLOPs ------------------------------------------------------------------------------------------------------
@@ -197,7 +200,10 @@ def part_a(sizes: Sizes, tmp: Path, device: str, peak: float) -> list[dict[str, 
     bf16 = {"trainer_args": {"bf16": True}}
     variants = {"fp32": {}, "bf16": bf16, "bf16 + teacher cache": {**bf16, "teacher_cache": str(tmp / "cache"),
                                                                     "cache_batches": sizes.warmup + sizes.steps},
-                "bf16 + feature + attention": {**bf16, "feature_weight": 0.1, "attention_weight": 0.1}}
+                "bf16 + feature + attention": {**bf16, "feature_weight": 0.1, "attention_weight": 0.1},
+                # TrainingArguments' own torch.compile (a dry run takes the eager backend: the same path, no compiler)
+                "bf16 + torch.compile": {"trainer_args": {"bf16": True, "torch_compile": True,
+                                                          "torch_compile_backend": sizes.compile_backend}}}
     rows = []
     for batch in sizes.batches:
         for name, options in variants.items():
@@ -290,12 +296,15 @@ def part_d(sizes: Sizes, tmp: Path, device: str, dry_run: bool) -> dict[str, Any
                     batch_size=sizes.batches[0], max_steps=sizes.warmup + sizes.steps, save_steps=10**6,
                     output=str(tmp / f"ddp-{processes}"), overwrite=True, **sizes.student,
                     **({} if dry_run else {"trainer_args": {"bf16": True}}))
-        command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}",
-                   "--master_port", str(29500 + processes), __file__, "--ddp-worker", json.dumps(spec)]
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
-        if done.returncode != 0:
-            raise RuntimeError(f"torchrun with {processes} process(es) failed:\n{done.stderr[-2000:]}")
+        if processes == 1:  # the baseline in this process: one process is what torchrun would start
+            ddp_worker(json.dumps(spec))
+        else:
+            command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}",
+                       "--master_port", "29502", __file__, "--ddp-worker", json.dumps(spec)]
+            env = {**os.environ, "OMP_NUM_THREADS": "1"}
+            done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+            if done.returncode != 0:
+                raise RuntimeError(f"torchrun with {processes} processes failed:\n{done.stderr[-2000:]}")
         record = json.loads((tmp / f"ddp-{processes}" / "model" / "distillation.json").read_text())
         out[f"{processes} process(es)"] = {"train_runtime_s": record["training"]["train_runtime_s"],
                                            "samples_per_s": processes * sizes.batches[0] * spec["max_steps"]

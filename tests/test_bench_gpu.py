@@ -41,7 +41,7 @@ def test_the_dry_run_runs_every_part_on_the_cpu_and_names_what_produced_it(tmp_p
     assert not (tmp_path / "gpu.json").exists()  # a dry run never stands in for a real run's file
     assert results["dry_run"] and results["provenance"]["commit"]
     assert [r["variant"] for r in results["a_step"]] == ["fp32", "bf16", "bf16 + teacher cache",
-                                                         "bf16 + feature + attention"]
+                                                         "bf16 + feature + attention", "bf16 + torch.compile"]
     assert all(r["steps_per_s"] > 0 and 0 < r["mfu"] for r in results["a_step"])
     cached = results["a_step"][2]
     assert cached["flops_per_step"] < results["a_step"][1]["flops_per_step"]  # no teacher forward counted

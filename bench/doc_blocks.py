@@ -48,7 +48,37 @@ def two_stage_levers() -> str:
     return "\n".join(lines)
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"two-stage-levers": two_stage_levers}
+#: stage one's family: row label -> (general run name, the latency shape timed on this row or None)
+FAMILY_ROWS = {
+    "256x2, `mixed` contexts": ("256x2@mixed", "256x2"),
+    "384x2, `mixed`": ("384x2@mixed", "384x2"),
+    "384x2, `log-uniform`": ("384x2@log-uniform", None),
+    "384x2, `mixed`, horizons capped at 18": ("384x2@mixed-h18", None),
+    "384x2, `uniform` (the default contexts)": ("384x2@uniform", None),
+}
+
+
+def two_stage_family() -> str:
+    """Stage one's general students (random starts, 2000 steps, 500-batch caches): parameters, M1 + M3 test WQL
+    and the suite at 18 and 64 steps vs the teacher, and the median forecast time of 64 M1 monthly series
+    (``--stage latency``, one timed run per shape, shown on that shape's first row)."""
+    latency = json.loads((RESULTS / "two_stage" / "latency.json").read_text())
+    timings, parameters = latency["timings"]["64"], latency["parameters"]
+    lines = ["| general student | parameters | M1 + M3 WQL | suite at 18 | suite at 64 | forecast, batch 64 |",
+             "|---|---|---|---|---|---|"]
+    for label, (name, shape) in FAMILY_ROWS.items():
+        runs = _general_runs(name)
+        columns = [[r["unseen"]["vs_teacher"] for r in runs], [r["suite"]["18"]["geomean"] for r in runs],
+                   [r["suite"]["64"]["geomean"] for r in runs]]
+        time = f"{1000 * timings[shape]['median_s']:.1f} ms" if shape else ""
+        lines.append(f"| {label} | {runs[0]['parameters'] / 1e6:.1f}M | " + " | ".join(pm(v) for v in columns)
+                     + f" | {time} |")
+    lines.append(f"| teacher v2 | {parameters['teacher'] / 1e6:.1f}M | 1 | 1 | 1 | "
+                 f"{1000 * timings['teacher']['median_s']:.1f} ms |")
+    return "\n".join(lines)
+
+
+BLOCKS: dict[str, Callable[[], str]] = {"two-stage-levers": two_stage_levers, "two-stage-family": two_stage_family}
 
 
 def blocks_in(text: str) -> dict[str, str]:

@@ -78,7 +78,24 @@ def two_stage_family() -> str:
     return "\n".join(lines)
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"two-stage-levers": two_stage_levers, "two-stage-family": two_stage_family}
+#: stage two's task students: row label -> task run name
+TASK_ROWS = {"KD from scratch": "KD", "two-stage: KD from the 384x2 general student": "two-stage"}
+
+
+def two_stage_task() -> str:
+    """Stage two (cross-domain): WQL vs the teacher in-domain (M3) and held out (M1), the suite at 18 and 64 steps."""
+    lines = ["| task student | in-domain (M3) | held-out (M1) | suite at 18 | suite at 64 |", "|---|---|---|---|---|"]
+    for label, name in TASK_ROWS.items():
+        folder = RESULTS / "two_stage" / "task" / name
+        runs = [json.loads(path.read_text()) for path in sorted(folder.glob("seed*.json"))]
+        real = [pm([r[kind]["vs_teacher"] for r in runs]) for kind in ("in-domain", "held-out")]
+        suite = [pm([r["suite"][h]["geomean"] for r in runs], 2) + "x" for h in ("18", "64")]
+        lines.append(f"| {label} | " + " | ".join(real + suite) + " |")
+    return "\n".join(lines)
+
+
+BLOCKS: dict[str, Callable[[], str]] = {"two-stage-levers": two_stage_levers, "two-stage-family": two_stage_family,
+                                        "two-stage-task": two_stage_task}
 
 
 def blocks_in(text: str) -> dict[str, str]:

@@ -21,6 +21,13 @@ _BLOCK = re.compile(r"^(?P<indent>[ \t]*)<!-- block:(?P<name>[\w-]+) -->\n(?P<bo
                     re.MULTILINE | re.DOTALL)
 
 
+def pmx(values: list[float], digits: int = 2) -> str:
+    """:func:`common.pm` of ratios written as multiples (``2.49 ± 0.03x``, ``2.16x (1 seed)``)."""
+    if len(values) >= 3:
+        return pm(values, digits) + "x"
+    return " / ".join(f"{v:.{digits}f}x" for v in values) + f" ({len(values)} seed{'s' * (len(values) > 1)})"
+
+
 def _general_runs(name: str) -> list[dict]:
     """Every seed's record of one ``bench/two_stage.py --stage general`` run, in seed order."""
     folder = RESULTS / "two_stage" / "general" / name
@@ -89,12 +96,52 @@ def two_stage_task() -> str:
         folder = RESULTS / "two_stage" / "task" / name
         runs = [json.loads(path.read_text()) for path in sorted(folder.glob("seed*.json"))]
         real = [pm([r[kind]["vs_teacher"] for r in runs]) for kind in ("in-domain", "held-out")]
-        suite = [pm([r["suite"][h]["geomean"] for r in runs], 2) + "x" for h in ("18", "64")]
+        suite = [pmx([r["suite"][h]["geomean"] for r in runs]) for h in ("18", "64")]
         lines.append(f"| {label} | " + " | ".join(real + suite) + " |")
     return "\n".join(lines)
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"two-stage-levers": two_stage_levers, "two-stage-family": two_stage_family,
+#: the ablation's variants: row label -> run key in ablation.json
+ABLATION_ROWS = {"output only": "output", "+ feature": "+feature", "+ attention": "+attention", "all": "all"}
+
+
+def ablation() -> str:
+    """``bench/ablation.py``: M3 WQL vs the teacher of each loss variant, over its seeds."""
+    runs = json.loads((RESULTS / "ablation.json").read_text())["runs"]
+    lines = ["| variant | WQL vs teacher |", "|---|---|"]
+    lines += [f"| {label} | {pm([r['vs_teacher'] for r in runs[key]])} |" for label, key in ABLATION_ROWS.items()]
+    return "\n".join(lines)
+
+
+#: bench/retention.py's table: row label -> (regime, variant)
+RETENTION_ROWS = {
+    "cross-domain (M3 training series), truth-only": ("cross-domain", "truth-only"),
+    "cross-domain, KD": ("cross-domain", "KD"),
+    "cross-domain, KD + general {share}": ("cross-domain", "KD+general"),
+    "low-data (10% of M3's training series), truth-only": ("low-data", "truth-only"),
+    "low-data, KD": ("low-data", "KD"),
+    "general (`--general`, no user data)": ("general", "KD"),
+}
+
+
+def retention() -> str:
+    """``bench/retention.py``: student / teacher in-domain (M3), held out (M1; for the general regime M1 + M3)
+    and on the suite at 64 steps, per regime and variant, over its seeds."""
+    lines = ["| regime, variant | in-domain (M3) | held-out (M1) | suite |", "|---|---|---|---|"]
+    for label, (regime, variant) in RETENTION_ROWS.items():
+        runs = list(json.loads((RESULTS / f"retention_{regime}.json").read_text())["runs"][variant].values())
+        label = label.format(share=f"{runs[0]['general_share']:g}" if runs[0].get("general_share") else "")
+        held = pm([r["held-out"]["vs_teacher"] for r in runs])
+        suite = [r["suite"]["geomean"] for r in runs]
+        if regime == "general":  # no user data: its held-out set is M1 + M3's test portions, nothing in-domain
+            cells = ["M1 + M3: " + held, "", pmx(suite, 3)]
+        else:
+            cells = [pm([r["in-domain"]["vs_teacher"] for r in runs]), held, pmx(suite)]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+BLOCKS: dict[str, Callable[[], str]] = {"retention": retention, "ablation": ablation, "two-stage-levers": two_stage_levers, "two-stage-family": two_stage_family,
                                         "two-stage-task": two_stage_task}
 
 

@@ -1,4 +1,4 @@
-"""Generated figure blocks: tables in the README (and ``docs/``) rendered from ``bench/results`` by name, so that
+"""Generated figure blocks: tables in the README and ``bench/README.md`` rendered from ``bench/results`` by name, so that
 no figure in them is typed by hand.
 
 A block sits between ``<!-- block:NAME -->`` and ``<!-- /block:NAME -->`` lines, indented as its opening

@@ -12,7 +12,7 @@ from doc_blocks import render_blocks  # noqa: E402
 from chronos_distill.cli import options_reference  # noqa: E402
 
 #: the pages whose figure blocks are rendered
-PAGES = ("README.md",)
+PAGES = ("README.md", "bench/README.md")
 
 if __name__ == "__main__":
     (ROOT / "docs" / "cli.md").write_text(options_reference())

@@ -1,7 +1,7 @@
 """The package's layout is its architecture: one subpackage per layer, imports only downward, no cycles.
 
 Every import in the package is read with ``ast``, function-level ones included (a cycle hidden behind a
-function-level import is still a cycle), and checked against the layer order below, which the README's
+function-level import is still a cycle), and checked against the layer order below, which CONTRIBUTING.md's
 layout section states.
 """
 
@@ -147,8 +147,8 @@ def test_the_checks_before_a_run_import_no_torch():
 
 
 def test_the_readme_layout_table_lists_every_module_of_each_subpackage():
-    """The README's Layout table names, for each subpackage, exactly its modules (a new module is added there)."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    """CONTRIBUTING.md's Layout table names, for each subpackage, exactly its modules (a new module is added there)."""
+    readme = (Path(__file__).resolve().parents[1] / "CONTRIBUTING.md").read_text()
     table = readme[readme.index("## Layout"):]
     package = Path(__file__).resolve().parents[1] / "src" / "chronos_distill"
     for row in (line for line in table.splitlines() if re.match(r"\| `\w+/` \|", line)):
@@ -159,12 +159,12 @@ def test_the_readme_layout_table_lists_every_module_of_each_subpackage():
 
 
 def test_the_modules_the_readme_says_load_no_torch_load_none():
-    """The README lists the modules behind ``--help`` and the checks before a run as importing nothing of the
+    """CONTRIBUTING.md lists the modules behind ``--help`` and the checks before a run as importing nothing of the
     training stack; each listed module, imported alone in a fresh interpreter, loads neither torch nor transformers."""
     import subprocess
     import sys
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "CONTRIBUTING.md").read_text()
     sentence = readme[readme.index("`config/`, `errors.py`, `training/run_folder.py`"):]
     sentence = sentence[:sentence.index("import nothing of the training stack")]
     listed = re.findall(r"`([\w/]+(?:\.py|/))`", sentence)

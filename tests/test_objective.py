@@ -79,7 +79,7 @@ from chronos_distill.distillation.objective import LossInputs, Term, register_te
 
 @register_term("spread")
 def spread_term(ctx):
-    # the student's 10-90% width against the teacher's, the README's example of a new term
+    # the student's 10-90% width against the teacher's, CONTRIBUTING.md's example of a new term
     def compute(x: LossInputs) -> torch.Tensor:
         width = lambda q: q[:, -1] - q[:, 0]
         return ((width(x.student.quantiles) - width(x.teacher_aligned)) ** 2 * x.distill_mask).mean()
@@ -90,7 +90,7 @@ def spread_term(ctx):
 
 def test_a_term_registered_outside_the_package_trains_and_is_logged_recorded_and_carded(
         teacher_dir, table, tmp_path, monkeypatch, capsys):
-    """The README's recipe, run: a term defined in the user's own module, with its weight in term_weights."""
+    """CONTRIBUTING.md's recipe, run: a term defined in the user's own module, with its weight in term_weights."""
     import importlib
     import json
 

@@ -1,5 +1,7 @@
-"""Every figure the README quotes from a benchmark is in the results file it cites (issue 33): a reader can find each
-number of the Benchmarks section, the demo paragraph, the fev example and the deploy table in ``bench/results/``.
+"""Every figure the pages quote from a benchmark is in the results file it cites (issue 33): a reader can find each
+number of bench/README.md, the README's demo paragraph, the fev example and the deploy table (docs/operations.md)
+in ``bench/results/``. The tables are generated blocks, checked exactly by ``tests/test_doc_blocks.py``; this
+fuzzy match covers the prose around them.
 
 A figure is a decimal number in the prose (code spans, which hold options like ``--alpha 0.5``, are left out). It
 is found when a number of a cited file rounds to it at the README's precision, or when it is derived from the
@@ -24,10 +26,20 @@ PASSAGES = {
 }
 
 
+#: the pages that quote benchmark figures: the README, the documentation and bench/README.md (the benchmarks)
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "CONTRIBUTING.md"]
+BENCH_README = ROOT / "bench" / "README.md"
+
+
+def pages_text() -> str:
+    return "\n\n".join(page.read_text() for page in PAGES)
+
+
 def passages(readme: str) -> dict[str, tuple[str, list[Path]]]:
-    """name -> (its prose, the results files it cites): each Benchmarks bullet, and :data:`PASSAGES`."""
+    """name -> (its prose, the results files it cites): each bullet of bench/README.md, and :data:`PASSAGES` found in
+    ``readme`` (the other pages' text)."""
     out = {}
-    bench = readme[readme.index("## Benchmarks"):readme.index("\n## ", readme.index("## Benchmarks") + 5)]
+    bench = BENCH_README.read_text()
     for bullet in re.split(r"\n(?=- `bench/)", bench)[1:]:
         script = re.match(r"- `bench/([\w.]+)", bullet).group(1)
         cited = [c.strip("/") for c in re.findall(r"`([\w/.\-]+)`", bullet)]
@@ -73,14 +85,14 @@ def unfound(prose: str, files: list[Path]) -> list[str]:
 
 
 def test_every_readme_figure_is_in_the_results_file_it_cites():
-    readme = (ROOT / "README.md").read_text()
+    readme = pages_text()
     missing = {name: unfound(prose, files) for name, (prose, files) in passages(readme).items()}
     assert all(files for _, files in passages(readme).values()), "a passage cites no results file"
     assert not {k: v for k, v in missing.items() if v}, missing
 
 
 def test_a_changed_figure_is_caught():
-    readme = (ROOT / "README.md").read_text()
+    readme = pages_text()
     prose, files = passages(readme)["two_stage.py"]
     figure = next(f for f in FIGURE.findall(re.sub(r"`[^`]*`", "", prose)) if len(f.split(".")[1]) == 3)
     assert unfound(prose, files) == []

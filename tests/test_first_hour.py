@@ -248,3 +248,27 @@ def test_the_command_line_reference_in_docs_is_the_one_the_option_definitions_re
     docs = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
     assert docs.read_text() == options_reference(), "docs/cli.md is stale: run python scripts/render_docs.py"
     assert "| `--student-init STUDENT_INIT` | random: a freshly initialised student" in docs.read_text()
+
+
+def test_each_option_type_is_written_once_as_its_annotation():
+    """The validator and the command line read an option's kind from its annotation (no second declaration):
+    every option of every command has one, and an annotation with no kind is refused by name."""
+    import dataclasses
+
+    import pytest
+
+    from chronos_distill.config import DistillConfig, EvaluateConfig, PredictConfig, PretrainConfig
+    from chronos_distill.config.commands import OnnxExportConfig
+    from chronos_distill.config.options import _opt, option_kind
+
+    kinds = {f.name: option_kind(f) for c in (DistillConfig, PretrainConfig, EvaluateConfig, PredictConfig,
+                                              OnnxExportConfig) for f in dataclasses.fields(c)}
+    assert (kinds["train_data"], kinds["student_d_model"], kinds["target"], kinds["trainer_args"],
+            kinds["overwrite"]) == ("path", "int", "list[str]", "dict", "flag")
+
+    @dataclasses.dataclass
+    class Odd:
+        when: tuple = _opt((), "a tuple is no option kind")
+
+    with pytest.raises(TypeError, match="option when: annotation 'tuple'"):
+        option_kind(dataclasses.fields(Odd)[0])

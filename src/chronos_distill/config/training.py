@@ -18,25 +18,24 @@ class TrainingOptions(YamlOptions):
 
     TRAINING_DEFAULTS: ClassVar[dict[str, Any]] = {}
 
-    max_steps: int | None = _opt(None, "Optimizer steps.", "int", low=1)
-    batch_size: int | None = _opt(None, "Series per batch (targets and covariates count, as in Chronos2Pipeline.fit).",
-                                  "int", low=1)
-    learning_rate: float | None = _opt(None, "Peak learning rate (AdamW, linear warmup then cosine decay).", "float",
+    max_steps: int | None = _opt(None, "Optimizer steps.", low=1)
+    batch_size: int | None = _opt(None, "Series per batch (targets and covariates count, as in Chronos2Pipeline.fit).", low=1)
+    learning_rate: float | None = _opt(None, "Peak learning rate (AdamW, linear warmup then cosine decay).",
                                        low=0.0, open_low=True)
-    warmup_ratio: float | None = _opt(None, "Fraction of max_steps spent warming the learning rate up.", "float",
+    warmup_ratio: float | None = _opt(None, "Fraction of max_steps spent warming the learning rate up.",
                                       low=0.0, high=1.0)
-    weight_decay: float | None = _opt(None, "AdamW weight decay.", "float", low=0.0)
+    weight_decay: float | None = _opt(None, "AdamW weight decay.", low=0.0)
     save_steps: int | None = _opt(None, "Write a training checkpoint (and evaluate, with validation data) every N "
-                                  "steps.", "int", low=1)
-    logging_steps: int | None = _opt(None, "Log the loss components every N steps.", "int", low=1)
-    seed: int | None = _opt(None, "Random seed (initialisation, window sampling / data stream).", "int", low=0)
-    num_workers: int | None = _opt(None, "DataLoader worker processes.", "int", low=0)
+                                  "steps.", low=1)
+    logging_steps: int | None = _opt(None, "Log the loss components every N steps.", low=1)
+    seed: int | None = _opt(None, "Random seed (initialisation, window sampling / data stream).", low=0)
+    num_workers: int | None = _opt(None, "DataLoader worker processes.", low=0)
     trainer_args: dict = _opt({}, "Other transformers.TrainingArguments fields, passed through (YAML mapping, or JSON "
                               "on the command line, e.g. '{\"gradient_accumulation_steps\": 2}'); fields that have "
-                              "their own option are refused.", "dict")
-    resume: bool = _opt(False, "Continue from the last checkpoint in the output folder.", "flag")
-    overwrite: bool = _opt(False, "Replace an earlier chronos-distill run in the output folder.", "flag")
-    verbose: bool = _opt(False, "Also print the Trainer's raw log dictionaries (TensorBoard gets them anyway).", "flag")
+                              "their own option are refused.")
+    resume: bool = _opt(False, "Continue from the last checkpoint in the output folder.")
+    overwrite: bool = _opt(False, "Replace an earlier chronos-distill run in the output folder.")
+    verbose: bool = _opt(False, "Also print the Trainer's raw log dictionaries (TensorBoard gets them anyway).")
 
     def _fill_training_defaults(self) -> None:
         for name, value in self.TRAINING_DEFAULTS.items():

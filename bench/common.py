@@ -241,8 +241,14 @@ def score(models: dict[str, Any], benchmarks: dict[str, Any]) -> dict[str, Any]:
 
 def relative_wql(results: dict[str, Any], model: str, baseline: str) -> float:
     """Geometric mean over data sets of ``model``'s WQL over ``baseline``'s."""
-    ratios = [r["scores"][model]["WQL"] / r["scores"][baseline]["WQL"] for r in results["datasets"].values()]
-    return float(np.exp(np.mean(np.log(ratios))))
+    return geomean(r["scores"][model]["WQL"] / r["scores"][baseline]["WQL"] for r in results["datasets"].values())
+
+
+def geomean(values) -> float:
+    """The geometric mean of ``values`` (``scipy.stats.gmean``), as a float."""
+    from scipy.stats import gmean
+
+    return float(gmean(list(values)))
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -33,10 +33,10 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 from common import (
     add_training_arguments,
     command_line,
+    geomean,
     interleaved_timing,
     mean_std,
     pm,
@@ -70,8 +70,8 @@ def benchmarks() -> dict:
 
 def summary(results: dict, name: str) -> dict:
     return {"WQL": relative_wql(results, name, "seasonal_naive"),
-            "MASE": float(np.exp(np.mean([np.log(r["scores"][name]["MASE"] / r["scores"]["seasonal_naive"]["MASE"])
-                                          for r in results["datasets"].values()]))),
+            "MASE": geomean(r["scores"][name]["MASE"] / r["scores"]["seasonal_naive"]["MASE"]
+                            for r in results["datasets"].values()),
             "datasets": {d: r["scores"][name] for d, r in results["datasets"].items()}}
 
 

@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from common import add_training_arguments, command_line, interleaved_timing, provenance, write_results
+from common import add_training_arguments, command_line, geomean, interleaved_timing, provenance, write_results
 from retention import Retention, run_file
 
 DEFAULT_RUNGS = "256x2,256x4,384x2,384x4,512x2"
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         entries[f"{d_model}x{layers}"] = retention.result(variant, args.seed, student_d_model=d_model,
                                                           student_num_layers=layers)
     teacher_scores = retention.teacher_scores()["held-out"]
-    naive_vs_teacher = float(_geomean([d["scores"]["seasonal_naive"]["WQL"] / d["scores"]["teacher"]["WQL"]
+    naive_vs_teacher = float(geomean([d["scores"]["seasonal_naive"]["WQL"] / d["scores"]["teacher"]["WQL"]
                                        for d in teacher_scores["datasets"].values()]))
     monthly = retention.sets["held-out"]["m1_monthly"]
     batch = [torch.tensor(c, dtype=torch.float32) for c in monthly.contexts[:64]]
@@ -96,12 +96,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _latency(timing: dict) -> dict:
     return {"latency_s": timing["median_s"], "latency_iqr_s": timing["iqr_s"]}
-
-
-def _geomean(values):
-    import numpy as np
-
-    return np.exp(np.mean(np.log(values)))
 
 
 def plot(rows: dict, naive: float, path: Path, args) -> None:

@@ -37,143 +37,39 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from common import (
     add_training_arguments,
     command_line,
     pm,
     provenance,
     run_options,
-    score,
     score_student,
     seeds_of,
     train_in_subprocess,
     write_results,
 )
+from harness import (  # noqa: F401 - VALIDATION_SHARE, hold_out_series, training_table: this script's names too
+    SPLIT_SEED,
+    VALIDATION_SHARE,
+    ScoredRuns,
+    hold_out_series,
+    plot_curves,
+    scored_sets,
+    training_table,
+    validation_score,
+)
 
 REGIMES = ("full", "low-data", "cross-domain", "general")
 VARIANTS = {"truth-only": {"alpha": 0.0}, "KD": {"alpha": 0.5}, "KD+general": {"alpha": 0.5}}
-LOW_DATA_FRACTION = 0.1
-#: share of the training series held out whole (seeded, the same for every variant and seed) to validate on
-VALIDATION_SHARE = 0.2
-SPLIT_SEED = 0
-
-
-def training_table(regime: str, seed: int = 0):
-    """The distillation data of ``regime`` (None for the general regime)."""
-    from chronos_distill.data.competition import training_table as table_of
-
-    if regime == "general":
-        return None
-    if regime == "full":
-        return table_of(("M1", "M3"))
-    table = table_of(("M3",))
-    if regime == "cross-domain":
-        return table
-    ids = sorted(table["item_id"].unique())
-    rng = np.random.default_rng(seed)
-    chosen = set(rng.choice(ids, size=round(LOW_DATA_FRACTION * len(ids)), replace=False))
-    return table[table["item_id"].isin(chosen)].reset_index(drop=True)
-
-
-def hold_out_series(table, share: float = VALIDATION_SHARE, seed: int = SPLIT_SEED):
-    """``(train, validation)``: a seeded ``share`` of the series, whole, is the validation table; the rest trains.
-    No series is in both, so validation measures the skill on series the student never saw."""
-    ids = sorted(table["item_id"].unique())
-    rng = np.random.default_rng(seed)
-    held = set(rng.choice(ids, size=max(1, round(share * len(ids))), replace=False))
-    in_validation = table["item_id"].isin(held)
-    return table[~in_validation].reset_index(drop=True), table[in_validation].reset_index(drop=True)
-
-
-def scored_sets(regime: str) -> dict[str, dict]:
-    """``{"in-domain": benchmarks, "held-out": benchmarks}`` (test portions; the suite is scored apart)."""
-    from chronos_distill.data.competition import load_benchmarks
-
-    m1, m3 = load_benchmarks("M1"), load_benchmarks("M3")
-    if regime == "full":
-        return {"in-domain": {**m1, **m3}, "held-out": {}}
-    if regime == "general":
-        return {"in-domain": {}, "held-out": {**m1, **m3}}
-    return {"in-domain": m3, "held-out": m1}
-
-
-class Suite:
-    """The noisy seasonality-suite cases at one seed, with the teacher's MAE computed once."""
-
-    def __init__(self, teacher, seed: int, n_series: int, horizon: int = 64):
-        from chronos_distill.evaluation.seasonality_suite import SUITE, make_case, score_case
-
-        self.data = {c.name: make_case(c, n_series=n_series, seed=seed, horizon=horizon)
-                     for c in SUITE if c.noise_scale > 0}
-        self.teacher_mae = {name: score_case(teacher, data)["MAE"] for name, data in self.data.items()}
-
-    def ratio(self, student) -> dict:
-        """The student's median MAE over the teacher's per case, and their geometric mean."""
-        from chronos_distill.evaluation.seasonality_suite import score_case
-
-        ratios = {name: score_case(student, data)["MAE"] / self.teacher_mae[name] for name, data in self.data.items()}
-        return {"cases": ratios, "geomean": float(math.exp(np.mean(np.log(list(ratios.values())))))}
-
-
-def learning_curve(output: Path) -> dict:
-    """``{"train": [[step, loss], ...], "validation": [[step, truth loss], ...]}`` from the run's newest
-    checkpoint's ``trainer_state.json`` (the Trainer's own log history)."""
-    checkpoints = sorted((output / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    if not checkpoints:
-        return {"train": [], "validation": []}
-    history = json.loads((checkpoints[-1] / "trainer_state.json").read_text())["log_history"]
-    return {"train": [[e["step"], e["total_loss"]] for e in history if "total_loss" in e],
-            "validation": [[e["step"], e["eval_hard_loss"]] for e in history if "eval_hard_loss" in e]}
 
 
 def run_file(out: str | Path, regime: str, variant: str, seed: int) -> Path:
     """Where one run's scores are kept (committed with the results, so a later session does not retrain it)."""
     return Path(out) / "retention" / regime / variant / f"seed{seed}.json"
-
-
-class ScoredRuns:
-    """What a benchmark of students computes once and shares between its runs: the teacher, its scores on each
-    set of benchmarks, and the seasonality suite per (seed, horizon); and the fields every run's results file
-    has (:meth:`run_fields`). ``bench/two_stage.py`` builds on it too."""
-
-    def __init__(self, args: argparse.Namespace, regime: str):
-        from chronos_distill.chronos2.loading import load_chronos2
-
-        self.args = args
-        self.teacher = load_chronos2(args.teacher, role="teacher")
-        self.table = training_table(regime)
-        self.train_table, self.validation_table = (None, None) if self.table is None else hold_out_series(self.table)
-        self._teacher_scores: dict[str, dict] = {}
-        self._suites: dict[tuple[int, int], Suite] = {}
-
-    def teacher_scores_on(self, kind: str, benchmarks: dict) -> dict:
-        """The teacher's scores on ``benchmarks`` (the set called ``kind``), computed once."""
-        if kind not in self._teacher_scores:
-            self._teacher_scores[kind] = score({"teacher": self.teacher}, benchmarks)
-        return self._teacher_scores[kind]
-
-    def suite(self, seed: int, horizon: int = 64) -> Suite:
-        if (seed, horizon) not in self._suites:
-            self._suites[(seed, horizon)] = Suite(self.teacher, seed, self.args.suite_series, horizon=horizon)
-        return self._suites[(seed, horizon)]
-
-    def run_fields(self, trained: dict, folder: Path, script: str) -> dict:
-        """What every run's results file says besides its scores: the exported weights, the learning curve, the
-        cost and shape, and what produced it (commit, command, teacher digest, the run's own options)."""
-        record = trained["record"]
-        return dict(
-            exported=record["training"]["exported"], curve=learning_curve(folder),
-            seconds_per_step=trained["seconds_per_step"], parameters=record["student"]["parameters"],
-            student_config=record["student"]["config"],
-            provenance=provenance(self.args.teacher, getattr(self.args, "argv", None), script),
-            options={k: v for k, v in record["options"].items() if v not in (None, [], {})},
-        )
 
 
 class Retention(ScoredRuns):
@@ -228,16 +124,6 @@ class Retention(ScoredRuns):
             {k: entry[k]["vs_teacher"] for k in ("in-domain", "held-out") if entry[k]})
             + f" suite {entry['suite']['geomean']:.3f} validation {entry['validation']}", flush=True)
         return entry
-
-
-def validation_score(entry: dict, reference: dict) -> float:
-    """The rule that picks the general share, fixed before any run: the product of the validation suite ratio
-    (fresh series at ``--validation-suite-seed``) and the truth loss on the held-out whole training series relative
-    to the KD run of the same seed (left out in the general regime, which has no training series)."""
-    value = entry["validation"]["suite"]
-    if entry["validation"]["truth_loss"] and reference["validation"]["truth_loss"]:
-        value *= entry["validation"]["truth_loss"] / reference["validation"]["truth_loss"]
-    return value
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -319,40 +205,6 @@ def _teacher_named(results: dict) -> str:
         return str(results["teacher"])
     return f"{teacher['name']} (`{teacher['alias']}`, weights sha256 {str(teacher['weights_sha256'])[:12]})"
 
-
-def plot_curves(runs: dict[str, dict], path: Path, title: str) -> bool:
-    """Validation truth loss against steps, one line per variant of ``runs`` (variant -> seed -> results entry;
-    mean over seeds) with the seeds' min-max band, the legend outside the data; False when no run logged a
-    validation curve (a general run has no truth)."""
-    curves = {variant: [np.asarray(entry["curve"]["validation"], dtype=float) for entry in seeds.values()
-                        if entry.get("curve", {}).get("validation")]
-              for variant, seeds in runs.items()}
-    curves = {v: c for v, c in curves.items() if c}
-    if not curves:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8.5, 4.6))
-    for variant, seeds in curves.items():
-        length = min(len(c) for c in seeds)
-        steps, values = seeds[0][:length, 0], np.stack([c[:length, 1] for c in seeds])
-        line, = ax.plot(steps, values.mean(axis=0), marker="o", markersize=3,
-                        label=f"{variant} ({len(seeds)} seed{'s' * (len(seeds) > 1)})")
-        ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.15)
-    ax.set_xlabel("step (batch of 64)")
-    ax.set_ylabel("validation quantile loss on the truth\n(held-out whole training series)")
-    import textwrap
-
-    ax.set_title("\n".join(textwrap.wrap(title + "; line = mean, band = seed min-max", 80)), fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return True
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from common import provenance, provenance_line, write_results
-    from retention import Suite
+    from harness import Suite
 
     from chronos_distill.chronos2.loading import load_chronos2
 

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 from common import (
     add_training_arguments,
+    geomean,
     interleaved_timing,
     pm,
     provenance,
@@ -50,7 +51,7 @@ from common import (
     train_in_subprocess,
     write_results,
 )
-from retention import ScoredRuns, plot_curves, scored_sets, validation_score
+from harness import ScoredRuns, plot_curves, scored_sets, validation_score
 
 STAGES = ("general", "contexts", "task", "latency", "fev", "curves")
 #: the sample-efficiency curves (``--stage curves``): the same general student distilled (alpha 1) and trained on
@@ -600,8 +601,7 @@ def plot_sample_efficiency(found: dict, path: Path) -> bool:
 
 
 def _teacher_vs_naive(unseen: dict) -> float:
-    ratios = [unseen["teacher_wql"][d] / unseen["seasonal_naive_wql"][d] for d in unseen["teacher_wql"]]
-    return float(np.exp(np.mean(np.log(ratios))))
+    return geomean(unseen["teacher_wql"][d] / unseen["seasonal_naive_wql"][d] for d in unseen["teacher_wql"])
 
 
 def main(argv: list[str] | None = None) -> int:

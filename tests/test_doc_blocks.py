@@ -50,4 +50,4 @@ def test_a_block_follows_its_results_file(tmp_path, monkeypatch):
     record.write_text(record.read_text().replace('"score": 1.005', '"score": 1.105', 1))
     monkeypatch.setattr(doc_blocks, "RESULTS", copy)
     after = doc_blocks.two_stage_levers()
-    assert "1.105 (1 seed)" in after and "1.105" not in before
+    assert "| 1.105" in after and "1.105" not in before

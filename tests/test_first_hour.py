@@ -272,3 +272,20 @@ def test_each_option_type_is_written_once_as_its_annotation():
 
     with pytest.raises(TypeError, match="option when: annotation 'tuple'"):
         option_kind(dataclasses.fields(Odd)[0])
+
+
+def test_the_table_layout_options_are_one_group_composed_into_each_command():
+    """id, timestamp and target columns are defined once (config.options' groups) and every command that reads a
+    long table has them from there: the same help, default and bounds in distill, evaluate and predict."""
+    import dataclasses
+
+    from chronos_distill.config import DistillConfig, EvaluateConfig, PredictConfig
+    from chronos_distill.config.options import ModelledColumns, SeriesColumns
+
+    for group, commands in ((SeriesColumns, (DistillConfig, EvaluateConfig, PredictConfig)),
+                            (ModelledColumns, (DistillConfig, PredictConfig))):
+        for command in commands:
+            assert issubclass(command, group), (command, group)
+            fields = {f.name: f for f in dataclasses.fields(command)}
+            for f in dataclasses.fields(group):
+                assert dict(fields[f.name].metadata) == dict(f.metadata), (command.__name__, f.name)

@@ -5,12 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from chronos_distill.config.options import DataPath, YamlOptions, _opt, check_options
+from chronos_distill.config.options import (
+    DataPath,
+    ModelledColumns,
+    SeriesColumns,
+    YamlOptions,
+    _opt,
+    check_options,
+)
 from chronos_distill.errors import ConfigError
 
 
 @dataclass
-class EvaluateConfig(YamlOptions):
+class EvaluateConfig(YamlOptions, SeriesColumns):
     """Options of ``chronos-distill evaluate`` (same conventions as ``DistillConfig``)."""
 
     model: list[str] = _opt(
@@ -20,12 +27,9 @@ class EvaluateConfig(YamlOptions):
                             "are held out.")
     prediction_length: int | None = _opt(None, "Held-out steps per series of --data.", low=1)
     season_length: int = _opt(1, "Seasonal period of --data, for seasonal naive and MASE.", low=1)
-    id_column: str | None = _opt(None, "Series id column of --data (default: item_id, or id).")
-    timestamp_column: str = _opt("timestamp", "Timestamp column of --data.")
     target: str | None = _opt(None, "Target column of --data (one: evaluate scores a single target; covariates in the "
                               "file are not used). Default: the target a distilled model was trained on, else "
                               "'target'.")
-    timestamp_format: str | None = _opt(None, "strftime format of the timestamps of --data (default: inferred).")
     output: str = _opt("evaluation", "Folder for scores.md, scores.json and plot_*.png (with --fev: fev_summaries.csv "
                        "/ .parquet, fev_leaderboard.csv / .md and fev_data/).")
     batch_size: int = _opt(256, "Series per forecast batch.", low=1)
@@ -97,7 +101,7 @@ class OnnxExportConfig(YamlOptions):
 
 
 @dataclass
-class PredictConfig(YamlOptions):
+class PredictConfig(YamlOptions, SeriesColumns, ModelledColumns):
     """Options of ``chronos-distill predict`` (same conventions as ``DistillConfig``)."""
 
     model: str = _opt(None, "The forecaster: a Chronos-2 folder (or run folder, hub id, 'reference') or a .onnx file "
@@ -112,12 +116,6 @@ class PredictConfig(YamlOptions):
                                    "as Chronos2Pipeline.predict_df's future_df.")
     known_covariates: list[str] = _opt([], "Columns of --data whose future values are in --future-data "
                                        "(default: the covariates of --future-data).")
-    ignore_columns: list[str] = _opt([], "Columns of --data to leave out (comma-separated).")
-    id_column: str | None = _opt(None, "Series id column (default: item_id, or id).")
-    timestamp_column: str = _opt("timestamp", "Timestamp column.")
-    target: list[str] = _opt(["target"], "Target column(s), comma-separated.", nonempty=True)
-    timestamp_format: str | None = _opt(None, "strftime format of the timestamps of --data and --future-data, e.g. "
-                                        "'%d/%m/%Y' (default: inferred by pandas).")
     quantile_levels: list[float] = _opt([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "Quantile levels to write.", low=0.0, high=1.0, open_low=True, open_high=True, nonempty=True)
     batch_size: int = _opt(256, "Series per forecast batch.", low=1)
 

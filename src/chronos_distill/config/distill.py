@@ -22,6 +22,8 @@ from chronos_distill.config.options import (
     OUTPUT_LOSSES,
     STUDENT_INITS,
     DataPath,
+    ModelledColumns,
+    SeriesColumns,
     _opt,
     check_layer_map_syntax,
     check_options,
@@ -128,7 +130,7 @@ class TransferShares:
 
 
 @dataclass
-class DistillConfig(TrainingOptions):
+class DistillConfig(TrainingOptions, SeriesColumns, ModelledColumns):
     """Options of ``chronos-distill distill`` (see each field's help, also shown by ``--help``)."""
 
     TRAINING_DEFAULTS: ClassVar[dict[str, Any]] = dict(
@@ -192,11 +194,7 @@ class DistillConfig(TrainingOptions):
         "(default: hard_loss, the truth loss, as Chronos2Pipeline.fit selects; distill_loss for a --general run, "
         "which has no truth). Any logged component: total_loss, distill_loss, hard_loss, feature_loss, ...")
 
-    # --- table layout (Chronos2Pipeline.predict_df conventions) -------------------------------------------
-    id_column: str | None = _opt(None, "Series id column (default: item_id, or id when there is no item_id).")
-    timestamp_column: str = _opt("timestamp", "Timestamp column.")
-    target: list[str] = _opt(["target"], "Target column(s), comma-separated for several targets.",
-                             nonempty=True)
+    # --- table layout (Chronos2Pipeline.predict_df conventions): SeriesColumns and ModelledColumns, and -----------
     known_covariates: list[str] = _opt(
         [],
         "Covariate columns whose future values are known (comma-separated). Other non-target columns are "
@@ -205,11 +203,6 @@ class DistillConfig(TrainingOptions):
     past_covariates: list[str] | None = _opt(
         None, "Past-only covariate columns (comma-separated; default: every column that is not the id, the "
         "timestamp, a target, a known covariate or ignored). The run names the covariates it uses.")
-    ignore_columns: list[str] = _opt([], "Columns to leave out of the covariates (comma-separated), e.g. a saved "
-                                     "index such as 'Unnamed: 0'.")
-    timestamp_format: str | None = _opt(
-        None, "strftime format of the timestamps (e.g. '%d/%m/%Y %H:%M' for day-first dates); default: let pandas "
-        "infer it. Time-zone-aware timestamps are converted to UTC.")
 
     # --- student ------------------------------------------------------------------------------------------
     student: str | None = _opt(

@@ -273,3 +273,23 @@ def read_yaml_options(path: str | Path, config_class: type) -> dict[str, Any]:
     return values
 
 
+# -- option groups that several commands share, composed into their configs (defined once, here) ----------------
+@dataclasses.dataclass
+class SeriesColumns:
+    """Where a long table keeps its series ids and timestamps (``Chronos2Pipeline.predict_df`` conventions)."""
+
+    id_column: str | None = _opt(None, "Series id column (default: item_id, or id when there is no item_id).")
+    timestamp_column: str = _opt("timestamp", "Timestamp column.")
+    timestamp_format: str | None = _opt(
+        None, "strftime format of the timestamps (e.g. '%d/%m/%Y %H:%M' for day-first dates); default: let pandas "
+        "infer it. Time-zone-aware timestamps are converted to UTC.")
+
+
+@dataclasses.dataclass
+class ModelledColumns:
+    """Which columns of a long table are forecast and which are left out (which covariates are known into the
+    future is each command's own option: distill names them, predict reads them from its future table)."""
+
+    target: list[str] = _opt(["target"], "Target column(s), comma-separated for several targets.", nonempty=True)
+    ignore_columns: list[str] = _opt([], "Columns to leave out of the covariates (comma-separated), e.g. a saved "
+                                     "index such as 'Unnamed: 0'.")

@@ -43,12 +43,13 @@ def seeds_of(args: argparse.Namespace) -> list[int]:
 
 
 def command_line(script: str, argv: list[str] | None) -> str:
-    """The command as a reader runs it from a clone: paths inside the repository relative to it."""
+    """The command as a reader runs it from a clone: every absolute path relative to the clone's root (a scratch
+    folder beside the clone is ``../runs``), so that no path of the machine that ran it is published."""
+    import os
+
     root = HERE.parent
-    words = []
-    for word in argv if argv is not None else sys.argv[1:]:
-        path = Path(word)
-        words.append(str(path.relative_to(root)) if path.is_absolute() and path.is_relative_to(root) else word)
+    words = [os.path.relpath(word, root) if Path(word).is_absolute() else word
+             for word in (argv if argv is not None else sys.argv[1:])]
     return f"python bench/{script} " + shlex.join(words)
 
 

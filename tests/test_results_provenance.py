@@ -102,3 +102,13 @@ def test_provenance_records_the_models_digests(teacher_dir):
     assert prov["teacher"]["weights_sha256"] == digest
     assert prov["models"]["again"]["weights_sha256"] == digest
     assert HEX.fullmatch(prov["commit"]) and prov["command"] == "python bench/x.py --out o"
+
+
+def test_a_recorded_command_names_no_path_of_the_machine_that_ran_it(tmp_path):
+    """Absolute paths, in the clone or beside it (a scratch --runs folder), are written relative to the clone's
+    root, so the published command runs from any reader's clone."""
+    root = Path(common.__file__).resolve().parents[1]
+    command = common.command_line("x.py", ["--runs", str(root.parent / "runs" / "two-stage"), "--out",
+                                           str(root / "bench" / "results"), "--seeds", "0"])
+    assert command == "python bench/x.py --runs ../runs/two-stage --out bench/results --seeds 0"
+    assert str(root) not in common.command_line("x.py", ["--scratch", str(tmp_path)])

@@ -258,15 +258,15 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
 
 
-def pm(values: list[float], digits: int = 3) -> str:
+def pm(values: list[float], digits: int = 3, unit: str = "") -> str:
     """mean ± std over 3 or more seeds; with fewer, each seed's value and how many there are ("1 seed", never
-    "± 0"); "-" for none."""
+    "± 0"); "-" for none. ``unit`` follows each figure (``"x"``: ``2.49 ± 0.03x``, ``2.16x (1 seed)``)."""
     if not values:
         return "-"
     if len(values) >= 3:
         mean, std = mean_std(values)
-        return f"{mean:.{digits}f} ± {std:.{digits}f}"
-    return " / ".join(f"{v:.{digits}f}" for v in values) + f" ({len(values)} seed{'s' * (len(values) > 1)})"
+        return f"{mean:.{digits}f} ± {std:.{digits}f}{unit}"
+    return " / ".join(f"{v:.{digits}f}{unit}" for v in values) + f" ({len(values)} seed{'s' * (len(values) > 1)})"
 
 
 def interleaved_timing(variants: dict[str, Callable[[], Any]], repeats: int = 10, warmup: int = 1) -> dict[str, dict]:

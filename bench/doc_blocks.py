@@ -21,13 +21,6 @@ _BLOCK = re.compile(r"^(?P<indent>[ \t]*)<!-- block:(?P<name>[\w-]+) -->\n(?P<bo
                     re.MULTILINE | re.DOTALL)
 
 
-def pmx(values: list[float], digits: int = 2) -> str:
-    """:func:`common.pm` of ratios written as multiples (``2.49 ± 0.03x``, ``2.16x (1 seed)``)."""
-    if len(values) >= 3:
-        return pm(values, digits) + "x"
-    return " / ".join(f"{v:.{digits}f}x" for v in values) + f" ({len(values)} seed{'s' * (len(values) > 1)})"
-
-
 def _general_runs(name: str) -> list[dict]:
     """Every seed's record of one ``bench/two_stage.py --stage general`` run, in seed order."""
     folder = RESULTS / "two_stage" / "general" / name
@@ -96,7 +89,7 @@ def two_stage_task() -> str:
         folder = RESULTS / "two_stage" / "task" / name
         runs = [json.loads(path.read_text()) for path in sorted(folder.glob("seed*.json"))]
         real = [pm([r[kind]["vs_teacher"] for r in runs]) for kind in ("in-domain", "held-out")]
-        suite = [pmx([r["suite"][h]["geomean"] for r in runs]) for h in ("18", "64")]
+        suite = [pm([r["suite"][h]["geomean"] for r in runs], 2, "x") for h in ("18", "64")]
         lines.append(f"| {label} | " + " | ".join(real + suite) + " |")
     return "\n".join(lines)
 
@@ -134,9 +127,9 @@ def retention() -> str:
         held = pm([r["held-out"]["vs_teacher"] for r in runs])
         suite = [r["suite"]["geomean"] for r in runs]
         if regime == "general":  # no user data: its held-out set is M1 + M3's test portions, nothing in-domain
-            cells = ["M1 + M3: " + held, "", pmx(suite, 3)]
+            cells = ["M1 + M3: " + held, "", pm(suite, 3, "x")]
         else:
-            cells = [pm([r["in-domain"]["vs_teacher"] for r in runs]), held, pmx(suite)]
+            cells = [pm([r["in-domain"]["vs_teacher"] for r in runs]), held, pm(suite, 2, "x")]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -174,7 +174,7 @@ def step_variant(sizes: Sizes, tmp: Path, name: str, batch: int, device: str, **
     batches = iter(trainer.get_train_dataloader())
 
     def step() -> None:
-        inputs = trainer._prepare_inputs(next(batches))  # noqa: SLF001 - the Trainer's own device placement
+        inputs = {k: v.to(trainer.args.device) if torch.is_tensor(v) else v for k, v in next(batches).items()}
         trainer.training_step(trainer.model, inputs)
         trainer.optimizer.step()
         trainer.optimizer.zero_grad(set_to_none=True)

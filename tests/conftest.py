@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+
+# The suite runs in two pytest-xdist workers on a 2-core machine: each worker (and every process it starts: the CLI
+# cases, torchrun) keeps to one thread, since two processes with two threads each thrash.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 import pandas as pd
 import pytest
@@ -15,6 +21,9 @@ from transformers import TrainerCallback
 
 from chronos_distill.chronos2.architecture import chronos2_config
 from chronos_distill.data.synthetic import seasonal_long_table
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
 
 PREDICTION_LENGTH = 12
 

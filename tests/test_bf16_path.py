@@ -47,3 +47,25 @@ def test_a_bf16_autocast_run_keeps_fp32_weights_computes_fp32_losses_and_exports
     assert json.loads((model / "config.json").read_text())["dtype"] == "float32"
     with safe_open(model / "model.safetensors", "pt") as exported:
         assert {exported.get_tensor(k).dtype for k in exported.keys()} == {torch.float32}
+
+
+def test_on_a_gpu_a_run_takes_bf16_fused_adamw_pinned_memory_and_non_blocking_copies_unless_told_otherwise():
+    """The device's choices, which this machine cannot take (no GPU): what a run asks transformers for on CUDA."""
+    from transformers import TrainingArguments
+
+    from chronos_distill.config import DistillConfig
+    from chronos_distill.training.arguments import training_argument_values
+
+    cfg = DistillConfig(teacher="t", train_data="d.csv", prediction_length=8, output="o")
+    gpu = training_argument_values("ckpt", cfg, cuda=True, bf16=True)
+    assert (gpu["optim"], gpu["dataloader_pin_memory"], gpu["use_cpu"], gpu["bf16"]) == ("adamw_torch_fused", True,
+                                                                                          False, True)
+    assert gpu["accelerator_config"] == {"non_blocking": True}
+    cpu = training_argument_values("ckpt", cfg, cuda=False, bf16=False)
+    assert (cpu["optim"], cpu["dataloader_pin_memory"], cpu["use_cpu"], cpu["bf16"]) == ("adamw_torch", False, True,
+                                                                                          False)
+    assert "accelerator_config" not in cpu
+    TrainingArguments(**cpu)  # every value is a field transformers takes
+    told = DistillConfig(teacher="t", train_data="d.csv", prediction_length=8, output="o",
+                         trainer_args={"accelerator_config": {"non_blocking": False}, "bf16": False})
+    assert training_argument_values("ckpt", told, cuda=True, bf16=True)["accelerator_config"] == {"non_blocking": False}

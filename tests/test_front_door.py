@@ -10,7 +10,7 @@ from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 from conftest import PREDICTION_LENGTH, TINY_STUDENT
 from safetensors.torch import load_file
 
-from chronos_distill import ConfigError, DistillationTrainer, DistillConfig, distill
+from chronos_distill import ConfigError, DistillationConfig, DistillationTrainer, DistillConfig, distill
 from chronos_distill.cli import main
 
 OPTIONS = dict(prediction_length=PREDICTION_LENGTH, max_steps=5, save_steps=5, batch_size=16, seed=3, **TINY_STUDENT)
@@ -38,11 +38,37 @@ def test_a_pipeline_and_a_dataframe_train_save_and_load_and_distill_and_the_cli_
     by_config = distill(DistillConfig(teacher=teacher_dir, train_data=table, output=str(tmp_path / "config"), **OPTIONS))
     assert main(["distill", "--teacher", teacher_dir, "--train-data", table_parquet, "--output",
                  str(tmp_path / "cli"), *_flags(OPTIONS)]) == 0
-    weights = [load_file(folder / "model.safetensors")
-               for folder in (tmp_path / "published", by_config.model_dir, tmp_path / "cli" / "model")]
-    assert weights[0].keys() == weights[1].keys() == weights[2].keys()
+    # TRL's way: TrainingArguments with the distillation fields (batch_size is per_device_train_batch_size there)
+    as_arguments = {"per_device_train_batch_size" if k == "batch_size" else k: v for k, v in OPTIONS.items()}
+    hf_trainer = DistillationTrainer(teacher_model=pipeline, train_dataset=table,
+                                     args=DistillationConfig(output_dir=str(tmp_path / "hf"), **as_arguments))
+    hf_trainer.train()
+    hf_trainer.save_model()
+    weights = [load_file(folder / "model.safetensors") for folder in (
+        tmp_path / "published", by_config.model_dir, tmp_path / "cli" / "model", tmp_path / "hf" / "model")]
+    assert all(w.keys() == weights[0].keys() for w in weights)
     for name in weights[0]:
-        assert torch.equal(weights[0][name], weights[1][name]) and torch.equal(weights[0][name], weights[2][name]), name
+        assert all(torch.equal(weights[0][name], w[name]) for w in weights[1:]), name
+
+
+def test_a_distillation_config_is_training_arguments_whose_other_fields_reach_the_trainer(teacher_dir, table, tmp_path):
+    """DistillationConfig is a TrainingArguments subclass (as TRL's GKDConfig): the command's defaults where they
+    differ from transformers', the distillation options by their own names, and any other field passed through."""
+    from transformers import TrainingArguments
+
+    args = DistillationConfig(output_dir=str(tmp_path / "run"), prediction_length=PREDICTION_LENGTH, alpha=0.7,
+                              max_steps=2, gradient_accumulation_steps=2, max_grad_norm=0.25,
+                              lr_scheduler_type="linear", **TINY_STUDENT)
+    assert isinstance(args, TrainingArguments)
+    assert (args.learning_rate, args.per_device_train_batch_size, args.seed) == (3e-4, 256, 0)  # the command's
+    trainer = DistillationTrainer(teacher_model=teacher_dir, args=args, train_dataset=table)
+    assert trainer.distill_config.alpha == 0.7 and trainer.distill_config.output == str(tmp_path / "run")
+    assert trainer.distill_config.trainer_args == {"gradient_accumulation_steps": 2, "max_grad_norm": 0.25,
+                                                   "lr_scheduler_type": "linear"}
+    assert (trainer.args.gradient_accumulation_steps, trainer.args.max_grad_norm) == (2, 0.25)
+    assert trainer.args.lr_scheduler_type == "linear" and trainer.args.output_dir == str(tmp_path / "run" / "checkpoints")
+    with pytest.raises(ConfigError, match=r"per_device_eval_batch_size -> batch_size"):
+        DistillationConfig(output_dir=str(tmp_path / "x"), per_device_eval_batch_size=3)
 
 
 def test_a_student_object_is_trained_in_place_from_its_own_weights(teacher_dir, table, tmp_path):
@@ -65,7 +91,7 @@ def test_a_student_object_is_trained_in_place_from_its_own_weights(teacher_dir, 
 def test_the_front_door_refuses_what_it_cannot_train_in_one_line(teacher_dir, table, tmp_path):
     with pytest.raises(ConfigError, match="teacher_model must be a Chronos2Model or a Chronos2Pipeline"):
         DistillationTrainer(teacher_model=42, args={"output": str(tmp_path / "x"), **OPTIONS}, train_dataset=table)
-    with pytest.raises(ConfigError, match="args must be a DistillConfig or a mapping"):
+    with pytest.raises(ConfigError, match="args must be a DistillationConfig, a DistillConfig or a mapping"):
         DistillationTrainer(teacher_model=teacher_dir, args=["output"], train_dataset=table)
     trainer = DistillationTrainer(teacher_model=teacher_dir, args={"output": str(tmp_path / "y"), **OPTIONS},
                                   train_dataset=table)

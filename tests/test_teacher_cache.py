@@ -38,6 +38,7 @@ def test_cache_is_built_once_then_reused_without_running_the_teacher(teacher_dir
     first = distill(output=str(tmp_path / "a"), **options)
     assert first.record["training"]["teacher_cache"]["reused"] is False
     assert first.record["training"]["teacher_cache"]["build_seconds"] >= 0  # the labelling cost, which reusing runs share
+    assert first.record["training"]["teacher_cache"]["held_on"] == "cpu"  # no GPU here
     assert teacher_calls == []  # 6 steps = 2 epochs over 3 cached batches, no live teacher call
     folder = first.record["training"]["teacher_cache"]["folder"]
     stamp = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*")}
@@ -73,6 +74,26 @@ def test_cached_predictions_are_the_teachers_and_the_key_tracks_what_they_depend
     with torch.no_grad():
         next(teacher.parameters()).add_(1e-3)
     assert cache_key(teacher, series, {"n_batches": 2, "seed": 0, **WINDOWS}) != key  # teacher weights
+
+
+def test_cached_batches_move_whole_to_a_device_and_are_held_on_a_gpu_only_when_they_fit(teacher_dir, table, tmp_path):
+    """On a GPU the cache is held on the device for the whole run when it takes at most a quarter of the free
+    memory and batches are read in the training process; here the move is checked on torch's meta device."""
+    from chronos_distill.data.teacher_cache import GPU_CACHE_SHARE, fits_on_gpu
+
+    teacher = load_teacher(teacher_dir)
+    series = load_series(table, PREDICTION_LENGTH, target=["target"])
+    dataset, _, _ = cached_transfer_set(tmp_path, teacher, series, 2, 0, **WINDOWS)
+    tensors = [v for batch in dataset.batches for v in batch.values() if isinstance(v, torch.Tensor)]
+    assert dataset.nbytes == sum(t.numel() * t.element_size() for t in tensors) > 0
+    assert dataset.to("meta") is dataset and dataset.device == torch.device("meta")
+    assert all(v.is_meta for batch in dataset.batches for v in batch.values() if isinstance(v, torch.Tensor))
+    drawn = next(iter(dataset))
+    assert drawn["teacher_quantiles"].is_meta and isinstance(drawn["num_output_patches"], int)
+    free = 8 * 2**30
+    assert fits_on_gpu(int(GPU_CACHE_SHARE * free), free, num_workers=0)
+    assert not fits_on_gpu(int(GPU_CACHE_SHARE * free) + 1, free, num_workers=0)
+    assert not fits_on_gpu(1, free, num_workers=2)  # workers would hand on CUDA tensors
 
 
 def test_a_cache_without_manifest_is_rebuilt(teacher_dir, table, tmp_path):

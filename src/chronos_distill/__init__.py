@@ -23,6 +23,7 @@ _EXPORTS = {
     "PredictConfig": ".config",
     "DistillResult": ".distillation.run",
     "DistillationTrainer": ".distillation.trainer",
+    "DistillationConfig": ".distillation.distillation_config",
     "distill": ".distillation.run",
     "pretrain": ".pretraining.run",
     "evaluate": ".evaluation.scoring",
@@ -36,7 +37,8 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "CheckpointError", "ConfigError", "DataError", "DistillConfig", "DistillError", "DistillResult", "DistillationTrainer",
+    "CheckpointError", "ConfigError", "DataError", "DistillConfig", "DistillError", "DistillResult", "DistillationConfig",
+    "DistillationTrainer",
     "EvaluateConfig",
     "PredictConfig", "PretrainConfig", "__version__", "build_student", "build_student_config", "distill", "evaluate",
     "export_onnx", "load_chronos2", "load_teacher", "predict", "pretrain", "resolve_teacher",
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from chronos_distill.config import DistillConfig, EvaluateConfig, PredictConfig, PretrainConfig
     from chronos_distill.deploy.onnx_export import export_onnx
     from chronos_distill.deploy.predict import predict
+    from chronos_distill.distillation.distillation_config import DistillationConfig
     from chronos_distill.distillation.run import DistillResult, distill
     from chronos_distill.distillation.trainer import DistillationTrainer
     from chronos_distill.errors import CheckpointError, ConfigError, DataError, DistillError

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import PartialState
 from chronos.chronos2 import Chronos2Model
 from chronos.chronos2.dataset import DatasetMode
 from transformers import TrainingArguments
@@ -26,7 +27,7 @@ from chronos_distill.config import DEFAULT_GENERAL_BANK_SIZE, DistillConfig
 from chronos_distill.data.series import SeriesSet, drop_short_series, general_series, load_series
 from chronos_distill.data.shards import ShardedBatches, ShardedCorpus, check_shards, join_process_summaries
 from chronos_distill.data.sources import Source, find_source
-from chronos_distill.data.teacher_cache import GENERAL_CACHE_SEED, cache_manifest, cached_transfer_set
+from chronos_distill.data.teacher_cache import GENERAL_CACHE_SEED, cache_manifest, cached_transfer_set, fits_on_gpu
 from chronos_distill.data.windows import draw_windows, make_dataset, training_batches
 from chronos_distill.distillation.losses.output import OutputDistillationLoss
 from chronos_distill.distillation.model import DistillationModel
@@ -273,18 +274,26 @@ def label_with_cache(cfg: DistillConfig, data: RunData, models: RunModels) -> tu
         if kind is None:
             raise
         raise disk_error(kind, Path(cfg.teacher_cache).expanduser(), None, None) from exc
+    if torch.cuda.is_available():  # held on the training device when it fits: no copy per step
+        device = PartialState().device
+        if fits_on_gpu(train_dataset.nbytes, torch.cuda.mem_get_info(device)[0], cfg.num_workers):
+            train_dataset.to(device)
     manifest = cache_manifest(cache_folder)
     info = {"folder": str(cache_folder), "reused": reused, "batches": cfg.cache_batches, "seed": cache_seed,
-            "key": cache_folder.name, "build_seconds": manifest.get("build_seconds")}
+            "key": cache_folder.name, "build_seconds": manifest.get("build_seconds"),
+            "held_on": str(train_dataset.device)}
     distances = manifest.get("member_distances")
     if distances is not None and models.teachers.ensemble is not None:
         info["member_distances"] = dict(zip([m.label for m in models.teachers.ensemble.members], distances))
     return train_dataset, info
 
 
-def distill_training_arguments(cfg: DistillConfig, checkpoint_dir: Path, has_validation: bool) -> TrainingArguments:
+def distill_training_arguments(cfg: DistillConfig, checkpoint_dir: Path, has_validation: bool,
+                               batches_on_gpu: bool = False) -> TrainingArguments:
     """The run's TrainingArguments (:func:`chronos_distill.training.arguments.training_arguments`) with what
-    distillation adds: validation and best-checkpoint export, TensorBoard when installed, exact resume."""
+    distillation adds: validation and best-checkpoint export, TensorBoard when installed, exact resume, and no
+    pinned memory for training batches already on the GPU (a teacher cache held there: CUDA tensors cannot be
+    pinned)."""
     try:
         import tensorboard  # noqa: F401
 
@@ -307,4 +316,5 @@ def distill_training_arguments(cfg: DistillConfig, checkpoint_dir: Path, has_val
         ignore_data_skip=True,
         # every student parameter (and projection) is used in every step: skip DDP's unused-parameter search
         ddp_find_unused_parameters=False,
+        **({"dataloader_pin_memory": False} if batches_on_gpu else {}),
     )

@@ -47,6 +47,7 @@ from chronos_distill.distillation.build import (
     label_with_cache,
     load_run_data,
 )
+from chronos_distill.distillation.distillation_config import DistillationConfig
 from chronos_distill.distillation.ensemble import TeacherEnsemble
 from chronos_distill.distillation.losses.normalised import normalise_truth
 from chronos_distill.distillation.plan import StudentPass
@@ -84,8 +85,10 @@ class DistillationTrainer(Chronos2Trainer):
         The teacher: a ``Chronos2Model`` or a ``Chronos2Pipeline`` (frozen in place: eval mode, fp32, no
         gradients), or a hub id, folder or bundled name. None: ``args.teacher``.
     args
-        A :class:`~chronos_distill.config.DistillConfig` or a mapping of its options (``output``, ``max_steps``,
-        ``alpha``, ...). The objects given here take the place of its ``teacher``, ``student``, ``train_data``
+        A :class:`~chronos_distill.distillation.distillation_config.DistillationConfig` (``TrainingArguments``
+        with the distillation options, as TRL's ``GKDConfig``), a
+        :class:`~chronos_distill.config.DistillConfig` (the command's options) or a mapping of those options
+        (``output``, ``max_steps``, ``alpha``, ...). The objects given here take the place of its ``teacher``, ``student``, ``train_data``
         and ``validation_data``, so a mapping may leave them out.
     train_dataset, eval_dataset
         What ``Chronos2Pipeline.fit`` accepts (a long ``DataFrame`` in ``predict_df`` layout, or its list of
@@ -109,7 +112,7 @@ class DistillationTrainer(Chronos2Trainer):
     loss_is_scaled_for_ga = False
 
     def __init__(self, model: Chronos2Model | None = None, teacher_model: Any = None,
-                 args: DistillConfig | Mapping[str, Any] | None = None, train_dataset: Any = None,
+                 args: DistillationConfig | DistillConfig | Mapping[str, Any] | None = None, train_dataset: Any = None,
                  eval_dataset: Any = None, callbacks: list[TrainerCallback] | None = None, *,
                  checked: CheckedInputs | None = None):
         cfg, teacher, student = distillation_inputs(model, teacher_model, args, train_dataset, eval_dataset)
@@ -129,7 +132,8 @@ class DistillationTrainer(Chronos2Trainer):
         has_validation = eval_set is not None
         super().__init__(
             model=module,
-            args=distill_training_arguments(cfg, output / CHECKPOINTS, has_validation=has_validation),
+            args=distill_training_arguments(cfg, output / CHECKPOINTS, has_validation=has_validation,
+                                            batches_on_gpu=cache_info is not None and cache_info["held_on"] != "cpu"),
             train_dataset=train_set,
             eval_dataset=eval_set,
             callbacks=[SaveFinalStepCallback(evaluate=has_validation),
@@ -383,13 +387,15 @@ def distillation_inputs(model: Any, teacher_model: Any, args: Any, train_dataset
     options is the folder or hub id its config was loaded from, else :data:`IN_MEMORY`."""
     if args is None or isinstance(args, Mapping):
         options = dict(args or {})
+    elif isinstance(args, DistillationConfig):
+        options = args.distill_options()
     elif isinstance(args, DistillConfig):
         if all(x is None for x in (model, teacher_model, train_dataset, eval_dataset)):
             return args, None, None
         options = args.given_options()
     else:
-        raise ConfigError(f"DistillationTrainer args must be a DistillConfig or a mapping of its options, not "
-                          f"{type(args).__name__}")
+        raise ConfigError(f"DistillationTrainer args must be a DistillationConfig, a DistillConfig or a mapping of "
+                          f"the options, not {type(args).__name__}")
     teacher = student = None
     if isinstance(teacher_model, (str, Path)):
         options["teacher"] = str(teacher_model)

@@ -71,6 +71,19 @@ def test_a_distillation_config_is_training_arguments_whose_other_fields_reach_th
         DistillationConfig(output_dir=str(tmp_path / "x"), per_device_eval_batch_size=3)
 
 
+def test_a_distillation_config_parses_with_hf_argument_parser_as_trl_scripts_parse_theirs(tmp_path):
+    from transformers import HfArgumentParser
+
+    (parsed,) = HfArgumentParser(DistillationConfig).parse_args_into_dataclasses([
+        "--output_dir", str(tmp_path), "--teacher", "reference", "--train_data", "d.csv", "--prediction_length", "8",
+        "--alpha", "0.7", "--target", "a", "b", "--student_quantiles", "0.1", "0.5", "0.9",
+        "--term_weights", '{"spread": 0.1}', "--gradient_accumulation_steps", "2", "--lr_scheduler_type", "linear"])
+    in_python = DistillationConfig(output_dir=str(tmp_path), teacher="reference", train_data="d.csv",
+                                   prediction_length=8, alpha=0.7, target=["a", "b"], student_quantiles=[0.1, 0.5, 0.9],
+                                   term_weights={"spread": 0.1}, gradient_accumulation_steps=2, lr_scheduler_type="linear")
+    assert DistillConfig(**parsed.distill_options()) == DistillConfig(**in_python.distill_options())
+
+
 def test_a_student_object_is_trained_in_place_from_its_own_weights(teacher_dir, table, tmp_path):
     """``model``: a Chronos2Model to start from keeps its config and weights (as ``--student`` does); the default
     ``args`` is a mapping, and a Chronos2Pipeline teacher is frozen in place."""

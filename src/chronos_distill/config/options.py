@@ -14,7 +14,9 @@ flags, YAML and Python all take the comma-separated ``--target a,b`` the README 
 bounds, choices across options or paths, so :func:`check_options` (the one-line errors naming the flag) would stay
 whole; and importing it loads ``transformers`` (0.6 s here) before ``--help`` or a refused option could answer.
 What it would replace is the flag generator in ``cli.py`` (about 60 lines); the validation, YAML key check and
-layer-map syntax here are what the library does not do.
+layer-map syntax here are what the library does not do. Where it fits, it works: the trainer's
+``DistillationConfig`` (a ``TrainingArguments`` subclass whose distillation fields are copied from
+``DistillConfig``) parses with ``HfArgumentParser``, as TRL's scripts parse theirs.
 """
 
 from __future__ import annotations

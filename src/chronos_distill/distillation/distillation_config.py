@@ -12,6 +12,10 @@ TRL's ``GKDConfig`` is ``TrainingArguments`` plus the distillation fields; this 
   to :data:`~chronos_distill.training.arguments.SHARED_CHOICES`;
 - ``output_dir`` is the run folder (``output``: the student in ``model/``, checkpoints in ``checkpoints/``).
 
+It parses with ``transformers.HfArgumentParser`` (``--teacher``, ``--alpha``, ``--gradient_accumulation_steps``,
+...), as TRL's configs do: a copied field keeps the option's help and choices, and a data path or a mapping is
+text there (a path, JSON), checked with the other options.
+
 Every other ``TrainingArguments`` field a user sets (``gradient_accumulation_steps``, ``max_grad_norm``,
 ``torch_compile``, ``report_to``, ...) reaches the Trainer as the command line's ``trainer_args`` does: the run's
 options are :meth:`DistillationConfig.distill_options`, and the trainer validates them once, into a
@@ -22,12 +26,13 @@ so the config alone cannot be complete).
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any
 
 from transformers import TrainingArguments
 
 from chronos_distill.config import DistillConfig, TrainingOptions
-from chronos_distill.config.options import OWN_OPTIONS
+from chronos_distill.config.options import OWN_OPTIONS, option_kind
 from chronos_distill.errors import ConfigError
 from chronos_distill.training.arguments import SHARED_CHOICES
 
@@ -50,17 +55,23 @@ _clashes = {f.name for f in _DISTILLATION_FIELDS} & _TRAINING_ARGUMENT_NAMES
 assert not _clashes, f"DistillConfig options named like TrainingArguments fields: {sorted(_clashes)}"
 
 
-def _copy(f: dataclasses.Field) -> dataclasses.Field:
-    """The option's field, with the command's default where it fills one in (``warmup_ratio``)."""
+def _copy(f: dataclasses.Field) -> tuple[str, Any, dataclasses.Field]:
+    """The option's field, with the command's default where it fills one in (``warmup_ratio``). Its metadata is
+    what ``HfArgumentParser`` passes to ``argparse`` (help, choices): the bounds are checked when the options are
+    (``DistillConfig``); a data path is text on a command line (in Python, a DataFrame too)."""
+    metadata = {"help": f.metadata["help"], **({"choices": f.metadata["choices"]} if f.metadata.get("choices") else {})}
+    # text on a command line: a data path (in Python, a DataFrame too), a mapping as JSON (read with the options)
+    annotation = {"path": "str | None", "dict": "str"}.get(option_kind(f), f.type)
     if f.name in DistillConfig.TRAINING_DEFAULTS:
-        return dataclasses.field(default=DistillConfig.TRAINING_DEFAULTS[f.name], metadata=f.metadata)
-    return dataclasses.field(default=f.default, default_factory=f.default_factory, metadata=f.metadata)
+        return f.name, annotation, dataclasses.field(default=DistillConfig.TRAINING_DEFAULTS[f.name], metadata=metadata)
+    return f.name, annotation, dataclasses.field(default=f.default, default_factory=f.default_factory,
+                                                 metadata=metadata)
 
 
-def _default(name: str, value: Any) -> dataclasses.Field:
-    """A TrainingArguments field with the command's default instead of transformers' (its help kept)."""
+def _default(name: str, value: Any) -> tuple[str, Any, dataclasses.Field]:
+    """A TrainingArguments field with the command's default instead of transformers' (its type and help kept)."""
     base = next(f for f in dataclasses.fields(TrainingArguments) if f.name == name)
-    return dataclasses.field(default=value, metadata=base.metadata)
+    return name, typing.get_type_hints(TrainingArguments)[name], dataclasses.field(default=value, metadata=base.metadata)
 
 
 def _post_init(self) -> None:
@@ -103,8 +114,8 @@ _TRAINING_DEFAULTS = {**{TRAINING_ARGUMENT_OF_OPTION[o]: v for o, v in DistillCo
 
 DistillationConfig = dataclasses.make_dataclass(
     "DistillationConfig",
-    [(f.name, f.type, _copy(f)) for f in _DISTILLATION_FIELDS]
-    + [(name, Any, _default(name, value)) for name, value in _TRAINING_DEFAULTS.items()],
+    [_copy(f) for f in _DISTILLATION_FIELDS]
+    + [_default(name, value) for name, value in _TRAINING_DEFAULTS.items()],
     bases=(TrainingArguments,),
     namespace={"__post_init__": _post_init, "reference_arguments": _reference_arguments,
                "passed_through": _passed_through, "distill_options": _distill_options,

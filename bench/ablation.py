@@ -37,7 +37,6 @@ from common import (
     add_training_arguments,
     command_line,
     mean_std,
-    pm,
     provenance,
     run_options,
     score,
@@ -46,6 +45,7 @@ from common import (
     train_in_subprocess,
     write_results,
 )
+from harness import over_seeds, pm_over
 
 VARIANTS = {
     "output": dict(alpha=0.5),
@@ -72,17 +72,18 @@ def main(argv=None) -> int:
     transfer = training_table(("M1", "M3"))
     benchmarks = load_benchmarks("M3")
     teacher = score({"teacher": args.teacher}, benchmarks)
-    runs: dict[str, list[dict]] = {name: [] for name in names}
-    for seed in seeds_of(args):
-        for name in names:
-            run = train_in_subprocess(run_options(
-                args, seed, Path(args.runs) / f"{name.replace('+', 'plus-')}-seed{seed}", train_data=transfer,
-                **SHARED_LOSS_OPTIONS, **VARIANTS[name]))
-            runs[name].append({"seed": seed, "seconds_per_step": run["seconds_per_step"],
-                               "peak_rss_mb": run["peak_rss_mb"], "final_losses": run["record"]["final_losses"],
-                               "loss": run["record"]["loss"], **score_student(run["model_dir"], benchmarks, teacher)})
-            print(f"seed {seed} {name}: {runs[name][-1]['vs_teacher']:.4f} x teacher, "
-                  f"{run['seconds_per_step']:.3f} s/step", flush=True)
+    def run_variant(name: str, seed: int) -> dict:
+        run = train_in_subprocess(run_options(
+            args, seed, Path(args.runs) / f"{name.replace('+', 'plus-')}-seed{seed}", train_data=transfer,
+            **SHARED_LOSS_OPTIONS, **VARIANTS[name]))
+        scored = {"seconds_per_step": run["seconds_per_step"], "peak_rss_mb": run["peak_rss_mb"],
+                  "final_losses": run["record"]["final_losses"], "loss": run["record"]["loss"],
+                  **score_student(run["model_dir"], benchmarks, teacher)}
+        print(f"seed {seed} {name}: {scored['vs_teacher']:.4f} x teacher, {run['seconds_per_step']:.3f} s/step",
+              flush=True)
+        return scored
+
+    runs = over_seeds(names, seeds_of(args), run_variant)
 
     datasets = list(benchmarks)
     lines = ["# Ablation: output vs feature vs attention distillation (M3)", "",
@@ -94,8 +95,9 @@ def main(argv=None) -> int:
     lines.append("| teacher | " + " | ".join(f"{teacher['datasets'][d]['scores']['teacher']['WQL']:.4f}" for d in datasets)
                  + " | 1 | - | - |")
     for name, variant_runs in runs.items():
-        lines.append(f"| {name} | " + " | ".join(pm([r["scores"][d]["WQL"] for r in variant_runs], 4) for d in datasets)
-                     + f" | {pm([r['vs_teacher'] for r in variant_runs])} | "
+        lines.append(f"| {name} | " + " | ".join(pm_over(variant_runs, "scores", d, "WQL", digits=4)
+                                                  for d in datasets)
+                     + f" | {pm_over(variant_runs, 'vs_teacher')} | "
                      f"{mean_std([r['seconds_per_step'] for r in variant_runs])[0]:.3f} | "
                      f"{mean_std([r['peak_rss_mb'] for r in variant_runs])[0]:.0f} |")
     result = {"command": command_line("ablation.py", argv), "provenance": provenance(args.teacher, argv, "ablation.py"),

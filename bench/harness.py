@@ -5,7 +5,8 @@
 - :class:`ScoredRuns`: the teacher, its scores per set and the seasonality suite (:class:`Suite`) computed once
   and shared by a benchmark's runs, and the fields every run's results file has;
 - a run's learning curve (:func:`learning_curve`), the rule that picks a share on validation
-  (:func:`validation_score`) and the validation-curve plot (:func:`plot_curves`).
+  (:func:`validation_score`) and the validation-curve plot (:func:`plot_curves`);
+- the variants x seeds loop (:func:`over_seeds`) and its mean ± std cells (:func:`pm_over`).
 
 ``bench/retention.py``, ``bench/two_stage.py`` and ``bench/ladder.py`` build on it.
 """
@@ -14,15 +15,40 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from common import geomean, provenance, score
+from common import geomean, pm, provenance, score
 
 LOW_DATA_FRACTION = 0.1
 #: share of the training series held out whole (seeded, the same for every variant and seed) to validate on
 VALIDATION_SHARE = 0.2
 SPLIT_SEED = 0
+
+
+def over_seeds(variants: Iterable[str], seeds: Iterable[int], run: Callable[[str, int], dict[str, Any]]
+               ) -> dict[str, list[dict[str, Any]]]:
+    """``variant -> [run(variant, seed) with its "seed", one per seed]``, seed-major: every variant at the first
+    seed before any at the next, so a benchmark stopped early still compares its variants on the same seeds."""
+    variants = list(variants)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+    for seed in seeds:
+        for name in variants:
+            runs[name].append({"seed": seed, **run(name, seed)})
+    return runs
+
+
+def pm_over(runs: list[dict[str, Any]], *path: str, digits: int = 3) -> str:
+    """The table cell of the value at ``path`` (keys, e.g. ``"scores", "m3_monthly", "WQL"``) over a variant's
+    seeds: mean ± std (each seed's value, and how many, for fewer than 3; see ``common.pm``)."""
+    values = []
+    for run in runs:
+        for key in path:
+            run = run[key]
+        values.append(run)
+    return pm(values, digits)
 
 
 def training_table(regime: str, seed: int = 0):

@@ -20,6 +20,7 @@ import math
 from pathlib import Path
 
 from common import add_training_arguments, command_line, pm, provenance, seeds_of, write_results
+from harness import over_seeds
 from transformers import TrainerCallback
 
 from chronos_distill import DistillationTrainer, load_teacher
@@ -60,25 +61,25 @@ def main(argv=None) -> int:
     transfer = training_table(("M1", "M3"))
     results: dict = {"teacher": teacher_scores, "seasonal_naive": {d: r["scores"]["seasonal_naive"]
                                                                    for d, r in teacher_results["datasets"].items()},
-                     "seeds": seeds_of(args), "random": [], "pruned": []}
-    for seed in seeds_of(args):
-        for init in ("random", "pruned"):
-            print(f"{init} init, seed {seed}", flush=True)
-            cfg = DistillConfig(teacher=args.teacher, train_data=transfer, prediction_length=args.prediction_length,
-                                min_past=args.min_past, max_steps=args.steps, batch_size=args.batch_size,
-                                learning_rate=args.learning_rate, seed=seed, save_steps=args.steps,
-                                logging_steps=max(1, args.steps // 20), overwrite=True, student_init=init,
-                                output=str(Path(args.runs) / f"{init}-seed{seed}"))
-            trainer = DistillationTrainer(args=cfg)
-            record: dict = {}
-            if 0 in grid:
-                record[0] = score(trainer.student, teacher_scores, benchmarks)
-            trainer.add_callback(ScoreAlongTheWay([g for g in grid if g > 0], record, teacher_scores, benchmarks))
-            output = trainer.train()
-            within = [step for step in sorted(record) if record[step]["wql_vs_teacher"] <= 1.03]
-            results[init].append({"seed": seed, "along_the_way": record,
-                                  "steps_to_within_3pct": within[0] if within else None,
-                                  "train_runtime_s": output.metrics.get("train_runtime")})
+                     "seeds": seeds_of(args)}
+    def run_init(init: str, seed: int) -> dict:
+        print(f"{init} init, seed {seed}", flush=True)
+        cfg = DistillConfig(teacher=args.teacher, train_data=transfer, prediction_length=args.prediction_length,
+                            min_past=args.min_past, max_steps=args.steps, batch_size=args.batch_size,
+                            learning_rate=args.learning_rate, seed=seed, save_steps=args.steps,
+                            logging_steps=max(1, args.steps // 20), overwrite=True, student_init=init,
+                            output=str(Path(args.runs) / f"{init}-seed{seed}"))
+        trainer = DistillationTrainer(args=cfg)
+        record: dict = {}
+        if 0 in grid:
+            record[0] = score(trainer.student, teacher_scores, benchmarks)
+        trainer.add_callback(ScoreAlongTheWay([g for g in grid if g > 0], record, teacher_scores, benchmarks))
+        output = trainer.train()
+        within = [step for step in sorted(record) if record[step]["wql_vs_teacher"] <= 1.03]
+        return {"along_the_way": record, "steps_to_within_3pct": within[0] if within else None,
+                "train_runtime_s": output.metrics.get("train_runtime")}
+
+    results.update(over_seeds(("random", "pruned"), seeds_of(args), run_init))
     results["command"] = command_line("pruning.py", argv)
     results["provenance"] = provenance(args.teacher, argv, "pruning.py")
 

@@ -35,7 +35,6 @@ from common import (
     command_line,
     interleaved_timing,
     mean_std,
-    pm,
     provenance,
     provenance_line,
     relative_wql,
@@ -47,6 +46,7 @@ from common import (
     train_in_subprocess,
     write_results,
 )
+from harness import over_seeds, pm_over
 
 STUDENTS = {"distilled student": 0.5, "truth-only student": 0.0}
 
@@ -114,23 +114,26 @@ def main(argv=None) -> int:
     benchmarks = load_benchmarks("M3")
     teacher = load_teacher(args.teacher)
     teacher_results = score({"teacher": teacher}, benchmarks)
-    runs: dict[str, list[dict]] = {name: [] for name in STUDENTS}
     first_students = {}
-    for seed in seeds_of(args):
-        for name, alpha in STUDENTS.items():
-            if args.students_from:
-                run = finished_run(Path(args.students_from) / (args.distilled_variant if alpha else "truth-only")
-                                   / f"seed{seed}" / "model")
-            else:
-                run = train_in_subprocess(run_options(
-                    args, seed, Path(args.runs) / f"{name.split()[0]}-seed{seed}", train_data=transfer, alpha=alpha,
-                    save_steps=max(1, args.steps // 4)))
-            runs[name].append({"seed": seed, "model_dir": run["model_dir"], "seconds_per_step": run["seconds_per_step"],
-                               "train_runtime_s": run["record"]["training"]["train_runtime_s"],
-                               **score_student(run["model_dir"], benchmarks, teacher_results)})
-            if name not in first_students:
-                first_students[name] = load_chronos2(run["model_dir"], role="student")
-            print(f"seed {seed} {name}: {runs[name][-1]['vs_teacher']:.4f} x teacher", flush=True)
+
+    def run_student(name: str, seed: int) -> dict:
+        alpha = STUDENTS[name]
+        if args.students_from:
+            run = finished_run(Path(args.students_from) / (args.distilled_variant if alpha else "truth-only")
+                               / f"seed{seed}" / "model")
+        else:
+            run = train_in_subprocess(run_options(
+                args, seed, Path(args.runs) / f"{name.split()[0]}-seed{seed}", train_data=transfer, alpha=alpha,
+                save_steps=max(1, args.steps // 4)))
+        scored = {"model_dir": run["model_dir"], "seconds_per_step": run["seconds_per_step"],
+                  "train_runtime_s": run["record"]["training"]["train_runtime_s"],
+                  **score_student(run["model_dir"], benchmarks, teacher_results)}
+        if name not in first_students:
+            first_students[name] = load_chronos2(run["model_dir"], role="student")
+        print(f"seed {seed} {name}: {scored['vs_teacher']:.4f} x teacher", flush=True)
+        return scored
+
+    runs = over_seeds(STUDENTS, seeds_of(args), run_student)
 
     # scores and plots of the first seed's students, next to the teacher and seasonal naive
     from chronos_distill.evaluation.scoring import evaluate_models
@@ -159,7 +162,7 @@ def markdown(result: dict, first_table: str) -> str:
              f"Command: `{result['command']}`", "",
              *([provenance_line(result["provenance"]), ""] if result.get("provenance") else []),
              f"Teacher `{result['teacher']}`; {result['steps']} steps per student; seeds {result['seeds']}; "
-             "mean ± std over seeds (sample std; 0 with one seed)."
+             "mean ± std over seeds (sample std; with fewer than 3 seeds, each seed's value)."
              + (f" Students: the finished runs in `{result['students_from']}` (not retrained here)."
                 if result.get("students_from") else ""), "",
              "| model | parameters | WQL vs teacher | WQL vs seasonal naive | "
@@ -172,10 +175,10 @@ def markdown(result: dict, first_table: str) -> str:
     lines.append(f"| teacher | {result['parameters']['teacher']:,} | 1 | {teacher_vs_sn:.3f} | "
                  + " | ".join(f"{s['WQL']:.4f}" for s in ts) + " | " + " | ".join(f"{s['MASE']:.3f}" for s in ts) + " |")
     for name, runs in result["runs"].items():
-        lines.append(f"| {name} | {result['parameters'][name]:,} | {pm([r['vs_teacher'] for r in runs])} | "
-                     f"{pm([r['vs_seasonal_naive'] for r in runs])} | "
-                     + " | ".join(pm([r["scores"][d]["WQL"] for r in runs], 4) for d in datasets) + " | "
-                     + " | ".join(pm([r["scores"][d]["MASE"] for r in runs], 3) for d in datasets) + " |")
+        lines.append(f"| {name} | {result['parameters'][name]:,} | {pm_over(runs, 'vs_teacher')} | "
+                     f"{pm_over(runs, 'vs_seasonal_naive')} | "
+                     + " | ".join(pm_over(runs, "scores", d, "WQL", digits=4) for d in datasets) + " | "
+                     + " | ".join(pm_over(runs, "scores", d, "MASE", digits=3) for d in datasets) + " |")
     lines += ["", "| model | forecast latency, batch 64 (median, IQR) | speed-up | bare forward (median, IQR) | speed-up |",
               "|---|---|---|---|---|"]
     base = result["latency"]["teacher"]

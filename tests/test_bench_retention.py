@@ -24,6 +24,18 @@ def test_the_validation_split_holds_out_whole_series():
     assert again.equals(train)  # the same split for every variant and seed
 
 
+def test_the_variants_by_seeds_loop_is_seed_major_and_its_cells_are_mean_and_std_over_seeds():
+    import harness
+
+    calls = []
+    runs = harness.over_seeds(["a", "b"], [0, 1, 2], lambda name, seed: calls.append((name, seed)) or
+                              {"scores": {"m3": {"WQL": seed + (name == "b")}}})
+    assert calls == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]  # a stopped run has both at seed 0
+    assert [r["seed"] for r in runs["b"]] == [0, 1, 2]
+    assert harness.pm_over(runs["b"], "scores", "m3", "WQL", digits=2) == "2.00 ± 1.00"
+    assert harness.pm_over(runs["a"][:1], "scores", "m3", "WQL") == "0.000 (1 seed)"
+
+
 @pytest.mark.slow
 def test_a_run_whose_results_file_exists_is_not_retrained(teacher_dir, tmp_path, monkeypatch):
     argv = ["--regime", "low-data", "--teacher", teacher_dir, "--steps", "2", "--save-steps", "1", "--seeds", "0",

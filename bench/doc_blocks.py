@@ -1,5 +1,5 @@
-"""Generated figure blocks: tables in the README and ``bench/README.md`` rendered from ``bench/results`` by name, so that
-no figure in them is typed by hand.
+"""Generated figure blocks: tables in the README, ``bench/README.md`` and ``docs/operations.md`` (:data:`PAGES`)
+rendered from ``bench/results`` by name, so that no figure in them is typed by hand.
 
 A block sits between ``<!-- block:NAME -->`` and ``<!-- /block:NAME -->`` lines, indented as its opening
 marker is. ``python scripts/render_docs.py`` rewrites every block from :data:`BLOCKS`; ``tests/test_doc_blocks.py``
@@ -134,8 +134,91 @@ def retention() -> str:
     return "\n".join(lines)
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"retention": retention, "ablation": ablation, "two-stage-levers": two_stage_levers, "two-stage-family": two_stage_family,
-                                        "two-stage-task": two_stage_task}
+#: bench/ensemble.py's table: (directly scored label, teacher key, student label, student key); a "{weights}" in a
+#: label is the auto weights of the first seed's run
+ENSEMBLE_ROWS = [
+    ("v0", "reference-v0", "v0", "from v0"),
+    ("v1", "reference-v1", "v1", "from v1"),
+    ("v2", "reference-v2", "v2", "from v2"),
+    ("AutoETS", "AutoETS", None, None),
+    ("v0 + v1 + v2, equal", "v0+v1+v2 (equal)", None, None),
+    ("v0 + v1 + v2, auto ({weights})", "v0+v1+v2 (auto)", "v0 + v1 + v2, auto", "from v0+v1+v2 (auto)"),
+    ("v2 + AutoETS, equal", "v2+AutoETS (equal)", "v2 + AutoETS", "from v2+AutoETS"),
+]
+
+
+def ensemble() -> str:
+    """``bench/ensemble.py``: each teacher and ensemble scored directly beside the student distilled from it, WQL and
+    MASE relative to seasonal naive (geometric mean over the six M1 / M3 test portions; students over their seeds)."""
+    result = json.loads((RESULTS / "ensemble.json").read_text())
+    teachers, students = result["teachers"], result["students"]
+    size = {seeds["0"]["parameters"] for seeds in students.values()}.pop()
+    weights = " / ".join(f"{w:.2f}" for w in result["auto_weights"].values())
+    lines = [f"| scored directly | WQL | MASE | | student ({size / 1e6:.1f}M) distilled from | WQL | MASE |",
+             "|---|---|---|---|---|---|---|"]
+    for label, teacher, student_label, student in ENSEMBLE_ROWS:
+        row = [label.format(weights=weights), f"{teachers[teacher]['WQL']:.4f}", f"{teachers[teacher]['MASE']:.4f}", ""]
+        if student is None:
+            row += ["", "", ""]
+        else:
+            seeds = students[student].values()
+            row += [student_label, pm([s["WQL"] for s in seeds], 4), pm([s["MASE"] for s in seeds], 4)]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def _deploy_speedup(pair: dict, faster: str, slower: str, shape: str) -> float:
+    latency = pair["latency"][shape]
+    return latency[slower]["median_s"] / latency[faster]["median_s"]
+
+
+def deploy() -> str:
+    """``bench/deploy.py``'s targets beside what it measured: ONNX int8 against the same student in PyTorch fp32 at
+    batch 64, int8's M3 WQL against fp32's, all of M3 end to end against the teacher, and the 384/6 ONNX int8
+    student against the 768/12 teacher (median latencies)."""
+    pairs = json.loads((RESULTS / "deploy.json").read_text())["pairs"]
+    ours, shapes = pairs["reference"], pairs["random 768/12 vs 384/6"]
+    int8, fp32, teacher = "student, ONNX int8", "student, PyTorch fp32", "teacher, PyTorch"
+
+    def speedups(pair: dict, slower: str, batches: tuple[str, ...], context: int) -> str:
+        return " / ".join(f"{_deploy_speedup(pair, int8, slower, f'{b} x {context}'):.2f}x" for b in batches)
+
+    m3 = ours["m3"]
+    end_to_end = {name: m3["end_to_end"][name]["median_s"] for name in (int8, teacher)}
+    measured = [
+        f"{speedups(ours, fp32, ('64',), 512)} (context 512), {speedups(ours, fp32, ('64',), 2048)} (2048); "
+        f"384/6 shapes {speedups(shapes, fp32, ('64',), 512)} / {speedups(shapes, fp32, ('64',), 2048)}",
+        f"{m3['vs_fp32'][int8]:.4f}",
+        f"{end_to_end[teacher] / end_to_end[int8]:.2f}x ({end_to_end[int8]:.2f} s vs {end_to_end[teacher]:.2f} s)",
+        f"{speedups(shapes, teacher, ('64', '1'), 512)} (context 512), {speedups(shapes, teacher, ('64', '1'), 2048)} "
+        "(2048)",
+    ]
+    return "\n".join([
+        "| | ONNX int8 vs the same student in PyTorch fp32, batch 64 | M3 WQL, ONNX int8 / fp32 | all of M3 end to end "
+        "vs teacher in PyTorch | 384/6 ONNX int8 vs 768/12 teacher, batch 64 / batch 1 |",
+        "|---|---|---|---|---|",
+        "| measured | " + " | ".join(measured) + " |",
+        "| target | 1.5x | within 1% | 4x | 12x |",
+    ])
+
+
+def fev_example() -> str:
+    """``bench/fev_example.py``: the README's ``evaluate --fev`` command and the leaderboard it printed, as a console
+    session (the command wrapped before ``--fev``)."""
+    result = json.loads((RESULTS / "fev_example" / "provenance.json").read_text())
+    command = result["readme_command"].replace(" --fev", " \\\n    --fev", 1)
+    printed = result["printed"]
+    tables = printed[next(i for i, line in enumerate(printed) if line.startswith("|")):]
+    return "\n".join(["```", f"$ {command}", *tables, "```"])
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "retention": retention, "ablation": ablation, "two-stage-levers": two_stage_levers,
+    "two-stage-family": two_stage_family, "two-stage-task": two_stage_task, "ensemble": ensemble, "deploy": deploy,
+    "fev-example": fev_example,
+}
+#: the pages whose figure blocks are rendered (by ``scripts/render_docs.py``) and checked (by the tests)
+PAGES = ("README.md", "bench/README.md", "docs/operations.md")
 
 
 def blocks_in(text: str) -> dict[str, str]:

@@ -1,5 +1,5 @@
 """Write the generated documentation: ``docs/cli.md`` from the option definitions, and every figure block of the
-README (``<!-- block:NAME -->``) from ``bench/results`` (``bench/doc_blocks.py``). Tests keep both equal."""
+pages (README, bench/README.md, docs/operations.md) (``<!-- block:NAME -->``) from ``bench/results`` (``bench/doc_blocks.py``). Tests keep both equal."""
 
 import sys
 from pathlib import Path
@@ -7,12 +7,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from doc_blocks import render_blocks  # noqa: E402
+from doc_blocks import PAGES, render_blocks  # noqa: E402
 
 from chronos_distill.cli import options_reference  # noqa: E402
-
-#: the pages whose figure blocks are rendered
-PAGES = ("README.md", "bench/README.md")
 
 if __name__ == "__main__":
     (ROOT / "docs" / "cli.md").write_text(options_reference())

@@ -1,5 +1,7 @@
-"""Write the generated documentation: ``docs/cli.md`` from the option definitions, and every figure block of the
-pages (README, bench/README.md, docs/operations.md) (``<!-- block:NAME -->``) from ``bench/results`` (``bench/doc_blocks.py``). Tests keep both equal."""
+"""Write the generated files: ``docs/cli.md`` from the option definitions, the field names of the installed
+``transformers.TrainingArguments`` (``src/chronos_distill/config/training_arguments_fields.py``), and every figure
+block (``<!-- block:NAME -->``) of the pages in ``bench/doc_blocks.py``'s ``PAGES`` from ``bench/results``. Tests
+keep each equal to what this writes."""
 
 import sys
 from pathlib import Path
@@ -10,10 +12,25 @@ sys.path.insert(0, str(ROOT / "bench"))
 from doc_blocks import PAGES, render_blocks  # noqa: E402
 
 from chronos_distill.cli import options_reference  # noqa: E402
+from chronos_distill.config.options import render_training_arguments_fields  # noqa: E402
+
+
+def installed_training_arguments() -> str:
+    """``config/training_arguments_fields.py`` for the installed transformers."""
+    import dataclasses
+    from importlib.metadata import version
+
+    from transformers import TrainingArguments
+
+    fields = [f.name for f in dataclasses.fields(TrainingArguments) if f.init]
+    return render_training_arguments_fields(fields, version("transformers"))
+
 
 if __name__ == "__main__":
     (ROOT / "docs" / "cli.md").write_text(options_reference())
+    (ROOT / "src" / "chronos_distill" / "config" / "training_arguments_fields.py").write_text(
+        installed_training_arguments())
     for page in PAGES:
         path = ROOT / page
         path.write_text(render_blocks(path.read_text()))
-    print("wrote docs/cli.md and the blocks of", ", ".join(PAGES))
+    print("wrote docs/cli.md, config/training_arguments_fields.py and the blocks of", ", ".join(PAGES))

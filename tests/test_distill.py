@@ -239,6 +239,39 @@ def test_trainer_args_pass_through_to_training_arguments(teacher_dir, table, tmp
         DistillConfig(teacher="t", train_data="d.csv", prediction_length=8, output="o", trainer_args="{nope")
 
 
+def test_the_listed_training_arguments_fields_are_the_installed_classes_and_another_version_is_checked_at_build(
+        tmp_path, monkeypatch):
+    """The option check reads TrainingArguments' field names from a list written from the class (no torch): it is
+    the installed class's own (scripts/render_docs.py rewrites it); with another transformers the list is not
+    trusted, and a wrong key is refused when TrainingArguments is built, in one line too."""
+    import dataclasses
+    import importlib.metadata
+    from pathlib import Path
+
+    from transformers import TrainingArguments
+
+    import chronos_distill.config.training_arguments_fields as listed
+    from chronos_distill.config.options import render_training_arguments_fields, training_arguments_fields
+    from chronos_distill.errors import ConfigError
+    from chronos_distill.training.arguments import training_arguments
+
+    installed = importlib.metadata.version("transformers")
+    fields = [f.name for f in dataclasses.fields(TrainingArguments) if f.init]
+    if installed == listed.TRANSFORMERS_VERSION:
+        assert Path(listed.__file__).read_text() == render_training_arguments_fields(fields, installed), \
+            "stale: run python scripts/render_docs.py"
+        assert training_arguments_fields() == set(fields)
+    else:  # a newer transformers than the list's: the check waits for the class
+        assert training_arguments_fields() is None
+
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.0.1")
+    assert training_arguments_fields() is None
+    cfg = DistillConfig(teacher="t", train_data="d.csv", prediction_length=8, output="o",
+                        trainer_args={"max_stpes": 2, "max_grad_norm": 0.5})  # passes the option check now
+    with pytest.raises(ConfigError, match=r"\['max_stpes'\] are not transformers.TrainingArguments fields"):
+        training_arguments(tmp_path, cfg)
+
+
 def test_the_exported_checkpoint_is_best_on_the_truth_not_on_the_mixed_loss(teacher_dir, table, tmp_path):
     """A random teacher far from the truth and alpha 0.9: matching it lowers the total while the truth loss rises
     after its first steps. The export is the checkpoint with the lowest validation truth loss, and --best-metric

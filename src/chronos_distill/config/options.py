@@ -3,9 +3,11 @@ once as the annotation (:func:`option_kind`) and its help and allowed values in 
 reads them (:func:`check_options`), YAML reading and the option syntax that needs no model (layer maps, the
 ``TrainingArguments`` passthrough). No torch is imported.
 
-One thing here reads another package's source: the field names of ``transformers.TrainingArguments``
-(:func:`training_arguments_fields`), parsed with ``ast``, because importing the class loads torch (2.5 s here) and a
-misspelt ``--trainer-args`` key must be refused in a fraction of a second, with the other option errors.
+The field names of ``transformers.TrainingArguments`` (:func:`training_arguments_fields`) come from a list written
+from the class (``config/training_arguments_fields.py``, by ``scripts/render_docs.py``; a test keeps it equal to the
+installed class), because importing the class loads torch (2.5 s here) and a misspelt ``--trainer-args`` key must be
+refused in a fraction of a second, with the other option errors. With another transformers than the list's, the
+keys are checked when ``TrainingArguments`` is built instead (one line too, after torch has loaded).
 
 Why not ``transformers.HfArgumentParser`` (or TRL's ``TrlParser``, built on it), which also turns dataclass fields
 into flags and reads YAML: we weighed it (issue 33) and kept this layer, because taking it would change what users
@@ -21,10 +23,7 @@ layer-map syntax here are what the library does not do. Where it fits, it works:
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import functools
-import importlib.util
 import math
 import re
 from collections.abc import Mapping
@@ -76,19 +75,23 @@ OWN_OPTIONS = {
 }
 
 
-@functools.cache
-def training_arguments_fields() -> frozenset[str]:
-    """The field names of ``transformers.TrainingArguments``, read from its source file: importing it would
-    import torch, and an option check should cost a fraction of a second."""
-    spec = importlib.util.find_spec("transformers.training_args")  # transformers' package itself is lazy
-    tree = ast.parse(Path(spec.origin).read_text())
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TrainingArguments")
-    return frozenset(n.target.id for n in cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name))
+def training_arguments_fields() -> frozenset[str] | None:
+    """The field names of ``transformers.TrainingArguments`` as listed in
+    :mod:`~chronos_distill.config.training_arguments_fields` (written from the class by ``scripts/render_docs.py``),
+    when the installed transformers is the version they were listed from; else None (the fields are then checked
+    when ``TrainingArguments`` is built). Importing the class would import torch, and an option check should cost
+    a fraction of a second."""
+    from importlib.metadata import version
+
+    from chronos_distill.config.training_arguments_fields import FIELDS, TRANSFORMERS_VERSION
+
+    return FIELDS if version("transformers") == TRANSFORMERS_VERSION else None
 
 
 def check_trainer_args(trainer_args: Mapping[str, Any]) -> None:
     """Refuse keys that are not ``TrainingArguments`` fields, that the run owns, or that have an option."""
-    unknown = sorted(set(trainer_args) - training_arguments_fields())
+    fields = training_arguments_fields()
+    unknown = sorted(set(trainer_args) - fields) if fields is not None else []
     if unknown:
         raise ConfigError(f"option `trainer_args`: {unknown} are not transformers.TrainingArguments fields")
     owned = sorted(set(trainer_args) & set(_NOT_PASSED_THROUGH))
@@ -295,3 +298,16 @@ class ModelledColumns:
     target: list[str] = _opt(["target"], "Target column(s), comma-separated for several targets.", nonempty=True)
     ignore_columns: list[str] = _opt([], "Columns to leave out of the covariates (comma-separated), e.g. a saved "
                                      "index such as 'Unnamed: 0'.")
+
+
+def render_training_arguments_fields(fields: list[str], transformers_version: str) -> str:
+    """The text of ``config/training_arguments_fields.py`` for the given field names (``scripts/render_docs.py``
+    passes the installed ``TrainingArguments``' own; a test checks the file equals this rendering)."""
+    import textwrap
+
+    listed = textwrap.fill(", ".join(repr(name) for name in sorted(fields)), width=116, initial_indent="    ",
+                           subsequent_indent="    ")
+    return (f'"""The field names of ``transformers.TrainingArguments`` {transformers_version}, written from the class by '
+            "``scripts/render_docs.py`` (do not edit):\nthe option check reads them without importing transformers "
+            '(which imports torch)."""\n\n'
+            f"TRANSFORMERS_VERSION = {transformers_version!r}\n\nFIELDS = frozenset({{\n{listed},\n}})\n")

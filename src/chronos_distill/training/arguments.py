@@ -8,11 +8,13 @@ through, e.g. ``gradient_accumulation_steps``, ``max_grad_norm`` or ``fsdp``; it
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
 
 from chronos_distill.config import TrainingOptions
+from chronos_distill.errors import ConfigError
 
 #: The choices every run makes where transformers' defaults differ, whatever the device (a
 #: :class:`~chronos_distill.distillation.distillation_config.DistillationConfig` defaults to them too).
@@ -37,7 +39,11 @@ def training_arguments(checkpoint_dir: Path, options: TrainingOptions, **run_spe
 
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.get_device_capability()[0] >= 8
-    return TrainingArguments(**training_argument_values(checkpoint_dir, options, cuda=cuda, bf16=bf16, **run_specific))
+    values = training_argument_values(checkpoint_dir, options, cuda=cuda, bf16=bf16, **run_specific)
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(TrainingArguments) if f.init})
+    if unknown:  # only with another transformers than the one the option check lists (training_arguments_fields)
+        raise ConfigError(f"option `trainer_args`: {unknown} are not transformers.TrainingArguments fields")
+    return TrainingArguments(**values)
 
 
 def training_argument_values(checkpoint_dir: Path, options: TrainingOptions, *, cuda: bool, bf16: bool,

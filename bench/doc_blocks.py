@@ -1,10 +1,13 @@
-"""Generated figure blocks: tables in the README, ``bench/README.md`` and ``docs/operations.md`` (:data:`PAGES`)
-rendered from ``bench/results`` by name, so that no figure in them is typed by hand.
+"""The pages that quote benchmark figures, written from templates: tables (this module's blocks) and the figures
+in the prose (``bench/doc_figures.py``) are rendered from ``bench/results`` by name, so that no figure in the README,
+``bench/README.md`` or ``docs/operations.md`` (:data:`PAGES`) is typed by hand.
 
-A block sits between ``<!-- block:NAME -->`` and ``<!-- /block:NAME -->`` lines, indented as its opening
-marker is. ``python scripts/render_docs.py`` rewrites every block from :data:`BLOCKS`; ``tests/test_doc_blocks.py``
-checks that each block in the pages equals its rendering, so a changed figure, a changed results file or a block
-edited by hand fails. A new table becomes a block by adding its renderer here and its markers in the page.
+A page's template is ``docs/templates/<name>`` (:data:`TEMPLATES`). A block sits between ``<!-- block:NAME -->``
+and ``<!-- /block:NAME -->`` lines, indented as its opening marker is; a figure in the prose is
+``{{section.name}}``. ``python scripts/render_docs.py`` writes every page (:func:`render_page`);
+``tests/test_doc_blocks.py`` checks that each page equals its rendering and that no template types a figure, so a
+changed figure, a changed results file or a page edited by hand fails. A new table becomes a block by adding its
+renderer here and its markers in the template; a new figure, an entry of ``bench/doc_figures.py``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from common import pm
+from doc_figures import render_figures
 
 RESULTS = Path(__file__).resolve().parent / "results"
 _BLOCK = re.compile(r"^(?P<indent>[ \t]*)<!-- block:(?P<name>[\w-]+) -->\n(?P<body>.*?)^[ \t]*<!-- /block:(?P=name) -->$",
@@ -217,8 +221,18 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "two-stage-family": two_stage_family, "two-stage-task": two_stage_task, "ensemble": ensemble, "deploy": deploy,
     "fev-example": fev_example,
 }
-#: the pages whose figure blocks are rendered (by ``scripts/render_docs.py``) and checked (by the tests)
-PAGES = ("README.md", "bench/README.md", "docs/operations.md")
+#: the pages written from a template (``docs/templates/``) by ``scripts/render_docs.py``: page -> its template
+TEMPLATES = {"README.md": "README.md", "bench/README.md": "bench-README.md", "docs/operations.md": "operations.md"}
+PAGES = tuple(TEMPLATES)
+ROOT = RESULTS.parents[1]
+
+
+def render_page(page: str) -> str:
+    """``page`` (a key of :data:`TEMPLATES`) as its template renders it: a line naming the template, then the
+    template with its figures (``{{section.name}}``, ``bench/doc_figures.py``) and its blocks filled in."""
+    template = f"docs/templates/{TEMPLATES[page]}"
+    head = f"<!-- written by scripts/render_docs.py from {template}: edit the template, then run the script -->\n"
+    return head + render_blocks(render_figures((ROOT / template).read_text()))
 
 
 def blocks_in(text: str) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """Write the generated files: ``docs/cli.md`` from the option definitions, the field names of the installed
-``transformers.TrainingArguments`` (``src/chronos_distill/config/training_arguments_fields.py``), and every figure
-block (``<!-- block:NAME -->``) of the pages in ``bench/doc_blocks.py``'s ``PAGES`` from ``bench/results``. Tests
-keep each equal to what this writes."""
+``transformers.TrainingArguments`` (``src/chronos_distill/config/training_arguments_fields.py``), and the pages
+that quote benchmark figures (``bench/doc_blocks.py``'s ``PAGES``) from their templates in ``docs/templates/``,
+their tables and figures rendered from ``bench/results``. Tests keep each equal to what this writes."""
 
 import sys
 from pathlib import Path
@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from doc_blocks import PAGES, render_blocks  # noqa: E402
+from doc_blocks import PAGES, render_page  # noqa: E402
 
 from chronos_distill.cli import options_reference  # noqa: E402
 from chronos_distill.config.options import render_training_arguments_fields  # noqa: E402
@@ -31,6 +31,5 @@ if __name__ == "__main__":
     (ROOT / "src" / "chronos_distill" / "config" / "training_arguments_fields.py").write_text(
         installed_training_arguments())
     for page in PAGES:
-        path = ROOT / page
-        path.write_text(render_blocks(path.read_text()))
-    print("wrote docs/cli.md, config/training_arguments_fields.py and the blocks of", ", ".join(PAGES))
+        (ROOT / page).write_text(render_page(page))
+    print("wrote docs/cli.md, config/training_arguments_fields.py and", ", ".join(PAGES), "from docs/templates/")

@@ -1,6 +1,7 @@
-"""The generated figure blocks of the README, bench/README.md and docs/operations.md (``<!-- block:NAME -->``) equal what ``bench/doc_blocks.py`` renders from
-``bench/results``: no figure in them is typed by hand, and a figure changed in the page or in a results file fails
-here (``python scripts/render_docs.py`` rewrites them)."""
+"""The pages that quote benchmark figures (the README, bench/README.md, docs/operations.md) are written from their
+templates in docs/templates/ by ``scripts/render_docs.py``: their tables (``bench/doc_blocks.py``) and the figures
+in their prose (``bench/doc_figures.py``) come from ``bench/results`` by name. Each page must equal its rendering,
+and no template may type a figure, so a figure changed in a page, in a template or in a results file fails here."""
 
 from __future__ import annotations
 
@@ -12,31 +13,54 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 import doc_blocks  # noqa: E402
+import doc_figures  # noqa: E402
 
-PAGES = [ROOT / page for page in doc_blocks.PAGES]
+#: a figure: a decimal number (integers such as step counts are left out, as the test has always left them)
 FIGURE = re.compile(r"\d+\.\d+")
 
 
-def test_every_block_of_every_page_is_its_rendering_from_the_results():
-    for page in PAGES:
-        text = page.read_text()
-        assert doc_blocks.blocks_in(text), f"{page.name} has no generated block"
-        assert doc_blocks.render_blocks(text) == text, f"{page.name} is stale: run python scripts/render_docs.py"
+def typed_figures(text: str) -> list[str]:
+    """The figures of a template typed by hand: the decimals outside code (fenced or inline), outside the blocks'
+    bodies (rendered) and outside ``{{section.name}}`` placeholders."""
+    text = re.sub(r"^[ \t]*<!-- block:([\w-]+) -->\n.*?<!-- /block:\1 -->", "", text, flags=re.S | re.M)
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    text = doc_figures.PLACEHOLDER.sub("", text)
+    text = re.sub(r"`[^`\n]*`", "", text)
+    return FIGURE.findall(text)
 
 
-def test_each_figure_of_a_block_changed_by_hand_is_caught():
-    """Plant a change in every figure of every block, one at a time (the last digit moved by one; 183 figures in the
-    README, bench/README.md and docs/operations.md today): each fails."""
+def page_figures(text: str) -> list[re.Match]:
+    """Every figure of a page outside code, where a reader meets it."""
+    code = [m.span() for m in re.finditer(r"```.*?```|`[^`\n]*`", text, flags=re.S)]
+    return [m for m in FIGURE.finditer(text) if not any(a <= m.start() < b for a, b in code)]
+
+
+def test_every_page_is_its_rendering_from_its_template_and_the_results():
+    for page in doc_blocks.PAGES:
+        assert (ROOT / page).read_text() == doc_blocks.render_page(page), \
+            f"{page} is stale or edited by hand: edit docs/templates/, then run python scripts/render_docs.py"
+
+
+def test_no_template_types_a_figure_by_hand():
+    for template in doc_blocks.TEMPLATES.values():
+        text = (ROOT / "docs" / "templates" / template).read_text()
+        assert typed_figures(text) == [], template
+        assert typed_figures(text + "\nThe student was 1.23x the teacher.\n") == ["1.23"]  # the check sees one
+
+
+def test_each_figure_of_every_page_changed_by_hand_is_caught():
+    """Plant a change in every figure of every page, one at a time (its last digit moved by one; 412 figures
+    today, tables and prose): each makes the page differ from its rendering."""
     planted = caught = 0
-    for page in PAGES:
-        text = page.read_text()
-        for match in doc_blocks._BLOCK.finditer(text):
-            for figure in FIGURE.finditer(match["body"]):
-                start = match.start("body") + figure.end() - 1
-                wrong = text[:start] + str((int(text[start]) + 1) % 10) + text[start + 1:]
-                planted += 1
-                caught += doc_blocks.render_blocks(wrong) != wrong
-    assert planted >= 183 and caught == planted, (caught, planted)
+    for page in doc_blocks.PAGES:
+        text = (ROOT / page).read_text()
+        rendered = doc_blocks.render_page(page)
+        for figure in page_figures(text):
+            at = figure.end() - 1
+            wrong = text[:at] + str((int(text[at]) + 1) % 10) + text[at + 1:]
+            planted += 1
+            caught += wrong != rendered
+    assert planted >= 412 and caught == planted, (caught, planted)
 
 
 def test_a_block_follows_its_results_file(tmp_path, monkeypatch):
@@ -51,3 +75,22 @@ def test_a_block_follows_its_results_file(tmp_path, monkeypatch):
     monkeypatch.setattr(doc_blocks, "RESULTS", copy)
     after = doc_blocks.two_stage_levers()
     assert "| 1.105" in after and "1.105" not in before
+
+
+def test_a_figure_in_the_prose_follows_its_results_file(tmp_path, monkeypatch):
+    """A prose figure is computed from its file when the page is written: another demo result, another sentence."""
+    import json
+
+    (tmp_path / "demo").mkdir()
+    demo = json.loads((doc_figures.RESULTS / "demo" / "demo.json").read_text())
+    before = doc_figures.render_figures("student {{demo.student_wql}}")
+    demo["m3_monthly"]["student"]["WQL"] = 0.2345
+    (tmp_path / "demo" / "demo.json").write_text(json.dumps(demo))
+    monkeypatch.setattr(doc_figures, "RESULTS", tmp_path)
+    assert doc_figures.render_figures("student {{demo.student_wql}}") == "student 0.2345" != before
+    try:
+        doc_figures.render_figures("{{demo.no_such_figure}}")
+    except KeyError as exc:
+        assert "demo.no_such_figure" in str(exc)
+    else:
+        raise AssertionError("an unknown figure name was rendered")

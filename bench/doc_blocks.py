@@ -1,6 +1,6 @@
 """The pages that quote benchmark figures, written from templates: tables (this module's blocks) and the figures
 in the prose (``bench/doc_figures.py``) are rendered from ``bench/results`` by name, so that no figure in the README,
-``bench/README.md`` or ``docs/operations.md`` (:data:`PAGES`) is typed by hand.
+``bench/README.md``, ``docs/methods.md`` or ``docs/operations.md`` (:data:`PAGES`) is typed by hand.
 
 A page's template is ``docs/templates/<name>`` (:data:`TEMPLATES`). A block sits between ``<!-- block:NAME -->``
 and ``<!-- /block:NAME -->`` lines, indented as its opening marker is; a figure in the prose is
@@ -222,7 +222,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "fev-example": fev_example,
 }
 #: the pages written from a template (``docs/templates/``) by ``scripts/render_docs.py``: page -> its template
-TEMPLATES = {"README.md": "README.md", "bench/README.md": "bench-README.md", "docs/operations.md": "operations.md"}
+TEMPLATES = {"README.md": "README.md", "bench/README.md": "bench-README.md", "docs/methods.md": "methods.md",
+             "docs/operations.md": "operations.md"}
 PAGES = tuple(TEMPLATES)
 ROOT = RESULTS.parents[1]
 

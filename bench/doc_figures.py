@@ -191,9 +191,16 @@ def _two_stage() -> dict[str, str]:
         "kd_final_18": x(points["KD"][last]["suite"]["18"]["geomean"], 3),
         "cache_cpu_hours": f(curves["KD"]["teacher_cache"]["build_seconds"] / 3600, 2),
     })
-    # the levers: the pruned start at two seeds, and its truth-only control
+    at_2000 = points["KD"][2000]
+    out.update({"kd_2000": x(at_2000["unseen"]["vs_teacher"], 3), "kd_suite_2000": x(at_2000["suite"]["64"]["geomean"], 3),
+                "log_uniform_unseen": x(general("384x2@log-uniform")["unseen"]["vs_teacher"], 3)})
+    # the levers: the pruned start at two seeds, its truth-only control and the random start on the same cache
     pruned = [general("384x2@uniform-c2000-pruned", s) for s in ("0", "1")]
     control = general("384x2@uniform-c2000-truth-only-pruned")
+    random_start = general("384x2@uniform-c2000")
+    out.update({"random_validation": f(random_start["validation_general"]["score"]),
+                "random_unseen": x(random_start["unseen"]["vs_teacher"], 3),
+                "random_suite": x(random_start["suite"]["64"]["geomean"], 3)})
     out.update({
         "pruned_unseen_0": x(pruned[0]["unseen"]["vs_teacher"], 3), "pruned_unseen_1": x(pruned[1]["unseen"]["vs_teacher"], 3),
         "pruned_suite_0": x(pruned[0]["suite"]["64"]["geomean"], 3), "pruned_suite_1": x(pruned[1]["suite"]["64"]["geomean"], 3),

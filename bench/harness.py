@@ -71,9 +71,9 @@ def training_table(regime: str, seed: int = 0):
 def hold_out_series(table, share: float = VALIDATION_SHARE, seed: int = SPLIT_SEED):
     """``(train, validation)``: a seeded ``share`` of the series, whole, is the validation table; the rest trains.
     No series is in both, so validation measures the skill on series the student never saw."""
-    ids = sorted(table["item_id"].unique())
-    rng = np.random.default_rng(seed)
-    held = set(rng.choice(ids, size=max(1, round(share * len(ids))), replace=False))
+    from chronos_distill.data.competition import hold_out
+
+    held = set(hold_out(sorted(table["item_id"].unique()), share, np.random.default_rng(seed)))
     in_validation = table["item_id"].isin(held)
     return table[~in_validation].reset_index(drop=True), table[in_validation].reset_index(drop=True)
 

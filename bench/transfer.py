@@ -120,13 +120,13 @@ def validation_split(table: pd.DataFrame, sample: dict[str, list[str]], share: f
     source labels with the teacher, and on series the student trained on: it favoured the sources (5% on that
     validation, nothing on test).
     """
-    from chronos_distill.data.competition import M3_SUBSETS, Benchmark
+    from chronos_distill.data.competition import M3_SUBSETS, Benchmark, hold_out
 
     rng = np.random.default_rng(seed)
     held_out, benchmarks = set(), {}
     for subset, ids in sample.items():
         horizon, season = M3_SUBSETS[subset]["horizon"], M3_SUBSETS[subset]["season_length"]
-        chosen = [ids[i] for i in sorted(rng.choice(len(ids), size=max(1, round(share * len(ids))), replace=False))]
+        chosen = sorted(hold_out(ids, share, rng), key=ids.index)
         held_out.update(chosen)
         contexts, truth, names = [], [], []
         for item_id in chosen:

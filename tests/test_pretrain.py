@@ -132,6 +132,33 @@ def test_v2_stream_options_change_what_is_drawn_and_leave_v1s_stream_alone():
     assert widths <= set(range(1, 65)) and any(w <= 32 for w in widths) and any(w > 32 for w in widths)
 
 
+def test_every_split_holds_series_out_by_one_rule(monkeypatch):
+    """hold_out is the project's one rule for holding series out whole (a share of the ids, at least one, drawn
+    without replacement); the pretraining validation and the benchmarks' splits each call it with their own seed."""
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    import chronos_distill.data.competition as competition
+
+    ids = [f"s{i:03d}" for i in range(50)]
+    held = competition.hold_out(ids, 0.2, np.random.default_rng(7))
+    assert len(held) == 10 == len(set(held)) and set(held) <= set(ids)
+    assert held == competition.hold_out(ids, 0.2, np.random.default_rng(7))
+    assert len(competition.hold_out(ids[:2], 0.01, np.random.default_rng(0))) == 1  # never none
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import harness
+
+    calls = []
+    monkeypatch.setattr(competition, "hold_out", lambda ids, share, rng: calls.append(share) or list(ids[:1]))
+    assert competition.holdout_series_ids(["M3"], 0.1) == {"M3/N0001"} and calls == [0.1]
+    table = pd.DataFrame({"item_id": ["b", "a", "b"], "target": [1.0, 2.0, 3.0]})
+    train, validation = harness.hold_out_series(table, share=0.5)
+    assert list(validation["item_id"]) == ["a"] and calls == [0.1, 0.5]
+
+
 def test_held_out_real_series_are_never_in_the_stream_and_are_the_validation_series():
     from chronos_distill.data.competition import holdout_series_ids, training_table, validation_benchmarks
     from chronos_distill.pretraining.stream import real_series

@@ -138,6 +138,14 @@ def training_table(datasets: Sequence[str] = ("M1", "M3")) -> pd.DataFrame:
     )
 
 
+def hold_out(ids: Sequence[str], share: float, rng: np.random.Generator) -> list[str]:
+    """The one rule that holds series out whole, used by every split of the project (the pretraining validation
+    below, the benchmarks' validation splits): ``share`` of ``ids`` (at least one), drawn without replacement
+    by ``rng``, in the order drawn. Each caller owns its seed and grouping (per data set, per subset, or all at
+    once), which the recorded results depend on."""
+    return [ids[i] for i in rng.choice(len(ids), size=max(1, round(share * len(ids))), replace=False)]
+
+
 #: Seed of :func:`holdout_series_ids`: fixed, so that the validation series are the same for every run.
 HOLDOUT_SEED = 20261129
 
@@ -154,7 +162,7 @@ def holdout_series_ids(datasets: Sequence[str], share: float) -> set[str]:
     for dataset in datasets:
         ids = sorted(f"{dataset}/{s.sn}" for s in _load(dataset))
         rng = np.random.default_rng([HOLDOUT_SEED, sum(map(ord, dataset))])
-        held_out.update(rng.choice(ids, size=round(share * len(ids)), replace=False).tolist())
+        held_out.update(hold_out(ids, share, rng))
     return held_out
 
 

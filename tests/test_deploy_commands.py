@@ -172,3 +172,33 @@ def test_an_untested_chronos_release_line_is_refused(monkeypatch, tmp_path, rele
                                            r"with; install 'chronos-forecasting>=2.3,<2.4'"):
         onnx_export.export_onnx("reference", tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_the_device_is_checked_before_torch_and_a_gpu_that_is_not_there_is_one_line(history, teacher_dir, capsys,
+                                                                                      monkeypatch, tmp_path):
+    """``--device`` (evaluate, predict): its spelling is refused with the other option errors; asking for a GPU this
+    machine does not have is one line; left out, a model forecasts on the GPU when one is visible."""
+    from conftest import assert_one_line_errors_without_torch
+
+    from chronos_distill.chronos2.loading import inference_device
+    from chronos_distill.errors import ConfigError
+
+    spelling = r"`device` \(--device\) must be cpu, cuda or cuda:N, got 'gpu'"
+    assert_one_line_errors_without_torch({
+        "evaluate": (["evaluate", "--model", "reference", "--device", "gpu"], spelling),
+        "predict": (["predict", "--model", "reference", "--data", str(history / "history.csv"), "--prediction-length",
+                     "6", "--output", str(tmp_path / "f.csv"), "--device", "gpu"], spelling)})
+    capsys.readouterr()
+    assert main(["predict", "--model", teacher_dir, "--data", str(history / "history.csv"), "--prediction-length", "6",
+                 "--output", str(tmp_path / "g.csv"), "--device", "cuda"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "--device cuda: 0 GPU(s) visible here; use --device cpu" in err[0], err
+    assert main(["predict", "--model", teacher_dir, "--data", str(history / "history.csv"), "--prediction-length", "6",
+                 "--output", str(tmp_path / "h.csv"), "--device", "cpu"]) == 0
+
+    assert inference_device() == torch.device("cpu")  # no GPU on this machine
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert inference_device() == torch.device("cuda") and inference_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(ConfigError, match=r"--device cuda:2: 2 GPU\(s\) visible here"):
+        inference_device("cuda:2")

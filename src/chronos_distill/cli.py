@@ -244,10 +244,10 @@ def _pretrain(options: dict[str, Any]) -> int:
 
 
 def _evaluate(options: dict[str, Any]) -> int:
+    cfg = _config_from(options, EvaluateConfig)  # before torch: an option error costs no import
     from chronos_distill.evaluation.report import markdown_table
     from chronos_distill.evaluation.scoring import evaluate
 
-    cfg = _config_from(options, EvaluateConfig)
     results = evaluate(cfg)
     if cfg.fev is not None:
         print((Path(cfg.output) / "fev_leaderboard.md").read_text())
@@ -260,9 +260,9 @@ def _evaluate(options: dict[str, Any]) -> int:
 
 
 def _export_onnx(options: dict[str, Any]) -> int:
+    cfg = _config_from(options, OnnxExportConfig)
     from chronos_distill.deploy.onnx_export import export_onnx
 
-    cfg = _config_from(options, OnnxExportConfig)
     path = export_onnx(cfg.model, cfg.output, quantize=cfg.quantize, opset=cfg.opset)
     print(f"ONNX model written to {path} ({path.stat().st_size / 2**20:.1f} MiB, "
           f"{'int8' if cfg.quantize == 'int8' else 'fp32'} weights, opset {cfg.opset})")
@@ -270,9 +270,10 @@ def _export_onnx(options: dict[str, Any]) -> int:
 
 
 def _predict(options: dict[str, Any]) -> int:
+    cfg = _config_from(options, PredictConfig)
     from chronos_distill.deploy.predict import predict
 
-    predict(_config_from(options, PredictConfig))  # it logs where the forecasts went
+    predict(cfg)  # it logs where the forecasts went
     return 0
 
 

@@ -9,7 +9,21 @@ from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
 from safetensors import SafetensorError
 
 from chronos_distill.chronos2.checkpoints import resolve_checkpoint
-from chronos_distill.errors import CheckpointError
+from chronos_distill.errors import CheckpointError, ConfigError
+
+
+def inference_device(device: str | None = None) -> torch.device:
+    """Where a model forecasts: ``device`` (``cpu``, ``cuda``, ``cuda:N``), by default the GPU when one is visible.
+    Asking for a GPU that is not there is a one-line :class:`~chronos_distill.errors.ConfigError`."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        index = int(device.partition(":")[2] or 0)
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            raise ConfigError(f"--device {device}: {visible} GPU(s) visible here; use --device cpu, or leave it out "
+                              "to take the GPU when there is one")
+    return torch.device(device)
 
 
 def load_teacher(name_or_path: str | Path, device: str | torch.device = "cpu") -> Chronos2Model:

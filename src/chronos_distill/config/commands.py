@@ -7,6 +7,7 @@ from pathlib import Path
 
 from chronos_distill.config.options import (
     DataPath,
+    InferenceDevice,
     ModelledColumns,
     SeriesColumns,
     YamlOptions,
@@ -17,7 +18,7 @@ from chronos_distill.errors import ConfigError
 
 
 @dataclass
-class EvaluateConfig(YamlOptions, SeriesColumns):
+class EvaluateConfig(YamlOptions, SeriesColumns, InferenceDevice):
     """Options of ``chronos-distill evaluate`` (same conventions as ``DistillConfig``)."""
 
     model: list[str] = _opt(
@@ -101,7 +102,7 @@ class OnnxExportConfig(YamlOptions):
 
 
 @dataclass
-class PredictConfig(YamlOptions, SeriesColumns, ModelledColumns):
+class PredictConfig(YamlOptions, SeriesColumns, ModelledColumns, InferenceDevice):
     """Options of ``chronos-distill predict`` (same conventions as ``DistillConfig``)."""
 
     model: str = _opt(None, "The forecaster: a Chronos-2 folder (or run folder, hub id, 'reference') or a .onnx file "

@@ -124,11 +124,12 @@ def option_kind(f: dataclasses.Field) -> str:
 
 def _opt(default: Any, help: str, *, cli: bool = True, required: bool = False, low: float | None = None,
          high: float | None = None, open_low: bool = False, open_high: bool = False, choices: tuple | None = None,
-         nonempty: bool = False) -> Any:
+         nonempty: bool = False, pattern: tuple[str, str] | None = None) -> Any:
     """A dataclass field carrying everything about the option besides its type (the field's annotation, see
     :func:`option_kind`): its CLI help text, whether it is required, and its allowed values: ``low``/``high``
     bounds (``open_low``/``open_high`` make them strict), for a list its elements'; ``choices``; ``nonempty`` for
-    a list that must name something. :func:`check_options` reads them, so each check is written once, here."""
+    a list that must name something; ``pattern`` (a regular expression the text must match, and how to say what
+    it looks like). :func:`check_options` reads them, so each check is written once, here."""
     factory = None
     if isinstance(default, (list, dict)):
         factory, default = (lambda d=default: type(d)(d)), dataclasses.MISSING
@@ -136,7 +137,8 @@ def _opt(default: Any, help: str, *, cli: bool = True, required: bool = False, l
         default=default,
         default_factory=factory if factory else dataclasses.MISSING,
         metadata={"help": help, "cli": cli, "required": required, "low": low, "high": high,
-                  "open_low": open_low, "open_high": open_high, "choices": choices, "nonempty": nonempty},
+                  "open_low": open_low, "open_high": open_high, "choices": choices, "nonempty": nonempty,
+                  "pattern": pattern},
     )
 
 
@@ -231,6 +233,8 @@ def _check_scalar(name: str, value: Any, kind: str, meta: Any, element: bool = F
             raise ConfigError(f"{what} must be within {bracket}{low:g}, {upper}, got {value}")
     if meta.get("choices") is not None and value not in meta["choices"]:
         raise ConfigError(f"{what} must be one of {list(meta['choices'])}, got {value!r}")
+    if meta.get("pattern") is not None and not re.fullmatch(meta["pattern"][0], value):
+        raise ConfigError(f"{what} must be {meta['pattern'][1]}, got {value!r}")
 
 
 class YamlOptions:
@@ -288,6 +292,15 @@ class SeriesColumns:
     timestamp_format: str | None = _opt(
         None, "strftime format of the timestamps (e.g. '%d/%m/%Y %H:%M' for day-first dates); default: let pandas "
         "infer it. Time-zone-aware timestamps are converted to UTC.")
+
+
+@dataclasses.dataclass
+class InferenceDevice:
+    """Where a command that forecasts with a model runs it."""
+
+    device: str | None = _opt(
+        None, "Where the model runs: cpu, cuda or cuda:N (default: cuda when a GPU is visible, else cpu). An ONNX "
+        "file runs on onnxruntime's CPU provider.", pattern=(r"cpu|cuda(:\d+)?", "cpu, cuda or cuda:N"))
 
 
 @dataclasses.dataclass

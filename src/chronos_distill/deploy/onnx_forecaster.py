@@ -165,17 +165,17 @@ def load_onnx_model(path: str | Path, *, threads: int | None = None,
     return OnnxChronos2Model(session, chronos_config, limits, path, metadata)
 
 
-def load_forecaster(model: str | Path):
-    """A ``Chronos2Pipeline`` for a Chronos-2 folder (run folder, hub id, ``reference``), or an
+def load_forecaster(model: str | Path, device: str | None = None):
+    """A ``Chronos2Pipeline`` for a Chronos-2 folder (run folder, hub id, ``reference``) on ``device`` (by default the
+    GPU when one is visible, :func:`~chronos_distill.chronos2.loading.inference_device`), or an
     :class:`~chronos_distill.deploy.onnx_forecaster.OnnxForecaster` for a ``.onnx`` file from ``export-onnx``."""
     if str(model).lower().endswith(".onnx"):
-
         return OnnxForecaster.from_file(model)
     from chronos.chronos2 import Chronos2Pipeline
 
-    from chronos_distill.chronos2.loading import load_chronos2
+    from chronos_distill.chronos2.loading import inference_device, load_chronos2
 
-    return Chronos2Pipeline(load_chronos2(model, role="model"))
+    return Chronos2Pipeline(load_chronos2(model, inference_device(device), role="model"))
 
 
 def distilled_known_covariates(model: str | Path, forecaster) -> list[str]:

@@ -54,7 +54,7 @@ def predict(config: PredictConfig | None = None, **options: Any) -> Path:
         known = [c for c in future.columns if c not in (id_column, cfg.timestamp_column, *cfg.target)]
     checked = check_table(history, str(cfg.data), TableLayout.from_options(cfg, known_covariates=known), announce=False)
     future_df = _future_values(cfg, future, checked.df, id_column, known) if future is not None else None
-    forecaster = load_forecaster(cfg.model)
+    forecaster = load_forecaster(cfg.model, cfg.device)
     missing = [c for c in distilled_known_covariates(cfg.model, forecaster) if c not in known]
     if missing:
         raise DataError(f"model {Path(str(cfg.model)).name} was distilled with known covariate(s) {missing}; give their "

@@ -42,13 +42,14 @@ class EnsembleForecaster:
         self.season_length = 1
 
     @classmethod
-    def from_names(cls, names: Sequence[str], weights: Sequence[float] | None = None) -> "EnsembleForecaster":
+    def from_names(cls, names: Sequence[str], weights: Sequence[float] | None = None,
+                   device: str | None = None) -> "EnsembleForecaster":
         members = []
         for name in names:
             if name.startswith(STATISTICAL_PREFIX):
                 members.append((name, StatisticalTeacher(name[len(STATISTICAL_PREFIX):], 1, [0.5])))
             else:
-                members.append((name, load_forecaster(name)))
+                members.append((name, load_forecaster(name, device)))
         return cls(members, weights)
 
     def with_season(self, season_length: int) -> "EnsembleForecaster":

@@ -206,13 +206,13 @@ def evaluate(config: EvaluateConfig | None = None, **options: Any) -> dict[str, 
     named = cfg.named_models()
     if cfg.fev is not None:
         return evaluate_on_fev(cfg, named)
-    models = {name: load_forecaster(source) for name, source in named.items()}
+    models = {name: load_forecaster(source, cfg.device) for name, source in named.items()}
     if cfg.ensemble:
         if "ensemble" in models:
             raise ConfigError("a --model is named 'ensemble', the name of the --ensemble forecast: rename it")
         from chronos_distill.evaluation.ensemble_forecaster import EnsembleForecaster
 
-        models["ensemble"] = EnsembleForecaster.from_names(cfg.ensemble, cfg.ensemble_weights or None)
+        models["ensemble"] = EnsembleForecaster.from_names(cfg.ensemble, cfg.ensemble_weights or None, cfg.device)
         named["ensemble"] = "+".join(cfg.ensemble)
     if cfg.data is not None:
         target = cfg.target or distilled_target(named)
@@ -255,7 +255,7 @@ def evaluate_on_fev(cfg: EvaluateConfig, named: dict[str, str]) -> dict[str, Any
         raise ConfigError(f"--fev runs Chronos-2 checkpoints through Chronos2Pipeline.predict_fev; {onnx} "
                           "is an ONNX file: score its Chronos-2 folder instead")
     tasks = load_tasks(cfg.fev, Path(cfg.output) / "fev_data")
-    models = {name: load_forecaster(source) for name, source in named.items()}
+    models = {name: load_forecaster(source, cfg.device) for name, source in named.items()}
     corpora = {name: training_corpus(source) for name, source in named.items()}
     return evaluate_fev(models, tasks, Path(cfg.output), batch_size=cfg.batch_size, cross_learning=cfg.cross_learning,
                         published=cfg.fev_published, title=cfg.fev, corpora=corpora)

@@ -210,7 +210,11 @@ class CachedBatches(IterableDataset):
     def __init__(self, batches: list[dict[str, Any]], batch_size: int):
         self.batches = batches
         self.batch_size = batch_size  # read by Chronos2Trainer's loader checks
-        self.device = torch.device("cpu")
+
+    @property
+    def device(self) -> torch.device:
+        """Where the batches are held (the CPU until :meth:`to` moves them)."""
+        return self.batches[0]["context"].device if self.batches else torch.device("cpu")
 
     @property
     def nbytes(self) -> int:
@@ -221,7 +225,6 @@ class CachedBatches(IterableDataset):
         """Holds every batch on ``device`` (in place), so that a step copies nothing to a GPU."""
         self.batches = [{k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
                         for batch in self.batches]
-        self.device = torch.device(device)
         return self
 
     def __iter__(self) -> Iterator[dict[str, Any]]:

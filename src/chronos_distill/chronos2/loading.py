@@ -17,13 +17,11 @@ def inference_device(device: str | None = None) -> torch.device:
     Asking for a GPU that is not there is a one-line :class:`~chronos_distill.errors.ConfigError`."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda"):
-        index = int(device.partition(":")[2] or 0)
-        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
-            visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
-            raise ConfigError(f"--device {device}: {visible} GPU(s) visible here; use --device cpu, or leave it out "
-                              "to take the GPU when there is one")
-    return torch.device(device)
+    chosen = torch.device(device)
+    if chosen.type == "cuda" and (chosen.index or 0) >= torch.cuda.device_count():  # 0 without CUDA
+        raise ConfigError(f"--device {device}: {torch.cuda.device_count()} GPU(s) visible here; use --device cpu, or "
+                          "leave it out to take the GPU when there is one")
+    return chosen
 
 
 def load_teacher(name_or_path: str | Path, device: str | torch.device = "cpu") -> Chronos2Model:

@@ -68,4 +68,9 @@ def test_on_a_gpu_a_run_takes_bf16_fused_adamw_pinned_memory_and_non_blocking_co
     TrainingArguments(**cpu)  # every value is a field transformers takes
     told = DistillConfig(teacher="t", train_data="d.csv", prediction_length=8, output="o",
                          trainer_args={"accelerator_config": {"non_blocking": False}, "bf16": False})
-    assert training_argument_values("ckpt", told, cuda=True, bf16=True)["accelerator_config"] == {"non_blocking": False}
+    told_values = training_argument_values("ckpt", told, cuda=True, bf16=True)
+    # what the user says wins over the device's choices: blocking copies, and no bf16 on a GPU that has it
+    assert told_values["accelerator_config"] == {"non_blocking": False}
+    assert told_values["bf16"] is False
+    assert (told_values["optim"], told_values["dataloader_pin_memory"], told_values["use_cpu"]) == (
+        "adamw_torch_fused", True, False)  # the choices not told otherwise are still the GPU's

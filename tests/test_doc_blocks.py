@@ -48,18 +48,34 @@ def test_no_template_types_a_figure_by_hand():
         assert typed_figures(text + "\nThe student was 1.23x the teacher.\n") == ["1.23"]  # the check sees one
 
 
-def test_each_figure_of_every_page_changed_by_hand_is_caught():
-    """Plant a change in every figure of every page, one at a time (its last digit moved by one; 436 figures
-    today, tables and prose): each makes the page differ from its rendering."""
+def test_each_figure_of_every_page_changed_by_hand_is_caught(tmp_path, monkeypatch):
+    """Plant a change in every figure of every page (its last digit moved by one; 436 figures today, tables and
+    prose) in the page on disk, in a copy of the repository's pages and templates, then render the page afresh
+    there: the rendering must not follow the page (it is the rendering of the untouched repository), so the page on
+    disk differs from it at every planted figure. Comparing the edited text with a rendering made before the edit
+    could not fail: a rendering that read the page back would have passed."""
+    import shutil
+
+    shutil.copytree(ROOT / "docs" / "templates", tmp_path / "docs" / "templates")
     planted = caught = 0
+    digits = {}  # page -> where its planted digits are
     for page in doc_blocks.PAGES:
         text = (ROOT / page).read_text()
-        rendered = doc_blocks.render_page(page)
-        for figure in page_figures(text):
-            at = figure.end() - 1
-            wrong = text[:at] + str((int(text[at]) + 1) % 10) + text[at + 1:]
-            planted += 1
-            caught += wrong != rendered
+        assert text == doc_blocks.render_page(page), f"{page} is stale: run python scripts/render_docs.py"
+        digits[page] = [figure.end() - 1 for figure in page_figures(text)]
+        wrong = list(text)
+        for at in digits[page]:
+            wrong[at] = str((int(text[at]) + 1) % 10)
+        planted += len(digits[page])
+        (tmp_path / page).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / page).write_text("".join(wrong))
+    monkeypatch.setattr(doc_blocks, "ROOT", tmp_path)
+    for page in doc_blocks.PAGES:
+        on_disk, rendered = (tmp_path / page).read_text(), doc_blocks.render_page(page)
+        assert rendered == (ROOT / page).read_text(), f"the rendering of {page} followed the page edited by hand"
+        assert on_disk != rendered  # the check of test_every_page_is_its_rendering_... fails on the edited page
+        # every planted figure, one by one: the page on disk and its rendering differ at its digit
+        caught += sum(on_disk[at] != rendered[at] for at in digits[page])
     assert planted >= 436 and caught == planted, (caught, planted)
 
 

@@ -132,9 +132,11 @@ def test_v2_stream_options_change_what_is_drawn_and_leave_v1s_stream_alone():
     assert widths <= set(range(1, 65)) and any(w <= 32 for w in widths) and any(w > 32 for w in widths)
 
 
-def test_every_split_holds_series_out_by_one_rule(monkeypatch):
+def test_every_split_holds_series_out_by_one_rule():
     """hold_out is the project's one rule for holding series out whole (a share of the ids, at least one, drawn
-    without replacement); the pretraining validation and the benchmarks' splits each call it with their own seed."""
+    without replacement); the pretraining validation and the benchmarks' splits each call it with their own seed.
+    Checked by the series each holds out (the rule's draw under its caller's seed and grouping, pinned to the series
+    drawn today, which the recorded results rest on), not by recording the calls a stub sees, which any seed passed."""
     import sys
     from pathlib import Path
 
@@ -148,15 +150,31 @@ def test_every_split_holds_series_out_by_one_rule(monkeypatch):
     assert held == competition.hold_out(ids, 0.2, np.random.default_rng(7))
     assert len(competition.hold_out(ids[:2], 0.01, np.random.default_rng(0))) == 1  # never none
 
+    # the pretraining validation: a tenth of each data set, by the data set's own fixed seed, so M3's series are the
+    # same whether M1 is asked for too
+    m3 = competition.holdout_series_ids(["M3"], 0.1)
+    assert len(m3) == 300 and sorted(m3)[:6] == ["M3/N0008", "M3/N0011", "M3/N0017", "M3/N0018", "M3/N0035",
+                                                 "M3/N0053"]
+    both = competition.holdout_series_ids(["M1", "M3"], 0.1)
+    assert len(both) == 400 and {i for i in both if i.startswith("M3/")} == m3
+    assert sorted(both)[:4] == ["M1/MNB31", "M1/MNB46", "M1/MNB60", "M1/MNB71"]
+
+    # the benchmarks' split (bench/harness.py): the rule over the sorted series ids with the split's seed (0), and
+    # every row of a held-out series in validation, whatever the order of the rows
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     import harness
 
-    calls = []
-    monkeypatch.setattr(competition, "hold_out", lambda ids, share, rng: calls.append(share) or list(ids[:1]))
-    assert competition.holdout_series_ids(["M3"], 0.1) == {"M3/N0001"} and calls == [0.1]
-    table = pd.DataFrame({"item_id": ["b", "a", "b"], "target": [1.0, 2.0, 3.0]})
-    train, validation = harness.hold_out_series(table, share=0.5)
-    assert list(validation["item_id"]) == ["a"] and calls == [0.1, 0.5]
+    rows = ["s0", "s5", "s9", "s8", "s3", "s5", "s6", "s8", "s7", "s1", "s1", "s2", "s2", "s4", "s0", "s4", "s7", "s6",
+            "s3", "s9"]  # ten series of two rows each, shuffled
+    table = pd.DataFrame({"item_id": rows, "target": np.arange(20.0)})
+    train, validation = harness.hold_out_series(table, share=0.3)
+    assert set(validation["item_id"]) == {"s5", "s6", "s9"} == set(
+        competition.hold_out(sorted(set(rows)), 0.3, np.random.default_rng(0)))
+    assert list(validation["target"]) == [1.0, 2.0, 5.0, 6.0, 17.0, 19.0]  # both rows of each, in table order
+    assert list(train["target"]) == [float(t) for t in range(20) if rows[t] not in {"s5", "s6", "s9"}]
+    assert set(harness.hold_out_series(table, share=0.3, seed=1)[1]["item_id"]) == {"s3", "s4", "s7"}  # its seed
+    backwards = table.iloc[::-1].reset_index(drop=True)
+    assert set(harness.hold_out_series(backwards, share=0.3)[1]["item_id"]) == {"s5", "s6", "s9"}
 
 
 def test_held_out_real_series_are_never_in_the_stream_and_are_the_validation_series():

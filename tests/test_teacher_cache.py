@@ -79,7 +79,7 @@ def test_cached_predictions_are_the_teachers_and_the_key_tracks_what_they_depend
 def test_cached_batches_move_whole_to_a_device_and_are_held_on_a_gpu_only_when_they_fit(teacher_dir, table, tmp_path):
     """On a GPU the cache is held on the device for the whole run when it takes at most a quarter of the free
     memory and batches are read in the training process; here the move is checked on torch's meta device."""
-    from chronos_distill.data.teacher_cache import GPU_CACHE_SHARE, fits_on_gpu
+    from chronos_distill.data.teacher_cache import fits_on_gpu
 
     teacher = load_teacher(teacher_dir)
     series = load_series(table, PREDICTION_LENGTH, target=["target"])
@@ -90,10 +90,16 @@ def test_cached_batches_move_whole_to_a_device_and_are_held_on_a_gpu_only_when_t
     assert all(v.is_meta for batch in dataset.batches for v in batch.values() if isinstance(v, torch.Tensor))
     drawn = next(iter(dataset))
     assert drawn["teacher_quantiles"].is_meta and isinstance(drawn["num_output_patches"], int)
+    # the rule at its boundary, in numbers chosen by hand (not restated from GPU_CACHE_SHARE): with 8 GiB free,
+    # a cache of 2 GiB (a quarter) is held on the GPU, one byte more is not; 10 GB free takes 2.5 GB exactly
     free = 8 * 2**30
-    assert fits_on_gpu(int(GPU_CACHE_SHARE * free), free, num_workers=0)
-    assert not fits_on_gpu(int(GPU_CACHE_SHARE * free) + 1, free, num_workers=0)
-    assert not fits_on_gpu(1, free, num_workers=2)  # workers would hand on CUDA tensors
+    assert fits_on_gpu(2 * 2**30, free, num_workers=0)
+    assert not fits_on_gpu(2 * 2**30 + 1, free, num_workers=0)
+    assert fits_on_gpu(2_500_000_000, 10_000_000_000, num_workers=0)
+    assert not fits_on_gpu(2_500_000_001, 10_000_000_000, num_workers=0)
+    assert fits_on_gpu(0, 3, num_workers=0) and not fits_on_gpu(1, 3, num_workers=0)  # a quarter of 3 is under 1
+    # with DataLoader workers never, however small the cache: workers cannot hand on CUDA tensors they did not make
+    assert not fits_on_gpu(1, free, num_workers=1) and not fits_on_gpu(1, free, num_workers=2)
 
 
 def test_a_cache_without_manifest_is_rebuilt(teacher_dir, table, tmp_path):

@@ -176,8 +176,10 @@ class DistillConfig(TrainingOptions, SeriesColumns, ModelledColumns):
         False, "Distill a general-purpose student from the teacher alone: every row of every batch is drawn from "
         "the pretraining task mix (the general transfer source) and labelled by the teacher; no --train-data. "
         "alpha defaults to 1 (distillation only); a lower alpha weighs the mix's own truth (the continuation its "
-        "generator drew) by 1 - alpha, and --alpha 0 trains on that truth alone with no teacher forward (the "
-        "truth-only control: the same batches as the distilled run of the same seed).")
+        "generator drew) by 1 - alpha, and --alpha 0 trains on that truth alone, on the same batches as the distilled "
+        "run of the same seed, with no teacher forward in training; it still starts pruned from the teacher's "
+        "weights (whose calibration runs the teacher on a few batches) unless --student-init random, the "
+        "teacher-free control.")
     prediction_length: int | None = _opt(
         None, "Forecast horizon H (steps) the student is distilled for. Required unless --general, whose batches "
         "draw their horizon from 1 output patch up to this (default: the teacher's full horizon).", low=1)
@@ -320,6 +322,7 @@ class DistillConfig(TrainingOptions, SeriesColumns, ModelledColumns):
     # --- run management ------------------------------------------------------------------------------------
 
     def __post_init__(self) -> None:
+        self._take_recorded_options()
         for name in ("teacher", "teacher_weights"):  # a YAML / Python list is the comma-separated text
             value = getattr(self, name)
             if isinstance(value, (list, tuple)):
@@ -331,10 +334,19 @@ class DistillConfig(TrainingOptions, SeriesColumns, ModelledColumns):
         self._validate()
 
     def given_options(self) -> dict[str, Any]:
-        """Every field as given: the values a new config with other inputs (another teacher, a student object)
-        starts from. A default that depended on other options (``alpha``, ``student_init``) is left open, to be
-        decided again with the new inputs."""
-        return {f.name: None if f.name in self._derived else getattr(self, f.name) for f in dataclasses.fields(self)}
+        """The options the caller set (:attr:`given`, after their checks: a list as a list), and on a resumed run
+        those taken from its record: what a new config with other inputs (another teacher, a student object,
+        ``distill(config, **overrides)``) starts from. Every default, and every default that depended on other
+        options (``alpha``, ``student_init``), is decided again with the new inputs."""
+        kept = set(self.given) | set(self._recorded)
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name in kept and f.name not in self._derived}
+
+    def replace(self, **overrides: Any) -> DistillConfig:
+        """A new config with ``overrides`` over the options this one was given (:meth:`given_options`): the
+        defaults that depend on an overridden option are worked out again (``general=False`` takes alpha's task
+        default, ``student=...`` the random start), which ``dataclasses.replace`` would keep from this one."""
+        return type(self)(**{**self.given_options(), **overrides})
 
     @property
     def teachers(self) -> list[str]:

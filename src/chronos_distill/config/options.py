@@ -88,12 +88,52 @@ def training_arguments_fields() -> frozenset[str] | None:
     return FIELDS if version("transformers") == TRANSFORMERS_VERSION else None
 
 
+#: ``TrainingArguments`` fields a chronos-distill run cannot honour, with what to do instead: refused wherever they
+#: are set (``trainer_args``, a ``DistillationConfig``), never accepted and ignored.
+NOT_HONOURED = {
+    "num_train_epochs": "training windows are drawn without end (an endless sampler), so an epoch is not defined; "
+                        "set max_steps",
+    "push_to_hub": "the Trainer would upload its checkpoint folder (the training module, projections and all); "
+                   "publish the student folder with `huggingface-cli upload ORG/NAME OUTPUT/model`",
+    **{name: "the run publishes nothing to the Hub itself; upload OUTPUT/model with `huggingface-cli upload`"
+       for name in ("hub_model_id", "hub_strategy", "hub_token", "hub_private_repo", "hub_always_push",
+                    "hub_revision")},
+    "parallelism_config": "a run is parallel through torchrun / accelerate launch (DDP); no other layout is "
+                          "supported",
+}
+#: Strategies that count epochs, which an endless sampler does not have: a run set to one would never log or save.
+EPOCH_STRATEGY_FIELDS = ("logging_strategy", "save_strategy", "eval_strategy")
+
+
+def not_honoured(name: str, value: Any) -> str | None:
+    """Why a run cannot honour ``TrainingArguments`` field ``name`` set to ``value`` (None when it can)."""
+    if name in NOT_HONOURED:
+        return NOT_HONOURED[name]
+    if name in EPOCH_STRATEGY_FIELDS and str(getattr(value, "value", value)) == "epoch":
+        return "training windows are drawn without end, so there is no epoch to count; use 'steps'"
+    return None
+
+
+def did_you_mean(name: str, known: Any) -> str:
+    """`` (did you mean `max_steps`?)`` for the known name closest to a misspelt one, else ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
 def check_trainer_args(trainer_args: Mapping[str, Any]) -> None:
-    """Refuse keys that are not ``TrainingArguments`` fields, that the run owns, or that have an option."""
+    """Refuse keys that are not ``TrainingArguments`` fields, that the run owns, that it cannot honour, or that
+    have an option."""
     fields = training_arguments_fields()
     unknown = sorted(set(trainer_args) - fields) if fields is not None else []
     if unknown:
-        raise ConfigError(f"option `trainer_args`: {unknown} are not transformers.TrainingArguments fields")
+        hints = "".join(did_you_mean(name, fields) for name in unknown)
+        raise ConfigError(f"option `trainer_args`: {unknown} are not transformers.TrainingArguments fields{hints}")
+    refused = {name: why for name, value in trainer_args.items() if (why := not_honoured(name, value))}
+    if refused:
+        raise ConfigError(f"option `trainer_args`: {sorted(refused)} cannot be honoured: "
+                          + "; ".join(f"{name}: {why}" for name, why in refused.items()))
     owned = sorted(set(trainer_args) & set(_NOT_PASSED_THROUGH))
     if owned:
         raise ConfigError(f"option `trainer_args`: {owned} is set by chronos-distill (the output folder's layout)")
@@ -238,7 +278,19 @@ def _check_scalar(name: str, value: Any, kind: str, meta: Any, element: bool = F
 
 
 class YamlOptions:
-    """``from_yaml`` and ``to_dict`` for the option dataclasses below."""
+    """``from_yaml`` and ``to_dict`` for the option dataclasses below, and what every config knows of its making:
+    a misspelt keyword is refused in one line that names the nearest option (not dataclasses' ``TypeError``), and
+    :attr:`given` holds the options the caller set (by keyword or position), whatever their value."""
+
+    def __new__(cls, *args: Any, **kwargs: Any):
+        names = [f.name for f in dataclasses.fields(cls) if f.init]
+        unknown = [name for name in kwargs if name not in names]
+        if unknown:
+            raise ConfigError(f"{cls.__name__}: unknown option `{unknown[0]}`{did_you_mean(unknown[0], names)}; the "
+                              "options are listed in docs/cli.md (dashes there are underscores here)")
+        instance = super().__new__(cls)
+        instance.given = frozenset([*names[:len(args)], *kwargs])
+        return instance
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any):
@@ -278,7 +330,8 @@ def read_yaml_options(path: str | Path, config_class: type) -> dict[str, Any]:
     known = {f.name for f in dataclasses.fields(config_class)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(f"config file {path} has unknown option(s) {unknown}; known options: {sorted(known)}")
+        hints = "".join(did_you_mean(name, known) for name in unknown)
+        raise ConfigError(f"config file {path} has unknown option(s) {unknown}{hints}; known options: {sorted(known)}")
     return values
 
 

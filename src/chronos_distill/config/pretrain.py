@@ -56,6 +56,7 @@ class PretrainConfig(TrainingOptions):
     license: str | None = _opt(None, "License for the model card's front-matter (e.g. apache-2.0).")
 
     def __post_init__(self) -> None:
+        self._take_recorded_options()
         self._fill_training_defaults()
         check_options(self)
         if self.d_kv % 2:

@@ -3,11 +3,18 @@ pretrain."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from chronos_distill.config.options import YamlOptions, _opt, check_trainer_args
 from chronos_distill.errors import ConfigError
+
+#: The file in a run folder that records every option of the run (see ``training.run_folder``).
+RUN_CONFIG = "run_config.json"
+#: Options that say what to do with the run folder this time, not what the run is: never taken from the record.
+_SESSION_OPTIONS = ("resume", "overwrite", "verbose")
 
 
 @dataclass
@@ -36,6 +43,28 @@ class TrainingOptions(YamlOptions):
     resume: bool = _opt(False, "Continue from the last checkpoint in the output folder.")
     overwrite: bool = _opt(False, "Replace an earlier chronos-distill run in the output folder.")
     verbose: bool = _opt(False, "Also print the Trainer's raw log dictionaries (TensorBoard gets them anyway).")
+
+    def _take_recorded_options(self) -> None:
+        """With ``resume``: every option the caller left out takes the value the run being resumed recorded in
+        its ``run_config.json`` (an option given keeps its value, and the resume check refuses it if it may not
+        change), so a resumed run trains on its own options, not on defaults. In-memory data, which the record
+        only describes, is not taken back: it must be given again."""
+        self._recorded: tuple[str, ...] = ()
+        output = getattr(self, "output", None)
+        if not self.resume or output is None:
+            return
+        saved = Path(output).expanduser() / RUN_CONFIG
+        try:
+            recorded = json.loads(saved.read_text())
+        except (OSError, ValueError):
+            return  # no record (or a damaged one): the resume check says what is wrong with the folder
+        for name, value in recorded.items():
+            if name in self.given or name in _SESSION_OPTIONS or not hasattr(self, name):
+                continue
+            if isinstance(value, str) and value.startswith("<in-memory "):
+                continue
+            setattr(self, name, value)
+            self._recorded += (name,)
 
     def _fill_training_defaults(self) -> None:
         for name, value in self.TRAINING_DEFAULTS.items():

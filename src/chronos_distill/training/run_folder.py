@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from chronos_distill.config.training import RUN_CONFIG
 from chronos_distill.errors import DistillError
 from chronos_distill.files import damage, write_json_atomic
 
@@ -34,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 MODEL_DIR = "model"
 CHECKPOINTS = "checkpoints"
-RUN_CONFIG = "run_config.json"
 
 
 def model_folder(output: str | Path) -> Path:

@@ -35,3 +35,8 @@ class StoppedBySignal(DistillError):
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def one_line(exc: BaseException) -> str:
+    """A library's message on one line (transformers' own span several), for a one-line error of ours."""
+    return " ".join(str(exc).split())

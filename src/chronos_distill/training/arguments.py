@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from chronos_distill.config import TrainingOptions
-from chronos_distill.errors import ConfigError
+from chronos_distill.errors import ConfigError, one_line
 
 #: The choices every run makes where transformers' defaults differ, whatever the device (a
 #: :class:`~chronos_distill.distillation.distillation_config.DistillationConfig` defaults to them too).
@@ -31,6 +31,16 @@ SHARED_CHOICES: dict[str, Any] = dict(
 )
 
 
+#: The ``TrainingArguments`` fields whose value a run chooses when the user leaves them unset: by the device
+#: (:func:`training_argument_values`: optimizer, pinned memory, non-blocking copies, CPU, bf16) or by the run
+#: (``distill_training_arguments``: validation, best checkpoint, TensorBoard, exact resume, DDP). A
+#: :class:`~chronos_distill.distillation.distillation_config.DistillationConfig` defaults each to None, "the run's
+#: choice", so that a value the user sets (even transformers' own default, ``bf16=False``) is the value used.
+RUN_CHOSEN = ("optim", "dataloader_pin_memory", "accelerator_config", "use_cpu", "bf16", "report_to",
+              "eval_strategy", "load_best_model_at_end", "metric_for_best_model", "greater_is_better", "label_names",
+              "ignore_data_skip", "ddp_find_unused_parameters")
+
+
 def training_arguments(checkpoint_dir: Path, options: TrainingOptions, **run_specific: Any):
     """``TrainingArguments`` of a run on this machine: :func:`training_argument_values` on a GPU when one is
     visible (bf16 on compute capability 8 and up), else on the CPU."""
@@ -43,7 +53,11 @@ def training_arguments(checkpoint_dir: Path, options: TrainingOptions, **run_spe
     unknown = sorted(set(values) - {f.name for f in dataclasses.fields(TrainingArguments) if f.init})
     if unknown:  # only with another transformers than the one the option check lists (training_arguments_fields)
         raise ConfigError(f"option `trainer_args`: {unknown} are not transformers.TrainingArguments fields")
-    return TrainingArguments(**values)
+    try:
+        return TrainingArguments(**values)
+    except (ValueError, ImportError) as exc:  # transformers' own checks (e.g. fp16 without a GPU): one line
+        raise ConfigError("option `trainer_args`: transformers.TrainingArguments refuses these settings: "
+                          f"{one_line(exc)}") from exc
 
 
 def training_argument_values(checkpoint_dir: Path, options: TrainingOptions, *, cuda: bool, bf16: bool,

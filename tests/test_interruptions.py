@@ -99,7 +99,7 @@ def test_a_signal_saves_the_step_it_arrived_in_and_resume_gives_the_uninterrupte
     stopped = _signalled(33, name, argv)
     assert stopped.returncode == code, stopped.stderr[-3000:]
     last = [line for line in stopped.stderr.splitlines() if line.strip()][-1]
-    assert last == f"chronos-distill: stopped by {name} at step 33: checkpoint-33 written; continue with --resume"
+    assert last == f"chronos-distill: stopped by {name} at step 33: checkpoint-33 written; continue with resume=True (--resume)"
     assert last_complete_checkpoint(tmp_path / "stopped" / "checkpoints").endswith("checkpoint-33")
     assert not (tmp_path / "stopped" / "model" / "distillation.json").exists()  # not exported: not finished
     resumed = subprocess.run(_command(teacher_dir, table_csv, tmp_path / "stopped", "--max-steps", "60", "--resume"),
@@ -127,7 +127,7 @@ def test_pretraining_stops_on_sigterm_with_a_checkpoint_at_that_step(tmp_path):
             "--logging-steps", "5"]
     done = _signalled(7, "SIGTERM", argv)
     assert done.returncode == 143, done.stderr[-3000:]
-    assert "stopped by SIGTERM at step 7: checkpoint-7 written; continue with --resume" in done.stderr
+    assert "stopped by SIGTERM at step 7: checkpoint-7 written; continue with resume=True (--resume)" in done.stderr
     assert last_complete_checkpoint(tmp_path / "pre" / "checkpoints").endswith("checkpoint-7")
 
 

@@ -230,7 +230,9 @@ def _distill(options: dict[str, Any]) -> int:
     training = result.record["training"]
     print(f"student exported to {result.model_dir} (publishable model folder; training state in {result.output})")
     exported = training["exported"]
-    print(f"{training['steps']} steps in {training['train_runtime_s']:.1f} s; losses of the exported weights "
+    steps = (f"{training['session_steps']} steps (to step {training['steps']})" if training["session_steps"] !=
+             training["steps"] else f"{training['steps']} steps")
+    print(f"{steps} in {training['train_runtime_s']:.1f} s; losses of the exported weights "
           f"({exported['description']}): " + ", ".join(f"{k} {v:.4g}" for k, v in exported["losses"].items())
           + (f"; first distill loss {training['first_distill_loss']:.4g}" if training["first_distill_loss"] else ""))
     return 0
@@ -244,7 +246,10 @@ def _pretrain(options: dict[str, Any]) -> int:
 
 
 def _evaluate(options: dict[str, Any]) -> int:
+    from chronos_distill.deploy.inputs import check_evaluate_inputs
+
     cfg = _config_from(options, EvaluateConfig)  # before torch: an option error costs no import
+    check_evaluate_inputs(cfg)  # and neither does a missing model, file or column
     from chronos_distill.evaluation.report import markdown_table
     from chronos_distill.evaluation.scoring import evaluate
 
@@ -270,7 +275,10 @@ def _export_onnx(options: dict[str, Any]) -> int:
 
 
 def _predict(options: dict[str, Any]) -> int:
+    from chronos_distill.deploy.inputs import check_predict_inputs
+
     cfg = _config_from(options, PredictConfig)
+    check_predict_inputs(cfg)  # a missing model, file or column before torch is imported
     from chronos_distill.deploy.predict import predict
 
     predict(cfg)  # it logs where the forecasts went

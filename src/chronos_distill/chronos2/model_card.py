@@ -131,8 +131,9 @@ def student_card(record: dict[str, Any]) -> str:
         (f"- data: {data['source']}, labelled by the teacher (no user data)" if not data["n_series"] else
          f"- data: {data['n_series']} series, {data['n_observations']:,} observations from {data['source']}"),
         *_columns(data.get("columns")),
-        f"- {training['steps']} steps, batch size {options['batch_size']}, learning rate {_number(options['learning_rate'])}, "
-        f"{training['train_runtime_s']:.0f} s on {training['device']}",
+        f"- {_steps(training)}, {_batch(training, options)}, learning rate {_number(options['learning_rate'])}, "
+        f"{training['train_runtime_s']:.0f} s on {training['device']}" + (" in the last session" if _resumed(training)
+                                                                         else ""),
         f"- exported weights: {exported['description']}",
         f"- losses of the exported weights: {_losses(exported['losses'])}",
         "",
@@ -140,6 +141,27 @@ def student_card(record: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _resumed(training: dict[str, Any]) -> bool:
+    return training.get("session_steps", training["steps"]) != training["steps"]
+
+
+def _steps(training: dict[str, Any]) -> str:
+    """``40 steps`` (``40 steps, the last 10 after resuming`` for a resumed run)."""
+    if _resumed(training):
+        return f"{training['steps']} steps, the last {training['session_steps']} after resuming"
+    return f"{training['steps']} steps"
+
+
+def _batch(training: dict[str, Any], options: dict[str, Any]) -> str:
+    """``batch size 16`` or, with accumulation or several processes, ``effective batch 64 (16 x 2 accumulation x
+    2 processes)``: what one optimizer step averages over."""
+    accumulation, processes = training.get("gradient_accumulation_steps", 1), training.get("processes", 1)
+    if accumulation == 1 and processes == 1:
+        return f"batch size {options['batch_size']}"
+    return (f"effective batch {training['effective_batch_size']} ({options['batch_size']} x {accumulation} "
+            f"accumulation x {processes} process{'es' if processes > 1 else ''})")
 
 
 def _ensemble(ensemble: dict[str, Any] | None) -> list[str]:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate import PartialState
 from chronos.chronos2 import Chronos2Model
 from chronos.chronos2.dataset import DatasetMode
 from transformers import TrainingArguments
@@ -205,7 +204,12 @@ def build_models(cfg: DistillConfig, checked: CheckedInputs, data: RunData, *, t
     context_length = cfg.context_length or chronos_config["context_length"]
     models = RunModels(teacher, student, None, horizon, context_length, started=started)  # type: ignore[arg-type]
     if student is None:
-        if cfg.student_init == "pruned":
+        if cfg.student_init == "pruned" and cfg.resume:
+            # once per run: every weight (projections too) comes from the checkpoint, so calibrating again would
+            # cost teacher forwards for nothing; the student of the same config is built without them
+            logger.info("building the student (pruned start: its weights come from the checkpoint, no calibration)")
+            models.student = build_student(teacher, cfg)
+        elif cfg.student_init == "pruned":
             logger.info("building the student (pruned from the teacher)")
             # calibration windows from their own seed stream, so training windows stay those of a random-init run
             calibration = draw_windows(data.train, cfg.calibration_batches, cfg.seed + 1, min_past=data.min_past,
@@ -255,10 +259,12 @@ def build_datasets(cfg: DistillConfig, data: RunData, models: RunModels) -> tupl
     return train, validation
 
 
-def label_with_cache(cfg: DistillConfig, data: RunData, models: RunModels) -> tuple[Any, dict[str, Any]]:
+def label_with_cache(cfg: DistillConfig, data: RunData, models: RunModels, device: torch.device | None = None
+                     ) -> tuple[Any, dict[str, Any]]:
     """The training batches labelled once by the teacher and stored under ``--teacher-cache`` (reused when their
     key exists), and what the record says of the cache (its labelling wall time included: the teacher cost that
-    every run sharing it counts)."""
+    every run sharing it counts). ``device``: the Trainer's (``TrainingArguments.device``: ``use_cpu`` keeps the
+    cache on the CPU); on a GPU the batches are held there for the whole run when they fit."""
     logger.info("preparing the teacher cache in %s", cfg.teacher_cache)
     # a --general run's batches do not depend on the student or its seed: one labelled set serves every student
     # of a family (each seed still draws its own order and initialisation)
@@ -274,8 +280,7 @@ def label_with_cache(cfg: DistillConfig, data: RunData, models: RunModels) -> tu
         if kind is None:
             raise
         raise disk_error(kind, Path(cfg.teacher_cache).expanduser(), None, None) from exc
-    if torch.cuda.is_available():  # held on the training device when it fits: no copy per step
-        device = PartialState().device
+    if device is not None and device.type == "cuda":  # held on the training device when it fits: no copy per step
         if fits_on_gpu(train_dataset.nbytes, torch.cuda.mem_get_info(device)[0], cfg.num_workers):
             train_dataset.to(device)
     manifest = cache_manifest(cache_folder)

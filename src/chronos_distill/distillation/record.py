@@ -105,7 +105,13 @@ def run_record(cfg, described, teacher, student, train, validation, trainer, met
         "data": {"train": train.summary(), "validation": validation.summary() if validation else None},
         "training": {
             "steps": trainer.state.global_step,
+            # this train() call's own steps and time, apart from the run's total (a resumed run counts both)
+            "session_steps": (trainer.session or {}).get("steps", trainer.state.global_step),
             "train_runtime_s": float(metrics.get("train_runtime", math.nan)),
+            # what one optimizer step averages over: batch x accumulation x processes
+            "effective_batch_size": cfg.batch_size * trainer.args.gradient_accumulation_steps * trainer.args.world_size,
+            "gradient_accumulation_steps": trainer.args.gradient_accumulation_steps,
+            "processes": trainer.args.world_size,
             "device": str(trainer.args.device),
             "resumed_from": resume_from,
             "best_checkpoint": trainer.state.best_model_checkpoint,

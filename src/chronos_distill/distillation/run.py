@@ -9,7 +9,6 @@ config) runs before the first training step, so a bad input costs seconds, not h
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from chronos_distill.distillation.preflight import CheckedInputs
 from chronos_distill.distillation.teachers import RunTeachers
 from chronos_distill.distillation.trainer import DistillationTrainer
 from chronos_distill.training.run_folder import model_folder
-from chronos_distill.training.session import train_and_export
 
 
 @dataclass
@@ -71,17 +69,18 @@ def prepare_run(cfg: DistillConfig, checked: CheckedInputs | None = None) -> Pre
 def distill(config: DistillConfig | None = None, checked: CheckedInputs | None = None, **options: Any) -> DistillResult:
     """Distill a Chronos-2 teacher into a smaller Chronos-2 student and export it.
 
-    Pass a :class:`DistillConfig`, or its fields as keyword arguments (or both: keywords override).
+    Pass a :class:`DistillConfig`, or its fields as keyword arguments (or both: keywords override the options the
+    config was given, and the defaults that depend on them are worked out again, see :meth:`DistillConfig.replace`).
     ``train_data`` / ``validation_data`` may be a file path, a pandas DataFrame or any input
     ``Chronos2Pipeline.fit`` accepts. ``checked``: see :func:`prepare_run`. With ``resume`` the run continues from
     its last complete checkpoint; SIGTERM / SIGINT checkpoint and stop; a full disk is one line (see
     :func:`chronos_distill.training.session.train_and_export`).
     """
-    cfg = dataclasses.replace(config, **options) if config is not None else DistillConfig(**options)
+    cfg = config.replace(**options) if config is not None else DistillConfig(**options)
     trainer = DistillationTrainer(args=cfg, checked=checked)
     output = Path(cfg.output).expanduser()
-    train_and_export(trainer, output, resume=cfg.resume, verbose=cfg.verbose,
-                     export=lambda train_output, resumed_from: trainer.export(model_folder(output)))
+    trainer.train()
+    trainer.save_model()
     # every rank returns the record (rank 0 exported it; the others build the same one)
     return DistillResult(output=output, model_dir=model_folder(output), student=trainer.student,
                          record=trainer.published_record or trainer.record(), trainer=trainer)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from chronos_distill.chronos2.model_card import scrub_local_paths, student_card
 from chronos_distill.chronos2.student import count_parameters
 from chronos_distill.chronos2.taps import Tapped, tap
 from chronos_distill.config import DISTILL_FIXED_ON_RESUME, DistillConfig
+from chronos_distill.config.options import NOT_HONOURED
 from chronos_distill.data.shards import FollowTheStep
 from chronos_distill.distillation.build import (
     build_datasets,
@@ -56,11 +58,14 @@ from chronos_distill.distillation.record import run_record
 from chronos_distill.errors import ConfigError, NonFiniteLossError
 from chronos_distill.training.run_folder import (
     CHECKPOINTS,
+    checkpoint_step,
     is_main_process,
+    last_complete_checkpoint,
     model_folder,
     prepare_output_folder,
     rank_and_world,
 )
+from chronos_distill.training.session import export_on_main, guarded_train
 
 logger = logging.getLogger(__name__)
 
@@ -118,22 +123,24 @@ class DistillationTrainer(Chronos2Trainer):
         cfg, teacher, student = distillation_inputs(model, teacher_model, args, train_dataset, eval_dataset)
         if checked is None:
             checked = check_distill_inputs(cfg, DISTILL_FIXED_ON_RESUME, teacher_model=teacher, student_model=student)
+        output = Path(cfg.output).expanduser()
+        # the TrainingArguments with the device's choices, built and checked before anything slow (the teacher,
+        # pruning calibration, the teacher cache): a conflicting setting costs a second, not hours
+        arguments = distill_training_arguments(cfg, output / CHECKPOINTS, has_validation=cfg.validation_data is not None)
         data = load_run_data(cfg)
         models = build_models(cfg, checked, data, teacher=teacher, student=student)
         objective, module = build_objective(cfg, models, has_validation=data.validation is not None)
         train_set, eval_set = build_datasets(cfg, data, models)
-        output = Path(cfg.output).expanduser()
-        if is_main_process():
-            # every check passed: only now touch the output folder
-            prepare_output_folder(output, cfg.to_dict(), resume=cfg.resume)
         cache_info = None
         if cfg.teacher_cache is not None:
-            train_set, cache_info = label_with_cache(cfg, data, models)
+            train_set, cache_info = label_with_cache(cfg, data, models, device=arguments.device)
         has_validation = eval_set is not None
+        if cache_info is not None and cache_info["held_on"] != "cpu":
+            arguments = distill_training_arguments(cfg, output / CHECKPOINTS, has_validation=has_validation,
+                                                   batches_on_gpu=True)
         super().__init__(
             model=module,
-            args=distill_training_arguments(cfg, output / CHECKPOINTS, has_validation=has_validation,
-                                            batches_on_gpu=cache_info is not None and cache_info["held_on"] != "cpu"),
+            args=arguments,
             train_dataset=train_set,
             eval_dataset=eval_set,
             callbacks=[SaveFinalStepCallback(evaluate=has_validation),
@@ -143,6 +150,7 @@ class DistillationTrainer(Chronos2Trainer):
         self.objective, self.teacher_cache = objective, cache_info
         self.train_output: Any = None  # the last train()'s TrainOutput, and the checkpoint it resumed from
         self.resumed_from: str | None = None
+        self.session: dict[str, Any] | None = None  # the last train()'s own steps and seconds (a run may resume)
         self.published_record: dict[str, Any] | None = None  # the record the last export wrote
         self._place_teachers(models.teacher, models.teachers.ensemble, models.teachers.feature_teacher)
         # each training step's distance of every ensemble member to the combined target (members,); a log reports
@@ -188,20 +196,48 @@ class DistillationTrainer(Chronos2Trainer):
         return unwrap(self.model).student
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any):
-        """``Trainer.train``, remembering its output for the record that :meth:`save_model` publishes."""
-        output = super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
-        self.train_output, self.resumed_from = output, resume_from_checkpoint
-        return output
+        """The run, as ``chronos-distill distill`` trains it: the output folder prepared now (an earlier run in it
+        replaced with ``overwrite``, the options recorded), readable progress lines, SIGTERM / SIGINT checkpoint the
+        step and stop (:class:`~chronos_distill.errors.StoppedBySignal`), a full disk is one line. Resumes from the
+        newest complete checkpoint of the run folder when ``resume_from_checkpoint`` is True or the config's
+        ``resume`` is set (the two are the same), or from the checkpoint folder given."""
+        cfg = self.distill_config
+        output = Path(cfg.output).expanduser()
+        if resume_from_checkpoint is None and cfg.resume:
+            resume_from_checkpoint = True
+        if resume_from_checkpoint is True:
+            resume_from_checkpoint = last_complete_checkpoint(output / CHECKPOINTS)
+            if resume_from_checkpoint is None:
+                raise ConfigError(f"resume: the run folder {output} holds no complete checkpoint to resume from; "
+                                  "train without resume to start the run")
+        resume_from = resume_from_checkpoint or None
+        if is_main_process():  # every check passed when the trainer was built: only now touch the output folder
+            prepare_output_folder(output, cfg.to_dict(), resume=resume_from is not None)
+        started = time.perf_counter()
+        start_step = checkpoint_step(resume_from) if resume_from is not None else 0
+        output_of_train = guarded_train(self, output, resume_from=resume_from, verbose=cfg.verbose,
+                                        train=lambda **kw: super(DistillationTrainer, self).train(**kw, **kwargs))
+        self.train_output, self.resumed_from = output_of_train, resume_from
+        self.session = {"steps": self.state.global_step - start_step, "seconds": time.perf_counter() - started,
+                        "first_step": start_step + 1}
+        return output_of_train
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """Called by you: the publishable student (its weights, ``config.json``, ``distillation.json`` and model
         card; no projection, no teacher) in ``output_dir`` (default: the run folder's ``model/``), written
-        atomically. Called by the Trainer for a checkpoint (``_internal_call``): the Trainer's own save."""
+        atomically by the main process only (every rank waits for it). Called by the Trainer for a checkpoint
+        (``_internal_call``): the Trainer's own save."""
         if _internal_call:
             return super().save_model(output_dir, _internal_call=True)
         if self.train_output is None:
             raise ConfigError("save_model publishes a trained student with its record: call trainer.train() first")
-        self.export(Path(output_dir) if output_dir is not None else model_folder(Path(self.distill_config.output)))
+        folder = Path(output_dir) if output_dir is not None else model_folder(Path(self.distill_config.output))
+        export_on_main(self, folder.parent, lambda: self.export(folder))
+
+    def push_to_hub(self, *args: Any, **kwargs: Any):
+        """Refused: the Trainer would upload its checkpoint folder (the training module with its projections, no
+        ``config.json`` of the student). Publish the student folder that :meth:`save_model` writes instead."""
+        raise ConfigError(f"push_to_hub: {NOT_HONOURED['push_to_hub']}")
 
     def export(self, folder: Path) -> Path:
         """Write the publishable student of the last :meth:`train` into ``folder`` (see :meth:`save_model`)."""
@@ -323,8 +359,6 @@ class DistillationTrainer(Chronos2Trainer):
         names = self.objective.log_names
         components = ", ".join(f"{names[n]} (step {s})" for n, s in sorted(bad.items(), key=lambda i: i[1]))
         # checkpoints are only written after this check passes, so the newest one on disk is a good one
-        from chronos_distill.training.run_folder import last_complete_checkpoint
-
         last = last_complete_checkpoint(self.args.output_dir)
         raise NonFiniteLossError(
             f"the loss became non-finite at step {step}: {components}; training stopped without checkpointing it"

@@ -26,16 +26,31 @@ logger = logging.getLogger(__name__)
 
 def train_and_export(trainer: Any, output: Path, *, resume: bool, verbose: bool,
                      export: Callable[[Any, str | None], None]) -> tuple[Any, str | None]:
-    """Train ``trainer`` (a ``transformers.Trainer``) in the run folder ``output``, then call
-    ``export(train_output, resumed_from)`` on the main process only, and wait for it on every rank.
+    """Train ``trainer`` (a ``transformers.Trainer``) in the run folder ``output`` (:func:`guarded_train`, from the
+    last complete checkpoint when ``resume``), then call ``export(train_output, resumed_from)`` on the main process
+    only, and wait for it on every rank (:func:`export_on_main`).
 
     Returns ``(train_output, resumed_from)``: the Trainer's result and the checkpoint the run continued from.
-    Raises :class:`~chronos_distill.errors.StoppedBySignal` when SIGTERM or SIGINT stopped the run (after a
-    checkpoint at that step, :mod:`chronos_distill.training.preemption`).
     """
-    use_readable_progress(trainer, verbose=verbose)
     resume_from = last_complete_checkpoint(Path(output) / CHECKPOINTS) if resume else None
-    if resume:
+    train_output = guarded_train(trainer, output, resume_from=resume_from, verbose=verbose, train=trainer.train)
+    export_on_main(trainer, output, lambda: export(train_output, resume_from))
+    return train_output, resume_from
+
+
+def guarded_train(trainer: Any, output: Path, *, resume_from: str | None, verbose: bool,
+                  train: Callable[..., Any]) -> Any:
+    """``train(resume_from_checkpoint=resume_from)`` as every run trains: readable progress lines, SIGTERM / SIGINT
+    checkpointing the step and stopping (:mod:`chronos_distill.training.preemption`), a warning when the disk is
+    short of room for a checkpoint, and a full disk as one line with the last complete checkpoint (half-written
+    ones removed). ``train`` is the Trainer's own ``train`` (a subclass passes ``super().train``).
+
+    Raises :class:`~chronos_distill.errors.StoppedBySignal` when a signal stopped the run (after its checkpoint).
+    """
+    if not getattr(trainer, "_readable_progress", False):  # once per trainer, however often it trains
+        use_readable_progress(trainer, verbose=verbose)
+        trainer._readable_progress = True
+    if resume_from is not None:
         logger.info("resuming from %s", resume_from)
     stopper = StopOnSignal(trainer)
     trainer.add_callback(stopper)
@@ -45,7 +60,7 @@ def train_and_export(trainer: Any, output: Path, *, resume: bool, verbose: bool,
         warn_if_short_of_space(checkpoints, checkpoint_bytes)
     try:
         with stopper.installed():
-            train_output = trainer.train(resume_from_checkpoint=resume_from)
+            train_output = train(resume_from_checkpoint=resume_from)
     except Exception as exc:
         kind = write_failure(exc)
         if kind is None:
@@ -55,23 +70,31 @@ def train_and_export(trainer: Any, output: Path, *, resume: bool, verbose: bool,
         if removed:
             logger.info("removed the half-written %s", ", ".join(p.name for p in removed))
         raise disk_error(kind, checkpoints, checkpoint_bytes, complete) from exc
+    finally:
+        trainer.remove_callback(stopper)
     if stopper.stopped_at is not None:  # nothing is exported: the run is not finished
         trainer.accelerator.wait_for_everyone()
         step = stopper.stopped_at
         raise StoppedBySignal(f"stopped by {stopper.received.name if stopper.received else 'a signal on another rank'} "
-                              f"at step {step}: checkpoint-{step} written; continue with --resume",
+                              f"at step {step}: checkpoint-{step} written; continue with resume=True (--resume)",
                               exit_code=128 + int(stopper.received or 15))
-    if trainer.is_world_process_zero():  # under torchrun / accelerate every rank holds the same model
+    return train_output
+
+
+def export_on_main(trainer: Any, output: Path, export: Callable[[], Any]) -> None:
+    """``export()`` on the main process only (under torchrun / accelerate every rank holds the same model), a full
+    disk as one line (the export is atomic: an earlier ``model/`` stays as it was); every rank waits for it."""
+    if trainer.is_world_process_zero():
         try:
-            export(train_output, resume_from)
-        except Exception as exc:  # the export is atomic: the earlier model/ stays as it was
+            export()
+        except Exception as exc:
             kind = write_failure(exc)
             if kind is None:
                 raise
             model_bytes = sum(p.numel() * p.element_size() for p in trainer.model.parameters())
-            raise disk_error(kind, Path(output) / "model", model_bytes, last_complete_checkpoint(checkpoints)) from exc
+            raise disk_error(kind, Path(output) / "model", model_bytes,
+                             last_complete_checkpoint(Path(output) / CHECKPOINTS)) from exc
     trainer.accelerator.wait_for_everyone()  # no rank returns before the export exists
-    return train_output, resume_from
 
 
 def _checkpoint_bytes(trainer: Any, resume_from: str | None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from conftest import PREDICTION_LENGTH, TINY_STUDENT
 from safetensors import safe_open
@@ -49,10 +50,12 @@ def test_a_bf16_autocast_run_keeps_fp32_weights_computes_fp32_losses_and_exports
         assert {exported.get_tensor(k).dtype for k in exported.keys()} == {torch.float32}
 
 
-def test_on_a_gpu_a_run_takes_bf16_fused_adamw_pinned_memory_and_non_blocking_copies_unless_told_otherwise():
-    """The device's choices, which this machine cannot take (no GPU): what a run asks transformers for on CUDA."""
+def test_on_a_gpu_a_run_takes_bf16_fused_adamw_and_pinned_memory_unless_told_otherwise():
+    """The device's choices, which this machine cannot take (no GPU): what a run asks transformers for on CUDA.
+    Non-blocking copies are refused, not asked for: the Trainer moves chronos' batches with a blocking copy."""
     from transformers import TrainingArguments
 
+    from chronos_distill import ConfigError
     from chronos_distill.config import DistillConfig
     from chronos_distill.training.arguments import training_argument_values
 
@@ -60,17 +63,20 @@ def test_on_a_gpu_a_run_takes_bf16_fused_adamw_pinned_memory_and_non_blocking_co
     gpu = training_argument_values("ckpt", cfg, cuda=True, bf16=True)
     assert (gpu["optim"], gpu["dataloader_pin_memory"], gpu["use_cpu"], gpu["bf16"]) == ("adamw_torch_fused", True,
                                                                                           False, True)
-    assert gpu["accelerator_config"] == {"non_blocking": True}
+    assert "accelerator_config" not in gpu
     cpu = training_argument_values("ckpt", cfg, cuda=False, bf16=False)
     assert (cpu["optim"], cpu["dataloader_pin_memory"], cpu["use_cpu"], cpu["bf16"]) == ("adamw_torch", False, True,
                                                                                           False)
-    assert "accelerator_config" not in cpu
     TrainingArguments(**cpu)  # every value is a field transformers takes
     told = DistillConfig(teacher="t", train_data="d.csv", prediction_length=8, output="o",
-                         trainer_args={"accelerator_config": {"non_blocking": False}, "bf16": False})
+                         trainer_args={"accelerator_config": {"split_batches": True}, "bf16": False})
     told_values = training_argument_values("ckpt", told, cuda=True, bf16=True)
-    # what the user says wins over the device's choices: blocking copies, and no bf16 on a GPU that has it
-    assert told_values["accelerator_config"] == {"non_blocking": False}
+    # what the user says wins over the device's choices: no bf16 on a GPU that has it
+    assert told_values["accelerator_config"] == {"split_batches": True}
     assert told_values["bf16"] is False
     assert (told_values["optim"], told_values["dataloader_pin_memory"], told_values["use_cpu"]) == (
         "adamw_torch_fused", True, False)  # the choices not told otherwise are still the GPU's
+    for non_blocking in ({"non_blocking": True}, '{"non_blocking": true}'):
+        with pytest.raises(ConfigError, match="non_blocking would do nothing"):
+            DistillConfig(teacher="t", train_data="d.csv", prediction_length=8, output="o",
+                          trainer_args={"accelerator_config": non_blocking})

@@ -111,7 +111,25 @@ def not_honoured(name: str, value: Any) -> str | None:
         return NOT_HONOURED[name]
     if name in EPOCH_STRATEGY_FIELDS and str(getattr(value, "value", value)) == "epoch":
         return "training windows are drawn without end, so there is no epoch to count; use 'steps'"
+    if name == "accelerator_config" and _non_blocking(value):
+        return ("non_blocking would do nothing: the Trainer moves chronos' batches itself (Chronos2Trainer's "
+                "DataLoader is not accelerate's), with a blocking copy")
     return None
+
+
+def _non_blocking(accelerator_config: Any) -> bool:
+    """Whether an ``accelerator_config`` (a mapping, its JSON text or accelerate's object) asks for non-blocking
+    copies."""
+    if isinstance(accelerator_config, str):
+        import json
+
+        try:
+            accelerator_config = json.loads(accelerator_config)
+        except json.JSONDecodeError:
+            return False  # a path to a JSON file: transformers reads it
+    if isinstance(accelerator_config, Mapping):
+        return bool(accelerator_config.get("non_blocking"))
+    return bool(getattr(accelerator_config, "non_blocking", False))
 
 
 def did_you_mean(name: str, known: Any) -> str:

@@ -102,7 +102,7 @@ def _post_init(self) -> None:
     the user set is remembered as set (:attr:`run_chooses` lists the others); ``TrainingArguments``' own checks run
     (a ``ValueError`` of theirs becomes one line); and the distillation options are validated as the trainer will
     (:meth:`checked_options`)."""
-    refused = {name: why for name in (*NOT_HONOURED, *EPOCH_STRATEGY_FIELDS)
+    refused = {name: why for name in (*NOT_HONOURED, *EPOCH_STRATEGY_FIELDS, "accelerator_config")
                if getattr(self, name) is not None and (why := not_honoured(name, getattr(self, name)))}
     if refused:
         raise ConfigError("DistillationConfig: " + "; ".join(f"`{name}` cannot be honoured: {why}"

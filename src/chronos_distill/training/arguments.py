@@ -1,7 +1,7 @@
 """The ``transformers.TrainingArguments`` of every training run (distill and pretrain), built in one place.
 
 Shared choices: cosine schedule after warmup, AdamW (fused on CUDA), fp32 on CPU and bf16 autocast on recent
-GPUs, pinned memory and non-blocking copies to a GPU, checkpoints every ``save_steps`` with optimizer / scheduler / RNG state (two kept) for ``--resume``.
+GPUs, pinned memory on a GPU, checkpoints every ``save_steps`` with optimizer / scheduler / RNG state (two kept) for ``--resume``.
 ``trainer_args`` (a YAML mapping, or JSON on the command line) passes any other ``TrainingArguments`` field
 through, e.g. ``gradient_accumulation_steps``, ``max_grad_norm`` or ``fsdp``; it is applied last.
 """
@@ -32,7 +32,7 @@ SHARED_CHOICES: dict[str, Any] = dict(
 
 
 #: The ``TrainingArguments`` fields whose value a run chooses when the user leaves them unset: by the device
-#: (:func:`training_argument_values`: optimizer, pinned memory, non-blocking copies, CPU, bf16) or by the run
+#: (:func:`training_argument_values`: optimizer, pinned memory, CPU, bf16) or by the run
 #: (``distill_training_arguments``: validation, best checkpoint, TensorBoard, exact resume, DDP). A
 #: :class:`~chronos_distill.distillation.distillation_config.DistillationConfig` defaults each to None, "the run's
 #: choice", so that a value the user sets (even transformers' own default, ``bf16=False``) is the value used.
@@ -64,7 +64,7 @@ def training_argument_values(checkpoint_dir: Path, options: TrainingOptions, *, 
                              **run_specific: Any) -> dict[str, Any]:
     """The ``TrainingArguments`` fields of a run: the shared choices (module doc) with ``options``' fields (the
     :class:`~chronos_distill.config.TrainingOptions` of distill or pretrain), the device's (``cuda``: fused AdamW,
-    pinned memory, non-blocking copies; ``bf16`` autocast), then ``run_specific`` ones, then the user's
+    pinned memory; ``bf16`` autocast), then ``run_specific`` ones, then the user's
     ``trainer_args``."""
     values: dict[str, Any] = dict(
         output_dir=str(checkpoint_dir),
@@ -81,8 +81,6 @@ def training_argument_values(checkpoint_dir: Path, options: TrainingOptions, *, 
         seed=options.seed,
         dataloader_num_workers=options.num_workers,
         dataloader_pin_memory=cuda,
-        # with pinned batches, the host-to-device copy overlaps the step (accelerate's device placement)
-        **({"accelerator_config": {"non_blocking": True}} if cuda else {}),
         use_cpu=not cuda,
         bf16=bf16,
         report_to="none",

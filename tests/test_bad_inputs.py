@@ -165,6 +165,9 @@ def test_cli_missing_target_column(cli):
 
 def test_cli_non_numeric_target(cli):
     message = _refused(cli, "non_numeric")
+    lines = Path(cli[1]["non_numeric"]).read_text().splitlines()
+    line = next(n for n, text in enumerate(lines, start=1) if ",abc" in text)  # as an editor counts
+    assert f"non_numeric.csv, line {line})" in message
     assert "'target'" in message
     assert "'abc'" in message
     assert "'s003'" in message
@@ -173,7 +176,7 @@ def test_cli_non_numeric_target(cli):
 
 def test_cli_bad_shard_is_named_before_training(cli):
     line = _refused(cli, "bad_shard")
-    assert f"shard {cli[1]['bad_shard']}, row 3" in line and "non-numeric value 'abc'" in line
+    assert f"shard {cli[1]['bad_shard']}, line 5" in line and "non-numeric value 'abc'" in line
 
 
 def test_cli_series_too_short_for_horizon(cli):

@@ -135,7 +135,7 @@ def test_a_non_numeric_target_names_its_shard_series_and_row(tmp_path):
         load_series(str(tmp_path / "corpus"), HORIZON, target=["target"])
     message = str(caught.value)
     assert "\n" not in message
-    assert f"shard {tmp_path / 'corpus' / 'part-2.csv'}, row 5" in message
+    assert f"shard {tmp_path / 'corpus' / 'part-2.csv'}, line 7" in message  # its header is line 1
     assert repr(bad["item_id"].iloc[5]) in message and "'n/a?'" in message
 
 

@@ -106,8 +106,9 @@ def read_table(path: str | Path | Source, role: str = "train_data", timestamp_co
                             f"{first_columns}: every shard needs the same columns")
         frame = table if isinstance(table, pd.DataFrame) else _unrolled(table, str(file), timestamp_column)
         frames.append(frame[list(frames[0].columns)] if frames else frame)
-        shards.append((str(file), len(frame)))
+        shards.append((str(file), len(frame), FORMATS[_suffix(file)] == "CSV"))
     if len(frames) == 1:
+        frames[0].attrs["shards"] = shards  # messages name the file and the line of a bad value
         return frames[0]
     try:
         df = pd.concat(frames, ignore_index=True)

@@ -75,15 +75,15 @@ def check_columns(present: list[str], source: str, layout: TableLayout) -> str:
     if missing:
         hints = []
         if id_column in missing:
-            hints.append("--id-column")
+            hints.append("`id_column` (--id-column)")
         if timestamp_column in missing:
-            hints.append("--timestamp-column")
+            hints.append("`timestamp_column` (--timestamp-column)")
         if set(target) & set(missing):
-            hints.append("--target")
+            hints.append("`target` (--target)")
         if set(known_covariates) & set(missing):
-            hints.append("--known-covariates")
+            hints.append("`known_covariates` (--known-covariates)")
         if set(past_covariates or []) & set(missing):
-            hints.append("--past-covariates")
+            hints.append("`past_covariates` (--past-covariates)")
         raise DataError(
             f"{source}: missing column(s) {missing}; columns present: {list(present)}"
             + (f" (set {', '.join(hints)} to name yours)" if hints else "")
@@ -182,14 +182,18 @@ def check_table(df: pd.DataFrame, source: str, layout: TableLayout, *, announce:
     return CheckedTable(df=df, id_column=id_column, columns=columns)
 
 
-def at_row(shards: list[tuple[str, int]] | None, row: int) -> str:
-    """Where row ``row`` of a table is: ``row 17``, or ``shard data/part-3.parquet, row 5`` for a table read from
-    shards (``DataFrame.attrs["shards"]``: each shard's name and number of long rows, in order)."""
+def at_row(shards: list[tuple[str, int, bool]] | None, row: int) -> str:
+    """Where row ``row`` (0-based position) of a table is, as a person finds it: ``data.csv, line 19`` in a CSV file
+    (its header is line 1), ``data.parquet, row 18`` counting from 1 in another file, ``shard data/part-3.csv,
+    line 7`` for a table read from shards (``DataFrame.attrs["shards"]``: each file's name, number of long rows and
+    whether it is CSV, in order), and ``row 17`` (its position) in a DataFrame given in memory."""
     if not shards:
         return f"row {row}"
-    ends = np.cumsum([n for _, n in shards])
+    ends = np.cumsum([entry[1] for entry in shards])
     index = int(np.searchsorted(ends, row, side="right"))
-    return f"shard {shards[index][0]}, row {row - (int(ends[index - 1]) if index else 0)}"
+    name, _, csv = shards[index]
+    local = row - (int(ends[index - 1]) if index else 0)
+    return f"{'shard ' if len(shards) > 1 else ''}{name}, " + (f"line {local + 2}" if csv else f"row {local + 1}")
 
 
 def parse_timestamps(values: pd.Series, timestamp_format: str | None, source: str, column: str) -> tuple[pd.Series, bool]:

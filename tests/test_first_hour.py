@@ -225,6 +225,13 @@ def test_help_needs_no_torch_and_marks_required_options():
     # --train-data and --prediction-length: required for every run but a general one
     assert text.count("Required unless --general") == 2
     assert "reference-v0" in text and "design note" not in text
+    # sections, the options needed to start first: usage names only the required ones
+    assert helped.stdout.startswith("usage: chronos-distill distill --teacher TEACHER --output OUTPUT [options]\n")
+    body = text[text.index(" required: "):]
+    order = [body.index(anchor) for anchor in ("required:", "--teacher TEACHER", "--prediction-length", "distill options:",
+                                                "--alpha", "training (transformers.TrainingArguments):", "--max-steps",
+                                                "table layout:", "--timestamp-column")]
+    assert order == sorted(order)
 
 
 def test_the_record_of_a_good_run_is_json(cli):

@@ -43,12 +43,46 @@ _ARG_TYPES = {"int": int, "float": float, "str": str, "path": str, "list[str]": 
               "list[float]": _list_of(float), "list[int]": _list_of(int), "dict": str}  # dict: JSON text, parsed by check_options
 
 
+#: The ``--help`` section of the options each shared group defines (the others are the command's own).
+_SECTIONS = {"TrainingOptions": "training (transformers.TrainingArguments)", "SeriesColumns": "table layout",
+             "ModelledColumns": "table layout", "InferenceDevice": "device"}
+#: Options that are required for most runs without the required mark (they name what --general replaces).
+_REQUIRED_FOR_MOST = ("train_data", "prediction_length")
+
+
+def _section(config_class: type, f: dataclasses.Field) -> str:
+    """Where ``--help`` lists an option: required ones first, then the command's own, then each shared group."""
+    if f.metadata.get("required") or f.name in _REQUIRED_FOR_MOST:
+        return "required"
+    definer = next(base for base in reversed(config_class.__mro__) if f.name in getattr(base, "__dataclass_fields__", {}))
+    return _SECTIONS.get(definer.__name__, f"{config_class.__name__.removesuffix('Config').lower()} options")
+
+
 def add_config_options(parser: argparse.ArgumentParser, config_class: type) -> None:
-    """One ``--flag-name`` per dataclass field, typed and documented from the field's metadata."""
-    for f in dataclasses.fields(config_class):
+    """One ``--flag-name`` per dataclass field, typed and documented from the field's metadata, in ``--help``
+    sections: the required options first, then the command's own, then the shared groups (training, table
+    layout, device)."""
+    fields = [f for f in dataclasses.fields(config_class) if f.metadata.get("cli", True)]
+    own = f"{config_class.__name__.removesuffix('Config').lower()} options"
+    sections: dict[str, list[dataclasses.Field]] = {"required": [], own: [],
+                                                    **{title: [] for title in dict.fromkeys(_SECTIONS.values())}}
+    for f in fields:
+        sections.setdefault(_section(config_class, f), []).append(f)
+    for title, members in sections.items():
+        if members:
+            _add_options(parser.add_argument_group(title), config_class, members)
+
+
+def _usage(config_class: type, positional: str = "") -> str:
+    """``%(prog)s --teacher TEACHER --output OUTPUT [options]``: the required options, not all of them."""
+    required = [f"--{f.name.replace('_', '-')} {f.name.upper()}" for f in dataclasses.fields(config_class)
+                if f.metadata.get("required") and f.metadata.get("cli", True)]
+    return " ".join(["%(prog)s", *([positional] if positional else []), *required, "[options]"])
+
+
+def _add_options(parser: Any, config_class: type, fields: list[dataclasses.Field]) -> None:
+    for f in fields:
         meta = f.metadata
-        if not meta.get("cli", True):
-            continue
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         default = getattr(config_class, "TRAINING_DEFAULTS", {}).get(f.name, default)  # a command's own default
@@ -64,11 +98,11 @@ def add_config_options(parser: argparse.ArgumentParser, config_class: type) -> N
                             metavar=f.name.upper(), help=help_text)
 
 
-def _config_command(commands, name: str, config_class: type, *, help: str,
-                    description: str) -> argparse.ArgumentParser:
+def _config_command(commands, name: str, config_class: type, *, help: str, description: str,
+                    positional: str = "") -> argparse.ArgumentParser:
     """A subcommand whose flags are ``config_class``'s fields, plus ``--config FILE.yaml``."""
     parser = commands.add_parser(
-        name, help=help,
+        name, help=help, usage=_usage(config_class, positional),
         description=description + " Options can also come from a YAML file (--config) whose keys are the flag "
         "names with underscores; flags override the file.",
     )
@@ -113,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         "0.1..0.9, MASE of the median, seasonal naive, geometric-mean relative scores, and plots.",
     )
     export_onnx = _config_command(
-        commands, "export-onnx", OnnxExportConfig,
+        commands, "export-onnx", OnnxExportConfig, positional="MODEL",
         help="export a Chronos-2 checkpoint (teacher or student) to ONNX, optionally with int8 weights",
         description="Export a Chronos-2 checkpoint to an ONNX file that onnxruntime runs (chronos_distill.deploy.onnx_forecaster."
         "OnnxForecaster or `chronos-distill predict` read it). Dynamic: batch rows, context length up to the "

@@ -64,15 +64,27 @@ def check_layer_map_syntax(layer_map: str) -> None:
 
 #: Fields the run owns: where checkpoints go is part of the output-folder layout.
 _NOT_PASSED_THROUGH = ("output_dir",)
-#: ``TrainingArguments`` fields that a run's own options set (distill and pretrain share them). Passing one
-#: through ``trainer_args`` would train with another value than the start line, the card and the record show.
-OWN_OPTIONS = {
-    "per_device_train_batch_size": "batch_size", "per_device_eval_batch_size": "batch_size",
-    "learning_rate": "learning_rate", "warmup_ratio": "warmup_ratio", "warmup_steps": "warmup_ratio",
-    "weight_decay": "weight_decay", "max_steps": "max_steps", "logging_steps": "logging_steps",
-    "save_steps": "save_steps", "eval_steps": "save_steps", "seed": "seed",
-    "dataloader_num_workers": "num_workers",
+#: The one mapping of the training options (distill and pretrain share them) to ``transformers.TrainingArguments``:
+#: each option and the fields it sets. The first is the option's own field (a ``DistillationConfig`` field where
+#: transformers has it), the others follow it (``warmup_steps`` is ``ceil(warmup_ratio x max_steps)``, the eval
+#: steps are the save steps). ``training.arguments.training_argument_values`` sets them from the options; set
+#: through ``trainer_args`` or on a ``DistillationConfig`` under a name that is not the option's own, they are
+#: refused naming the option (the start line, the card and the record show the values used).
+TRAINING_ARGUMENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "max_steps": ("max_steps",),
+    "batch_size": ("per_device_train_batch_size", "per_device_eval_batch_size"),
+    "learning_rate": ("learning_rate",),
+    "warmup_ratio": ("warmup_ratio", "warmup_steps"),
+    "weight_decay": ("weight_decay",),
+    "save_steps": ("save_steps", "eval_steps"),
+    "logging_steps": ("logging_steps",),
+    "seed": ("seed",),
+    "num_workers": ("dataloader_num_workers",),
 }
+#: Fields the run owns: where checkpoints go is part of the output-folder layout.
+_NOT_PASSED_THROUGH = ("output_dir",)
+#: ``TrainingArguments`` field -> the option that sets it (from :data:`TRAINING_ARGUMENT_FIELDS`).
+OWN_OPTIONS = {field: option for option, fields in TRAINING_ARGUMENT_FIELDS.items() for field in fields}
 
 
 def training_arguments_fields() -> frozenset[str] | None:

@@ -45,11 +45,12 @@ from typing import Any
 
 from transformers import TrainingArguments
 
-from chronos_distill.config import DistillConfig, TrainingOptions
+from chronos_distill.config import DistillConfig
 from chronos_distill.config.options import (
     EPOCH_STRATEGY_FIELDS,
     NOT_HONOURED,
     OWN_OPTIONS,
+    TRAINING_ARGUMENT_FIELDS,
     did_you_mean,
     not_honoured,
     option_kind,
@@ -58,13 +59,12 @@ from chronos_distill.errors import ConfigError, one_line
 from chronos_distill.training.arguments import RUN_CHOSEN, SHARED_CHOICES
 from chronos_distill.training.run_folder import CHECKPOINTS
 
-#: The training options that are ``TrainingArguments`` fields under another name (the others keep theirs).
-_RENAMED = {"batch_size": "per_device_train_batch_size", "num_workers": "dataloader_num_workers", "output": "output_dir"}
 _TRAINING_ARGUMENT_NAMES = {f.name for f in dataclasses.fields(TrainingArguments)}
-#: option -> the TrainingArguments field that carries it
+#: option -> its own TrainingArguments field, under the option's name or another (batch_size is
+#: per_device_train_batch_size): the first field TRAINING_ARGUMENT_FIELDS names, where transformers has it
 TRAINING_ARGUMENT_OF_OPTION = {
-    name: _RENAMED.get(name, name) for name in [*(f.name for f in dataclasses.fields(TrainingOptions)), "output"]
-    if _RENAMED.get(name, name) in _TRAINING_ARGUMENT_NAMES
+    **{option: fields[0] for option, fields in TRAINING_ARGUMENT_FIELDS.items() if fields[0] in _TRAINING_ARGUMENT_NAMES},
+    "output": "output_dir",
 }
 #: The TrainingArguments fields an option sets besides its own field (eval batch size, eval steps, warmup steps):
 #: set on a DistillationConfig they are refused, as in trainer_args, naming the option to set instead.

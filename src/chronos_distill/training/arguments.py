@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from chronos_distill.config import TrainingOptions
+from chronos_distill.config.options import TRAINING_ARGUMENT_FIELDS, training_arguments_fields
 from chronos_distill.errors import ConfigError, one_line
 
 #: The choices every run makes where transformers' defaults differ, whatever the device (a
@@ -41,6 +42,15 @@ RUN_CHOSEN = ("optim", "dataloader_pin_memory", "accelerator_config", "use_cpu",
               "ignore_data_skip", "ddp_find_unused_parameters")
 
 
+def option_value(option: str, field: str, options: TrainingOptions) -> Any:
+    """The value ``TrainingArguments`` field ``field`` takes from training option ``option``
+    (:data:`~chronos_distill.config.options.TRAINING_ARGUMENT_FIELDS`)."""
+    if field == "warmup_steps":
+        # whole steps: transformers 5 also reads a float below 1 as a fraction, 4.x refused it; say what is meant
+        return math.ceil(options.warmup_ratio * options.max_steps)
+    return getattr(options, option)
+
+
 def training_arguments(checkpoint_dir: Path, options: TrainingOptions, **run_specific: Any):
     """``TrainingArguments`` of a run on this machine: :func:`training_argument_values` on a GPU when one is
     visible (bf16 on compute capability 8 and up), else on the CPU."""
@@ -66,20 +76,12 @@ def training_argument_values(checkpoint_dir: Path, options: TrainingOptions, *, 
     :class:`~chronos_distill.config.TrainingOptions` of distill or pretrain), the device's (``cuda``: fused AdamW,
     pinned memory; ``bf16`` autocast), then ``run_specific`` ones, then the user's
     ``trainer_args``."""
+    fields = training_arguments_fields()
     values: dict[str, Any] = dict(
         output_dir=str(checkpoint_dir),
-        per_device_train_batch_size=options.batch_size,
-        per_device_eval_batch_size=options.batch_size,
-        learning_rate=options.learning_rate,
-        # whole steps: transformers 5 also reads a float below 1 as a fraction, 4.x refused it; say what is meant
-        warmup_steps=math.ceil(options.warmup_ratio * options.max_steps),
-        weight_decay=options.weight_decay,
+        **{field: option_value(option, field, options) for option, names in TRAINING_ARGUMENT_FIELDS.items()
+           for field in names if fields is None or field in fields},
         optim="adamw_torch_fused" if cuda else "adamw_torch",
-        max_steps=options.max_steps,
-        logging_steps=options.logging_steps,
-        save_steps=options.save_steps,
-        seed=options.seed,
-        dataloader_num_workers=options.num_workers,
         dataloader_pin_memory=cuda,
         use_cpu=not cuda,
         bf16=bf16,

@@ -346,7 +346,7 @@ def _user_folder(tmp_path: Path) -> Path:
 def test_non_empty_output_is_refused_and_untouched(tmp_path, teacher_dir, table):
     folder = _user_folder(tmp_path)
     before = _snapshot(folder)
-    with pytest.raises(DistillError, match=r"precious is not empty; pass --resume .* --overwrite"):
+    with pytest.raises(DistillError, match=r"precious is not empty; set resume=True \(--resume\) .* overwrite=True \(--overwrite\)"):
         chronos_distill.distill(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
                                 output=str(folder), **TINY)
     assert _snapshot(folder) == before
@@ -355,7 +355,7 @@ def test_non_empty_output_is_refused_and_untouched(tmp_path, teacher_dir, table)
 def test_overwrite_refuses_folder_that_is_not_a_run(tmp_path, teacher_dir, table):
     folder = _user_folder(tmp_path)
     before = _snapshot(folder)
-    with pytest.raises(DistillError, match=r"--overwrite: output folder .*precious does not hold a chronos-distill "
+    with pytest.raises(DistillError, match=r"overwrite \(--overwrite\): output folder .*precious does not hold a chronos-distill "
                                            r"run; refusing to delete it"):
         chronos_distill.distill(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
                                 output=str(folder), overwrite=True, **TINY)
@@ -370,7 +370,7 @@ def test_resume_without_checkpoint(tmp_path, teacher_dir, table, state):
     if state == "run_without_checkpoint":
         (folder / "run_config.json").write_text("{}")
         (folder / "checkpoints").mkdir()
-    with pytest.raises(DistillError, match=r"--resume: output folder .*run holds no training checkpoint"):
+    with pytest.raises(DistillError, match=r"resume \(--resume\): output folder .*run holds no training checkpoint"):
         chronos_distill.distill(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
                                 output=str(folder), resume=True, **TINY)
     assert folder.exists() == (state != "missing")

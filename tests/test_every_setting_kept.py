@@ -193,6 +193,13 @@ def test_a_resumed_run_takes_every_option_left_out_from_its_record(tmp_path):
     assert resumed.trainer_args == {"gradient_accumulation_steps": 2} and resumed.max_steps == 2000
     assert DistillConfig(output=str(run), resume=True, batch_size=64).batch_size == 64  # given: kept (and checked)
     assert DistillConfig(teacher="reference", train_data="d.csv", prediction_length=4, output=str(run)).batch_size == 256
+    # a --general run recorded before the pruned start was the default resumes with the start it had
+    old_general = tmp_path / "old-general"
+    old_general.mkdir()
+    recorded = DistillConfig(teacher="reference", general=True, output=str(old_general), student_init="random")
+    (old_general / "run_config.json").write_text(json.dumps(recorded.to_dict()))
+    assert DistillConfig(output=str(old_general), resume=True, general=True).student_init == "random"
+    assert DistillConfig(teacher="reference", output=str(old_general), general=True).student_init == "pruned"  # new run
 
 
 def test_the_trainer_is_the_run_signal_resume_and_a_card_that_counts_the_session(teacher_dir, table, tmp_path):

@@ -31,7 +31,7 @@ def finished_run(tmp_path_factory, teacher_dir):
 def test_resuming_a_finished_run_trains_nothing(finished_run):
     root, options = finished_run
     weights = (root / "run" / "model" / "model.safetensors").read_bytes()
-    with pytest.raises(DistillError, match=r"already finished at step 3 \(--max-steps 3\); nothing to train"):
+    with pytest.raises(DistillError, match=r"already finished at step 3 \(max_steps 3\); nothing to train"):
         distill(**options, resume=True)
     record = json.loads((root / "run" / "model" / "distillation.json").read_text())
     assert record["training"]["steps"] == 3
@@ -51,7 +51,7 @@ def test_resume_refuses_other_data_columns_or_loss_weights(finished_run, change)
         seasonal_long_table(n_series=8, length=120, seed=6, covariate=True).to_csv(other, index=False)
         change = {"train_data": str(other)}
     name = next(iter(change))
-    with pytest.raises(DistillError, match=rf"--resume with different options than the run being resumed \({name}:"):
+    with pytest.raises(DistillError, match=rf"resume \(--resume\) with different options than the run being resumed \({name}:"):
         distill(**{**options, **change, "max_steps": 5}, resume=True)
 
 

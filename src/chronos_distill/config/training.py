@@ -76,6 +76,6 @@ class TrainingOptions(YamlOptions):
         if self.trainer_args:
             check_trainer_args(self.trainer_args)
         if self.resume and self.overwrite:
-            raise ConfigError("--resume and --overwrite exclude each other: continue the run, or replace it")
+            raise ConfigError("resume (--resume) and overwrite (--overwrite) exclude each other: continue the run, or replace it")
 
 

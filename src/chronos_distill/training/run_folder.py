@@ -134,26 +134,26 @@ def check_output_folder(output: Path, options: dict[str, Any], *, resume: bool, 
         if not checkpoint:
             damaged = damaged_checkpoints(output / CHECKPOINTS)
             if damaged:
-                raise DistillError(f"--resume: no checkpoint in {output / CHECKPOINTS} can be resumed from ("
-                                   + "; ".join(damaged) + "); start the run again with --overwrite")
-            raise DistillError(f"--resume: output folder {output} holds no training checkpoint to resume from")
+                raise DistillError(f"resume (--resume): no checkpoint in {output / CHECKPOINTS} can be resumed from ("
+                                   + "; ".join(damaged) + "); start the run again with overwrite=True (--overwrite)")
+            raise DistillError(f"resume (--resume): output folder {output} holds no training checkpoint to resume from")
         _check_resume_consistent(output / RUN_CONFIG, options, fixed_on_resume)
         step = checkpoint_step(checkpoint)
         if "max_steps" in options and step >= options["max_steps"]:
-            raise DistillError(f"--resume: the run in {output} already finished at step {step} (--max-steps "
-                               f"{options['max_steps']}); nothing to train. Raise --max-steps to train it further")
+            raise DistillError(f"resume (--resume): the run in {output} already finished at step {step} (max_steps "
+                               f"{options['max_steps']}); nothing to train. Raise max_steps (--max-steps) to train it further")
         return
     if output.exists() and not output.is_dir():
         raise DistillError(f"output {output} exists and is not a folder")
     if output.is_dir() and any(output.iterdir()):
         if not overwrite:
             raise DistillError(
-                f"output folder {output} is not empty; pass --resume to continue the run in it, "
-                "--overwrite to replace it, or choose another folder"
+                f"output folder {output} is not empty; set resume=True (--resume) to continue the run in it, "
+                "overwrite=True (--overwrite) to replace it, or choose another folder"
             )
         if not _holds_a_run(output):
             raise DistillError(
-                f"--overwrite: output folder {output} does not hold a chronos-distill run; refusing to delete it"
+                f"overwrite (--overwrite): output folder {output} does not hold a chronos-distill run; refusing to delete it"
             )
 
 
@@ -199,4 +199,4 @@ def _check_resume_consistent(saved: Path, options: dict[str, Any], fixed_on_resu
     changed = [k for k in fixed_on_resume if k in before and before[k] != options.get(k)]
     if changed:
         details = ", ".join(f"{k}: {before[k]!r} -> {options.get(k)!r}" for k in changed)
-        raise DistillError(f"--resume with different options than the run being resumed ({details})")
+        raise DistillError(f"resume (--resume) with different options than the run being resumed ({details})")

@@ -279,3 +279,16 @@ def test_the_teacher_cache_is_placed_on_the_trainers_device_not_on_whatever_gpu_
     monkeypatch.setattr(torch.cuda, "mem_get_info", no_gpu_here)
     batches, info = build.label_with_cache(cfg, data, models, device=torch.device("cpu"))
     assert info["held_on"] == "cpu" and batches.device.type == "cpu"
+
+
+def test_the_type_stub_that_shows_ides_the_fields_is_the_rendering_of_the_field_list():
+    """IDEs and type checkers read DistillationConfig's fields from distillation_config.pyi (a make_dataclass
+    class shows them none); the stub is written from the same field list, so it cannot drift."""
+    from pathlib import Path
+
+    import chronos_distill.distillation.distillation_config as module
+
+    stub = Path(module.__file__).with_suffix(".pyi")
+    assert stub.read_text() == module.render_stub(), "run python scripts/render_stub.py"
+    for name in ("alpha: float | None = ...", "teacher: str = ...", "train_data: Any = ...", "general: bool = ..."):
+        assert f"    {name}" in stub.read_text()

@@ -89,6 +89,7 @@ def cli(tmp_path_factory, teacher_dir, table):
     row = int(np.flatnonzero(bad["item_id"].to_numpy() == "s003")[7])
     bad.loc[row, "target"] = "abc"
     bad.to_csv(non_numeric, index=False)
+    inputs["non_numeric"] = non_numeric
 
     shards = root / "shards"  # a corpus of four shards, the third with a non-numeric target
     shards.mkdir()

@@ -112,7 +112,7 @@ def test_shards_are_read_in_name_order_and_the_source_says_how_many(tmp_path):
     table = read_table(given)
     pd.testing.assert_frame_equal(table, df.reset_index(drop=True), check_dtype=False)
     parts = np.array_split(df["item_id"].unique(), 3)
-    assert [n for _, n in table.attrs["shards"]] == [int(df["item_id"].isin(p).sum()) for p in parts]
+    assert [entry[1] for entry in table.attrs["shards"]] == [int(df["item_id"].isin(p).sum()) for p in parts]
 
 
 def _shards(tmp_path, n=4) -> tuple[pd.DataFrame, list]:

@@ -124,10 +124,10 @@ class DistillationTrainer(Chronos2Trainer):
         if checked is None:
             checked = check_distill_inputs(cfg, DISTILL_FIXED_ON_RESUME, teacher_model=teacher, student_model=student)
         output = Path(cfg.output).expanduser()
+        data = load_run_data(cfg)  # the data's own errors first (a shard too few for the processes, a bad value)
         # the TrainingArguments with the device's choices, built and checked before anything slow (the teacher,
         # pruning calibration, the teacher cache): a conflicting setting costs a second, not hours
         arguments = distill_training_arguments(cfg, output / CHECKPOINTS, has_validation=cfg.validation_data is not None)
-        data = load_run_data(cfg)
         models = build_models(cfg, checked, data, teacher=teacher, student=student)
         objective, module = build_objective(cfg, models, has_validation=data.validation is not None)
         train_set, eval_set = build_datasets(cfg, data, models)

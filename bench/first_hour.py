@@ -1,0 +1,84 @@
+"""The README's first hour, run as a new user runs it: a trial distillation on a CSV file, and the cost of a step at
+the defaults, each through the command line in a fresh process on this machine's CPU.
+
+The file is the 3003 M3 training portions as a long CSV (``item_id``, ``timestamp``, ``target``: the layout the
+README shows). The trial is the README's trial command (100 steps at batch 32); the defaults' cost is the mean
+step of a 3-step run at the default batch (256), from its own record. Wall time and the CPU time of the command
+(user + system, every thread) are both kept. The README quotes ``first_hour.json``.
+
+    OMP_NUM_THREADS=1 python bench/first_hour.py --out bench/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import provenance
+
+from chronos_distill.data.competition import training_table
+
+#: The README's trial command, after ``chronos-distill``; DATA and OUT are filled in.
+TRIAL = ["distill", "--teacher", "reference", "--train-data", "DATA", "--prediction-length", "18", "--output", "OUT",
+         "--max-steps", "100", "--batch-size", "32"]
+#: Steps of the run at the default batch size whose mean step is the defaults' cost.
+DEFAULT_STEPS = 3
+
+
+def _run(argv: list[str]) -> dict[str, float]:
+    """``chronos-distill ARGV`` in a fresh process: its wall and CPU seconds (user + system of the child)."""
+    executable = Path(sys.executable).with_name("chronos-distill")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run([str(executable), *argv], capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode:
+        sys.stderr.write(done.stderr[-3000:])
+        raise SystemExit(f"chronos-distill {' '.join(argv)} failed")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_seconds": wall, "cpu_seconds": cpu, "printed": done.stdout.strip().splitlines()[-2:]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="bench/results")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="first-hour-"))
+    data = work / "m3.csv"
+    table = training_table(("M3",))
+    table.to_csv(data, index=False)
+
+    trial_argv = [{"DATA": str(data), "OUT": str(work / "trial")}.get(word, word) for word in TRIAL]
+    trial = _run(trial_argv)
+    trial_record = json.loads((work / "trial" / "model" / "distillation.json").read_text())["training"]
+    defaults_argv = [*trial_argv[:trial_argv.index("--output")], "--output", str(work / "defaults"),
+                     "--max-steps", str(DEFAULT_STEPS)]
+    defaults = _run(defaults_argv)
+    defaults_record = json.loads((work / "defaults" / "model" / "distillation.json").read_text())["training"]
+
+    result = {
+        "provenance": provenance("reference", sys.argv[1:] if argv is None else argv, "first_hour.py"),
+        "data": {"series": int(table["item_id"].nunique()), "rows": len(table), "columns": list(table.columns)},
+        "trial": {"command": "chronos-distill " + " ".join(TRIAL).replace("DATA", "m3.csv").replace("OUT", "runs/trial"),
+                  **trial, "steps": trial_record["steps"], "train_runtime_s": trial_record["train_runtime_s"]},
+        "defaults": {"batch_size": 256, "steps": defaults_record["steps"], **defaults,
+                     "seconds_per_step": defaults_record["train_runtime_s"] / defaults_record["steps"],
+                     "default_max_steps": 1000},
+    }
+    result["defaults"]["hours_for_default_steps"] = result["defaults"]["seconds_per_step"] * 1000 / 3600
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "first_hour.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("trial", "defaults")}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -370,6 +370,19 @@ def _demo() -> dict[str, str]:
     }
 
 
+def _first_hour() -> dict[str, str]:
+    r = load("first_hour.json")
+    trial, defaults = r["trial"], r["defaults"]
+    def duration(seconds: float) -> str:
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+    return {"default_step": f"{defaults['seconds_per_step']:.1f} s",
+            "default_hours": f"{defaults['hours_for_default_steps']:.1f} hours",
+            "trial_wall": duration(trial["wall_seconds"]), "trial_cpu": duration(trial["cpu_seconds"]),
+            "trial_command": trial["command"].replace("m3.csv", "sales.csv")}
+
+
 def _deploy() -> dict[str, str]:
     pair = load("deploy.json")["pairs"]["reference"]
     end_to_end = {name: timed["median_s"] for name, timed in pair["m3"]["end_to_end"].items()}
@@ -400,7 +413,7 @@ TARGETS = {"general_suite_64": "1.15x", "task_suite_18": "1.3x", "streamed_memor
 SECTIONS: dict[str, Callable[[], dict[str, str]]] = {
     "student": _student, "teacher": _teacher, "fev_local": _fev_local, "ensemble": _ensemble, "pretrain_profile": _pretrain_profile,
     "two_stage": _two_stage, "retention": _retention, "transfer": _transfer, "quality": _quality,
-    "speed": _speed, "pruning": _pruning, "scale": _scale, "demo": _demo,
+    "speed": _speed, "pruning": _pruning, "scale": _scale, "demo": _demo, "first_hour": _first_hour,
     "deploy": _deploy, "seasonal_naive": _seasonal_naive, "targets": lambda: TARGETS,
 }
 

@@ -73,8 +73,9 @@ def distill(config: DistillConfig | None = None, checked: CheckedInputs | None =
     config was given, and the defaults that depend on them are worked out again, see :meth:`DistillConfig.replace`).
     ``train_data`` / ``validation_data`` may be a file path, a pandas DataFrame or any input
     ``Chronos2Pipeline.fit`` accepts. ``checked``: see :func:`prepare_run`. With ``resume`` the run continues from
-    its last complete checkpoint; SIGTERM / SIGINT checkpoint and stop; a full disk is one line (see
-    :func:`chronos_distill.training.session.train_and_export`).
+    its last complete checkpoint; SIGTERM / SIGINT checkpoint and stop; a full disk is one line: this is
+    ``DistillationTrainer(args=cfg).train()`` then ``save_model()`` (see
+    :meth:`~chronos_distill.distillation.trainer.DistillationTrainer.train`).
     """
     cfg = config.replace(**options) if config is not None else DistillConfig(**options)
     trainer = DistillationTrainer(args=cfg, checked=checked)

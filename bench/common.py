@@ -252,6 +252,26 @@ def geomean(values) -> float:
     return float(gmean(list(values)))
 
 
+def skill(wql: dict[str, float], naive_wql: dict[str, float]) -> float:
+    """The field's skill score of a model over a collection of data sets (fev-bench's, GIFT-Eval's): 1 minus the
+    geometric mean, over the sets, of its WQL relative to seasonal naive's (0: seasonal naive, 1: perfect)."""
+    return 1.0 - geomean(wql[name] / naive_wql[name] for name in naive_wql)
+
+
+def skill_kept(student_wql: dict[str, float], teacher_wql: dict[str, float], naive_wql: dict[str, float]) -> float:
+    """The share of its teacher's skill a student keeps over the same data sets: ``skill(student) / skill(teacher)``
+    (how compact forecasters are compared with their large model: Chronos-2-Small keeps about 96% of Chronos-2's
+    fev-bench skill)."""
+    return skill(student_wql, naive_wql) / skill(teacher_wql, naive_wql)
+
+
+def unseen_skill_kept(unseen: dict[str, Any]) -> float:
+    """:func:`skill_kept` of a scored run's ``unseen`` entry (its per-set ``scores``, ``teacher_wql`` and
+    ``seasonal_naive_wql``, as :func:`score_student` writes them)."""
+    student = {name: unseen["scores"][name]["WQL"] for name in unseen["seasonal_naive_wql"]}
+    return skill_kept(student, unseen["teacher_wql"], unseen["seasonal_naive_wql"])
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""
     array = np.asarray(values, dtype=np.float64)

@@ -49,6 +49,7 @@ from common import (
     score_student,
     seeds_of,
     train_in_subprocess,
+    unseen_skill_kept,
     write_results,
 )
 from harness import ScoredRuns, plot_curves, scored_sets, validation_score
@@ -403,7 +404,8 @@ def report_markdown(found: dict, args: argparse.Namespace) -> str:
                   "--student-init pruned, -bank<N> --general-bank-size N, -truth-only alpha 0 (the same stream's own "
                   "truth, no teacher).", "",
                   "| student | parameters | seeds | M1 + M3 WQL vs teacher | M1 + M3 WQL vs seasonal naive "
-                  "| suite at 18 | suite at 64 | validation | s / step |", "|---|---|---|---|---|---|---|---|---|"]
+                  "| M1 + M3 skill kept | suite at 18 | suite at 64 | validation | s / step |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         teacher_vs_naive = None
         for rung, seeds in sorted(general.items(), key=lambda kv: next(iter(kv[1].values()))["parameters"]):
             entries = list(seeds.values())
@@ -411,6 +413,7 @@ def report_markdown(found: dict, args: argparse.Namespace) -> str:
             teacher_vs_naive = _teacher_vs_naive(unseen[0])
             lines.append(f"| {rung} | {entries[0]['parameters']:,} | {','.join(seeds)} | "
                          f"{pm([u['vs_teacher'] for u in unseen])} | {pm([u['vs_seasonal_naive'] for u in unseen])} | "
+                         f"{pm([unseen_skill_kept(u) for u in unseen])} | "
                          f"{pm([e['suite']['18']['geomean'] for e in entries])} | "
                          f"{pm([e['suite']['64']['geomean'] for e in entries])} | "
                          f"{pm([e['validation_general']['score'] for e in entries if 'validation_general' in e])} | "

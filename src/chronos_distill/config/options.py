@@ -316,7 +316,14 @@ class YamlOptions:
         names = [f.name for f in dataclasses.fields(cls) if f.init]
         unknown = [name for name in kwargs if name not in names]
         if unknown:
-            raise ConfigError(f"{cls.__name__}: unknown option `{unknown[0]}`{did_you_mean(unknown[0], names)}; the "
+            name = unknown[0]
+            if name in OWN_OPTIONS and OWN_OPTIONS[name] in names:  # TrainingArguments' vocabulary
+                raise ConfigError(f"{cls.__name__}: `{name}` is `{OWN_OPTIONS[name]}` here (a DistillationConfig "
+                                  "takes the TrainingArguments names)")
+            if name == "output_dir" and "output" in names:
+                raise ConfigError(f"{cls.__name__}: `output_dir` is `output` here (a DistillationConfig takes the "
+                                  "TrainingArguments names)")
+            raise ConfigError(f"{cls.__name__}: unknown option `{name}`{did_you_mean(name, names)}; the "
                               "options are listed in docs/cli.md (dashes there are underscores here)")
         instance = super().__new__(cls)
         instance.given = frozenset([*names[:len(args)], *kwargs])

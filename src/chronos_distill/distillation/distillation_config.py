@@ -135,7 +135,11 @@ def _new(cls, *args: Any, **kwargs: Any):
     """A misspelt keyword is refused in one line naming the nearest field, not with dataclasses' ``TypeError``."""
     unknown = [name for name in kwargs if name not in _INIT_FIELDS]
     if unknown:
-        raise ConfigError(f"DistillationConfig: unknown field `{unknown[0]}`{did_you_mean(unknown[0], _INIT_FIELDS)}")
+        name = unknown[0]
+        if name in TRAINING_ARGUMENT_OF_OPTION:  # the command's vocabulary: say the TrainingArguments name
+            raise ConfigError(f"DistillationConfig: `{name}` is `{TRAINING_ARGUMENT_OF_OPTION[name]}` here (the "
+                              f"TrainingArguments name; `{name}` is DistillConfig's and the command line's)")
+        raise ConfigError(f"DistillationConfig: unknown field `{name}`{did_you_mean(name, _INIT_FIELDS)}")
     return object.__new__(cls)
 
 

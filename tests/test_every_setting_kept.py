@@ -147,15 +147,15 @@ def test_distillation_options_and_misspelt_names_are_refused_when_the_config_is_
         DistillConfig(teacher="reference", general=True, output="x", trainer_args={"gradient_acumulation_steps": 2})
 
 
-def test_the_training_arguments_are_checked_before_the_teacher_or_the_data_are_loaded(teacher_dir, table, tmp_path,
-                                                                                        monkeypatch):
-    """A setting transformers refuses (the best checkpoint needs evaluation) is one line before anything slow."""
+def test_the_training_arguments_are_checked_before_the_teacher_is_loaded(teacher_dir, table, tmp_path, monkeypatch):
+    """A setting transformers refuses (the best checkpoint needs evaluation) is one line before anything slow: the
+    teacher, the student's calibration, the cache (the data's own errors come first, they are cheap)."""
     import chronos_distill.distillation.trainer as trainer_module
 
     def too_late(*args, **kwargs):
-        raise AssertionError("the data were loaded before the TrainingArguments were checked")
+        raise AssertionError("the teacher was loaded before the TrainingArguments were checked")
 
-    monkeypatch.setattr(trainer_module, "load_run_data", too_late)
+    monkeypatch.setattr(trainer_module, "build_models", too_late)
     with pytest.raises(ConfigError, match="TrainingArguments refuses these settings") as caught:
         DistillationTrainer(teacher_model=teacher_dir, train_dataset=table,
                             args={"output": str(tmp_path / "run"), "prediction_length": PREDICTION_LENGTH,

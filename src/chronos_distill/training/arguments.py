@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from chronos_distill.config import TrainingOptions
-from chronos_distill.config.options import TRAINING_ARGUMENT_FIELDS, training_arguments_fields
+from chronos_distill.config.options import TRAINING_ARGUMENT_FIELDS
 from chronos_distill.errors import ConfigError, one_line
 
 #: The choices every run makes where transformers' defaults differ, whatever the device (a
@@ -76,11 +76,13 @@ def training_argument_values(checkpoint_dir: Path, options: TrainingOptions, *, 
     :class:`~chronos_distill.config.TrainingOptions` of distill or pretrain), the device's (``cuda``: fused AdamW,
     pinned memory; ``bf16`` autocast), then ``run_specific`` ones, then the user's
     ``trainer_args``."""
-    fields = training_arguments_fields()
+    from transformers import TrainingArguments
+
+    fields = {f.name for f in dataclasses.fields(TrainingArguments)}  # the installed class's (warmup_ratio: 4.x)
     values: dict[str, Any] = dict(
         output_dir=str(checkpoint_dir),
         **{field: option_value(option, field, options) for option, names in TRAINING_ARGUMENT_FIELDS.items()
-           for field in names if fields is None or field in fields},
+           for field in names if field in fields},
         optim="adamw_torch_fused" if cuda else "adamw_torch",
         dataloader_pin_memory=cuda,
         use_cpu=not cuda,

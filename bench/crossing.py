@@ -1,0 +1,75 @@
+"""Quantile crossing on M3's test contexts (issue 48, item 4): for the teacher and each student, the share of
+series whose forecast has a higher quantile level below a lower one at some step, and the mean crossing mass
+(:func:`chronos_distill.evaluation.metrics.quantile_crossing`), at the model's own quantile levels (the 21 a
+Chronos-2 model emits, as ``predict_quantiles`` returns them). Target: every exported student's share no higher
+than the teacher's + 1 point.
+
+    python bench/crossing.py --models reference,demo=runs/demo/student/model --out bench/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from common import provenance, write_results
+
+from chronos_distill.chronos2.loading import load_chronos2
+from chronos_distill.data.competition import load_m3_benchmarks
+from chronos_distill.evaluation.metrics import quantile_crossing
+from chronos_distill.evaluation.scoring import forecast_quantiles
+
+#: a student's share of crossing series may exceed the teacher's by at most this (issue 48)
+TARGET_POINTS = 0.01
+
+
+def crossing_of(source: str, benchmarks: dict) -> dict:
+    """Each M3 subset's crossing figures, and all series pooled (a subset weighs by its series)."""
+    model = load_chronos2(source)
+    levels = list(model.chronos_config.quantiles)
+    per_set = {name: {**quantile_crossing(forecast_quantiles(model, bench, levels=levels)),
+                      "series": len(bench.item_ids)} for name, bench in benchmarks.items()}
+    total = sum(s["series"] for s in per_set.values())
+    pooled = {key: sum(s[key] * s["series"] for s in per_set.values()) / total
+              for key in ("rows_crossing", "crossing_mass")}
+    return {"levels": len(levels), "sets": per_set, "all": {**pooled, "series": total}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", required=True, help="NAME=SOURCE (or SOURCE), comma-separated; the first is the "
+                        "teacher the others are compared with")
+    parser.add_argument("--out", default="bench/results")
+    args = parser.parse_args(argv)
+    named = {}
+    for entry in args.models.split(","):
+        name, _, source = entry.rpartition("=") if "=" in entry else (entry, "", entry)
+        named[name] = source
+    teacher_name = next(iter(named))
+    benchmarks = load_m3_benchmarks()
+    results = {name: crossing_of(source, benchmarks) for name, source in named.items()}
+    teacher_share = results[teacher_name]["all"]["rows_crossing"]
+    for name, result in results.items():
+        result["within_target"] = result["all"]["rows_crossing"] <= teacher_share + TARGET_POINTS
+    given = sys.argv[1:] if argv is None else argv
+    record = {"provenance": provenance(named[teacher_name], given, "crossing.py",
+                                       models={n: s for n, s in named.items() if n != teacher_name}),
+              "teacher": teacher_name, "target_points": TARGET_POINTS, "models": results}
+    lines = ["# Quantile crossing on M3's test contexts", "", f"Command: `python bench/crossing.py {' '.join(given)}`",
+             "", "Share of series with any crossing (a higher level below a lower one at some step) and the mean "
+             "crossing mass (the amount, over steps and level pairs, per step, relative to the forecast's mean "
+             f"level), at each model's own quantile levels. Target: a student's share at most the teacher's "
+             f"({teacher_name}) + {TARGET_POINTS:.0%} point.", "",
+             "| model | series crossing | crossing mass | yearly | quarterly | monthly | within target |",
+             "|---|---|---|---|---|---|---|"]
+    for name, result in results.items():
+        sets = result["sets"]
+        lines.append(f"| {name} | {result['all']['rows_crossing']:.1%} | {result['all']['crossing_mass']:.2e} | "
+                     + " | ".join(f"{sets[s]['rows_crossing']:.1%}" for s in sets)
+                     + f" | {'yes' if result['within_target'] else 'no'} |")
+    write_results(args.out, "crossing", "\n".join(lines) + "\n", record)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     benchmarks = load_m3_benchmarks()
     results = {name: crossing_of(source, benchmarks) for name, source in named.items()}
     teacher_share = results[teacher_name]["all"]["rows_crossing"]
-    for name, result in results.items():
+    for result in results.values():
         result["within_target"] = result["all"]["rows_crossing"] <= teacher_share + TARGET_POINTS
     given = sys.argv[1:] if argv is None else argv
     record = {"provenance": provenance(named[teacher_name], given, "crossing.py",

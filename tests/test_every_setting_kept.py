@@ -228,6 +228,9 @@ def test_the_trainer_is_the_run_signal_resume_and_a_card_that_counts_the_session
     del replacing
 
     again = DistillationTrainer(args=dataclasses.replace(args, resume=True), train_dataset=table)
+    with pytest.raises(ConfigError, match="contradicts resume=True"):
+        again.train(resume_from_checkpoint=False)  # and nothing of the run is deleted
+    assert (run / "checkpoints" / "checkpoint-3").is_dir()
     again.train(resume_from_checkpoint=True)
     again.save_model()
     training = again.published_record["training"]

@@ -205,6 +205,9 @@ class DistillationTrainer(Chronos2Trainer):
         output = Path(cfg.output).expanduser()
         if resume_from_checkpoint is None and cfg.resume:
             resume_from_checkpoint = True
+        elif resume_from_checkpoint is False and cfg.resume:
+            raise ConfigError("train(resume_from_checkpoint=False) contradicts resume=True (--resume) in the run's "
+                              "options: leave it out to resume, or build the trainer without resume")
         if resume_from_checkpoint is True:
             resume_from_checkpoint = last_complete_checkpoint(output / CHECKPOINTS)
             if resume_from_checkpoint is None:

@@ -180,7 +180,12 @@ def check_writable(output: Path, *, is_file: bool = False) -> None:
 
 def prepare_output_folder(output: Path, options: dict[str, Any], *, resume: bool) -> None:
     """Make the output folder ready (emptying an earlier run for --overwrite) and record the options."""
-    if not resume and output.is_dir() and any(output.iterdir()):
+    # (empty folders do not count: the Trainer makes its checkpoints/ when it is built)
+    if not resume and output.is_dir() and any(path.is_file() for path in output.rglob("*")):
+        if not options.get("overwrite") or not _holds_a_run(output):  # the folder changed since it was checked, or
+            # a caller started over without overwrite: never delete what was not meant to go
+            raise DistillError(f"output folder {output} is not empty and overwrite=True (--overwrite) was not given "
+                               "for this run; nothing was deleted")
         shutil.rmtree(output)  # check_output_folder made sure this is an earlier run and --overwrite was given
     output.mkdir(parents=True, exist_ok=True)
     write_json_atomic(output / RUN_CONFIG, options)

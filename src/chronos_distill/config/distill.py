@@ -66,6 +66,7 @@ DISTILL_FIXED_ON_RESUME = (
     "train_data", "general", "validation_data", "id_column", "timestamp_column", "timestamp_format", "target",
     "known_covariates", "past_covariates", "ignore_columns", "min_past",
     "best_metric", "teacher_cache", "cache_batches", "batches_per_shard", "general_context", "general_bank_size",
+    "general_real_share",
     "transfer_future", "transfer_mixup", "transfer_synthetic",
     "transfer_general",
     *LOSS_OPTIONS,
@@ -172,6 +173,13 @@ class DistillConfig(TrainingOptions, SeriesColumns, ModelledColumns):
     general_bank_size: int = _opt(
         DEFAULT_GENERAL_BANK_SIZE, "KernelSynth samples in the general source's bank (--general, --transfer-general), "
         "drawn once from a fixed seed; its kernel tasks are crops of them. A larger bank is a more diverse stream.", low=1)
+    general_real_share: float = _opt(
+        0.0, "With --general and --train-data CORPUS: the share of the general rows that are real contexts of the "
+        "corpus (one target of a random series, cut at a random point), labelled by the teacher like the generators' "
+        "rows (their continuation is the truth where alpha < 1); the rest are the pretraining generators' tasks. The "
+        "corpus is unlabelled data you do not forecast (a user distilling amazon/chronos-2 would give its public "
+        "pretraining corpus). No default is chosen on validation yet: 0 keeps the synthetic stream.",
+        low=0.0, high=1.0)
     general: bool = _opt(
         False, "Distill a general-purpose student from the teacher alone: every row of every batch is drawn from "
         "the pretraining task mix (the general transfer source) and labelled by the teacher; no --train-data. "
@@ -376,10 +384,17 @@ class DistillConfig(TrainingOptions, SeriesColumns, ModelledColumns):
         if self.student_init is None:
             self.student_init = DEFAULT_GENERAL_STUDENT_INIT if self.general and self.student is None else "random"
         self._check_teachers()
-        if self.general and self.train_data is not None:
+        if self.general and self.train_data is not None and self.general_real_share == 0:
             raise ConfigError("--general distills on the teacher's pretraining task mix alone and would ignore "
-                              "--train-data; drop --train-data, or drop --general and add the mix to your data with "
+                              "--train-data; give --general-real-share to mix real contexts of it into the stream, "
+                              "drop --train-data, or drop --general and add the mix to your data with "
                               "--transfer-general")
+        if self.general_real_share > 0 and not (self.general and self.train_data is not None):
+            raise ConfigError("option `general_real_share` (--general-real-share) mixes real contexts of --train-data "
+                              "into a --general run's stream: it needs --general and --train-data")
+        if self.general_real_share > 0 and self.batches_per_shard is not None:
+            raise ConfigError("--general-real-share draws from every series of the corpus at once; drop "
+                              "--batches-per-shard")
         if not self.general and self.train_data is None:
             raise ConfigError("option `train_data` (--train-data) is required (or --general, to distill a "
                               "general-purpose student on the teacher's pretraining task mix alone)")

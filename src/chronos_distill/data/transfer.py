@@ -200,6 +200,33 @@ class GeneralSource:
         return context, n_targets, future
 
 
+class CorpusSource:
+    """Real contexts for a ``--general`` run (``--general --train-data CORPUS``): one target of a random series of the
+    corpus, cut at a random point, its context the last steps before the cut (capped as a general task's,
+    :func:`context_cap`) and its continuation the truth (:data:`GENERAL_HORIZON` steps, NaN where the series
+    ends). The same ``draw`` as :class:`GeneralSource`, so that a batch mixes the two row by row. Covariates are
+    left out: a real row is a univariate context, labelled by the teacher like the generators' rows."""
+
+    def __init__(self, corpus: SeriesSet, context_length: int, lengths: str = DEFAULT_GENERAL_CONTEXT):
+        if not corpus.inputs:
+            raise ValueError("a corpus source needs series")
+        self.corpus, self.context_length, self.lengths = corpus, context_length, lengths
+
+    def draw(self, budget: int) -> tuple[torch.Tensor, int, torch.Tensor]:
+        """One row: its context (1, <= context_length), 1 target, and its continuation (1, GENERAL_HORIZON)."""
+        rng = np.random.default_rng(np.random.randint(2**31))  # from numpy's global RNG: seeded, resumed
+        prepared = self.corpus.inputs[int(rng.integers(len(self.corpus.inputs)))]
+        values = prepared["context"][int(rng.integers(int(prepared["n_targets"])))]
+        values = torch.as_tensor(values, dtype=torch.float32)
+        cut = int(rng.integers(1, values.shape[-1] + 1))  # at least one observed step; at the end: no truth left
+        cap = context_cap(rng, self.context_length, self.lengths)
+        context = values[max(0, cut - cap):cut]
+        future = torch.full((GENERAL_HORIZON,), torch.nan)
+        known = values[cut:cut + GENERAL_HORIZON]
+        future[:known.shape[-1]] = known
+        return context[None, :], 1, future[None, :]
+
+
 class GeneralBatches(IterableDataset):
     """The batches of a ``--general`` run: every row from the general source (tasks of the pretraining mix with
     contexts up to ``context_length``), labelled by the teacher. Each batch's horizon is drawn uniformly from 1 to
@@ -213,18 +240,30 @@ class GeneralBatches(IterableDataset):
     draws no random number, so the stream is the same whatever the loss."""
 
     def __init__(self, *, batch_size: int, context_length: int, prediction_length: int, output_patch_size: int,
-                 general_context: str = DEFAULT_GENERAL_CONTEXT, general_bank_size: int | None = None, **_: Any):
+                 general_context: str = DEFAULT_GENERAL_CONTEXT, general_bank_size: int | None = None,
+                 corpus: SeriesSet | None = None, general_real_share: float = 0.0, **_: Any):
+        """``corpus`` and ``general_real_share``: each task is a real context of the corpus
+        (:class:`CorpusSource`) with that probability, else a generator's."""
         self.batch_size = batch_size  # read by Chronos2Trainer
         self.output_patch_size = output_patch_size
         self.max_output_patches = -(-prediction_length // output_patch_size)
         self.source = GeneralSource(context_length, general_context, general_bank_size)
+        self.real_share = general_real_share if corpus is not None else 0.0
+        self.real = CorpusSource(corpus, context_length, general_context) if self.real_share > 0 else None
+
+    def _draw(self, budget: int) -> tuple[torch.Tensor, int, torch.Tensor]:
+        """A real context with probability ``real_share`` (one draw of numpy's global RNG, only when there is a
+        corpus: a run without one draws exactly the stream it drew before), else a generator's task."""
+        if self.real is not None and np.random.random() < self.real_share:
+            return self.real.draw(budget)
+        return self.source.draw(budget)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         while True:
             num_output_patches = int(np.random.randint(1, self.max_output_patches + 1))
             groups, targets, futures, budget = [], [], [], self.batch_size
             while budget > 0:
-                group, n_targets, future = self.source.draw(budget)
+                group, n_targets, future = self._draw(budget)
                 groups.append(group)
                 targets.append(n_targets)
                 futures.append(future)

@@ -60,13 +60,17 @@ def make_dataset(
 
 
 def training_batches(series: SeriesSet, shares=None, general_context: str = DEFAULT_GENERAL_CONTEXT,
-                     general_bank_size: int | None = None, **dataset_options: Any):
+                     general_bank_size: int | None = None, general_real_share: float = 0.0, **dataset_options: Any):
     """The endless training batches: ``Chronos2Dataset`` windows of the user's series, with the teacher-only rows
     of the transfer sources appended when ``shares`` (:class:`chronos_distill.data.transfer.TransferShares`) has any;
     ``general_context`` / ``general_bank_size``: how the general source draws its context lengths and how many
-    KernelSynth samples it crops from (``--general-context``, ``--general-bank-size``)."""
-    if not series.inputs:  # a --general run: no user series, every row from the general source
-        return GeneralBatches(general_context=general_context, general_bank_size=general_bank_size, **dataset_options)
+    KernelSynth samples it crops from (``--general-context``, ``--general-bank-size``). A ``--general`` run's
+    batches: every row from the general source, or (``general_real_share`` > 0, ``series`` its corpus) that share
+    of the rows real contexts of ``series``."""
+    if not series.inputs or general_real_share > 0:  # a --general run
+        return GeneralBatches(general_context=general_context, general_bank_size=general_bank_size,
+                              corpus=series if general_real_share > 0 else None,
+                              general_real_share=general_real_share, **dataset_options)
     if shares is None or shares.total == 0:
         return make_dataset(series, mode=DatasetMode.TRAIN, **dataset_options)
     batch_size = dataset_options["batch_size"]

@@ -90,6 +90,8 @@ def general_options(cfg: DistillConfig) -> dict[str, Any]:
         # only a bank other than the default joins the options (and the cache key): caches built before the
         # option keep their key
         options["general_bank_size"] = cfg.general_bank_size
+    if cfg.general and cfg.general_real_share > 0:  # likewise: only a run with real contexts names their share
+        options["general_real_share"] = cfg.general_real_share
     return options
 
 
@@ -104,7 +106,8 @@ def load_run_data(cfg: DistillConfig) -> RunData:
     if corpus is not None:
         train = corpus.first  # its summary is the whole corpus's; training reads every shard in turn
     else:
-        train = general_series() if cfg.general else load_table(cfg, share or cfg.train_data, "train_data", min_past)
+        train = (general_series() if cfg.general and cfg.train_data is None
+                 else load_table(cfg, share or cfg.train_data, "train_data", min_past))
     validation = load_table(cfg, cfg.validation_data, "validation_data", 1) if cfg.validation_data is not None else None
     return RunData(train, validation, min_past, corpus, share)
 
@@ -112,10 +115,12 @@ def load_run_data(cfg: DistillConfig) -> RunData:
 def load_table(cfg: DistillConfig, data: Any, role: str, min_past: int) -> SeriesSet:
     """One table of the run (``role``: ``train_data`` or ``validation_data``) in the run's layout, its series too
     short for a window dropped (and named)."""
+    # a --general run's corpus has no horizon of its own: a series needs one observed step and one to come
+    horizon = cfg.prediction_length if cfg.prediction_length is not None else 1
     try:
         series = load_series(
             data,
-            cfg.prediction_length,
+            horizon,
             target=cfg.target,
             known_covariates=cfg.known_covariates,
             past_covariates=cfg.past_covariates,
@@ -131,8 +136,8 @@ def load_table(cfg: DistillConfig, data: Any, role: str, min_past: int) -> Serie
                 is None else "split it into smaller shards")
         raise DataError(f"{role} {data if isinstance(data, (str, Path)) else 'table'} does not fit in memory; "
                         f"{hint} (a folder or glob of shards, each series whole in one shard)") from exc
-    why = f"min_past {min_past} + prediction_length {cfg.prediction_length}"
-    series = drop_short_series(series, min_past + cfg.prediction_length, role, why)
+    why = f"min_past {min_past} + prediction_length {horizon}"
+    series = drop_short_series(series, min_past + horizon, role, why)
     return with_series_seasons(series) if wants_series_seasons(cfg) else series
 
 

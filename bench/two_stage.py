@@ -452,16 +452,19 @@ def report_markdown(found: dict, args: argparse.Namespace) -> str:
     if task:
         lines += ["", "## Stage 2: task students (cross-domain: M3 training series; KD, alpha 0.5)", "",
                   "Scores relative to the teacher: in-domain = M3 test WQL, held-out = M1 test WQL, suite = median MAE "
-                  "at the trained horizon (18) and at 64. Each run exports its best checkpoint on the held-out whole "
+                  "at the trained horizon (18) and at 64; skill kept = the student's skill over seasonal naive (1 - "
+                  "geometric mean of WQL vs seasonal naive) over the teacher's, on M3 and on M1. Each run exports its best checkpoint on the held-out whole "
                   "training series. A cell is the mean and std over 3 or more seeds, else each seed's value.", "",
-                  "| variant | starts from | seeds | in-domain (M3) | held-out (M1) | suite at 18 | suite at 64 "
-                  "| s / step |", "|---|---|---|---|---|---|---|---|"]
+                  "| variant | starts from | seeds | in-domain (M3) | held-out (M1) | skill kept M3 / M1 | suite at 18 "
+                  "| suite at 64 | s / step |", "|---|---|---|---|---|---|---|---|---|"]
         for name, seeds in task.items():
             entries = list(seeds.values())
             start = entries[0].get("start") or "random init"
             lines.append(f"| {name} | {start} | {','.join(seeds)} | "
                          f"{pm([e['in-domain']['vs_teacher'] for e in entries])} | "
                          f"{pm([e['held-out']['vs_teacher'] for e in entries])} | "
+                         f"{pm([unseen_skill_kept(e['in-domain']) for e in entries])} / "
+                         f"{pm([unseen_skill_kept(e['held-out']) for e in entries])} | "
                          f"{pm([e['suite']['18']['geomean'] for e in entries])} | "
                          f"{pm([e['suite']['64']['geomean'] for e in entries])} | "
                          f"{np.median([e['seconds_per_step'] for e in entries]):.2f} |")

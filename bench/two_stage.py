@@ -157,6 +157,11 @@ class TwoStage(ScoredRuns):
         if self.args.general_bank_size is not None:
             options["general_bank_size"] = self.args.general_bank_size
             name += f"-bank{self.args.general_bank_size}"
+        if self.args.general_real_share:
+            # issue 48's real contexts: M3's training series, less the whole series the validation rule holds out,
+            # are the corpus; M1 stays unseen by every stage (the report reads its test portions apart)
+            options.update(train_data=str(self.general_corpus()), general_real_share=self.args.general_real_share)
+            name += f"-m3real{self.args.general_real_share:g}"
         if self.args.general_alpha != 1.0:
             options["alpha"] = self.args.general_alpha
             name += "-truth-only" if self.args.general_alpha == 0 else f"-alpha{self.args.general_alpha:g}"
@@ -169,6 +174,19 @@ class TwoStage(ScoredRuns):
             entry["validation_general"] = self.validate_general(self.folder("general", name, seed) / "model")
             results_file(self.args.out, "general", name, seed).write_text(json.dumps(entry, indent=2, default=str) + "\n")
         return entry
+
+    def general_corpus(self) -> Path:
+        """The real corpus of ``--general-real-share`` runs, written once under ``--runs``: M3's training series
+        without the validation rule's held-out series (``M3/<sn>`` ids, a parquet file)."""
+        from chronos_distill.data.competition import holdout_series_ids, training_table
+
+        path = Path(self.args.runs) / "corpus" / "m3-training-less-validation.parquet"
+        if not path.is_file():
+            table = training_table(("M3",))
+            held_out = holdout_series_ids(("M1", "M3"), VALIDATION_SHARE)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            table[~table["item_id"].isin(held_out)].to_parquet(path, index=False)
+        return path
 
     def validate_general(self, model: Path | Any) -> dict:
         """What the ``contexts`` stage chooses on, fixed before its runs: the geometric mean of the student's WQL
@@ -629,6 +647,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="general runs: batches of the teacher cache (named -c<N> when not 500)")
     parser.add_argument("--general-alpha", type=float, default=1.0,
                         help="general runs: --alpha (0 the truth-only control, named -truth-only)")
+    parser.add_argument("--general-real-share", type=float, default=0.0,
+                        help="general runs: --general-real-share with M3's training series (less the validation "
+                        "series) as the corpus (named -m3real<S>); M1 stays unseen")
     parser.add_argument("--general-init", default="random", choices=("random", "pruned"),
                         help="general runs: --student-init (named -pruned when pruned)")
     parser.add_argument("--general-bank-size", type=int, default=None,

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -30,6 +31,17 @@ def test_two_stages_train_once_record_their_provenance_and_report(teacher_dir, t
     # a lever run: pruned start, truth-only, each named in the run
     assert two_stage.main(["--stage", "general", "--rungs", "48x1", "--seeds", "0", "--general-init", "pruned",
                            "--general-alpha", "0", *common]) == 0
+    # issue 48's real contexts: M3's training series less the validation series as the corpus, named in the run
+    assert two_stage.main(["--stage", "general", "--rungs", "32x1", "--seeds", "0", "--general-real-share", "0.5",
+                           *common]) == 0
+    real = json.loads(two_stage.results_file(tmp_path / "out", "general", "32x1-c2-m3real0.5", 0).read_text())
+    assert real["options"]["general_real_share"] == 0.5 and real["options"]["general"]
+    corpus = pd.read_parquet(tmp_path / "runs" / "corpus" / "m3-training-less-validation.parquet")
+    from chronos_distill.data.competition import holdout_series_ids
+
+    held_out = holdout_series_ids(("M1", "M3"), two_stage.VALIDATION_SHARE)
+    assert corpus["item_id"].str.startswith("M3/").all() and not set(corpus["item_id"]) & held_out
+    assert corpus["item_id"].nunique() == 3003 - sum(i.startswith("M3/") for i in held_out)
     small = json.loads(two_stage.results_file(tmp_path / "out", "general", "32x1-c2", 0).read_text())
     wider = json.loads(two_stage.results_file(tmp_path / "out", "general", "48x1-c2-truth-only-pruned", 0).read_text())
     assert small["student_config"]["d_model"] == 32 and wider["student_config"]["d_model"] == 48

@@ -20,8 +20,8 @@ them held out whole for validation, the exported checkpoint the best on it), sco
 
 Every run is resumable and kept: a finished run's scores go to ``<out>/two_stage/<stage>/<name>/seed<k>.json``
 with what produced them (commit, command, teacher digest, options), so a later session reads them back instead
-of training again. ``--report`` writes ``two_stage.md`` / ``two_stage.json``, ``two_stage_family.png`` and
-``two_stage_curves.png`` from those files alone, and lists what was not run.
+of training again. ``--report`` writes ``two_stage.md`` / ``two_stage.json``, ``two_stage_family.png``,
+``two_stage_skill_kept.png`` and ``two_stage_curves.png`` from those files alone, and lists what was not run.
 
     python bench/two_stage.py --stage general [--rungs 256x2,384x2,512x4] [--seeds 0] [--steps 2000]
     python bench/two_stage.py --stage task [--variants KD,two-stage,two-stage+general] [--seeds 0,1,2]
@@ -681,6 +681,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.report:
         found = collect(args)
         plot_family(found, Path(args.out) / "two_stage_family.png")
+        plot_skill_kept(found, Path(args.out) / "two_stage_skill_kept.png")
         plot_sample_efficiency(found, Path(args.out) / "two_stage_sample_efficiency.png")
         task = next(iter(next(iter(found["task"].values())).values()), None) if found["task"] else None
         if task is not None:
@@ -712,6 +713,76 @@ def main(argv: list[str] | None = None) -> int:
     else:
         run_latency(stage, args)
     return 0
+
+
+#: Other compact forecasters' skill kept against their own large model, as issue 48 quotes them (each on its own
+#: benchmark and teacher: drawn beside ours for scale, not as a like-for-like comparison): label -> (parameters,
+#: skill kept).
+ANCHORS = {
+    "Chronos-2-Small / Chronos-2 (fev-bench)": (28e6, 0.96),
+    "Chronos-Bolt mini / base": (21e6, 0.95),
+    "Chronos-Bolt tiny / base": (9e6, 0.88),
+    "Toto-2.0 22m": (22e6, 0.965),
+    "Toto-2.0 4m": (4e6, 0.91),
+    "TimeTron-v2 / Chronos-2 (latent KD)": (33e6, 0.75),
+}
+
+
+def plot_skill_kept(found: dict, path: Path) -> bool:
+    """The skill each general student keeps on M1 + M3 (:func:`common.unseen_skill_kept`) against its parameters,
+    with the field's published points (:data:`ANCHORS`) drawn beside them and labelled as other teachers'; False
+    when there is nothing to draw."""
+    general = found["general"]
+    if not general:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8.4, 5.0))
+    # label offsets (points) that keep the anchors' names apart
+    offsets = {"Toto-2.0 22m": (-6, 6, "right"), "Toto-2.0 4m": (-6, 6, "right"),
+               "Chronos-Bolt mini / base": (-6, -10, "right")}
+    for label, (parameters, kept) in ANCHORS.items():
+        dx, dy, ha = offsets.get(label, (6, -3, "left"))
+        ax.scatter([parameters], [kept], marker="D", color="grey", s=36, zorder=2)
+        ax.annotate(label, (parameters, kept), textcoords="offset points", xytext=(dx, dy), fontsize=7,
+                    color="dimgrey", ha=ha)
+    same_shape: dict[str, int] = {}
+    for rung, seeds in general.items():
+        entries = list(seeds.values())
+        values = [unseen_skill_kept(e["unseen"]) for e in entries]
+        # runs of one shape share a size: each is drawn a little right of the last
+        dodge = same_shape[shape_of(rung)] = same_shape.get(shape_of(rung), -1) + 1
+        x = entries[0]["parameters"] * 1.04 ** dodge
+        labelled = rung.endswith("-pruned")
+        ax.errorbar(x, np.mean(values), yerr=np.std(values, ddof=1) if len(values) > 2 else None,
+                    marker="o", color="tab:blue" if labelled else "lightsteelblue", linestyle="none", markersize=6,
+                    capsize=3, zorder=3)
+        if labelled:
+            ax.annotate(f"{rung} ({len(values)} seed{'s' * (len(values) > 1)})", (x, np.mean(values)),
+                        textcoords="offset points", xytext=(8, -3), fontsize=7, color="tab:blue")
+    ax.axhline(1.0, color="black", linestyle=":", linewidth=1)
+    ax.scatter([], [], marker="o", color="tab:blue", label="our pruned general students (M1 + M3 test portions)")
+    ax.scatter([], [], marker="o", color="lightsteelblue", label="our earlier general students (random starts, "
+               "other contexts)")
+    ax.scatter([], [], marker="D", color="grey", label="others' students of their own teachers (published; not like-for-like)")
+    ax.set_xscale("log")
+    ax.set_xlim(1.5e6, 1.2e8)
+    ax.set_xlabel("student parameters (our runs of one shape drawn side by side, each 4% right of the last)")
+    ax.set_ylabel("skill kept: student skill / teacher skill over seasonal naive")
+    ax.set_ylim(0.6, 1.08)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=7, frameon=False)
+    any_entry = next(iter(next(iter(general.values())).values()))
+    ax.set_title(f"Skill kept by general students of {any_entry['provenance']['teacher']['name']}, "
+                 f"{any_entry['options']['max_steps']} steps each", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
 
 
 def plot_family(found: dict, path: Path) -> bool:

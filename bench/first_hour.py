@@ -31,12 +31,13 @@ TRIAL = ["distill", "--teacher", "reference", "--train-data", "DATA", "--predict
 DEFAULT_STEPS = 3
 
 
-def _run(argv: list[str]) -> dict[str, float]:
-    """``chronos-distill ARGV`` in a fresh process: its wall and CPU seconds (user + system of the child)."""
+def _run(argv: list[str], cwd: Path) -> dict[str, float]:
+    """``chronos-distill ARGV`` in a fresh process in ``cwd`` (its paths relative there, as a user types them, so
+    that what it prints names no folder of this machine): its wall and CPU seconds (user + system of the child)."""
     executable = Path(sys.executable).with_name("chronos-distill")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run([str(executable), *argv], capture_output=True, text=True)
+    done = subprocess.run([str(executable), *argv], capture_output=True, text=True, cwd=cwd)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
@@ -55,20 +56,21 @@ def main(argv: list[str] | None = None) -> int:
     table = training_table(("M3",))
     table.to_csv(data, index=False)
 
-    trial_argv = [{"DATA": str(data), "OUT": str(work / "trial")}.get(word, word) for word in TRIAL]
-    trial = _run(trial_argv)
-    trial_record = json.loads((work / "trial" / "model" / "distillation.json").read_text())["training"]
-    defaults_argv = [*trial_argv[:trial_argv.index("--output")], "--output", str(work / "defaults"),
+    trial_argv = [{"DATA": data.name, "OUT": "runs/trial"}.get(word, word) for word in TRIAL]
+    trial = _run(trial_argv, work)
+    trial_record = json.loads((work / "runs" / "trial" / "model" / "distillation.json").read_text())["training"]
+    defaults_argv = [*trial_argv[:trial_argv.index("--output")], "--output", "runs/defaults",
                      "--max-steps", str(DEFAULT_STEPS)]
-    defaults = _run(defaults_argv)
-    defaults_record = json.loads((work / "defaults" / "model" / "distillation.json").read_text())["training"]
+    defaults = _run(defaults_argv, work)
+    defaults_record = json.loads((work / "runs" / "defaults" / "model" / "distillation.json").read_text())["training"]
 
     result = {
         "provenance": provenance("reference", sys.argv[1:] if argv is None else argv, "first_hour.py"),
         "data": {"series": int(table["item_id"].nunique()), "rows": len(table), "columns": list(table.columns)},
-        "trial": {"command": "chronos-distill " + " ".join(TRIAL).replace("DATA", "m3.csv").replace("OUT", "runs/trial"),
+        "trial": {"command": "chronos-distill " + " ".join(trial_argv),
                   **trial, "steps": trial_record["steps"], "train_runtime_s": trial_record["train_runtime_s"]},
-        "defaults": {"batch_size": 256, "steps": defaults_record["steps"], **defaults,
+        "defaults": {"command": "chronos-distill " + " ".join(defaults_argv), "batch_size": 256,
+                     "steps": defaults_record["steps"], **defaults,
                      "seconds_per_step": defaults_record["train_runtime_s"] / defaults_record["steps"],
                      "default_max_steps": 1000},
     }

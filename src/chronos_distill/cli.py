@@ -50,12 +50,17 @@ _SECTIONS = {"TrainingOptions": "training (transformers.TrainingArguments)", "Se
 _REQUIRED_FOR_MOST = ("train_data", "prediction_length")
 
 
+def _own_section(config_class: type) -> str:
+    """The ``--help`` section of a command's own options (``distill options``)."""
+    return f"{config_class.__name__.removesuffix('Config').lower()} options"
+
+
 def _section(config_class: type, f: dataclasses.Field) -> str:
     """Where ``--help`` lists an option: required ones first, then the command's own, then each shared group."""
     if f.metadata.get("required") or f.name in _REQUIRED_FOR_MOST:
         return "required"
     definer = next(base for base in reversed(config_class.__mro__) if f.name in getattr(base, "__dataclass_fields__", {}))
-    return _SECTIONS.get(definer.__name__, f"{config_class.__name__.removesuffix('Config').lower()} options")
+    return _SECTIONS.get(definer.__name__, _own_section(config_class))
 
 
 def add_config_options(parser: argparse.ArgumentParser, config_class: type) -> None:
@@ -63,8 +68,7 @@ def add_config_options(parser: argparse.ArgumentParser, config_class: type) -> N
     sections: the required options first, then the command's own, then the shared groups (training, table
     layout, device)."""
     fields = [f for f in dataclasses.fields(config_class) if f.metadata.get("cli", True)]
-    own = f"{config_class.__name__.removesuffix('Config').lower()} options"
-    sections: dict[str, list[dataclasses.Field]] = {"required": [], own: [],
+    sections: dict[str, list[dataclasses.Field]] = {"required": [], _own_section(config_class): [],
                                                     **{title: [] for title in dict.fromkeys(_SECTIONS.values())}}
     for f in fields:
         sections.setdefault(_section(config_class, f), []).append(f)

@@ -62,8 +62,6 @@ def check_layer_map_syntax(layer_map: str) -> None:
         )
 
 
-#: Fields the run owns: where checkpoints go is part of the output-folder layout.
-_NOT_PASSED_THROUGH = ("output_dir",)
 #: The one mapping of the training options (distill and pretrain share them) to ``transformers.TrainingArguments``:
 #: each option and the fields it sets. The first is the option's own field (a ``DistillationConfig`` field where
 #: transformers has it), the others follow it (``warmup_steps`` is ``ceil(warmup_ratio x max_steps)``, the eval

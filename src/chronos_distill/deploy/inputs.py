@@ -31,9 +31,7 @@ def check_predict_inputs(cfg: PredictConfig) -> None:
     check_writable(Path(cfg.output).expanduser(), is_file=True)
     check_model_name(cfg.model)
     if isinstance(cfg.data, (str, Path)):
-        layout = TableLayout.from_options(cfg, known_covariates=list(cfg.known_covariates))
-        check_columns(read_columns(cfg.data, "data", cfg.timestamp_column), find_source(cfg.data, "data").description,
-                      layout)
+        _check_table(cfg.data, cfg.timestamp_column, TableLayout.from_options(cfg, known_covariates=list(cfg.known_covariates)))
     if isinstance(cfg.future_data, (str, Path)):
         read_columns(cfg.future_data, "future_data", cfg.timestamp_column)
 
@@ -45,7 +43,10 @@ def check_evaluate_inputs(cfg: EvaluateConfig) -> None:
             check_model_name(source)
     if isinstance(cfg.data, (str, Path)):
         # the target is checked only when named: by default it is the one a distilled model was trained on
-        layout = TableLayout.from_options(cfg, target=[cfg.target] if cfg.target else [], known_covariates=[],
-                                          past_covariates=None)
-        check_columns(read_columns(cfg.data, "data", cfg.timestamp_column), find_source(cfg.data, "data").description,
-                      layout)
+        _check_table(cfg.data, cfg.timestamp_column, TableLayout.from_options(
+            cfg, target=[cfg.target] if cfg.target else [], known_covariates=[], past_covariates=None))
+
+
+def _check_table(data: str | Path, timestamp_column: str, layout: TableLayout) -> None:
+    """``--data`` exists and has the columns ``layout`` names (its header alone is read)."""
+    check_columns(read_columns(data, "data", timestamp_column), find_source(data, "data").description, layout)

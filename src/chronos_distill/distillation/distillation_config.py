@@ -227,8 +227,6 @@ def render_stub() -> str:
     by :func:`dataclasses.make_dataclass` shows them none), written from the same field list by
     ``python scripts/render_stub.py``; a test keeps the file equal to this rendering. Only the distillation fields
     are declared: the ``TrainingArguments`` fields are transformers' own declarations."""
-    from chronos_distill.config.options import option_kind
-
     own = {f.name: f for f in dataclasses.fields(DistillConfig)}
     lines = ['"""Type stub of ``distillation_config``, written by ``python scripts/render_stub.py`` from the class\'s',
              'field list (do not edit): the distillation fields, which IDEs and type checkers cannot read from',

@@ -235,7 +235,7 @@ class DistillationTrainer(Chronos2Trainer):
         if self.train_output is None:
             raise ConfigError("save_model publishes a trained student with its record: call trainer.train() first")
         folder = Path(output_dir) if output_dir is not None else model_folder(Path(self.distill_config.output))
-        export_on_main(self, folder.parent, lambda: self.export(folder))
+        export_on_main(self, folder, Path(self.args.output_dir), lambda: self.export(folder))
 
     def push_to_hub(self, *args: Any, **kwargs: Any):
         """Refused: the Trainer would upload its checkpoint folder (the training module with its projections, no

@@ -34,7 +34,7 @@ def train_and_export(trainer: Any, output: Path, *, resume: bool, verbose: bool,
     """
     resume_from = last_complete_checkpoint(Path(output) / CHECKPOINTS) if resume else None
     train_output = guarded_train(trainer, output, resume_from=resume_from, verbose=verbose, train=trainer.train)
-    export_on_main(trainer, output, lambda: export(train_output, resume_from))
+    export_on_main(trainer, Path(output) / "model", Path(output) / CHECKPOINTS, lambda: export(train_output, resume_from))
     return train_output, resume_from
 
 
@@ -47,9 +47,7 @@ def guarded_train(trainer: Any, output: Path, *, resume_from: str | None, verbos
 
     Raises :class:`~chronos_distill.errors.StoppedBySignal` when a signal stopped the run (after its checkpoint).
     """
-    if not getattr(trainer, "_readable_progress", False):  # once per trainer, however often it trains
-        use_readable_progress(trainer, verbose=verbose)
-        trainer._readable_progress = True
+    use_readable_progress(trainer, verbose=verbose)  # idempotent: it replaces its own callback on a second train
     if resume_from is not None:
         logger.info("resuming from %s", resume_from)
     stopper = StopOnSignal(trainer)
@@ -81,9 +79,10 @@ def guarded_train(trainer: Any, output: Path, *, resume_from: str | None, verbos
     return train_output
 
 
-def export_on_main(trainer: Any, output: Path, export: Callable[[], Any]) -> None:
-    """``export()`` on the main process only (under torchrun / accelerate every rank holds the same model), a full
-    disk as one line (the export is atomic: an earlier ``model/`` stays as it was); every rank waits for it."""
+def export_on_main(trainer: Any, model_dir: Path, checkpoints: Path, export: Callable[[], Any]) -> None:
+    """``export()`` (which writes ``model_dir``) on the main process only (under torchrun / accelerate every rank
+    holds the same model), a full disk as one line naming ``model_dir`` and the last complete checkpoint in
+    ``checkpoints`` (the export is atomic: an earlier model stays as it was); every rank waits for it."""
     if trainer.is_world_process_zero():
         try:
             export()
@@ -92,8 +91,7 @@ def export_on_main(trainer: Any, output: Path, export: Callable[[], Any]) -> Non
             if kind is None:
                 raise
             model_bytes = sum(p.numel() * p.element_size() for p in trainer.model.parameters())
-            raise disk_error(kind, Path(output) / "model", model_bytes,
-                             last_complete_checkpoint(Path(output) / CHECKPOINTS)) from exc
+            raise disk_error(kind, model_dir, model_bytes, last_complete_checkpoint(checkpoints)) from exc
     trainer.accelerator.wait_for_everyone()  # no rank returns before the export exists
 
 

@@ -306,6 +306,16 @@ def interleaved_timing(variants: dict[str, Callable[[], Any]], repeats: int = 10
     return out
 
 
+def save_figure(fig: Any, path: str | Path) -> None:
+    """Write a matplotlib figure as every benchmark plot is written (120 dpi, its folder made) and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def write_results(out: str | Path, stem: str, markdown: str, results: dict[str, Any]) -> None:
     """``<out>/<stem>.md`` and ``<out>/<stem>.json``, both naming what produced them: ``results["provenance"]``
     (from :func:`provenance`) is required, and its line goes into the markdown after the line naming the command

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import geomean, pm, provenance, score
+from common import geomean, pm, provenance, save_figure, score
 
 LOW_DATA_FRACTION = 0.1
 #: share of the training series held out whole (seeded, the same for every variant and seed) to validate on
@@ -198,7 +198,6 @@ def plot_curves(runs: dict[str, dict], path: Path, title: str) -> bool:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
     return True
 

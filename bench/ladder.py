@@ -18,7 +18,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from common import add_training_arguments, command_line, geomean, interleaved_timing, provenance, write_results
+from common import (
+    add_training_arguments,
+    command_line,
+    geomean,
+    interleaved_timing,
+    provenance,
+    save_figure,
+    write_results,
+)
 from retention import Retention, run_file
 
 DEFAULT_RUNGS = "256x2,256x4,384x2,384x4,512x2"
@@ -122,9 +130,7 @@ def plot(rows: dict, naive: float, path: Path, args) -> None:
     fig.suptitle(f"KD students of several sizes (d_model x layers), distilled on M3 for {args.steps} steps; "
                  f"one seed ({args.seed}), not an error bar", fontsize=10)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

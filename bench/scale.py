@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import model_record, peak_rss_mb, provenance, write_results
+from common import model_record, peak_rss_mb, provenance, save_figure, write_results
 
 FREQS = {"monthly": "MS", "daily": "D"}
 
@@ -249,8 +249,7 @@ def plot(results: dict, path: Path) -> None:
                  f"teacher (commit {prov['commit'][:10]}, one run per point; a read-whole run that failed for memory "
                  "is not drawn)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,6 +46,7 @@ from common import (
     pm,
     provenance,
     run_options,
+    save_figure,
     score_student,
     seeds_of,
     train_in_subprocess,
@@ -779,9 +780,7 @@ def plot_skill_kept(found: dict, path: Path) -> bool:
     ax.set_title(f"Skill kept by general students of {any_entry['provenance']['teacher']['name']}, "
                  f"{any_entry['options']['max_steps']} steps each", fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
     return True
 
 
@@ -853,9 +852,7 @@ def plot_family(found: dict, path: Path) -> bool:
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.1, 1, 0.92))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
     return True
 
 

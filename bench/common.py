@@ -217,7 +217,8 @@ def run_options(args: argparse.Namespace, seed: int, output: str | Path, **optio
 
 def score_student(model_dir: str, benchmarks: dict[str, Any], teacher_results: dict[str, Any]) -> dict[str, Any]:
     """A student's scores on ``benchmarks`` next to the teacher's (scored once, ``teacher_results``): its WQL
-    relative to the teacher and to seasonal naive (geometric means) and its per-data-set scores."""
+    relative to the teacher and to seasonal naive (geometric means), its per-data-set scores and how often its
+    quantiles cross."""
     results = score({"student": model_dir}, benchmarks)
     for dataset, scored in results["datasets"].items():
         scored["scores"]["teacher"] = teacher_results["datasets"][dataset]["scores"]["teacher"]
@@ -227,6 +228,7 @@ def score_student(model_dir: str, benchmarks: dict[str, Any], teacher_results: d
         "scores": {d: r["scores"]["student"] for d, r in results["datasets"].items()},
         "teacher_wql": {d: r["scores"]["teacher"]["WQL"] for d, r in results["datasets"].items()},
         "seasonal_naive_wql": {d: r["scores"]["seasonal_naive"]["WQL"] for d, r in results["datasets"].items()},
+        "crossing": results["crossing"]["student"],
     }
 
 

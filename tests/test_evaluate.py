@@ -12,8 +12,9 @@ from conftest import PREDICTION_LENGTH
 from chronos_distill import ConfigError, DataError
 from chronos_distill.cli import main
 from chronos_distill.data.synthetic import seasonal_long_table
-from chronos_distill.evaluation.metrics import PUBLISHED_M3_SEASONAL_NAIVE
-from chronos_distill.evaluation.scoring import evaluate, holdout_benchmark
+from chronos_distill.evaluation.metrics import PUBLISHED_M3_SEASONAL_NAIVE, quantile_crossing
+from chronos_distill.chronos2.loading import load_chronos2
+from chronos_distill.evaluation.scoring import evaluate, forecast_quantiles, holdout_benchmark
 
 
 @pytest.mark.slow
@@ -51,8 +52,17 @@ def test_holdout_of_a_users_file(tmp_path, teacher_dir):
                        output=str(tmp_path / "report"))
     assert list(results["datasets"]) == ["mine"]
     # a model given without NAME= is named after its folder
-    assert set(results["relative"]) == {"seasonal_naive", Path(teacher_dir).name}
+    name = Path(teacher_dir).name
+    assert set(results["relative"]) == {"seasonal_naive", name}
     assert (tmp_path / "report" / "plot_mine.png").is_file()
+    # every scored model's quantile crossing, as a predict_df user gets its quantiles, and in the table
+    forecasts = forecast_quantiles(load_chronos2(teacher_dir), benchmark)
+    assert results["crossing"][name] == pytest.approx(quantile_crossing(forecasts))
+    assert results["datasets"]["mine"]["crossing"][name] == results["crossing"][name]
+    assert results["crossing"]["seasonal_naive"]["rows_crossing"] == 0.0
+    table = (tmp_path / "report" / "scores.md").read_text()
+    assert "quantiles cross |" in table.splitlines()[0]
+    assert f"| {results['crossing'][name]['rows_crossing']:.1%} |" in table
 
 
 def test_evaluate_refuses_bad_options(tmp_path):

@@ -13,20 +13,26 @@ from chronos_distill.files import write_json_atomic
 
 
 def markdown_table(results: dict[str, Any]) -> str:
-    """One row per model: WQL and MASE per data set, then the geometric-mean relative scores."""
+    """One row per model: WQL and MASE per data set, the geometric-mean relative scores, then the share of series
+    whose quantiles cross (where the results count it)."""
     datasets = list(results["datasets"])
     models = list(results["relative"])
+    crossing = results.get("crossing", {})  # results written before crossing was counted have none
     header = ["model", *[f"{d} WQL" for d in datasets], *[f"{d} MASE" for d in datasets], "rel. WQL", "rel. MASE"]
+    header += ["quantiles cross"] if crossing else []
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for model in models:
         cells = [model]
         cells += [f"{results['datasets'][d]['scores'][model]['WQL']:.4f}" for d in datasets]
         cells += [f"{results['datasets'][d]['scores'][model]['MASE']:.3f}" for d in datasets]
         cells += [f"{results['relative'][model]['WQL']:.3f}", f"{results['relative'][model]['MASE']:.3f}"]
+        cells += [f"{crossing[model]['rows_crossing']:.1%}"] if crossing else []
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("WQL over quantile levels 0.1..0.9 and MASE of the median, per data set; rel. = geometric mean over "
-                 "the data sets of the ratio to seasonal naive (below 1 is better).")
+                 "the data sets of the ratio to seasonal naive (below 1 is better)"
+                 + ("; quantiles cross = share of series with a higher quantile level below a lower one at some step."
+                    if crossing else "."))
     return "\n".join(lines) + "\n"
 
 

@@ -37,6 +37,7 @@ from chronos_distill.errors import ConfigError, DataError
 from chronos_distill.evaluation.metrics import (
     QUANTILE_LEVELS,
     geometric_mean_relative_score,
+    quantile_crossing,
     score_forecasts,
     seasonal_naive_quantiles,
 )
@@ -131,9 +132,13 @@ def evaluate_models(
 
     Returns ``(results, forecasts)``: ``results["datasets"][dataset][model] = {"WQL", "MASE"}`` (seasonal naive
     under ``"seasonal_naive"``), ``results["relative"][model] = {"WQL", "MASE"}`` geometric means of the
-    model/seasonal-naive ratios over the data sets; ``forecasts[dataset][model]`` the quantile forecasts.
+    model/seasonal-naive ratios over the data sets; ``results["crossing"][model]`` how often and how much its
+    quantiles cross (:func:`quantile_crossing` at the levels scored, the series of every set pooled; each set's
+    under ``results["datasets"][dataset]["crossing"]``): a student can cross where its teacher does not, and a
+    ``predict_df`` user then gets a higher level below a lower one; ``forecasts[dataset][model]`` the quantile
+    forecasts.
     """
-    results: dict[str, Any] = {"quantile_levels": list(QUANTILE_LEVELS), "datasets": {}, "relative": {}}
+    results: dict[str, Any] = {"quantile_levels": list(QUANTILE_LEVELS), "datasets": {}, "relative": {}, "crossing": {}}
     forecasts: dict[str, dict[str, np.ndarray]] = {}
     for name, benchmark in benchmarks.items():
         predicted = {"seasonal_naive": seasonal_naive_quantiles(benchmark.contexts, benchmark.horizon, benchmark.season_length)}
@@ -146,6 +151,7 @@ def evaluate_models(
             "horizon": benchmark.horizon,
             "season_length": benchmark.season_length,
             "scores": {m: score_forecasts(benchmark, q) for m, q in predicted.items()},
+            "crossing": {m: quantile_crossing(q) for m, q in predicted.items()},
         }
     for model_name in ["seasonal_naive", *models]:
         results["relative"][model_name] = {
@@ -154,6 +160,12 @@ def evaluate_models(
                 {d: r["scores"]["seasonal_naive"][metric] for d, r in results["datasets"].items()},
             )
             for metric in ("WQL", "MASE")
+        }
+        sets = results["datasets"].values()
+        total = sum(r["n_series"] for r in sets)
+        results["crossing"][model_name] = {
+            key: sum(r["crossing"][model_name][key] * r["n_series"] for r in sets) / total
+            for key in ("rows_crossing", "crossing_mass")
         }
     return results, forecasts
 

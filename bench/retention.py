@@ -50,6 +50,7 @@ from common import (
     score_student,
     seeds_of,
     train_in_subprocess,
+    unseen_skill_kept,
     write_results,
 )
 from harness import (  # noqa: F401 - VALIDATION_SHARE, hold_out_series, training_table: this script's names too
@@ -174,12 +175,17 @@ def markdown(results: dict) -> str:
     lines = [f"# Zero-shot retention: {results['regime']}", "", f"`{results['command']}`", "",
              f"Teacher: {_teacher_named(results)}; {results['steps']} steps per student; mean ± std over seeds of the "
              "student's score over the teacher's (1.0 keeps everything; below 1 is better than the teacher).", "",
-             "| variant | seeds | in-domain WQL | held-out WQL | seasonality suite MAE |", "|---|---|---|---|---|"]
+             "Skill kept: the student's skill over seasonal naive (1 - WQL / seasonal naive's, geometric mean over the "
+             "sets) over the teacher's.", "",
+             "| variant | seeds | in-domain WQL | held-out WQL | skill kept in-domain / held-out | seasonality suite MAE |",
+             "|---|---|---|---|---|---|"]
     for variant, seeds in results["runs"].items():
         cells = [",".join(seeds)]
         for kind in ("in-domain", "held-out"):
             values = [s[kind]["vs_teacher"] for s in seeds.values() if s.get(kind)]
             cells.append(pm(values) if values else "-")
+        cells.append(" / ".join(pm(kept) if (kept := [unseen_skill_kept(s[kind]) for s in seeds.values() if s.get(kind)])
+                                else "-" for kind in ("in-domain", "held-out")))
         cells.append(pm([s["suite"]["geomean"] for s in seeds.values()]))
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     if results.get("split"):

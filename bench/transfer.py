@@ -57,6 +57,7 @@ from common import (
     score_student,
     seeds_of,
     train_in_subprocess,
+    unseen_skill_kept,
     write_results,
 )
 
@@ -302,17 +303,19 @@ def latency_table(teacher: str, student_dir: str, benchmarks: dict) -> dict:
 def markdown(result: dict, datasets: list[str], sample: dict) -> str:
     lines = [f"# Transfer benchmark, {result['regime']} regime", "", f"Command: `{result['command']}`", "",
              f"Settings (chosen on validation, see transfer_tuning.md): {json.dumps(result['chosen'])}", "",
-             "| variant | WQL vs teacher | WQL vs seasonal naive | " + " | ".join(f"{d} WQL" for d in datasets)
-             + " | s/step |", "|---|---|---|" + "---|" * (len(datasets) + 1)]
+             "| variant | WQL vs teacher | WQL vs seasonal naive | skill kept | " + " | ".join(f"{d} WQL" for d in datasets)
+             + " | s/step |", "|---|---|---|---|" + "---|" * (len(datasets) + 1)]
     first = next(iter(result["runs"].values()))
     teacher_vs_naive = first[0]["vs_seasonal_naive"] / first[0]["vs_teacher"]  # the same in every run
-    lines.append(f"| teacher | 1 | {teacher_vs_naive:.3f} | "
+    lines.append(f"| teacher | 1 | {teacher_vs_naive:.3f} | 1 | "
                  + " | ".join(f"{first[0]['teacher_wql'][d]:.4f}" for d in datasets) + " | - |")
     for variant, runs in result["runs"].items():
         lines.append(f"| {variant} | {pm([r['vs_teacher'] for r in runs])} | {pm([r['vs_seasonal_naive'] for r in runs])} | "
+                     f"{pm([unseen_skill_kept(r) for r in runs])} | "
                      + " | ".join(pm([r["scores"][d]["WQL"] for r in runs], 4) for d in datasets)
                      + f" | {mean_std(result['seconds_per_step'][variant])[0]:.3f} |")
-    lines += ["", f"Mean ± std over seeds {[r['seed'] for r in first]} (sample std).", "",
+    lines += ["", f"Mean ± std over seeds {[r['seed'] for r in first]} (sample std). Skill kept: the student's skill "
+              "over seasonal naive (1 - WQL / seasonal naive's, geometric mean over the sets) over the teacher's.", "",
               "| model | forecast latency, 64 series (median) | IQR |", "|---|---|---|"]
     lines += [f"| {m} | {t['median_s']:.4f} s | {t['iqr_s']:.4f} s |" for m, t in result["latency"].items()]
     if result["regime"] == "low-data":

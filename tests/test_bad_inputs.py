@@ -371,7 +371,7 @@ def test_resume_without_checkpoint(tmp_path, teacher_dir, table, state):
     if state == "run_without_checkpoint":
         (folder / "run_config.json").write_text("{}")
         (folder / "checkpoints").mkdir()
-    with pytest.raises(DistillError, match=r"resume \(--resume\): output folder .*run holds no training checkpoint"):
+    with pytest.raises(DistillError, match=r"resume=True \(--resume\): output folder .*run holds no training checkpoint"):
         chronos_distill.distill(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
                                 output=str(folder), resume=True, **TINY)
     assert folder.exists() == (state != "missing")

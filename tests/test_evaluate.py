@@ -10,10 +10,10 @@ import pytest
 from conftest import PREDICTION_LENGTH
 
 from chronos_distill import ConfigError, DataError
+from chronos_distill.chronos2.loading import load_chronos2
 from chronos_distill.cli import main
 from chronos_distill.data.synthetic import seasonal_long_table
 from chronos_distill.evaluation.metrics import PUBLISHED_M3_SEASONAL_NAIVE, quantile_crossing
-from chronos_distill.chronos2.loading import load_chronos2
 from chronos_distill.evaluation.scoring import evaluate, forecast_quantiles, holdout_benchmark
 
 

@@ -77,10 +77,12 @@ def test_a_distillation_config_parses_with_hf_argument_parser_as_trl_scripts_par
     (parsed,) = HfArgumentParser(DistillationConfig).parse_args_into_dataclasses([
         "--output_dir", str(tmp_path), "--teacher", "reference", "--train_data", "d.csv", "--prediction_length", "8",
         "--alpha", "0.7", "--target", "a", "b", "--student_quantiles", "0.1", "0.5", "0.9",
-        "--term_weights", '{"spread": 0.1}', "--gradient_accumulation_steps", "2", "--lr_scheduler_type", "linear"])
+        "--term_weights", '{"spread": 0.1}', "--gradient_accumulation_steps", "2", "--lr_scheduler_type", "linear",
+        "--resume", "auto"])
     in_python = DistillationConfig(output_dir=str(tmp_path), teacher="reference", train_data="d.csv",
                                    prediction_length=8, alpha=0.7, target=["a", "b"], student_quantiles=[0.1, 0.5, 0.9],
-                                   term_weights={"spread": 0.1}, gradient_accumulation_steps=2, lr_scheduler_type="linear")
+                                   term_weights={"spread": 0.1}, gradient_accumulation_steps=2, lr_scheduler_type="linear",
+                                   resume="auto")
     assert DistillConfig(**parsed.distill_options()) == DistillConfig(**in_python.distill_options())
 
 

@@ -200,17 +200,21 @@ def test_held_out_real_series_are_never_in_the_stream_and_are_the_validation_ser
 
 def test_an_interrupted_pretraining_run_resumed_equals_a_straight_one(tmp_path):
     """The stream is seeded, so a run killed after its step-2 checkpoint and resumed draws the same batches and
-    ends with the same weights as a run that was never stopped."""
+    ends with the same weights as a run that was never stopped. Both run the one command a cluster restarts
+    (``resume="auto"``): it starts the new folder and continues the interrupted one."""
     from safetensors.torch import load_file
 
-    options = dict(TINY, **V2_STREAM, real_data=["M3"], real_holdout=0.1, max_steps=4, save_steps=2, save_dtype="float32")
+    options = dict(TINY, **V2_STREAM, real_data=["M3"], real_holdout=0.1, max_steps=4, save_steps=2, save_dtype="float32",
+                   resume="auto")
     straight = tmp_path / "straight"
     pretrain(PretrainConfig(output=str(straight), **options))
     interrupted = tmp_path / "interrupted"
     shutil.copytree(straight, interrupted)  # as if killed right after the checkpoint of step 2:
     shutil.rmtree(interrupted / "model")
     shutil.rmtree(interrupted / "checkpoints" / "checkpoint-4")
-    pretrain(PretrainConfig(output=str(interrupted), **options, resume=True))
+    pretrain(PretrainConfig(output=str(interrupted), **options))
+    assert json.loads((straight / "model" / "pretraining.json").read_text())["resumed_from"] is None
+    assert json.loads((interrupted / "model" / "pretraining.json").read_text())["resumed_from"].endswith("checkpoint-2")
     a = load_file(straight / "model" / "model.safetensors")
     b = load_file(interrupted / "model" / "model.safetensors")
     assert a.keys() == b.keys()

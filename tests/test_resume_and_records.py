@@ -51,7 +51,7 @@ def test_resume_refuses_other_data_columns_or_loss_weights(finished_run, change)
         seasonal_long_table(n_series=8, length=120, seed=6, covariate=True).to_csv(other, index=False)
         change = {"train_data": str(other)}
     name = next(iter(change))
-    with pytest.raises(DistillError, match=rf"resume \(--resume\) with different options than the run being resumed \({name}:"):
+    with pytest.raises(DistillError, match=rf"resume=True \(--resume\) with different options than the run being resumed \({name}:"):
         distill(**{**options, **change, "max_steps": 5}, resume=True)
 
 

@@ -95,6 +95,10 @@ def _add_options(parser: Any, config_class: type, fields: list[dataclasses.Field
         if kind == "flag":
             parser.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS, help=help_text)
             continue
+        if kind == "flag_or_word":  # `--resume` alone is True, `--resume auto` the word
+            parser.add_argument(flag, dest=f.name, nargs="?", const=True, choices=meta["choices"],
+                                default=argparse.SUPPRESS, metavar="|".join(meta["choices"]), help=help_text)
+            continue
         if default not in (None, [], {}):
             shown = ",".join(map(str, default)) if isinstance(default, list) else default
             help_text += f" [default: {shown}]"

@@ -177,8 +177,9 @@ def check_trainer_args(trainer_args: Mapping[str, Any]) -> None:
 DataPath = Any
 
 #: an option's annotation (without ``| None``) -> its kind, what the validator and the command line read
-_KIND_OF_ANNOTATION = {"bool": "flag", "int": "int", "float": "float", "str": "str", "DataPath": "path",
-                       "dict": "dict", "list[str]": "list[str]", "list[float]": "list[float]", "list[int]": "list[int]"}
+#: ``bool | str``: a flag that also takes one of its ``choices`` as a word (``--resume`` / ``--resume auto``)
+_KIND_OF_ANNOTATION = {"bool": "flag", "bool | str": "flag_or_word", "int": "int", "float": "float", "str": "str",
+                       "DataPath": "path", "dict": "dict", "list[str]": "list[str]", "list[float]": "list[float]", "list[int]": "list[int]"}
 
 
 def option_kind(f: dataclasses.Field) -> str:
@@ -287,6 +288,11 @@ def _check_scalar(name: str, value: Any, kind: str, meta: Any, element: bool = F
     elif kind == "flag":
         if not isinstance(value, bool):
             raise ConfigError(f"{what} must be true or false, got {value!r}")
+    elif kind == "flag_or_word":
+        if not isinstance(value, bool) and value not in meta["choices"]:
+            words = " or ".join(repr(c) for c in meta["choices"])
+            raise ConfigError(f"{what} must be true, false or {words}, got {value!r}")
+        return  # a flag's True is not one of its words
     if kind in ("int", "float"):
         low = meta["low"] if meta["low"] is not None else -math.inf
         high = meta["high"] if meta["high"] is not None else math.inf

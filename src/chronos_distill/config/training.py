@@ -17,6 +17,11 @@ RUN_CONFIG = "run_config.json"
 _SESSION_OPTIONS = ("resume", "overwrite", "verbose")
 
 
+def resume_option(resume: bool | str) -> str:
+    """How a message names the resume option as it was given (Python, then the flag)."""
+    return 'resume="auto" (--resume auto)' if resume == "auto" else "resume=True (--resume)"
+
+
 @dataclass
 class TrainingOptions(YamlOptions):
     """The options a training run (``distill``, ``pretrain``) passes to ``transformers.TrainingArguments``, defined
@@ -40,7 +45,10 @@ class TrainingOptions(YamlOptions):
     trainer_args: dict = _opt({}, "Other transformers.TrainingArguments fields, passed through (YAML mapping, or JSON "
                               "on the command line, e.g. '{\"gradient_accumulation_steps\": 2}'); fields that have "
                               "their own option are refused.")
-    resume: bool = _opt(False, "Continue from the last checkpoint in the output folder.")
+    resume: bool | str = _opt(False, "Continue from the last checkpoint in the output folder. 'auto' (--resume auto) "
+                              "continues when the folder holds one and starts when it does not: the one command a "
+                              "cluster restarts (torchrun --max-restarts, a SLURM requeue, a Kubernetes Job).",
+                              choices=("auto",))
     overwrite: bool = _opt(False, "Replace an earlier chronos-distill run in the output folder.")
     verbose: bool = _opt(False, "Also print the Trainer's raw log dictionaries (TensorBoard gets them anyway).")
 
@@ -51,7 +59,7 @@ class TrainingOptions(YamlOptions):
         only describes, is not taken back: it must be given again."""
         self._recorded: tuple[str, ...] = ()
         output = getattr(self, "output", None)
-        if not self.resume or output is None:
+        if self.resume is False or output is None:  # True, or "auto" (a new folder has no record to take)
             return
         saved = Path(output).expanduser() / RUN_CONFIG
         try:
@@ -75,7 +83,8 @@ class TrainingOptions(YamlOptions):
         """The checks across the training options (after :func:`check_options`)."""
         if self.trainer_args:
             check_trainer_args(self.trainer_args)
-        if self.resume and self.overwrite:
-            raise ConfigError("resume (--resume) and overwrite (--overwrite) exclude each other: continue the run, or replace it")
+        if self.resume is not False and self.overwrite:
+            raise ConfigError(f"{resume_option(self.resume)} and overwrite (--overwrite) exclude each other: continue "
+                              "the run, or replace it")
 
 

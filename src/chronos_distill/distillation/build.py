@@ -42,7 +42,7 @@ from chronos_distill.distillation.teachers import RunTeachers, build_teachers, w
 from chronos_distill.errors import ConfigError, DataError
 from chronos_distill.training.arguments import training_arguments
 from chronos_distill.training.disk import disk_error, write_failure
-from chronos_distill.training.run_folder import rank_and_world
+from chronos_distill.training.run_folder import continues, rank_and_world
 
 logger = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ def build_models(cfg: DistillConfig, checked: CheckedInputs, data: RunData, *, t
     context_length = cfg.context_length or chronos_config["context_length"]
     models = RunModels(teacher, student, None, horizon, context_length, started=started)  # type: ignore[arg-type]
     if student is None:
-        if cfg.student_init == "pruned" and cfg.resume:
+        if cfg.student_init == "pruned" and continues(Path(cfg.output).expanduser(), cfg.resume):
             # once per run: every weight (projections too) comes from the checkpoint, so calibrating again would
             # cost teacher forwards for nothing; the student of the same config is built without them
             logger.info("building the student (pruned start: its weights come from the checkpoint, no calibration)")

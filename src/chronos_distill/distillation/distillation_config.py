@@ -43,7 +43,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from transformers import TrainingArguments
 
@@ -83,9 +83,14 @@ def _copy(f: dataclasses.Field) -> tuple[str, Any, dataclasses.Field]:
     """The option's field, with the command's default where it fills one in (``warmup_ratio``). Its metadata is
     what ``HfArgumentParser`` passes to ``argparse`` (help, choices): the bounds are checked when the options are
     (``DistillConfig``); a data path is text on a command line (in Python, a DataFrame too)."""
-    metadata = {"help": f.metadata["help"], **({"choices": f.metadata["choices"]} if f.metadata.get("choices") else {})}
-    # text on a command line: a data path (in Python, a DataFrame too), a mapping as JSON (read with the options)
-    annotation = {"path": "str | None", "dict": "str"}.get(option_kind(f), f.type)
+    kind = option_kind(f)
+    metadata = {"help": f.metadata["help"],
+                **({"choices": f.metadata["choices"]} if f.metadata.get("choices") and kind != "flag_or_word" else {})}
+    # text on a command line: a data path (in Python, a DataFrame too), a mapping as JSON (read with the options);
+    # a flag that also takes a word (resume: true, false or auto) as HfArgumentParser reads a Literal's choices
+    annotation = {"path": "str | None", "dict": "str"}.get(kind, f.type)
+    if kind == "flag_or_word":
+        annotation = Literal[(False, True, *f.metadata["choices"])]
     if f.name in DistillConfig.TRAINING_DEFAULTS:
         return f.name, annotation, dataclasses.field(default=DistillConfig.TRAINING_DEFAULTS[f.name], metadata=metadata)
     return f.name, annotation, dataclasses.field(default=f.default, default_factory=f.default_factory,

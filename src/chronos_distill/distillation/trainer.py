@@ -39,6 +39,7 @@ from chronos_distill.chronos2.student import count_parameters
 from chronos_distill.chronos2.taps import Tapped, tap
 from chronos_distill.config import DISTILL_FIXED_ON_RESUME, DistillConfig
 from chronos_distill.config.options import NOT_HONOURED
+from chronos_distill.config.training import resume_option
 from chronos_distill.data.shards import FollowTheStep
 from chronos_distill.distillation.build import (
     build_datasets,
@@ -59,6 +60,7 @@ from chronos_distill.errors import ConfigError, NonFiniteLossError
 from chronos_distill.training.run_folder import (
     CHECKPOINTS,
     checkpoint_step,
+    continues,
     is_main_process,
     last_complete_checkpoint,
     model_folder,
@@ -200,14 +202,15 @@ class DistillationTrainer(Chronos2Trainer):
         replaced with ``overwrite``, the options recorded), readable progress lines, SIGTERM / SIGINT checkpoint the
         step and stop (:class:`~chronos_distill.errors.StoppedBySignal`), a full disk is one line. Resumes from the
         newest complete checkpoint of the run folder when ``resume_from_checkpoint`` is True or the config's
-        ``resume`` is set (the two are the same), or from the checkpoint folder given."""
+        ``resume`` is set (the two are the same; ``"auto"`` when the folder holds a checkpoint), or from the
+        checkpoint folder given."""
         cfg = self.distill_config
         output = Path(cfg.output).expanduser()
-        if resume_from_checkpoint is None and cfg.resume:
+        if resume_from_checkpoint is None and continues(output, cfg.resume):
             resume_from_checkpoint = True
-        elif resume_from_checkpoint is False and cfg.resume:
-            raise ConfigError("train(resume_from_checkpoint=False) contradicts resume=True (--resume) in the run's "
-                              "options: leave it out to resume, or build the trainer without resume")
+        elif resume_from_checkpoint is False and cfg.resume is not False:
+            raise ConfigError(f"train(resume_from_checkpoint=False) contradicts {resume_option(cfg.resume)} in the "
+                              "run's options: leave it out to resume, or build the trainer without resume")
         if resume_from_checkpoint is True:
             resume_from_checkpoint = last_complete_checkpoint(output / CHECKPOINTS)
             if resume_from_checkpoint is None:
@@ -215,7 +218,8 @@ class DistillationTrainer(Chronos2Trainer):
                                   "train without resume to start the run")
         resume_from = resume_from_checkpoint or None
         if is_main_process():  # every check passed when the trainer was built: only now touch the output folder
-            prepare_output_folder(output, cfg.to_dict(), resume=resume_from is not None)
+            prepare_output_folder(output, cfg.to_dict(), resume=resume_from is not None,
+                                  restart=cfg.resume == "auto" and resume_from is None)
         started = time.perf_counter()
         start_step = checkpoint_step(resume_from) if resume_from is not None else 0
         output_of_train = guarded_train(self, output, resume_from=resume_from, verbose=cfg.verbose,

@@ -25,6 +25,7 @@ from chronos_distill.training.arguments import training_arguments
 from chronos_distill.training.run_folder import (
     CHECKPOINTS,
     check_output_folder,
+    continues,
     is_main_process,
     model_folder,
     prepare_output_folder,
@@ -39,6 +40,7 @@ def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
     cfg = dataclasses.replace(config, **options) if config is not None else PretrainConfig(**options)
     output = Path(cfg.output).expanduser()
     checkpoints = output / CHECKPOINTS
+    resuming = continues(output, cfg.resume)  # decided once, before anything is written
     if is_main_process():  # under torchrun only rank 0 checks, prepares and writes the output folder
         check_output_folder(output, cfg.to_dict(), resume=cfg.resume, overwrite=cfg.overwrite,
                             fixed_on_resume=FIXED_ON_RESUME)
@@ -56,7 +58,7 @@ def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
         model.load_state_dict(source.state_dict())  # its parameters still train: load_state_dict copies values only
     stream = PretrainStream(cfg, real_series(cfg.real_data, cfg.real_holdout))
     if is_main_process():  # same folder rules as distill: never clobber a run by accident
-        prepare_output_folder(output, cfg.to_dict(), resume=cfg.resume)
+        prepare_output_folder(output, cfg.to_dict(), resume=resuming, restart=cfg.resume == "auto" and not resuming)
     args = training_arguments(checkpoints, cfg, max_grad_norm=1.0)
     trainer = Chronos2Trainer(model=model, args=args, train_dataset=stream)
 
@@ -75,5 +77,5 @@ def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
         save_model_atomic(model, model_folder(output), dtype=getattr(torch, cfg.save_dtype),
                           text_files={"README.md": pretrained_card(record)}, json_files={RECORD_NAME: record})
 
-    train_and_export(trainer, output, resume=cfg.resume, verbose=cfg.verbose, export=export)
+    train_and_export(trainer, output, resume=resuming, verbose=cfg.verbose, export=export)
     return model_folder(output)

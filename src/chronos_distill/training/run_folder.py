@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from chronos_distill.config.training import RUN_CONFIG
+from chronos_distill.config.training import RUN_CONFIG, resume_option
 from chronos_distill.errors import DistillError
 from chronos_distill.files import damage, write_json_atomic
 
@@ -119,33 +119,63 @@ def checkpoint_step(checkpoint: str | Path) -> int:
     return int(json.loads((Path(checkpoint) / "trainer_state.json").read_text())["global_step"])
 
 
-def check_output_folder(output: Path, options: dict[str, Any], *, resume: bool, overwrite: bool,
+def continues(output: Path, resume: bool | str) -> bool:
+    """Whether this start continues the run in ``output``: always with ``resume=True`` (the checks refuse a
+    folder with nothing to continue), never with False, and with ``"auto"`` when ``checkpoints/`` holds a
+    ``checkpoint-N`` (whole or not: :func:`check_output_folder` names a damaged one). With ``"auto"`` and none, the
+    run starts: in a new folder, or again in the folder of the same run stopped before its first checkpoint (a
+    restarted cluster job). Every rank decides the same: no checkpoint is written before the first step."""
+    if resume != "auto":
+        return bool(resume)
+    folder = output / CHECKPOINTS
+    return folder.is_dir() and any(re.fullmatch(r"checkpoint-\d+", path.name) for path in folder.iterdir())
+
+
+def started_without_checkpoint(output: Path) -> bool:
+    """Whether ``output`` holds a run that was started (its ``run_config.json``) and stopped before it wrote a
+    checkpoint or exported a model: with ``resume="auto"`` it starts again in place, losing no training."""
+    return (output / RUN_CONFIG).is_file() and not (output / MODEL_DIR).exists() and not continues(output, "auto")
+
+
+def check_output_folder(output: Path, options: dict[str, Any], *, resume: bool | str, overwrite: bool,
                         fixed_on_resume: tuple[str, ...]) -> None:
     """Refuse an output folder that would clobber an earlier run, before anything is written.
 
-    ``options`` is the run's ``to_dict()``; with ``resume``, the options named in ``fixed_on_resume`` must
-    equal those recorded in ``run_config.json`` by the run being resumed.
+    ``options`` is the run's ``to_dict()``; when the run continues (:func:`continues`), the options named in
+    ``fixed_on_resume`` must equal those recorded in ``run_config.json`` by the run being resumed, and the run must
+    not have finished. With ``resume="auto"``, a folder with no checkpoint is a new start: it must be new, or hold
+    the same run (the same ``fixed_on_resume`` options) stopped before its first checkpoint.
     """
     check_writable(output)
-    if resume:
+    label = resume_option(resume)
+    if continues(output, resume):
         # quietly: the run warns about each checkpoint it skips when it resumes
         checked = _checkpoints_newest_first(output / CHECKPOINTS)
         checkpoint = next((str(path) for path, problem in checked if problem is None), None)
         if not checkpoint:
             damaged = damaged_checkpoints(output / CHECKPOINTS)
             if damaged:
-                raise DistillError(f"resume (--resume): no checkpoint in {output / CHECKPOINTS} can be resumed from ("
+                raise DistillError(f"{label}: no checkpoint in {output / CHECKPOINTS} can be resumed from ("
                                    + "; ".join(damaged) + "); start the run again with overwrite=True (--overwrite)")
-            raise DistillError(f"resume (--resume): output folder {output} holds no training checkpoint to resume from")
-        _check_resume_consistent(output / RUN_CONFIG, options, fixed_on_resume)
+            raise DistillError(f"{label}: output folder {output} holds no training checkpoint to resume from")
+        _check_resume_consistent(output / RUN_CONFIG, options, fixed_on_resume, label)
         step = checkpoint_step(checkpoint)
         if "max_steps" in options and step >= options["max_steps"]:
-            raise DistillError(f"resume (--resume): the run in {output} already finished at step {step} (max_steps "
+            raise DistillError(f"{label}: the run in {output} already finished at step {step} (max_steps "
                                f"{options['max_steps']}); nothing to train. Raise max_steps (--max-steps) to train it further")
         return
     if output.exists() and not output.is_dir():
         raise DistillError(f"output {output} exists and is not a folder")
     if output.is_dir() and any(output.iterdir()):
+        if resume == "auto":
+            if started_without_checkpoint(output):
+                _check_resume_consistent(output / RUN_CONFIG, options, fixed_on_resume, label)
+                return
+            finished = (output / MODEL_DIR).exists()
+            raise DistillError(f"{label}: output folder {output} " + (
+                "holds a finished run (model/ exported, no checkpoint to continue); raise max_steps and resume from a "
+                "checkpoint, or choose another folder" if finished else
+                "is not empty and holds no chronos-distill run to continue; choose another folder"))
         if not overwrite:
             raise DistillError(
                 f"output folder {output} is not empty; set resume=True (--resume) to continue the run in it, "
@@ -178,10 +208,13 @@ def check_writable(output: Path, *, is_file: bool = False) -> None:
         raise DistillError(f"output {output} cannot be written: {exc.strerror or exc} (in {existing})") from exc
 
 
-def prepare_output_folder(output: Path, options: dict[str, Any], *, resume: bool) -> None:
-    """Make the output folder ready (emptying an earlier run for --overwrite) and record the options."""
+def prepare_output_folder(output: Path, options: dict[str, Any], *, resume: bool, restart: bool = False) -> None:
+    """Make the output folder ready (emptying an earlier run for --overwrite) and record the options.
+    ``restart``: ``resume="auto"`` starts again in the folder of the same run stopped before its first checkpoint
+    (checked by :func:`check_output_folder`): its record is rewritten, nothing is deleted."""
     # (empty folders do not count: the Trainer makes its checkpoints/ when it is built)
-    if not resume and output.is_dir() and any(path.is_file() for path in output.rglob("*")):
+    restarting = restart and started_without_checkpoint(output)
+    if not resume and not restarting and output.is_dir() and any(path.is_file() for path in output.rglob("*")):
         if not options.get("overwrite") or not _holds_a_run(output):  # the folder changed since it was checked, or
             # a caller started over without overwrite: never delete what was not meant to go
             raise DistillError(f"output folder {output} is not empty and overwrite=True (--overwrite) was not given "
@@ -197,11 +230,12 @@ def _holds_a_run(output: Path) -> bool:
     return any((output / name).exists() for name in names)
 
 
-def _check_resume_consistent(saved: Path, options: dict[str, Any], fixed_on_resume: tuple[str, ...]) -> None:
+def _check_resume_consistent(saved: Path, options: dict[str, Any], fixed_on_resume: tuple[str, ...],
+                             label: str) -> None:
     if not saved.is_file():
         return
     before = json.loads(saved.read_text())
     changed = [k for k in fixed_on_resume if k in before and before[k] != options.get(k)]
     if changed:
         details = ", ".join(f"{k}: {before[k]!r} -> {options.get(k)!r}" for k in changed)
-        raise DistillError(f"resume (--resume) with different options than the run being resumed ({details})")
+        raise DistillError(f"{label} with different options than the run being resumed ({details})")

@@ -4,7 +4,8 @@ test signals a run certainly mid-way, at a known step, with no timing race.
 
     python signalling_worker.py N SIGNAL [--again] distill ARGS...
 
-Under ``torchrun``, only the rank named by ``SIGNAL_RANK`` (default: every rank) signals itself.
+Under ``torchrun``, only the rank named by ``SIGNAL_RANK`` (default: every rank) signals itself, and only in the
+first start (``TORCHELASTIC_RESTART_COUNT`` 0).
 """
 
 import os
@@ -21,7 +22,9 @@ again = argv[:1] == ["--again"]
 argv = argv[1:] if again else argv
 
 
-signalled = os.environ.get("SIGNAL_RANK") in (None, os.environ.get("RANK", "0"))
+# under `torchrun --max-restarts N` only the first start signals: the restarted workers run the same command
+signalled = (os.environ.get("SIGNAL_RANK") in (None, os.environ.get("RANK", "0"))
+             and os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0")
 
 
 class SignalDuringStep(TrainerCallback):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -131,35 +132,74 @@ def test_pretraining_stops_on_sigterm_with_a_checkpoint_at_that_step(tmp_path):
     assert last_complete_checkpoint(tmp_path / "pre" / "checkpoints").endswith("checkpoint-7")
 
 
-def test_under_torchrun_a_signal_to_one_rank_stops_every_rank_at_that_step_and_resume_is_exact(
-        teacher_dir, table_csv, tmp_path):
-    """Rank 1 alone gets SIGTERM during step 5: both ranks stop after step 5, one checkpoint holds both ranks' RNG
-    states, and --resume under torchrun ends with the weights of an uninterrupted 2-process run."""
-    def torchrun(*argv, signal_rank=None):
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(SIGNALLING_WORKER.parent)}
-        if signal_rank is not None:
-            env["SIGNAL_RANK"] = str(signal_rank)
-        return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                               *argv], env=env, capture_output=True, text=True, timeout=600)
+def _torchrun(*argv, signal_rank=None, max_restarts=0):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(SIGNALLING_WORKER.parent)}
+    if signal_rank is not None:
+        env["SIGNAL_RANK"] = str(signal_rank)
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "--max-restarts", str(max_restarts), *argv], env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory, teacher_dir, table):
+    """An uninterrupted 2-process torchrun (10 steps, batch 8 per rank): returns the command line's ``run(out,
+    *extra)`` builder and the folder of the straight run, whose weights the interrupted runs must end with."""
+    root = tmp_path_factory.mktemp("two-process")
+    data = root / "train.csv"
+    table.to_csv(data, index=False)
 
     def run(out, *extra):
-        return _command(teacher_dir, table_csv, out, "--max-steps", "10", "--batch-size", "8", *extra)[3:]
+        return _command(teacher_dir, str(data), out, "--max-steps", "10", "--batch-size", "8", *extra)[3:]
 
-    straight = torchrun("-m", "chronos_distill", *run(tmp_path / "straight"))
+    straight = _torchrun("-m", "chronos_distill", *run(root / "straight"))
     assert straight.returncode == 0, straight.stderr[-3000:]
-    stopped = torchrun(str(SIGNALLING_WORKER), "5", "SIGTERM", *run(tmp_path / "stopped"), signal_rank=1)
+    return run, root / "straight"
+
+
+def _assert_same_weights(expected_run: Path, got_run: Path) -> None:
+    expected = load_file(expected_run / "model" / "model.safetensors")
+    got = load_file(got_run / "model" / "model.safetensors")
+    assert expected.keys() == got.keys()
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-5, msg=key)
+
+
+def test_under_torchrun_a_signal_to_one_rank_stops_every_rank_at_that_step_and_resume_is_exact(
+        two_process_run, tmp_path):
+    """Rank 1 alone gets SIGTERM during step 5: both ranks stop after step 5, one checkpoint holds both ranks' RNG
+    states, and --resume under torchrun ends with the weights of an uninterrupted 2-process run."""
+    run, straight = two_process_run
+    stopped = _torchrun(str(SIGNALLING_WORKER), "5", "SIGTERM", *run(tmp_path / "stopped"), signal_rank=1)
     assert stopped.returncode != 0
     assert "chronos-distill: stopped by SIGTERM at step 5: checkpoint-5 written" in stopped.stderr
     assert "chronos-distill: stopped by a signal on another rank at step 5: checkpoint-5 written" in stopped.stderr
     checkpoint = Path(last_complete_checkpoint(tmp_path / "stopped" / "checkpoints"))
     assert checkpoint.name == "checkpoint-5"
     assert {p.name for p in checkpoint.glob("rng_state_*.pth")} == {"rng_state_0.pth", "rng_state_1.pth"}
-    resumed = torchrun("-m", "chronos_distill", *run(tmp_path / "stopped", "--resume"))
+    resumed = _torchrun("-m", "chronos_distill", *run(tmp_path / "stopped", "--resume"))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    expected = load_file(tmp_path / "straight" / "model" / "model.safetensors")
-    got = load_file(tmp_path / "stopped" / "model" / "model.safetensors")
-    for key in expected:
-        torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-5, msg=key)
+    _assert_same_weights(straight, tmp_path / "stopped")
+
+
+def test_torchrun_restarts_a_killed_worker_with_the_same_command_and_the_run_ends_as_an_uninterrupted_one(
+        two_process_run, tmp_path):
+    """Issue 49: under ``torchrun --max-restarts 1`` rank 1 is killed (SIGKILL) as step 8 begins, 3 steps after
+    checkpoint-5. torchrun restarts both workers with the same command (``--resume auto``), which continues from
+    checkpoint-5, trains steps 6 and 7 again, finishes at step 10 with the uninterrupted run's weights, and records
+    the restart in the run record and the card."""
+    run, straight = two_process_run
+    out = tmp_path / "elastic"
+    elastic = _torchrun(str(SIGNALLING_WORKER), "8", "SIGKILL", *run(out, "--save-steps", "5", "--resume", "auto"),
+                        signal_rank=1, max_restarts=1)
+    assert elastic.returncode == 0, elastic.stderr[-3000:]
+    _assert_same_weights(straight, out)
+    record = json.loads((out / "model" / "distillation.json").read_text())
+    assert record["training"]["resumed_from"].endswith("checkpoint-5")
+    [restart] = record["training"]["restarts"]
+    assert (restart["from_step"], restart["reached_step"], restart["steps_redone"]) == (5, 7, 2)
+    assert restart["torchelastic_restart_count"] == 1
+    assert "- restarted once: from step 5 (2 steps redone)" in (out / "model" / "README.md").read_text()
 
 
 def _truncate(path: Path, keep: float = 0.5) -> None:

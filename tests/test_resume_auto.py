@@ -4,6 +4,9 @@ restarts (torchrun --max-restarts, a SLURM requeue, a Kubernetes Job) with the s
 from __future__ import annotations
 
 import json
+import re
+import shutil
+from pathlib import Path
 
 import pytest
 from conftest import PREDICTION_LENGTH, TINY_STUDENT
@@ -87,3 +90,28 @@ def test_auto_is_one_value_of_the_option_in_python_yaml_and_the_command_line(tmp
         DistillConfig(teacher="t", general=True, output="out", resume="sometimes")
     with pytest.raises(ConfigError, match=r'^resume="auto" \(--resume auto\) and overwrite \(--overwrite\) exclude'):
         DistillConfig(teacher="t", general=True, output="out", resume="auto", overwrite=True)
+
+
+def test_each_restart_is_recorded_with_the_steps_it_trains_again(teacher_dir, table, tmp_path):
+    """A run killed after step 4 finished but before checkpoint-4 was whole continues from checkpoint-2: the
+    restart is recorded (when, from step 2, step 4 reached, 2 steps redone) in ``restarts.json``, the record and the
+    card; a run that never restarted records none."""
+    out = tmp_path / "run"
+    first = distill(**_options(teacher_dir, table, out, max_steps=4))
+    assert first.record["training"]["restarts"] == []
+    assert "restarted" not in (out / "model" / "README.md").read_text()
+    assert json.loads((out / "checkpoints" / "last_step.json").read_text()) == {"step": 4}
+    shutil.rmtree(out / "model")  # as if killed while checkpoint-4 was written: the run had finished step 4
+    shutil.rmtree(out / "checkpoints" / "checkpoint-4")
+    again = distill(**_options(teacher_dir, table, out, max_steps=4))
+    [restart] = again.record["training"]["restarts"]
+    assert (restart["from_step"], restart["reached_step"], restart["steps_redone"]) == (2, 4, 2)
+    assert restart["at"] <= again.record["created"]
+    assert json.loads((out / "restarts.json").read_text()) == [restart]
+    assert "- restarted once: from step 2 (2 steps redone)" in (out / "model" / "README.md").read_text()
+    # the README's run-folder layout names what such a folder holds, and the folder holds nothing it leaves out
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme[readme.index("```\nOUTPUT/\n"):].split("```")[1]
+    named = {re.sub(r"^[│├└─\s]+", "", line).split()[0].rstrip("/") for line in block.splitlines()[2:]}
+    held = {p.name for p in [*out.iterdir(), *(out / "model").iterdir(), *(out / "checkpoints").glob("*.json")]}
+    assert named == held

@@ -134,6 +134,7 @@ def student_card(record: dict[str, Any]) -> str:
         f"- {_steps(training)}, {_batch(training, options)}, learning rate {_number(options['learning_rate'])}, "
         f"{training['train_runtime_s']:.0f} s on {training['device']}" + (" in the last session" if _resumed(training)
                                                                          else ""),
+        *([f"- {restarted}"] if (restarted := _restarts(training.get("restarts"))) else []),
         f"- exported weights: {exported['description']}",
         f"- losses of the exported weights: {_losses(exported['losses'])}",
         "",
@@ -141,6 +142,18 @@ def student_card(record: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _restarts(entries: list[dict[str, Any]] | None) -> str | None:
+    """``restarted twice: from step 5 (2 steps redone), from step 10 (0 steps redone)``, or None for a run that
+    never restarted (``training.restarts``)."""
+    if not entries:
+        return None
+    times = {1: "once", 2: "twice"}.get(len(entries), f"{len(entries)} times")
+    return f"restarted {times}: " + ", ".join(
+        f"from step {e['from_step']} (" + ("steps redone not known" if e.get("steps_redone") is None else
+                                           f"{e['steps_redone']} step{'' if e['steps_redone'] == 1 else 's'} redone")
+        + ")" for e in entries)
 
 
 def _resumed(training: dict[str, Any]) -> bool:
@@ -193,7 +206,8 @@ def pretrained_card(record: dict[str, Any]) -> str:
         f"{options['num_layers']} layers, {options['num_heads']} heads, d_ff {options['d_ff']}) trained from scratch "
         f"by `chronos-distill pretrain` for {record['steps']} steps ({record['train_runtime_s']:.0f} s on "
         f"{record['device']}; final training loss {_number(record['final_loss'])}) on synthetic series and the training "
-        f"portions of {', '.join(options['real_data']) or 'no real data set'}.",
+        f"portions of {', '.join(options['real_data']) or 'no real data set'}."
+        + (f" The run {restarted}." if (restarted := _restarts(record.get("restarts"))) else ""),
         "",
         *_usage(16),
         "",

@@ -18,6 +18,7 @@ from chronos_distill.chronos2.model_card import file_name, scrub_local_paths
 from chronos_distill.chronos2.student import count_parameters
 from chronos_distill.config import DistillConfig
 from chronos_distill.distillation.objective import DistillationObjective
+from chronos_distill.training.restarts import restarts
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ def run_record(cfg, described, teacher, student, train, validation, trainer, met
             "processes": trainer.args.world_size,
             "device": str(trainer.args.device),
             "resumed_from": resume_from,
+            "restarts": restarts(Path(cfg.output).expanduser()),  # every continuation of the run, oldest first
             "best_checkpoint": trainer.state.best_model_checkpoint,
             "exported": _exported_weights(trainer),
             "first_distill_loss": first.get("distill_loss"),

@@ -22,6 +22,7 @@ from chronos_distill.chronos2.student import count_parameters
 from chronos_distill.config import PretrainConfig
 from chronos_distill.pretraining.stream import FIXED_ON_RESUME, RECORD_NAME, PretrainStream, real_series
 from chronos_distill.training.arguments import training_arguments
+from chronos_distill.training.restarts import restarts
 from chronos_distill.training.run_folder import (
     CHECKPOINTS,
     check_output_folder,
@@ -72,6 +73,7 @@ def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
             "train_runtime_s": float(result.metrics.get("train_runtime", math.nan)),
             "device": str(args.device),
             "resumed_from": resume_from,
+            "restarts": restarts(output),
             "final_loss": next((e["loss"] for e in reversed(trainer.state.log_history) if "loss" in e), None),
         })
         save_model_atomic(model, model_folder(output), dtype=getattr(torch, cfg.save_dtype),

@@ -8,7 +8,9 @@ Layout::
     │   ├── model.safetensors
     │   ├── README.md          model card (front-matter: license, base_model, datasets, tags, ...)
     │   └── distillation.json  (or pretraining.json) how it was made; local paths reduced to file names
-    ├── checkpoints/       training state: checkpoint-N/ with optimizer, scheduler and RNG states (--resume)
+    ├── checkpoints/       training state: checkpoint-N/ with optimizer, scheduler and RNG states (--resume),
+    │                      and last_step.json, the newest step finished (``training.restarts``)
+    ├── restarts.json      each restart of the run: when, from which step, how many steps redone
     └── run_config.json    every option of the run, as given (paths included); --resume checks it
 
 ``model/`` is what a user uploads (``huggingface-cli upload ORG/NAME OUTPUT/model``) or hands to

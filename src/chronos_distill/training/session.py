@@ -19,7 +19,8 @@ from chronos_distill.training.disk import (
 )
 from chronos_distill.training.preemption import StopOnSignal
 from chronos_distill.training.progress import use_readable_progress
-from chronos_distill.training.run_folder import CHECKPOINTS, last_complete_checkpoint
+from chronos_distill.training.restarts import StepHeartbeat, record_restart
+from chronos_distill.training.run_folder import CHECKPOINTS, checkpoint_step, last_complete_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +51,15 @@ def guarded_train(trainer: Any, output: Path, *, resume_from: str | None, verbos
     use_readable_progress(trainer, verbose=verbose)  # idempotent: it replaces its own callback on a second train
     if resume_from is not None:
         logger.info("resuming from %s", resume_from)
-    stopper = StopOnSignal(trainer)
+    stopper, checkpoints = StopOnSignal(trainer), Path(output) / CHECKPOINTS
+    heartbeat = StepHeartbeat(checkpoints)  # the step reached, for the next restart to count what it redoes
     trainer.add_callback(stopper)
-    checkpoints = Path(output) / CHECKPOINTS
+    trainer.add_callback(heartbeat)
+    if resume_from is not None and trainer.is_world_process_zero():
+        restart = record_restart(output, checkpoints, checkpoint_step(resume_from))
+        if restart["steps_redone"]:
+            logger.info("the run had reached step %d: steps %d-%d are trained again", restart["reached_step"],
+                        restart["from_step"] + 1, restart["reached_step"])
     checkpoint_bytes = _checkpoint_bytes(trainer, resume_from)
     if trainer.is_world_process_zero():
         warn_if_short_of_space(checkpoints, checkpoint_bytes)
@@ -70,6 +77,7 @@ def guarded_train(trainer: Any, output: Path, *, resume_from: str | None, verbos
         raise disk_error(kind, checkpoints, checkpoint_bytes, complete) from exc
     finally:
         trainer.remove_callback(stopper)
+        trainer.remove_callback(heartbeat)
     if stopper.stopped_at is not None:  # nothing is exported: the run is not finished
         trainer.accelerator.wait_for_everyone()
         step = stopper.stopped_at

@@ -151,6 +151,30 @@ def test_predict_with_a_config_applies_the_keyword_options(tmp_path, monkeypatch
 
 
 @pytest.mark.slow
+def test_torchrun_restarts_a_worker_killed_while_labelling_and_the_cache_is_completed_not_rebuilt(teacher_dir, tmp_path):
+    """Issue 49: rank 1 dies (SIGKILL) right after writing its first of two shards, under ``torchrun --max-restarts
+    1``; the restarted job (the same ``--resume auto`` command, no checkpoint yet: it starts again in place) labels
+    only the shards still missing, so each of the four is labelled once, and the run finishes."""
+    worker = Path(__file__).with_name("ddp_cache_worker.py")
+    out, cache, trace = tmp_path / "student", tmp_path / "cache", tmp_path / "trace"
+    trace.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(worker.parent), "SHARDS": "4", "KILL_RANK": "1",
+           "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}  # as docs/operations.md says: see training.restarts
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "--max-restarts",
+           "1", str(worker), teacher_dir, str(out), str(cache), str(trace), "2", "auto"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    written = (trace / "shards.txt").read_text().split()
+    assert sorted(line.split(":")[1] for line in written) == [f"shard-{k:05d}.parquet" for k in range(4)]
+    assert "0/rank1:shard-00001.parquet" in written and "1/rank1:shard-00003.parquet" in written
+    (key,) = [p.name for p in cache.iterdir()]
+    assert json.loads((cache / key / "manifest.json").read_text())["n_batches"] == 8
+    record = json.loads((out / "model" / "distillation.json").read_text())
+    assert record["training"]["steps"] == 2
+    assert [r["from_step"] for r in record["training"]["restarts"]] == [0]
+
+
+@pytest.mark.slow
 def test_torchrun_ranks_label_their_share_of_the_teacher_cache_which_equals_one_process_and_resume(teacher_dir, tmp_path):
     worker = Path(__file__).with_name("ddp_cache_worker.py")
     out, cache, trace = tmp_path / "student", tmp_path / "cache", tmp_path / "trace"

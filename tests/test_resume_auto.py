@@ -49,6 +49,8 @@ def test_a_start_stopped_before_its_first_checkpoint_starts_again_in_place(teach
     (out / "events.log").write_text("the first start's log\n")
     result = distill(**options)
     assert result.record["training"]["resumed_from"] is None and result.record["training"]["steps"] == 2
+    [restart] = result.record["training"]["restarts"]  # a restart all the same: from step 0, nothing redone
+    assert (restart["from_step"], restart["reached_step"], restart["steps_redone"]) == (0, 0, 0)
     assert (out / "events.log").read_text() == "the first start's log\n"
     # without auto the same folder is refused, as before
     with pytest.raises(DistillError, match="is not empty"):
@@ -115,3 +117,18 @@ def test_each_restart_is_recorded_with_the_steps_it_trains_again(teacher_dir, ta
     named = {re.sub(r"^[│├└─\s]+", "", line).split()[0].rstrip("/") for line in block.splitlines()[2:]}
     held = {p.name for p in [*out.iterdir(), *(out / "model").iterdir(), *(out / "checkpoints").glob("*.json")]}
     assert named == held
+
+
+def test_a_torchrun_that_may_restart_through_its_shared_store_is_warned(monkeypatch):
+    """pytorch/pytorch#135712: restarts through torchrun's shared rendezvous store can hang (seen here in about one
+    restart in three); the run says how to launch instead, and says nothing when the launch is safe."""
+    from chronos_distill.training.restarts import shared_store_warning
+
+    monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "True")
+    monkeypatch.setenv("TORCHELASTIC_MAX_RESTARTS", "3")
+    assert "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1" in shared_store_warning()
+    monkeypatch.setenv("TORCHELASTIC_MAX_RESTARTS", "0")
+    assert shared_store_warning() is None
+    monkeypatch.setenv("TORCHELASTIC_MAX_RESTARTS", "3")
+    monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "False")  # TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 set it so
+    assert shared_store_warning() is None

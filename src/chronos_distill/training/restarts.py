@@ -3,7 +3,7 @@
 A run that continues (``--resume``, ``--resume auto`` after ``torchrun --max-restarts``, a SLURM requeue or a
 Kubernetes Job) starts from its newest complete checkpoint, so a worker killed some steps after that checkpoint costs
 those steps again. To count them, the main process notes the step each optimizer step ends at
-(``checkpoints/last_step.json``, :class:`StepHeartbeat`); a restart reads it and appends its entry to
+(``checkpoints/last_step.json``, :func:`write_heartbeat`); a restart reads it and appends its entry to
 ``OUTPUT/restarts.json`` (:func:`record_restart`), which the run record and the model card repeat.
 """
 
@@ -15,8 +15,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
-
 from chronos_distill.files import write_json_atomic
 
 #: in ``checkpoints/``: the newest step this run finished (overwritten every step, by the main process)
@@ -27,20 +25,13 @@ RESTARTS = "restarts.json"
 LAUNCHER_RESTART_COUNTS = ("TORCHELASTIC_RESTART_COUNT", "SLURM_RESTART_COUNT")
 
 
-class StepHeartbeat(TrainerCallback):
-    """Writes ``{"step": N}`` to ``checkpoints/last_step.json`` when optimizer step N ends, on the main process.
-
-    A plain write (no fsync): a killed process's last write is already in the page cache, and a lost one only
-    undercounts the steps a restart redoes."""
-
-    def __init__(self, checkpoints: Path):
-        self.path = Path(checkpoints) / HEARTBEAT
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
-            tmp = self.path.with_name(f".{HEARTBEAT}.tmp")
-            tmp.write_text(json.dumps({"step": state.global_step}))
-            os.replace(tmp, self.path)
+def write_heartbeat(checkpoints: Path, step: int) -> None:
+    """Note that optimizer step ``step`` ended (main process, every step): a plain write and rename, no fsync (a
+    killed process's last write is already in the page cache, and a lost one only undercounts the steps redone)."""
+    path = Path(checkpoints) / HEARTBEAT
+    tmp = path.with_name(f".{HEARTBEAT}.tmp")
+    tmp.write_text(json.dumps({"step": step}))
+    os.replace(tmp, path)
 
 
 def last_step_reached(checkpoints: Path) -> int | None:
@@ -53,20 +44,32 @@ def last_step_reached(checkpoints: Path) -> int | None:
 
 def record_restart(output: Path, checkpoints: Path, from_step: int) -> dict[str, Any]:
     """Append this restart to ``OUTPUT/restarts.json`` and return it: ``at`` (UTC), ``from_step`` (the checkpoint it
-    continues from), ``reached_step`` (the newest step finished before it stopped; None when not known),
+    continues from; 0 for a run started again in place, stopped before its first checkpoint), ``reached_step`` (the newest step finished before it stopped; None when not known),
     ``steps_redone`` (the steps between the two, trained again) and the launcher's own restart count where one
     set it. Call it on the main process only, before training."""
     reached = last_step_reached(checkpoints)
+    if reached is None and from_step == 0:  # started again in place: no step had ended (each one notes itself)
+        reached = 0
     entry: dict[str, Any] = {
         "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "from_step": from_step,
         "reached_step": reached,
         "steps_redone": max(0, reached - from_step) if reached is not None else None,
     }
-    entry.update({name.lower(): int(os.environ[name]) for name in LAUNCHER_RESTART_COUNTS
-                  if os.environ.get(name, "").isdigit()})
+    entry.update(launcher_restart_counts())
     write_json_atomic(Path(output) / RESTARTS, [*restarts(output), entry])
     return entry
+
+
+def launcher_restart_counts() -> dict[str, int]:
+    """The restart counts a launcher set for this process (``{"torchelastic_restart_count": 1}``)."""
+    return {name.lower(): int(os.environ[name]) for name in LAUNCHER_RESTART_COUNTS
+            if os.environ.get(name, "").isdigit()}
+
+
+def launcher_restart_count() -> int:
+    """How many times a launcher restarted this job (torchrun, SLURM), 0 when none did or none is known."""
+    return max(launcher_restart_counts().values(), default=0)
 
 
 def restarts(output: Path) -> list[dict[str, Any]]:
@@ -76,4 +79,18 @@ def restarts(output: Path) -> list[dict[str, Any]]:
     except (OSError, ValueError):
         return []
     return recorded if isinstance(recorded, list) else []
+
+
+def shared_store_warning() -> str | None:
+    """Why a restart under this ``torchrun`` may hang, or None: with ``--max-restarts`` above 0 and torchrun's
+    rendezvous store shared with the workers (its default), a restarted worker can read the previous start's
+    addresses from that store and fail or hang while the process group connects (pytorch/pytorch#135712; seen
+    here in about one restart in three). ``TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1`` gives every start its own store."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    if not os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0").isdigit() or int(os.environ["TORCHELASTIC_MAX_RESTARTS"]) == 0:
+        return None
+    return ("torchrun restarts this job (--max-restarts) through its shared rendezvous store, where a restarted worker "
+            "can read the last start's addresses and hang (pytorch/pytorch#135712): launch torchrun with "
+            "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1")
 

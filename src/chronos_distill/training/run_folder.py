@@ -32,6 +32,7 @@ from typing import Any
 from chronos_distill.config.training import RUN_CONFIG, resume_option
 from chronos_distill.errors import DistillError
 from chronos_distill.files import damage, write_json_atomic
+from chronos_distill.training.restarts import launcher_restart_count, record_restart
 
 logger = logging.getLogger(__name__)
 
@@ -224,6 +225,10 @@ def prepare_output_folder(output: Path, options: dict[str, Any], *, resume: bool
         shutil.rmtree(output)  # check_output_folder made sure this is an earlier run and --overwrite was given
     output.mkdir(parents=True, exist_ok=True)
     write_json_atomic(output / RUN_CONFIG, options)
+    # a start that is a restart all the same: of this run, stopped before its first checkpoint, or of a job that a
+    # launcher restarted before the folder was made (killed while the teacher cache was labelled)
+    if restarting or (not resume and launcher_restart_count()):
+        record_restart(output, output / CHECKPOINTS, 0)
 
 
 def _holds_a_run(output: Path) -> bool:

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from transformers import TrainerCallback
+
 from chronos_distill.errors import StoppedBySignal
 from chronos_distill.training.disk import (
     disk_error,
@@ -19,10 +21,22 @@ from chronos_distill.training.disk import (
 )
 from chronos_distill.training.preemption import StopOnSignal
 from chronos_distill.training.progress import use_readable_progress
-from chronos_distill.training.restarts import StepHeartbeat, record_restart
+from chronos_distill.training.restarts import record_restart, shared_store_warning, write_heartbeat
 from chronos_distill.training.run_folder import CHECKPOINTS, checkpoint_step, last_complete_checkpoint
 
 logger = logging.getLogger(__name__)
+
+
+class StepHeartbeat(TrainerCallback):
+    """The main process notes the step each optimizer step ends at (:func:`write_heartbeat`), so that a restart
+    knows how many steps it trains again."""
+
+    def __init__(self, checkpoints: Path):
+        self.checkpoints = Path(checkpoints)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            write_heartbeat(self.checkpoints, state.global_step)
 
 
 def train_and_export(trainer: Any, output: Path, *, resume: bool, verbose: bool,
@@ -63,6 +77,8 @@ def guarded_train(trainer: Any, output: Path, *, resume_from: str | None, verbos
     checkpoint_bytes = _checkpoint_bytes(trainer, resume_from)
     if trainer.is_world_process_zero():
         warn_if_short_of_space(checkpoints, checkpoint_bytes)
+        if (warning := shared_store_warning()) is not None:
+            logger.warning(warning)
     try:
         with stopper.installed():
             train_output = train(resume_from_checkpoint=resume_from)

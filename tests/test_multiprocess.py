@@ -53,3 +53,72 @@ def test_torchrun_pretraining_writes_the_model_from_rank0_only(tmp_path):
     record = json.loads((out / "model" / "pretraining.json").read_text())
     assert record["steps"] == 2
     assert type(Chronos2Pipeline.from_pretrained(out / "model").model) is Chronos2Model
+
+
+CACHE_WORKER = Path(__file__).with_name("ddp_cache_worker.py")
+
+
+def _two_nodes(port: int, argv: list[str], cwds: tuple[Path, Path]) -> list[subprocess.CompletedProcess]:
+    """Two torchrun agents on this host joined as two nodes (``--nnodes 2``, one process each, a c10d rendezvous
+    on localhost), each started in its own folder: what two machines of a cluster run."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(CACHE_WORKER.parent)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1", "--rdzv-backend",
+           "c10d", "--rdzv-endpoint", f"localhost:{port}", "--rdzv-id", "two-nodes", str(CACHE_WORKER), *argv]
+    agents = [subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for cwd in cwds]
+    done = []
+    for agent in agents:
+        out, err = agent.communicate(timeout=600)
+        done.append(subprocess.CompletedProcess(cmd, agent.returncode, out, err))
+    return done
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_two_nodes_label_the_cache_across_both_and_end_as_one_node_with_two_processes(teacher_dir, tmp_path):
+    """Issue 49: two torchrun agents as two nodes (one process each) label the teacher cache across both and
+    finish with the weights, cache and manifest of the same run on one node with two processes."""
+    from safetensors.torch import load_file
+
+    one, two = tmp_path / "one-node", tmp_path / "two-nodes"
+    for root in (one, two):
+        (root / "trace").mkdir(parents=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(CACHE_WORKER.parent)}
+    single = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             str(CACHE_WORKER), teacher_dir, str(one / "run"), str(one / "cache"), str(one / "trace"),
+                             "2", "0"], env=env, capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr[-5000:]
+    nodes = _two_nodes(_free_port(), [teacher_dir, str(two / "run"), str(two / "cache"), str(two / "trace"), "2", "0"],
+                       (tmp_path, tmp_path))
+    assert all(n.returncode == 0 for n in nodes), nodes[0].stderr[-3000:] + nodes[1].stderr[-3000:]
+    assert sorted((two / "trace" / "builds.txt").read_text().split()) == ["rank0/2:shard-00000.parquet",
+                                                                         "rank1/2:shard-00001.parquet"]
+    (key,) = [p.name for p in (one / "cache").iterdir()]
+    manifests = [json.loads((root / "cache" / key / "manifest.json").read_text()) for root in (one, two)]
+    for manifest in manifests:
+        del manifest["build_seconds"]
+    assert manifests[0] == manifests[1]
+    expected, got = (load_file(root / "run" / "model" / "model.safetensors") for root in (one, two))
+    assert expected.keys() == got.keys()
+    for name in expected:
+        assert (expected[name] == got[name]).all(), name
+
+
+def test_a_node_that_cannot_see_the_output_folder_says_so_in_one_line(teacher_dir, tmp_path):
+    """The output folder given as a relative path on two nodes whose working folders differ (as node-local disks
+    are): the node that cannot see the folder rank 0 prepared stops at once, naming the folder and the fix."""
+    cwds = (tmp_path / "node-a", tmp_path / "node-b")
+    for cwd in cwds:
+        (cwd / "trace").mkdir(parents=True)
+    nodes = _two_nodes(_free_port(), [teacher_dir, "run", "cache", "trace", "2", "0"], cwds)
+    assert all(n.returncode != 0 for n in nodes)
+    said = nodes[0].stderr + nodes[1].stderr
+    assert ("output folder run is not shared: rank 1 (of 2) does not see the file rank 0 wrote there; put output "
+            "on a path every node mounts (a network filesystem), as an absolute path" in said), said[-3000:]
+    assert not any((cwd / "trace" / "builds.txt").exists() for cwd in cwds)  # stopped before the teacher ran

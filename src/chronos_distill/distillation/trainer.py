@@ -68,6 +68,7 @@ from chronos_distill.training.run_folder import (
     rank_and_world,
 )
 from chronos_distill.training.session import export_on_main, guarded_train
+from chronos_distill.training.shared_paths import check_shared_folders
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +131,9 @@ class DistillationTrainer(Chronos2Trainer):
         # the TrainingArguments with the device's choices, built and checked before anything slow (the teacher,
         # pruning calibration, the teacher cache): a conflicting setting costs a second, not hours
         arguments = distill_training_arguments(cfg, output / CHECKPOINTS, has_validation=cfg.validation_data is not None)
+        # the processes have met (the arguments set the process group up): the folders rank 0 writes must be theirs
+        check_shared_folders({"output": output, **({"teacher_cache": Path(cfg.teacher_cache).expanduser()}
+                                                   if cfg.teacher_cache is not None else {})})
         models = build_models(cfg, checked, data, teacher=teacher, student=student)
         objective, module = build_objective(cfg, models, has_validation=data.validation is not None)
         train_set, eval_set = build_datasets(cfg, data, models)

@@ -32,6 +32,7 @@ from chronos_distill.training.run_folder import (
     prepare_output_folder,
 )
 from chronos_distill.training.session import train_and_export
+from chronos_distill.training.shared_paths import check_shared_folders
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ def pretrain(config: PretrainConfig | None = None, **options: Any) -> Path:
     if is_main_process():  # same folder rules as distill: never clobber a run by accident
         prepare_output_folder(output, cfg.to_dict(), resume=resuming, restart=cfg.resume == "auto" and not resuming)
     args = training_arguments(checkpoints, cfg, max_grad_norm=1.0)
+    check_shared_folders({"output": output})  # every node must see what rank 0 writes there
     trainer = Chronos2Trainer(model=model, args=args, train_dataset=stream)
 
     def export(result, resume_from) -> None:

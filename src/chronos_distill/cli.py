@@ -267,8 +267,11 @@ def _distill(options: dict[str, Any]) -> int:
     checked = check_distill_inputs(cfg, DISTILL_FIXED_ON_RESUME)  # names, paths, columns: before torch is imported
 
     from chronos_distill.distillation.run import distill
+    from chronos_distill.training.run_folder import is_main_process
 
     result = distill(cfg, checked)  # checked once: the run reuses what was resolved
+    if not is_main_process():  # under torchrun / accelerate every rank returns; the main process speaks for the run
+        return 0
     training = result.record["training"]
     print(f"student exported to {result.model_dir} (publishable model folder; training state in {result.output})")
     exported = training["exported"]

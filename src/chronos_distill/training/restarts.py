@@ -30,7 +30,11 @@ def write_heartbeat(checkpoints: Path, step: int) -> None:
     killed process's last write is already in the page cache, and a lost one only undercounts the steps redone)."""
     path = Path(checkpoints) / HEARTBEAT
     tmp = path.with_name(f".{HEARTBEAT}.tmp")
-    tmp.write_text(json.dumps({"step": step}))
+    try:
+        tmp.write_text(json.dumps({"step": step}))
+    except FileNotFoundError:  # no checkpoint written yet, and the Trainer has not made the folder
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({"step": step}))
     os.replace(tmp, path)
 
 

@@ -176,8 +176,8 @@ def check_output_folder(output: Path, options: dict[str, Any], *, resume: bool |
                 return
             finished = (output / MODEL_DIR).exists()
             raise DistillError(f"{label}: output folder {output} " + (
-                "holds a finished run (model/ exported, no checkpoint to continue); raise max_steps and resume from a "
-                "checkpoint, or choose another folder" if finished else
+                "holds a finished run (model/ exported, no checkpoint left to continue from); choose another folder, "
+                "or replace it with overwrite=True (--overwrite) instead of resume" if finished else
                 "is not empty and holds no chronos-distill run to continue; choose another folder"))
         if not overwrite:
             raise DistillError(

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from common import pm, unseen_skill_kept
+from common import pm, restricted, unseen_skill_kept
 from doc_figures import render_figures
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -37,19 +37,26 @@ LEVER_ROWS = {
     "random start, 2000-batch cache": "384x2@uniform-c2000",
     "pruned start, 2000-batch cache (now the default)": "384x2@uniform-c2000-pruned",
     "pruned start, truth-only (`--alpha 0`)": "384x2@uniform-c2000-truth-only-pruned",
+    "pruned start, KD mixed with the stream's truth (`--alpha 0.5`)": "384x2@uniform-c2000-alpha0.5-pruned",
+    "pruned start, real M3 contexts at share 0.25 (`--general-real-share 0.25`)": "384x2@uniform-c2000-m3real0.25-pruned",
+    "pruned start, real M3 contexts at share 0.5": "384x2@uniform-c2000-m3real0.5-pruned",
 }
 
 
 def two_stage_levers() -> str:
     """The issue-40 levers: validation score (what chose), M1 + M3 test WQL and the suite at 18 and 64 steps, each
-    vs the teacher, and the share of the teacher's skill over seasonal naive kept on M1 + M3 (``pm``: mean ± std
+    vs the teacher, and the share of the teacher's skill over seasonal naive kept on M1 + M3 and on M1 alone (the
+    real set no stage of a real-share run saw) (``pm``: mean ± std
     from 3 seeds, else each seed's value and the count)."""
-    lines = ["| general student | validation | M1 + M3 test WQL | M1 + M3 skill kept | suite at 18 | suite at 64 |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| general student | validation | M1 + M3 test WQL | M1 + M3 skill kept | M1 skill kept | suite at 18 "
+             "| suite at 64 |", "|---|---|---|---|---|---|---|"]
     for label, name in LEVER_ROWS.items():
         runs = _general_runs(name)
+        if not runs:  # a lever not run yet
+            continue
         columns = [[r["validation_general"]["score"] for r in runs], [r["unseen"]["vs_teacher"] for r in runs],
                    [unseen_skill_kept(r["unseen"]) for r in runs],
+                   [unseen_skill_kept(restricted(r["unseen"], "m1_")) for r in runs],
                    [r["suite"]["18"]["geomean"] for r in runs], [r["suite"]["64"]["geomean"] for r in runs]]
         lines.append(f"| {label} | " + " | ".join(pm(values) for values in columns) + " |")
     return "\n".join(lines)

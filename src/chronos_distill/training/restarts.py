@@ -39,7 +39,7 @@ def write_heartbeat(checkpoints: Path, step: int) -> None:
 
 
 def last_step_reached(checkpoints: Path) -> int | None:
-    """The newest step the run finished before it stopped (:class:`StepHeartbeat`), or None when unknown."""
+    """The newest step the run finished before it stopped (:func:`write_heartbeat`), or None when unknown."""
     try:
         return int(json.loads((Path(checkpoints) / HEARTBEAT).read_text())["step"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -48,9 +48,10 @@ def last_step_reached(checkpoints: Path) -> int | None:
 
 def record_restart(output: Path, checkpoints: Path, from_step: int) -> dict[str, Any]:
     """Append this restart to ``OUTPUT/restarts.json`` and return it: ``at`` (UTC), ``from_step`` (the checkpoint it
-    continues from; 0 for a run started again in place, stopped before its first checkpoint), ``reached_step`` (the newest step finished before it stopped; None when not known),
-    ``steps_redone`` (the steps between the two, trained again) and the launcher's own restart count where one
-    set it. Call it on the main process only, before training."""
+    continues from; 0 for a run started again in place, stopped before its first checkpoint), ``reached_step`` (the
+    newest step finished before it stopped; None when not known), ``steps_redone`` (the steps between the two,
+    trained again) and the launcher's own restart count where one set it. Call it on the main process only, before
+    training."""
     reached = last_step_reached(checkpoints)
     if reached is None and from_step == 0:  # started again in place: no step had ended (each one notes itself)
         reached = 0
@@ -92,7 +93,8 @@ def shared_store_warning() -> str | None:
     here in 6 of 13 restarts). ``TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1`` gives every start its own store."""
     if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
         return None
-    if not os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0").isdigit() or int(os.environ["TORCHELASTIC_MAX_RESTARTS"]) == 0:
+    max_restarts = os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0")
+    if not max_restarts.isdigit() or int(max_restarts) == 0:
         return None
     return ("torchrun restarts this job (--max-restarts) through its shared rendezvous store, where a restarted worker "
             "can read the last start's addresses and hang (pytorch/pytorch#135712): launch torchrun with "

@@ -74,6 +74,12 @@ def test_the_docs_slurm_script_runs_a_two_node_job(teacher_dir, table, tmp_path)
     assert record["training"]["processes"] == 2 and record["training"]["steps"] == 4
     assert not (tmp_path / "scontrol.calls").exists()  # finished: nothing requeued
     assert done.stdout.count("student exported to") == 1  # the main process speaks for the run
+    # a step that fails (a signalled or crashed job: torchrun's agent exits 1 either way) is requeued, at most 3 times
+    (bin_dir / "srun").write_text("#!/bin/bash\nexit 1\n")
+    failed = subprocess.run(["bash", "distill.sbatch"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert failed.returncode == 1 and (tmp_path / "scontrol.calls").read_text() == "requeue 77\n"
+    spent = subprocess.run(["bash", "distill.sbatch"], cwd=tmp_path, env={**env, "SLURM_RESTART_COUNT": "3"})
+    assert spent.returncode == 1 and (tmp_path / "scontrol.calls").read_text() == "requeue 77\n"
 
 
 def _tiny_run_yaml(folder: Path, teacher_dir: str, table) -> None:

@@ -32,6 +32,7 @@ of training again. ``--report`` writes ``two_stage.md`` / ``two_stage.json``, ``
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
@@ -147,7 +148,7 @@ class TwoStage(ScoredRuns):
         ``<rung>@<context>``), None the default; ``--general-prediction-length H`` caps its horizons at H (run
         ``<rung>@<context>-h<H>``; default: every horizon up to the teacher's)."""
         # the six M1 / M3 test portions, and Tourism's three: a collection no stage of ours trains on
-        sets = {"unseen": scored_sets("general")["held-out"], "tourism": self.tourism()}
+        sets = {"unseen": scored_sets("general")["held-out"], "tourism": self.tourism}
         horizon = self.args.general_prediction_length
         options = dict(general=True, alpha=1.0, teacher_cache=str(Path(self.args.runs) / "teacher-cache"),
                        prediction_length=horizon, min_past=None, **rung_shape(rung))
@@ -183,7 +184,9 @@ class TwoStage(ScoredRuns):
             results_file(self.args.out, "general", name, seed).write_text(json.dumps(entry, indent=2, default=str) + "\n")
         return entry
 
+    @functools.cached_property
     def tourism(self) -> dict:
+        """Tourism's three test portions, read once per invocation (every general run is scored on them)."""
         from chronos_distill.data.competition import load_benchmarks
 
         return load_benchmarks("Tourism")

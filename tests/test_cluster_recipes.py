@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PREDICTION_LENGTH, TINY_STUDENT
+from torch.distributed.elastic.utils.distributed import get_free_port
 
 from chronos_distill.training.slurm import first_host, torchrun_arguments
 
@@ -63,9 +63,7 @@ def test_the_docs_slurm_script_runs_a_two_node_job(teacher_dir, table, tmp_path)
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(stat.S_IRWXU)
     _tiny_run_yaml(tmp_path, teacher_dir, table)
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        port = s.getsockname()[1]
+    port = get_free_port()
     env = {**os.environ, "PATH": f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}", "OMP_NUM_THREADS": "1",
            "SLURM_NNODES": "2", "SLURM_JOB_ID": "77", "SLURM_JOB_NODELIST": "localhost", "MASTER_PORT": str(port)}
     done = subprocess.run(["bash", "distill.sbatch"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from chronos.chronos2 import Chronos2Model, Chronos2Pipeline
+from torch.distributed.elastic.utils.distributed import get_free_port
 
 pytestmark = pytest.mark.slow
 
@@ -73,14 +74,6 @@ def _two_nodes(port: int, argv: list[str], cwds: tuple[Path, Path]) -> list[subp
     return done
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
 def test_two_nodes_label_the_cache_across_both_and_end_as_one_node_with_two_processes(teacher_dir, tmp_path):
     """Issue 49: two torchrun agents as two nodes (one process each) label the teacher cache across both and
     finish with the weights, cache and manifest of the same run on one node with two processes."""
@@ -94,7 +87,7 @@ def test_two_nodes_label_the_cache_across_both_and_end_as_one_node_with_two_proc
                              str(CACHE_WORKER), teacher_dir, str(one / "run"), str(one / "cache"), str(one / "trace"),
                              "2", "0"], env=env, capture_output=True, text=True, timeout=600)
     assert single.returncode == 0, single.stderr[-5000:]
-    nodes = _two_nodes(_free_port(), [teacher_dir, str(two / "run"), str(two / "cache"), str(two / "trace"), "2", "0"],
+    nodes = _two_nodes(get_free_port(), [teacher_dir, str(two / "run"), str(two / "cache"), str(two / "trace"), "2", "0"],
                        (tmp_path, tmp_path))
     assert all(n.returncode == 0 for n in nodes), nodes[0].stderr[-3000:] + nodes[1].stderr[-3000:]
     assert sorted((two / "trace" / "builds.txt").read_text().split()) == ["rank0/2:shard-00000.parquet",
@@ -116,7 +109,7 @@ def test_a_node_that_cannot_see_the_output_folder_says_so_in_one_line(teacher_di
     cwds = (tmp_path / "node-a", tmp_path / "node-b")
     for cwd in cwds:
         (cwd / "trace").mkdir(parents=True)
-    nodes = _two_nodes(_free_port(), [teacher_dir, "run", "cache", "trace", "2", "0"], cwds)
+    nodes = _two_nodes(get_free_port(), [teacher_dir, "run", "cache", "trace", "2", "0"], cwds)
     assert all(n.returncode != 0 for n in nodes)
     said = nodes[0].stderr + nodes[1].stderr
     assert ("output folder run is not shared: rank 1 (of 2) does not see the file rank 0 wrote there; put output "

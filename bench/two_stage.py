@@ -59,8 +59,9 @@ from harness import ScoredRuns, plot_curves, scored_sets, validation_score
 
 STAGES = ("general", "contexts", "task", "latency", "fev", "curves")
 #: the sample-efficiency curves (``--stage curves``): the same general student distilled (alpha 1) and trained on
-#: the mix's own truth (alpha 0, the truth-only control), on the same cached batches in the same order
-CURVE_VARIANTS = {"KD": 1.0, "truth-only": 0.0}
+#: the mix's own truth (alpha 0, the truth-only control), on the same cached batches in the same order, and KD mixed
+#: with that truth (alpha 0.5, issue 48's candidate recipe)
+CURVE_VARIANTS = {"KD": 1.0, "truth-only": 0.0, "KD+truth": 0.5}
 #: candidate --general-context draws of the ``contexts`` stage, and the share of M1 + M3 training series held out
 #: whole to validate on (their training portions only: the test portions are what the family is scored on)
 GENERAL_CONTEXTS = ("log-uniform", "mixed", "uniform")
@@ -229,15 +230,19 @@ class TwoStage(ScoredRuns):
         the results file are not scored again. None with ``--report`` when nothing is recorded."""
 
         args = self.args
-        name = f"{args.curve_rung}@{variant}"
+        # a pruned curve is named so, and labels nothing new: it reads the general stage's cache of the same key
+        pruned = args.curve_init == "pruned"
+        name = f"{args.curve_rung}@{variant}" + ("-pruned" if pruned else "")
         file = results_file(args.out, "curves", name, seed)
         entry = json.loads(file.read_text()) if file.is_file() else None
         if args.report or (entry is not None and entry.get("complete")):
             return entry
         folder = self.folder("curves", name, seed)
         options = dict(general=True, alpha=CURVE_VARIANTS[variant], prediction_length=None, min_past=None,
-                       student_init="random",  # the curves were trained before pruned became --general's default
-                       teacher_cache=str(Path(args.runs) / "curve-cache"), cache_batches=args.curve_cache_batches,
+                       # always given: the first curves were trained before pruned became --general's default
+                       student_init=args.curve_init,
+                       teacher_cache=str(Path(args.runs) / ("teacher-cache" if pruned else "curve-cache")),
+                       cache_batches=args.curve_cache_batches,
                        max_steps=args.curve_steps, save_steps=args.curve_every,
                        logging_steps=max(1, args.curve_every // 5),
                        # every checkpoint is kept: each is a point of the curve
@@ -245,7 +250,7 @@ class TwoStage(ScoredRuns):
         trained = train_in_subprocess(run_options(args, seed, folder, **options))
         record = trained["record"]
         points = dict(entry["points"]) if entry is not None else {}
-        sets = {"unseen": scored_sets("general")["held-out"]}
+        sets = {"unseen": scored_sets("general")["held-out"], "tourism": self.tourism}
         for checkpoint in sorted((folder / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
             step = checkpoint.name.split("-")[1]
             if step in points:
@@ -601,7 +606,7 @@ def _curve_pairs(curves: dict) -> dict[str, dict[str, tuple[dict, dict]]]:
     pairs: dict[str, dict[str, tuple[dict, dict]]] = {}
     for name, seeds in curves.items():
         rung, variant = name.split("@")
-        if variant != "KD":
+        if variant != "KD":  # the pairs of the first curves (random start); the pruned ones are read apart
             continue
         truth = curves.get(f"{rung}@truth-only", {})
         pairs[rung] = {seed: (entry, truth[seed]) for seed, entry in seeds.items() if seed in truth}
@@ -693,7 +698,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--curve-every", type=int, default=500, help="a scored checkpoint every N steps")
     parser.add_argument("--curve-cache-batches", type=int, default=2000,
                         help="the curves' teacher cache: batches labelled once, shared by both variants")
-    parser.add_argument("--curve-variants", default=",".join(CURVE_VARIANTS), help="of " + ", ".join(CURVE_VARIANTS))
+    parser.add_argument("--curve-variants", default="KD,truth-only", help="of " + ", ".join(CURVE_VARIANTS))
+    parser.add_argument("--curve-init", default="random", choices=("random", "pruned"),
+                        help="the curves' --student-init (named -pruned when pruned)")
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
     args.rungs = [r.strip() for r in args.rungs.split(",") if r.strip()]

@@ -220,13 +220,13 @@ def test_student_defaults_keep_the_teachers_design_narrower():
 
 
 def test_trainer_args_pass_through_to_training_arguments(teacher_dir, table, tmp_path):
-    from chronos_distill.distillation.run import prepare_run
+    from chronos_distill.distillation.trainer import DistillationTrainer
     from chronos_distill.errors import ConfigError
 
     cfg = DistillConfig(teacher=teacher_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
                         output=str(tmp_path / "out"), max_steps=2, trainer_args={"gradient_accumulation_steps": 2,
                                                                                   "max_grad_norm": 0.5}, **FAST)
-    args = prepare_run(cfg).trainer.args
+    args = DistillationTrainer(args=cfg).args
     assert (args.gradient_accumulation_steps, args.max_grad_norm) == (2, 0.5)
     as_json = DistillConfig(teacher="t", train_data="d.csv", prediction_length=8, output="o",
                             trainer_args='{"gradient_accumulation_steps": 4}')
@@ -242,7 +242,7 @@ def test_trainer_args_pass_through_to_training_arguments(teacher_dir, table, tmp
 def test_the_listed_training_arguments_fields_are_the_installed_classes_and_another_version_is_checked_at_build(
         tmp_path, monkeypatch):
     """The option check reads TrainingArguments' field names from a list written from the class (no torch): it is
-    the installed class's own (scripts/render_docs.py rewrites it); with another transformers the list is not
+    the installed class's own (scripts/render_sources.py rewrites it); with another transformers the list is not
     trusted, and a wrong key is refused when TrainingArguments is built, in one line too."""
     import dataclasses
     import importlib.metadata
@@ -259,7 +259,7 @@ def test_the_listed_training_arguments_fields_are_the_installed_classes_and_anot
     fields = [f.name for f in dataclasses.fields(TrainingArguments) if f.init]
     if installed == listed.TRANSFORMERS_VERSION:
         assert Path(listed.__file__).read_text() == render_training_arguments_fields(fields, installed), \
-            "stale: run python scripts/render_docs.py"
+            "stale: run python scripts/render_sources.py"
         assert training_arguments_fields() == set(fields)
     else:  # a newer transformers than the list's: the check waits for the class
         assert training_arguments_fields() is None

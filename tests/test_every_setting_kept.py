@@ -299,6 +299,6 @@ def test_the_type_stub_that_shows_ides_the_fields_is_the_rendering_of_the_field_
     import chronos_distill.distillation.distillation_config as module
 
     stub = Path(module.__file__).with_suffix(".pyi")
-    assert stub.read_text() == module.render_stub(), "run python scripts/render_stub.py"
+    assert stub.read_text() == module.render_stub(), "run python scripts/render_sources.py"
     for name in ("alpha: float | None = ...", "teacher: str = ...", "train_data: Any = ...", "general: bool = ..."):
         assert f"    {name}" in stub.read_text()

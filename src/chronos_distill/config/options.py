@@ -4,7 +4,7 @@ reads them (:func:`check_options`), YAML reading and the option syntax that need
 ``TrainingArguments`` passthrough). No torch is imported.
 
 The field names of ``transformers.TrainingArguments`` (:func:`training_arguments_fields`) come from a list written
-from the class (``config/training_arguments_fields.py``, by ``scripts/render_docs.py``; a test keeps it equal to the
+from the class (``config/training_arguments_fields.py``, by ``scripts/render_sources.py``; a test keeps it equal to the
 installed class), because importing the class loads torch (2.5 s here) and a misspelt ``--trainer-args`` key must be
 refused in a fraction of a second, with the other option errors. With another transformers than the list's, the
 keys are checked when ``TrainingArguments`` is built instead (one line too, after torch has loaded).
@@ -87,7 +87,7 @@ OWN_OPTIONS = {field: option for option, fields in TRAINING_ARGUMENT_FIELDS.item
 
 def training_arguments_fields() -> frozenset[str] | None:
     """The field names of ``transformers.TrainingArguments`` as listed in
-    :mod:`~chronos_distill.config.training_arguments_fields` (written from the class by ``scripts/render_docs.py``),
+    :mod:`~chronos_distill.config.training_arguments_fields` (written from the class by ``scripts/render_sources.py``),
     when the installed transformers is the version they were listed from; else None (the fields are then checked
     when ``TrainingArguments`` is built). Importing the class would import torch, and an option check should cost
     a fraction of a second."""
@@ -408,13 +408,13 @@ class ModelledColumns:
 
 
 def render_training_arguments_fields(fields: list[str], transformers_version: str) -> str:
-    """The text of ``config/training_arguments_fields.py`` for the given field names (``scripts/render_docs.py``
+    """The text of ``config/training_arguments_fields.py`` for the given field names (``scripts/render_sources.py``
     passes the installed ``TrainingArguments``' own; a test checks the file equals this rendering)."""
     import textwrap
 
     listed = textwrap.fill(", ".join(repr(name) for name in sorted(fields)), width=116, initial_indent="    ",
                            subsequent_indent="    ")
     return (f'"""The field names of ``transformers.TrainingArguments`` {transformers_version}, written from the class by '
-            "``scripts/render_docs.py`` (do not edit):\nthe option check reads them without importing transformers "
+            "``scripts/render_sources.py`` (do not edit):\nthe option check reads them without importing transformers "
             '(which imports torch)."""\n\n'
             f"TRANSFORMERS_VERSION = {transformers_version!r}\n\nFIELDS = frozenset({{\n{listed},\n}})\n")

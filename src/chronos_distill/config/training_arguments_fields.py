@@ -1,4 +1,4 @@
-"""The field names of ``transformers.TrainingArguments`` 5.25.0, written from the class by ``scripts/render_docs.py`` (do not edit):
+"""The field names of ``transformers.TrainingArguments`` 5.25.0, written from the class by ``scripts/render_sources.py`` (do not edit):
 the option check reads them without importing transformers (which imports torch)."""
 
 TRANSFORMERS_VERSION = '5.25.0'

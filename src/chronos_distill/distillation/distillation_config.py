@@ -10,7 +10,7 @@ a ``TrainingArguments`` subclass is what a TRL user hands a trainer and what ``H
   fields of :class:`~chronos_distill.config.DistillConfig` themselves, copied with their defaults, help and bounds
   (the class is made with :func:`dataclasses.make_dataclass` from that list, so a new option appears here by itself;
   IDEs and type checkers, which cannot read such a class, read its fields from ``distillation_config.pyi``, written
-  from the same list by ``python scripts/render_stub.py`` and kept equal to it by a test);
+  from the same list by ``python scripts/render_sources.py`` and kept equal to it by a test);
 - the ``TrainingArguments`` fields that have an option of their own (``max_steps``, ``per_device_train_batch_size``,
   ``learning_rate``, ``logging_steps``, ``seed``, ...) default to the command's defaults
   (``DistillConfig.TRAINING_DEFAULTS``), and the shared choices (cosine schedule, two checkpoints kept, ...)
@@ -230,10 +230,10 @@ alpha=0.7, gradient_accumulation_steps=2)``: ``output_dir`` is the run folder; e
 def render_stub() -> str:
     """The text of ``distillation_config.pyi``: the class's fields as IDEs and type checkers read them (a class made
     by :func:`dataclasses.make_dataclass` shows them none), written from the same field list by
-    ``python scripts/render_stub.py``; a test keeps the file equal to this rendering. Only the distillation fields
+    ``python scripts/render_sources.py``; a test keeps the file equal to this rendering. Only the distillation fields
     are declared: the ``TrainingArguments`` fields are transformers' own declarations."""
     own = {f.name: f for f in dataclasses.fields(DistillConfig)}
-    lines = ['"""Type stub of ``distillation_config``, written by ``python scripts/render_stub.py`` from the class\'s',
+    lines = ['"""Type stub of ``distillation_config``, written by ``python scripts/render_sources.py`` from the class\'s',
              'field list (do not edit): the distillation fields, which IDEs and type checkers cannot read from',
              '``dataclasses.make_dataclass``."""', "", "import dataclasses", "from typing import Any", "",
              "from transformers import TrainingArguments", "", "from chronos_distill.config import DistillConfig", "",

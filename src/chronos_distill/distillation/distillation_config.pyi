@@ -1,4 +1,4 @@
-"""Type stub of ``distillation_config``, written by ``python scripts/render_stub.py`` from the class's
+"""Type stub of ``distillation_config``, written by ``python scripts/render_sources.py`` from the class's
 field list (do not edit): the distillation fields, which IDEs and type checkers cannot read from
 ``dataclasses.make_dataclass``."""
 

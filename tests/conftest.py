@@ -128,13 +128,13 @@ def straight_and_resumed(options: dict, tmp_path, steps: int = 4, stop: int = 2)
 
     from chronos_distill import distill
     from chronos_distill.config import DistillConfig
-    from chronos_distill.distillation.run import prepare_run
+    from chronos_distill.distillation.trainer import DistillationTrainer
 
     straight = distill(output=str(tmp_path / "straight"), max_steps=steps, **options)
     # the same run (same learning-rate schedule), interrupted after its checkpoint at `stop`
-    interrupted = prepare_run(DistillConfig(output=str(tmp_path / "split"), max_steps=steps, **options))
-    interrupted.trainer.add_callback(StopAfter(stop))
-    interrupted.trainer.train()
+    interrupted = DistillationTrainer(args=DistillConfig(output=str(tmp_path / "split"), max_steps=steps, **options))
+    interrupted.add_callback(StopAfter(stop))
+    interrupted.train()
     resumed = distill(output=str(tmp_path / "split"), max_steps=steps, resume=True, **options)
     assert resumed.record["training"]["resumed_from"].endswith(f"checkpoint-{stop}")
     expected, got = (load_file(r.model_dir / "model.safetensors") for r in (straight, resumed))

@@ -25,8 +25,8 @@ from chronos_distill.data.teacher_cache import cache_key
 from chronos_distill.data.windows import draw_windows
 from chronos_distill.distillation.ensemble import Member, TeacherEnsemble, greedy_weights
 from chronos_distill.distillation.losses.normalised import NormalisedTruth
-from chronos_distill.distillation.run import prepare_run
 from chronos_distill.distillation.statistical_teacher import MIN_OBSERVATIONS, StatisticalTeacher, fit_one
+from chronos_distill.distillation.trainer import DistillationTrainer
 
 LEVELS = [0.01, 0.05, *[round(0.1 * i, 1) for i in range(1, 10)], 0.95, 0.99]
 
@@ -86,11 +86,11 @@ def test_combined_quantiles_are_the_weighted_average_of_sorted_members_and_monot
 
 
 def test_a_weight_of_zero_leaves_the_teacher_out_and_weights_are_normalised(teacher_dir, second_teacher, table, tmp_path):
-    run = prepare_run(DistillConfig(teacher=f"{teacher_dir},{second_teacher}", teacher_weights="2,0", train_data=table,
+    trainer = DistillationTrainer(args=DistillConfig(teacher=f"{teacher_dir},{second_teacher}", teacher_weights="2,0", train_data=table,
                                     prediction_length=PREDICTION_LENGTH, output=str(tmp_path / "zero"), max_steps=1,
                                     batch_size=16, **TINY_STUDENT))
-    assert run.teachers.ensemble is None and run.teachers.record["teachers"] == [
-        {"name": Path(teacher_dir).name, "weight": 1.0, "kind": "chronos-2", "parameters": run.teachers.record["teachers"][0]["parameters"]}]
+    assert trainer.models.teachers.ensemble is None and trainer.models.teachers.record["teachers"] == [
+        {"name": Path(teacher_dir).name, "weight": 1.0, "kind": "chronos-2", "parameters": trainer.models.teachers.record["teachers"][0]["parameters"]}]
     cfg = DistillConfig(teacher=[teacher_dir, second_teacher], teacher_weights=[1, 3], train_data=table,
                         prediction_length=PREDICTION_LENGTH, output=str(tmp_path / "x"))
     assert cfg.teacher_weight_values() == [0.25, 0.75]
@@ -143,16 +143,16 @@ def test_greedy_selection_gives_a_pure_noise_teacher_weight_zero():
 def test_auto_weights_are_chosen_on_validation_windows_of_the_training_data(teacher_dir, table, tmp_path):
     noisy = save_teacher(tmp_path / "noisy", seed=5, scale=40.0)  # a teacher whose forecasts are far off
     validation = seasonal_long_table(n_series=6, length=120, seed=11)
-    run = prepare_run(DistillConfig(teacher=[teacher_dir, noisy], teacher_weights="auto", train_data=table,
+    trainer = DistillationTrainer(args=DistillConfig(teacher=[teacher_dir, noisy], teacher_weights="auto", train_data=table,
                                     validation_data=validation, prediction_length=PREDICTION_LENGTH,
                                     output=str(tmp_path / "auto"), max_steps=1, batch_size=16, **TINY_STUDENT))
-    selection = run.teachers.record["selection"]
+    selection = trainer.models.teachers.record["selection"]
     assert selection["source"] == "validation_data" and selection["windows"] == 6  # one window per series
-    assert selection["weights"][1] == 0.0 and run.teachers.ensemble is None  # the noisy teacher is left out
-    without = prepare_run(DistillConfig(teacher=[teacher_dir, noisy], teacher_weights="auto", train_data=table,
+    assert selection["weights"][1] == 0.0 and trainer.models.teachers.ensemble is None  # the noisy teacher is left out
+    without = DistillationTrainer(args=DistillConfig(teacher=[teacher_dir, noisy], teacher_weights="auto", train_data=table,
                                         prediction_length=PREDICTION_LENGTH, output=str(tmp_path / "auto2"),
                                         max_steps=1, batch_size=16, **TINY_STUDENT))
-    assert without.teachers.record["selection"]["source"] == f"the last {PREDICTION_LENGTH} steps of each training series"
+    assert without.models.teachers.record["selection"]["source"] == f"the last {PREDICTION_LENGTH} steps of each training series"
 
 
 def test_the_cache_key_changes_with_a_teacher_or_a_weight(teacher_dir, second_teacher, table, tmp_path):
@@ -270,12 +270,12 @@ def test_a_window_too_short_for_its_season_falls_back_as_documented():
 def test_a_statistical_member_joins_a_run_and_its_quantiles_are_normalised_like_the_truth(teacher_dir, tmp_path):
     pytest.importorskip("statsforecast")
     table = seasonal_long_table(n_series=8, length=150, seed=2)
-    run = prepare_run(DistillConfig(teacher=[teacher_dir, "statsforecast:SeasonalNaive"], train_data=table,
+    trainer = DistillationTrainer(args=DistillConfig(teacher=[teacher_dir, "statsforecast:SeasonalNaive"], train_data=table,
                                     prediction_length=PREDICTION_LENGTH, output=str(tmp_path / "stats"), max_steps=1,
                                     batch_size=16, **TINY_STUDENT))
-    ensemble = run.teachers.ensemble
+    ensemble = trainer.models.teachers.ensemble
     assert [m.name for m in ensemble.members] == [teacher_dir, "statsforecast:SeasonalNaive"]
-    assert run.teachers.record["season_length"] == {"per_series": {"24": 8}}  # hourly data: each series' own
+    assert trainer.models.teachers.record["season_length"] == {"per_series": {"24": 8}}  # hourly data: each series' own
     (batch,) = windows(table)
     first = ensemble.first
     naive = ensemble.member_quantiles(batch)[1]
@@ -353,15 +353,15 @@ def test_each_window_is_fitted_with_the_season_of_its_own_series(teacher_dir, tm
     table = pd.concat([monthly, quarterly], ignore_index=True)
     options = dict(teacher=[teacher_dir, "statsforecast:SeasonalNaive"], train_data=table,
                    prediction_length=PREDICTION_LENGTH, max_steps=1, batch_size=16, **TINY_STUDENT)
-    run = prepare_run(DistillConfig(output=str(tmp_path / "own"), **options))
-    assert run.teachers.record["season_length"] == {"per_series": {"4": 6, "12": 6}}
-    season_of = {item_id: 4 if item_id.startswith("q-") else 12 for item_id in run.train.ids}
-    assert [x["season_length"] for x in run.train.inputs] == [season_of[i] for i in run.train.ids]
-    batch = next(iter(run.trainer.get_train_dataloader()))
+    trainer = DistillationTrainer(args=DistillConfig(output=str(tmp_path / "own"), **options))
+    assert trainer.models.teachers.record["season_length"] == {"per_series": {"4": 6, "12": 6}}
+    season_of = {item_id: 4 if item_id.startswith("q-") else 12 for item_id in trainer.run_data.train.ids}
+    assert [x["season_length"] for x in trainer.run_data.train.inputs] == [season_of[i] for i in trainer.run_data.train.ids]
+    batch = next(iter(trainer.get_train_dataloader()))
     seasons = batch["season_length"]
     assert sorted(set(seasons.tolist())) == [4, 12]  # both kinds drawn in one batch of 16
-    member = run.teachers.ensemble.members[1].model
-    horizon = int(batch["num_output_patches"]) * run.teacher.chronos_config.output_patch_size
+    member = trainer.models.teachers.ensemble.members[1].model
+    horizon = int(batch["num_output_patches"]) * trainer.models.teacher.chronos_config.output_patch_size
     own = member.raw_quantiles(batch["context"], horizon, seasons)
     for row in range(len(seasons)):  # row by row: what a fit with that row's own season gives
         expected = fit_one("SeasonalNaive", int(seasons[row]), batch["context"][row].numpy(), horizon, member.levels)
@@ -370,17 +370,17 @@ def test_each_window_is_fitted_with_the_season_of_its_own_series(teacher_dir, tm
     one_season = member.raw_quantiles(batch["context"], horizon)  # the first series' season (12) for all
     assert not torch.allclose(own[quarterly_rows], one_season[quarterly_rows])
     # the ensemble hands each row's season to the member
-    target = run.teachers.ensemble.member_quantiles(batch)[1]
-    _, loc_scale = run.teacher.instance_norm(batch["context"][..., -run.teacher.chronos_config.context_length:])
-    raw = run.teacher.instance_norm.inverse(target.flatten(1), loc_scale).reshape(target.shape)
+    target = trainer.models.teachers.ensemble.member_quantiles(batch)[1]
+    _, loc_scale = trainer.models.teacher.instance_norm(batch["context"][..., -trainer.models.teacher.chronos_config.context_length:])
+    raw = trainer.models.teacher.instance_norm.inverse(target.flatten(1), loc_scale).reshape(target.shape)
     torch.testing.assert_close(raw, own, rtol=1e-3, atol=1e-3)  # float32 round trip through the normalised space
 
-    fixed = prepare_run(DistillConfig(output=str(tmp_path / "fixed"), season_length=12, **options))
-    assert fixed.teachers.record["season_length"] == 12
-    assert "season_length" not in next(iter(fixed.trainer.get_train_dataloader()))
+    fixed = DistillationTrainer(args=DistillConfig(output=str(tmp_path / "fixed"), season_length=12, **options))
+    assert fixed.models.teachers.record["season_length"] == 12
+    assert "season_length" not in next(iter(fixed.get_train_dataloader()))
     digests = []
-    for prepared in (run, fixed):  # per-series and fixed seasons label differently: another cache key
+    for prepared in (trainer, fixed):  # per-series and fixed seasons label differently: another cache key
         digest = hashlib.sha256()
-        prepared.teachers.ensemble.fingerprint(digest)
+        prepared.models.teachers.ensemble.fingerprint(digest)
         digests.append(digest.hexdigest())
     assert digests[0] != digests[1]

@@ -22,7 +22,7 @@ from conftest import (
 
 from chronos_distill import distill
 from chronos_distill.config import DistillConfig
-from chronos_distill.distillation.run import prepare_run
+from chronos_distill.distillation.trainer import DistillationTrainer
 
 FAST = dict(batch_size=16, learning_rate=3e-3, logging_steps=1)
 
@@ -50,8 +50,8 @@ def test_a_student_started_from_a_checkpoint_keeps_its_weights_config_and_resume
                    save_steps=2, **FAST)
     start = Chronos2Pipeline.from_pretrained(start_dir).model
     # nothing re-initialised: before the first step the student forecasts exactly as the checkpoint does
-    run = prepare_run(DistillConfig(output=str(tmp_path / "before"), max_steps=4, **options))
-    student = run.trainer.model.student
+    trainer = DistillationTrainer(args=DistillConfig(output=str(tmp_path / "before"), max_steps=4, **options))
+    student = trainer.model.student
     for name, tensor in start.state_dict().items():
         assert torch.equal(student.state_dict()[name], tensor), name
     torch.testing.assert_close(_forecast(student.eval(), table), _forecast(start, table), rtol=0, atol=0)
@@ -94,20 +94,20 @@ def test_a_shorter_context_student_is_compared_in_the_teachers_space(teacher_dir
     # the trainer compares the student's quantiles in the teacher's space, never in its own
     from chronos_distill.chronos2.forward import normalised_quantiles
 
-    run = prepare_run(DistillConfig(teacher=teacher_dir, student=start_dir, train_data=table,
+    trainer = DistillationTrainer(args=DistillConfig(teacher=teacher_dir, student=start_dir, train_data=table,
                                     prediction_length=PREDICTION_LENGTH, output=str(tmp_path / "space"), max_steps=1,
                                     **FAST))
-    batch = next(iter(run.trainer.train_dataset))
+    batch = next(iter(trainer.train_dataset))
     seen = {}
-    components = run.trainer.objective.components
-    run.trainer.objective.components = lambda inputs: (seen.setdefault("q", inputs.student.quantiles),
+    components = trainer.objective.components
+    trainer.objective.components = lambda inputs: (seen.setdefault("q", inputs.student.quantiles),
                                                        components(inputs))[1]
-    run.trainer.model.eval()  # no dropout: the two passes below are the same computation
-    run.trainer.compute_loss(run.trainer.model, batch)
-    model = run.trainer.model.student
+    trainer.model.eval()  # no dropout: the two passes below are the same computation
+    trainer.compute_loss(trainer.model, batch)
+    model = trainer.model.student
     with torch.no_grad():
         own = normalised_quantiles(model, batch)
-    torch.testing.assert_close(seen["q"].detach(), reexpress(own, model, run.teacher, batch["context"]))
+    torch.testing.assert_close(seen["q"].detach(), reexpress(own, model, trainer.models.teacher, batch["context"]))
     assert not torch.allclose(seen["q"].detach(), own)
     # and training with feature and attention terms across the pair works once both read the same window
     result = distill(teacher=teacher_dir, student=start_dir, train_data=table, prediction_length=PREDICTION_LENGTH,
@@ -179,7 +179,7 @@ class _Recorded:
 
 
 def _train_recording(options: dict, tmp_path: Path, name: str, steps, monkeypatch, teacher_forward=None):
-    """``prepare_run`` + ``train`` of ``options``, recording the batches of ``steps``; ``teacher_forward``
+    """``DistillationTrainer`` + ``train`` of ``options``, recording the batches of ``steps``; ``teacher_forward``
     replaces the teacher's forward."""
     from chronos_distill.distillation.trainer import DistillationTrainer
 
@@ -191,12 +191,12 @@ def _train_recording(options: dict, tmp_path: Path, name: str, steps, monkeypatc
         return original(self, model, inputs, *args, **kwargs)
 
     monkeypatch.setattr(DistillationTrainer, "compute_loss", compute_loss)
-    run = prepare_run(DistillConfig(output=str(tmp_path / name), **options))
+    trainer = DistillationTrainer(args=DistillConfig(output=str(tmp_path / name), **options))
     if teacher_forward is not None:
-        run.trainer.teacher.forward = teacher_forward
-    run.trainer.train()
+        trainer.teacher.forward = teacher_forward
+    trainer.train()
     monkeypatch.setattr(DistillationTrainer, "compute_loss", original)
-    return run, recorded.batches
+    return trainer, recorded.batches
 
 
 def test_general_alpha_0_trains_on_the_truth_of_the_same_batches_without_any_teacher_forward(
@@ -211,19 +211,19 @@ def test_general_alpha_0_trains_on_the_truth_of_the_same_batches_without_any_tea
     def refuse(*args, **kwargs):
         raise AssertionError("the truth-only run ran the teacher")
 
-    truth_run, truth_batches = _train_recording({**options, "alpha": 0.0}, tmp_path, "truth", (1, 50), monkeypatch,
+    truth_trainer, truth_batches = _train_recording({**options, "alpha": 0.0}, tmp_path, "truth", (1, 50), monkeypatch,
                                                 teacher_forward=refuse)
-    kd_run, kd_batches = _train_recording(options, tmp_path, "kd", (1, 50), monkeypatch)
+    kd_trainer, kd_batches = _train_recording(options, tmp_path, "kd", (1, 50), monkeypatch)
     for step in (1, 50):
         for key in ("context", "future_target"):
             torch.testing.assert_close(truth_batches[step][key], kd_batches[step][key], rtol=0, atol=0, equal_nan=True)
     # the truth is there: the generator's continuation of the target rows
     assert torch.isfinite(truth_batches[50]["future_target"]).any()
-    history = [e for e in truth_run.trainer.state.log_history if "total_loss" in e]
+    history = [e for e in truth_trainer.state.log_history if "total_loss" in e]
     assert history and all(e["total_loss"] == pytest.approx(e["hard_loss"], rel=1e-6) for e in history)
     assert not any("distill_loss" in e for e in history)
-    assert truth_run.trainer.objective.weights == {"hard": 1.0}
-    assert kd_run.trainer.objective.weights == {"distill": 1.0}
+    assert truth_trainer.objective.weights == {"hard": 1.0}
+    assert kd_trainer.objective.weights == {"distill": 1.0}
 
 
 def test_general_alpha_half_weighs_the_teacher_and_the_truth_and_records_both(teacher_dir, tmp_path):
@@ -276,11 +276,11 @@ def test_a_general_run_starts_pruned_and_a_depth_only_prune_forecasts_as_the_tea
     from chronos_distill.chronos2.forward import normalised_quantiles
 
     teacher = Chronos2Pipeline.from_pretrained(teacher_dir).model.eval()
-    run = prepare_run(DistillConfig(
+    trainer = DistillationTrainer(args=DistillConfig(
         teacher=teacher_dir, general=True, student_d_model=64, student_num_layers=1,
         student_num_heads=4, student_d_ff=128, calibration_batches=2, max_steps=1, output=str(tmp_path / "pruned"),
         **FAST))
-    student = run.trainer.model.student.eval()
+    student = trainer.model.student.eval()
     assert student.config.num_layers == 1 and student.config.d_model == teacher.config.d_model
     kept = [k for k, block in enumerate(teacher.encoder.block)
             if all(torch.equal(a, b) for a, b in zip(block.state_dict().values(),
@@ -289,7 +289,7 @@ def test_a_general_run_starts_pruned_and_a_depth_only_prune_forecasts_as_the_tea
     reference = copy.deepcopy(teacher)
     reference.encoder.block = nn.ModuleList([reference.encoder.block[kept[0]]])
     np.random.seed(0)
-    first = next(iter(run.trainer.train_dataset))
+    first = next(iter(trainer.train_dataset))
     with torch.no_grad():
         torch.testing.assert_close(normalised_quantiles(student, first), normalised_quantiles(reference, first))
         # and not the whole teacher's forecast: the dropped block mattered

@@ -15,11 +15,8 @@ from typing import Any
 
 from chronos.chronos2 import Chronos2Model
 
-from chronos_distill.chronos2.checkpoints import CheckpointRef
 from chronos_distill.config import DistillConfig
-from chronos_distill.data.series import SeriesSet
 from chronos_distill.distillation.preflight import CheckedInputs
-from chronos_distill.distillation.teachers import RunTeachers
 from chronos_distill.distillation.trainer import DistillationTrainer
 from chronos_distill.training.run_folder import model_folder
 
@@ -37,42 +34,13 @@ class DistillResult:
     trainer: DistillationTrainer
 
 
-@dataclass
-class PreparedRun:
-    """A run checked and built, before the first step: its trainer, and the parts benchmarks and tests read
-    (a view of ``trainer.distill_config``, ``trainer.run_data``, ``trainer.models``, ``trainer.checked``)."""
-
-    cfg: DistillConfig
-    output: Path
-    trainer: DistillationTrainer
-    teacher: Chronos2Model
-    train: SeriesSet
-    validation: SeriesSet | None
-    context_length: int
-    teacher_cache: dict[str, Any] | None
-    teacher_ref: CheckpointRef
-    teachers: RunTeachers | None = None
-    student_ref: CheckpointRef | None = None  # the checkpoint the student started from (--student)
-    horizon: int | None = None  # prediction_length, or a --general run's longest horizon
-
-
-def prepare_run(cfg: DistillConfig, checked: CheckedInputs | None = None) -> PreparedRun:
-    """``DistillationTrainer(args=cfg)``: every input checked, teacher, student, data and trainer built, the output
-    folder prepared. ``checked``: see :class:`~chronos_distill.distillation.trainer.DistillationTrainer`."""
-    trainer = DistillationTrainer(args=cfg, checked=checked)
-    models, data = trainer.models, trainer.run_data
-    return PreparedRun(cfg, Path(cfg.output).expanduser(), trainer, models.teacher, data.train, data.validation,
-                       models.context_length, trainer.teacher_cache, trainer.checked.teacher, models.teachers,
-                       trainer.checked.student, models.horizon)
-
-
 def distill(config: DistillConfig | None = None, checked: CheckedInputs | None = None, **options: Any) -> DistillResult:
     """Distill a Chronos-2 teacher into a smaller Chronos-2 student and export it.
 
     Pass a :class:`DistillConfig`, or its fields as keyword arguments (or both: keywords override the options the
     config was given, and the defaults that depend on them are worked out again, see :meth:`DistillConfig.replace`).
     ``train_data`` / ``validation_data`` may be a file path, a pandas DataFrame or any input
-    ``Chronos2Pipeline.fit`` accepts. ``checked``: see :func:`prepare_run`. With ``resume`` the run continues from
+    ``Chronos2Pipeline.fit`` accepts. ``checked``: see :class:`~chronos_distill.distillation.trainer.DistillationTrainer`. With ``resume`` the run continues from
     its last complete checkpoint; SIGTERM / SIGINT checkpoint and stop; a full disk is one line: this is
     ``DistillationTrainer(args=cfg).train()`` then ``save_model()`` (see
     :meth:`~chronos_distill.distillation.trainer.DistillationTrainer.train`).

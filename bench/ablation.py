@@ -30,6 +30,7 @@ Writes ``ablation.md`` and ``ablation.json`` into ``--out``.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from common import (
     add_training_arguments,
     command_line,
     mean_std,
+    pm,
     provenance,
     run_options,
     score,
@@ -103,8 +105,29 @@ def main(argv=None) -> int:
     result = {"command": command_line("ablation.py", argv), "provenance": provenance(args.teacher, argv, "ablation.py"),
               "seeds": seeds_of(args), "steps": args.steps,
               "teacher_scores": teacher, "runs": runs}
-    write_results(args.out, "ablation", "\n".join(lines) + "\n", result)
+    write_results(args.out, "ablation", "\n".join(lines) + "\n", result, page=page)
     return 0
+
+# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
+
+
+#: the ablation's variants: row label -> run key in ablation.json
+ABLATION_ROWS = {"output only": "output", "+ feature": "+feature", "+ attention": "+attention", "all": "all"}
+
+
+def ablation_table(folder: Path) -> str:
+    """``bench/ablation.py``: M3 WQL vs the teacher of each loss variant, over its seeds."""
+    runs = json.loads((folder / "ablation.json").read_text())["runs"]
+    lines = ["| variant | WQL vs teacher |", "|---|---|"]
+    lines += [f"| {label} | {pm([r['vs_teacher'] for r in runs[key]])} |" for label, key in ABLATION_ROWS.items()]
+    return "\n".join(lines)
+
+
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
+    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
+    return {"figures": {},
+            "blocks": {"ablation": ablation_table(folder)}}
 
 
 if __name__ == "__main__":

@@ -328,10 +328,29 @@ def save_figure(fig: Any, path: str | Path) -> None:
     plt.close(fig)
 
 
-def write_results(out: str | Path, stem: str, markdown: str, results: dict[str, Any]) -> None:
+def write_json(path: str | Path, data: dict[str, Any]) -> None:
+    """``data`` as the results files hold it (indented, one trailing newline; what JSON cannot hold as a string)."""
+    Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def write_page(out: str | Path, stem: str, page: Callable[[Path], dict[str, dict[str, str]]]) -> None:
+    """Add to the results file ``<out>/<stem>.json`` what the pages quote from it: ``page(out)`` (the benchmark's
+    own function, reading its results under ``out``, this file included) under ``"page"``, with the script that
+    wrote it: ``{"by": "bench/<script>.py", "figures": {name: text}, "blocks": {name: markdown}}``.
+    ``scripts/render_docs.py`` only copies them; a test keeps each equal to its script's ``page()`` today."""
+    path = Path(out) / f"{stem}.json"
+    data = json.loads(path.read_text())
+    script = Path(sys.modules[page.__module__].__file__).name  # the module, also when run as __main__
+    data["page"] = {"by": f"bench/{script}", **page(Path(out))}
+    write_json(path, data)
+
+
+def write_results(out: str | Path, stem: str, markdown: str, results: dict[str, Any],
+                  page: Callable[[Path], dict[str, dict[str, str]]] | None = None) -> None:
     """``<out>/<stem>.md`` and ``<out>/<stem>.json``, both naming what produced them: ``results["provenance"]``
     (from :func:`provenance`) is required, and its line goes into the markdown after the line naming the command
-    when the markdown does not hold it yet."""
+    when the markdown does not hold it yet. ``page``: the benchmark's figures and tables for the pages
+    (:func:`write_page`)."""
     prov = results.get("provenance")
     if not isinstance(prov, dict) or not prov.get("commit"):
         raise ValueError(f"{stem}: a results file needs the provenance of its run (bench/common.py::provenance)")
@@ -344,8 +363,44 @@ def write_results(out: str | Path, stem: str, markdown: str, results: dict[str, 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.md").write_text(markdown)
-    (out / f"{stem}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    write_json(out / f"{stem}.json", results)
+    if page is not None:
+        write_page(out, stem, page)
     print(markdown)
+
+
+# -- the pages' figures: formats, and the reads several benchmarks share ---------------------------------------
+def fmt(value: float, digits: int = 3) -> str:
+    return f"{value:.{digits}f}"
+
+
+def times(value: float, digits: int = 2) -> str:
+    """``value`` as a ratio (``1.04x``)."""
+    return f"{value:.{digits}f}x"
+
+
+def pct(ratio: float, digits: int = 0) -> str:
+    """``ratio`` (0.088) as a percentage (``9%``)."""
+    return f"{100 * ratio:.{digits}f}%"
+
+
+def load_json(out: Path, name: str) -> dict:
+    """A results file (JSON) by its name under ``out``."""
+    return json.loads((Path(out) / name).read_text())
+
+
+def md_table(path: Path) -> list[dict[str, str]]:
+    """The first table of a markdown results file, as rows of ``{column: cell}``."""
+    lines = [line for line in Path(path).read_text().splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")))) for line in lines[2:]]
+
+
+def general_student_suite_at_18(out: Path) -> list[float]:
+    """The retention benchmark's general students (3 seeds) on the suite at the horizon they were trained for
+    (``bench/suite_horizons.py``'s table)."""
+    return [float(row["suite MAE vs teacher, horizon 18"]) for row in md_table(out / "suite_horizons.md")
+            if "/general/KD/" in row["student"]]
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--train"]:

@@ -10,7 +10,9 @@ Target: every exported student's share no higher than the teacher's + 1 point.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 from common import provenance, write_results
 
@@ -71,8 +73,18 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {name} | {label} | {r['all']['rows_crossing']:.1%} | {r['all']['crossing_mass']:.2e} | "
                          + " | ".join(f"{r['sets'][s]['rows_crossing']:.1%}" for s in r["sets"])
                          + f" | {'yes' if r['within_target'] else 'no'} |")
-    write_results(args.out, "crossing", "\n".join(lines) + "\n", record)
+    write_results(args.out, "crossing", "\n".join(lines) + "\n", record, page=page)
     return 0
+
+
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """What the pages quote (:func:`common.write_page`): each model's share of M3 series crossing at the nine
+    levels a ``predict_df`` user gets, and whether each student is within the target."""
+    result = json.loads((folder / "crossing.json").read_text())
+    at_nine = {name: model["levels_0.1_to_0.9"] for name, model in result["models"].items()}
+    return {"figures": {**{f"{name}_share": f"{r['all']['rows_crossing']:.1%}" for name, r in at_nine.items()},
+                        **{f"{name}_target": "met" if r["within_target"] else "missed" for name, r in at_nine.items()
+                           if name != result["teacher"]}}}
 
 
 if __name__ == "__main__":

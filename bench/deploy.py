@@ -44,11 +44,13 @@ from common import (
     add_training_arguments,
     command_line,
     interleaved_timing,
+    load_json,
     provenance,
     provenance_line,
     relative_wql,
     run_options,
     score,
+    times,
     train_in_subprocess,
     write_results,
 )
@@ -217,7 +219,7 @@ def main(argv=None) -> int:
                                                   args.m3_repeats)
             result["pairs"][pair] = entry
             del pipelines
-    write_results(args.out, "deploy", markdown(result), result)
+    write_results(args.out, "deploy", markdown(result), result, page=page)
     return 0
 
 
@@ -266,6 +268,64 @@ def markdown(result: dict) -> str:
                 lines.append(f"- {variant}: " + ", ".join(f"{op} {share:.0%}" for op, share in shares.items()))
             lines.append("")
     return "\n".join(lines) + "\n"
+
+# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
+
+
+def deploy_figures(folder: Path) -> dict[str, str]:
+    pair = load_json(folder, "deploy.json")["pairs"]["reference"]
+    end_to_end = {name: timed["median_s"] for name, timed in pair["m3"]["end_to_end"].items()}
+    teacher = end_to_end.pop("teacher, PyTorch")
+    speedups = [teacher / seconds for seconds in end_to_end.values()]
+    batch1 = pair["latency"]["1 x 512"]
+    return {
+        "end_to_end_low": times(min(speedups), 1), "end_to_end_high": times(max(speedups), 1),
+        "onnx_batch1": f"{1000 * batch1['student, ONNX int8']['median_s']:.1f} ms",
+        "pytorch_batch1": f"{1000 * batch1['student, PyTorch fp32']['median_s']:.1f} ms",
+        "pytorch_int8_end_to_end": times(teacher / end_to_end["student, PyTorch int8"]),
+    }
+
+
+def _deploy_speedup(pair: dict, faster: str, slower: str, shape: str) -> float:
+    latency = pair["latency"][shape]
+    return latency[slower]["median_s"] / latency[faster]["median_s"]
+
+
+def deploy_table(folder: Path) -> str:
+    """``bench/deploy.py``'s targets beside what it measured: ONNX int8 against the same student in PyTorch fp32 at
+    batch 64, int8's M3 WQL against fp32's, all of M3 end to end against the teacher, and the 384/6 ONNX int8
+    student against the 768/12 teacher (median latencies)."""
+    pairs = json.loads((folder / "deploy.json").read_text())["pairs"]
+    ours, shapes = pairs["reference"], pairs["random 768/12 vs 384/6"]
+    int8, fp32, teacher = "student, ONNX int8", "student, PyTorch fp32", "teacher, PyTorch"
+
+    def speedups(pair: dict, slower: str, batches: tuple[str, ...], context: int) -> str:
+        return " / ".join(f"{_deploy_speedup(pair, int8, slower, f'{b} x {context}'):.2f}x" for b in batches)
+
+    m3 = ours["m3"]
+    end_to_end = {name: m3["end_to_end"][name]["median_s"] for name in (int8, teacher)}
+    measured = [
+        f"{speedups(ours, fp32, ('64',), 512)} (context 512), {speedups(ours, fp32, ('64',), 2048)} (2048); "
+        f"384/6 shapes {speedups(shapes, fp32, ('64',), 512)} / {speedups(shapes, fp32, ('64',), 2048)}",
+        f"{m3['vs_fp32'][int8]:.4f}",
+        f"{end_to_end[teacher] / end_to_end[int8]:.2f}x ({end_to_end[int8]:.2f} s vs {end_to_end[teacher]:.2f} s)",
+        f"{speedups(shapes, teacher, ('64', '1'), 512)} (context 512), {speedups(shapes, teacher, ('64', '1'), 2048)} "
+        "(2048)",
+    ]
+    return "\n".join([
+        "| | ONNX int8 vs the same student in PyTorch fp32, batch 64 | M3 WQL, ONNX int8 / fp32 | all of M3 end to end "
+        "vs teacher in PyTorch | 384/6 ONNX int8 vs 768/12 teacher, batch 64 / batch 1 |",
+        "|---|---|---|---|---|",
+        "| measured | " + " | ".join(measured) + " |",
+        "| target | 1.5x | within 1% | 4x | 12x |",
+    ])
+
+
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
+    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
+    return {"figures": deploy_figures(folder),
+            "blocks": {"deploy": deploy_table(folder)}}
 
 
 if __name__ == "__main__":

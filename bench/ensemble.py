@@ -36,9 +36,12 @@ from pathlib import Path
 from common import (
     add_training_arguments,
     command_line,
+    fmt,
     geomean,
     interleaved_timing,
+    load_json,
     mean_std,
+    pct,
     pm,
     provenance,
     provenance_line,
@@ -46,7 +49,9 @@ from common import (
     run_options,
     score,
     seeds_of,
+    times,
     train_in_subprocess,
+    write_json,
     write_results,
 )
 
@@ -158,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                      "options": {k: v for k, v in trained["record"]["options"].items() if v not in (None, [], {})},
                      **summary(scored, "student")}
             file.parent.mkdir(parents=True, exist_ok=True)
-            file.write_text(json.dumps(entry, indent=2, default=str) + "\n")
+            write_json(file, entry)
             students.setdefault(student, {})[str(seed)] = entry
             print(f"{student} seed {seed}: WQL vs seasonal naive {entry['WQL']:.4f}", flush=True)
     if args.students_only:
@@ -186,8 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         scored = score(direct, data)
         teachers = {name: summary(scored, name) for name in direct}
         direct_file.parent.mkdir(parents=True, exist_ok=True)
-        direct_file.write_text(json.dumps({"models": list(direct), "datasets": list(data), "auto_weights": auto_weights,
-                                           "teachers": teachers}, indent=2) + "\n")
+        write_json(direct_file, {"models": list(direct), "datasets": list(data), "auto_weights": auto_weights,
+                                 "teachers": teachers})
 
     monthly = data.get("m3_monthly") or next(iter(data.values()))
     batch = [torch.tensor(c, dtype=torch.float32) for c in monthly.contexts[:64]]
@@ -214,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                "auto_weights": dict(zip(CHRONOS_TEACHERS, auto_weights)) if auto_weights else None,
                "students": students, "not_run": not_run, "latency": {n: {k: v for k, v in t.items() if k != "times_s"}
                                                  for n, t in timing.items()}}
-    write_results(out, "ensemble", markdown(results), results)
+    write_results(out, "ensemble", markdown(results), results, page=page)
     return 0
 
 
@@ -307,6 +312,102 @@ def targets(results: dict) -> list[str]:
                      f"({mean:.4f} ± {std:.4f} vs best teacher {best_single:.4f}); on MASE "
                      f"{'yes' if mase_mean < best_mase and smaller else 'no'} ({mase_mean:.4f} vs {best_mase:.4f})")
     return lines
+
+# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
+
+
+def _ensemble_students(r: dict, metric: str) -> dict[str, list[float]]:
+    return {name: [seed[metric] for seed in seeds.values()] for name, seeds in r["students"].items()}
+
+
+def _gap(students: dict[str, list[float]], better: str, worse: str) -> tuple[float, float]:
+    """``worse``'s mean minus ``better``'s, and 2 std of the noisier (``bench/ensemble.py``'s rule)."""
+    (mean, std), (other, other_std) = mean_std(students[better]), mean_std(students[worse])
+    return other - mean, 2 * max(std, other_std)
+
+
+def ensemble_figures(folder: Path) -> dict[str, str]:
+    r = load_json(folder, "ensemble.json")
+    teachers, wql, mase = r["teachers"], _ensemble_students(r, "WQL"), _ensemble_students(r, "MASE")
+    v2, ets = teachers["reference-v2"], teachers["AutoETS"]
+    pair, trio_equal, trio_auto = teachers["v2+AutoETS (equal)"], teachers["v0+v1+v2 (equal)"], teachers["v0+v1+v2 (auto)"]
+    pair_student, trio_student = "from v2+AutoETS", "from v0+v1+v2 (auto)"
+    out = {
+        "trio_equal_gain": pct(1 - trio_equal["WQL"] / v2["WQL"], 2), "trio_auto_gain": pct(1 - trio_auto["WQL"] / v2["WQL"], 1),
+        "pair_gain_wql": pct(1 - pair["WQL"] / ets["WQL"]), "pair_gain_mase": pct(1 - pair["MASE"] / ets["MASE"]),
+        "seeds_low": fmt(min(wql[pair_student]), 4), "seeds_high": fmt(max(wql[pair_student]), 4),
+        "trio_vs_ensemble_wql": times(mean_std(wql[trio_student])[0] / trio_auto["WQL"], 3),
+        "pair_vs_ensemble_wql": times(mean_std(wql[pair_student])[0] / pair["WQL"], 3),
+        "trio_vs_ensemble_mase": times(mean_std(mase[trio_student])[0] / trio_auto["MASE"], 3),
+        "pair_vs_ensemble_mase": times(mean_std(mase[pair_student])[0] / pair["MASE"], 3),
+        "best_student": fmt(min(mean_std(w)[0] for w in wql.values()), 4), "autoets_wql": fmt(ets["WQL"], 4),
+        "v2_wql": fmt(v2["WQL"], 4), "autoets_mase": fmt(ets["MASE"], 4),
+        "pair_student_wql": pm(wql[pair_student], 4), "pair_student_mase": pm(mase[pair_student], 4),
+        "auto_v2_weight": fmt(r["auto_weights"]["reference-v2"], 2),
+        "latency_student": fmt(r["latency"][pair_student]["median_s"]) + " s",
+        "latency_teacher": fmt(r["latency"]["reference-v2"]["median_s"], 2) + " s",
+        "latency_trio": fmt(r["latency"]["v0+v1+v2 (auto)"]["median_s"], 2) + " s",
+        "latency_pair": fmt(r["latency"]["v2+AutoETS (equal)"]["median_s"], 2) + " s",
+    }
+    for single in ("v0", "v1", "v2"):
+        for metric, values in (("wql", wql), ("mase", mase)):
+            gap, bar = _gap(values, pair_student, f"from {single}")
+            out[f"pair_over_{single}_{metric}"], out[f"pair_over_{single}_{metric}_2std"] = fmt(gap, 4), fmt(bar, 4)
+    later = load_json(folder, "ensemble_2000/ensemble.json")
+    wql2, mase2 = _ensemble_students(later, "WQL"), _ensemble_students(later, "MASE")
+    gap, bar = _gap(wql2, pair_student, "from v2")
+    out.update({
+        "v2_student_2000": pm(wql2["from v2"], 4), "pair_student_2000": pm(wql2[pair_student], 4),
+        "gap_2000": fmt(gap, 4), "gap_2000_2std": fmt(bar, 4),
+        "v2_student_2000_mase": pm(mase2["from v2"], 4), "pair_student_2000_mase": pm(mase2[pair_student], 4),
+    })
+    return out
+
+
+def student_figures(folder: Path) -> dict[str, str]:
+    """The default student (384-d, 2 blocks) that most benchmarks distil: its size, as the ensemble runs record it."""
+    sizes = {seed["parameters"] for seeds in load_json(folder, "ensemble.json")["students"].values() for seed in seeds.values()}
+    return {"parameters": f"{sizes.pop() / 1e6:.1f}M"}
+
+
+#: bench/ensemble.py's table: (directly scored label, teacher key, student label, student key); a "{weights}" in a
+#: label is the auto weights of the first seed's run
+ENSEMBLE_ROWS = [
+    ("v0", "reference-v0", "v0", "from v0"),
+    ("v1", "reference-v1", "v1", "from v1"),
+    ("v2", "reference-v2", "v2", "from v2"),
+    ("AutoETS", "AutoETS", None, None),
+    ("v0 + v1 + v2, equal", "v0+v1+v2 (equal)", None, None),
+    ("v0 + v1 + v2, auto ({weights})", "v0+v1+v2 (auto)", "v0 + v1 + v2, auto", "from v0+v1+v2 (auto)"),
+    ("v2 + AutoETS, equal", "v2+AutoETS (equal)", "v2 + AutoETS", "from v2+AutoETS"),
+]
+
+
+def ensemble_table(folder: Path) -> str:
+    """``bench/ensemble.py``: each teacher and ensemble scored directly beside the student distilled from it, WQL and
+    MASE relative to seasonal naive (geometric mean over the six M1 / M3 test portions; students over their seeds)."""
+    result = json.loads((folder / "ensemble.json").read_text())
+    teachers, students = result["teachers"], result["students"]
+    size = {seeds["0"]["parameters"] for seeds in students.values()}.pop()
+    weights = " / ".join(f"{w:.2f}" for w in result["auto_weights"].values())
+    lines = [f"| scored directly | WQL | MASE | | student ({size / 1e6:.1f}M) distilled from | WQL | MASE |",
+             "|---|---|---|---|---|---|---|"]
+    for label, teacher, student_label, student in ENSEMBLE_ROWS:
+        row = [label.format(weights=weights), f"{teachers[teacher]['WQL']:.4f}", f"{teachers[teacher]['MASE']:.4f}", ""]
+        if student is None:
+            row += ["", "", ""]
+        else:
+            seeds = students[student].values()
+            row += [student_label, pm([s["WQL"] for s in seeds], 4), pm([s["MASE"] for s in seeds], 4)]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
+    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
+    return {"figures": {**ensemble_figures(folder), **{f"student_{k}": v for k, v in student_figures(folder).items()}},
+            "blocks": {"ensemble": ensemble_table(folder)}}
 
 
 if __name__ == "__main__":

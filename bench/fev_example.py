@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import provenance
+from common import provenance, write_json, write_page
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,11 +40,31 @@ def main(argv: list[str] | None = None) -> int:
         (out / name).write_text(text)
     readme_command = (f"chronos-distill evaluate --model teacher=reference,student={args.student_name} "
                       "--fev m3-monthly-local --output runs/fev-m3")
-    (out / "provenance.json").write_text(json.dumps({
+    write_json(out / "provenance.json", {
         "provenance": provenance("reference", argv, "fev_example.py"), "readme_command": readme_command,
-        "printed": done.stdout.replace(str(scratch), "runs").strip().splitlines()}, indent=2) + "\n")
+        "printed": done.stdout.replace(str(scratch), "runs").strip().splitlines()})
+    write_page(args.out, "fev_example/provenance", page)
     print(done.stdout)
     return 0
+
+# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
+
+
+def fev_example_table(folder: Path) -> str:
+    """``bench/fev_example.py``: the README's ``evaluate --fev`` command and the leaderboard it printed, as a console
+    session (the command wrapped before ``--fev``)."""
+    result = json.loads((folder / "fev_example" / "provenance.json").read_text())
+    command = result["readme_command"].replace(" --fev", " \\\n    --fev", 1)
+    printed = result["printed"]
+    tables = printed[next(i for i, line in enumerate(printed) if line.startswith("|")):]
+    return "\n".join(["```", f"$ {command}", *tables, "```"])
+
+
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
+    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
+    return {"figures": {},
+            "blocks": {"fev-example": fev_example_table(folder)}}
 
 
 if __name__ == "__main__":

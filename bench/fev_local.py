@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import command_line, provenance, write_results
+from common import command_line, fmt, load_json, pct, provenance, write_results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,8 +73,30 @@ def main(argv: list[str] | None = None) -> int:
                "teacher": args.teacher, "student": args.student,
                "cross_learning": args.cross_learning, "leaderboard": board.reset_index().to_dict(orient="records"),
                "test_error": per_task.to_dict(), "MASE": mase.to_dict()}
-    write_results(out, "fev_local", "\n".join(lines) + "\n", results)
+    write_results(out, "fev_local", "\n".join(lines) + "\n", results, page=page)
     return 0
+
+# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
+
+
+def fev_local_figures(folder: Path) -> dict[str, str]:
+    r = load_json(folder, "fev_local.json")
+    student = "KD student (M3 only)"
+    board = {row["model_name"]: row for row in r["leaderboard"]}
+    error = r["test_error"]
+    return {
+        "student_skill": fmt(board[student]["skill_score"]), "teacher_skill": fmt(board["teacher"]["skill_score"]),
+        "student_m3_yearly": fmt(error[student]["m3_yearly"], 4), "teacher_m3_yearly": fmt(error["teacher"]["m3_yearly"], 4),
+        "student_m1_monthly": fmt(error[student]["m1_monthly"], 4),
+        "teacher_m1_monthly": fmt(error["teacher"]["m1_monthly"], 4),
+        "m1_monthly_behind": pct(error[student]["m1_monthly"] / error["teacher"]["m1_monthly"] - 1),
+    }
+
+
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
+    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
+    return {"figures": fev_local_figures(folder)}
 
 
 if __name__ == "__main__":

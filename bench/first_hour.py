@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import provenance
+from common import load_json, provenance, write_json, write_page
 
 from chronos_distill.data.competition import training_table
 
@@ -77,9 +77,31 @@ def main(argv: list[str] | None = None) -> int:
     result["defaults"]["hours_for_default_steps"] = result["defaults"]["seconds_per_step"] * 1000 / 3600
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "first_hour.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out / "first_hour.json", result)
+    write_page(out, "first_hour", page)
     print(json.dumps({k: result[k] for k in ("trial", "defaults")}, indent=2))
     return 0
+
+# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
+
+
+def first_hour_figures(folder: Path) -> dict[str, str]:
+    r = load_json(folder, "first_hour.json")
+    trial, defaults = r["trial"], r["defaults"]
+    def duration(seconds: float) -> str:
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+    return {"default_step": f"{defaults['seconds_per_step']:.1f} s",
+            "default_hours": f"{defaults['hours_for_default_steps']:.1f} hours",
+            "trial_wall": duration(trial["wall_seconds"]), "trial_cpu": duration(trial["cpu_seconds"])}
+
+
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
+    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
+    command = load_json(folder, "first_hour.json")["trial"]["command"].replace("m3.csv", "sales.csv")
+    return {"figures": first_hour_figures(folder), "blocks": {"trial-command": f"```bash\n{command}\n```"}}
 
 
 if __name__ == "__main__":

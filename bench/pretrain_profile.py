@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import command_line, provenance, write_results
+from common import command_line, fmt, load_json, pct, provenance, write_results
 
 from chronos_distill.chronos2.loading import load_teacher
 from chronos_distill.config import PretrainConfig
@@ -98,7 +98,21 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(f"| {name} | {cell(r['data'])} | {cell(r['model'])} | {cell(r['step'])} | {r['data_share']:.1%} "
                      f"| {r['mean_context']:.0f} |")
     lines += ["", f"The KernelSynth bank ({V1_MIX['kernel_bank_size']} samples, once per run and worker): {bank_s:.1f} s."]
-    write_results(args.out, "pretrain_profile", "\n".join(lines) + "\n", result)
+    write_results(args.out, "pretrain_profile", "\n".join(lines) + "\n", result, page=page)
+
+# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
+
+
+def pretrain_profile_figures(folder: Path) -> dict[str, str]:
+    mixes = load_json(folder, "pretrain_profile.json")["mixes"]
+    return {"data_share": pct(mixes["v1"]["data_share"]), "data_s": fmt(mixes["v1"]["data"]["median"]) + " s",
+            "model_s": fmt(mixes["v1"]["model"]["median"]) + " s", "v2_step_s": fmt(mixes["v2"]["step"]["median"]) + " s"}
+
+
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
+    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
+    return {"figures": pretrain_profile_figures(folder)}
 
 
 if __name__ == "__main__":

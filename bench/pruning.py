@@ -19,7 +19,7 @@ import copy
 import math
 from pathlib import Path
 
-from common import add_training_arguments, command_line, pm, provenance, seeds_of, write_results
+from common import add_training_arguments, command_line, load_json, pm, provenance, seeds_of, times, write_results
 from harness import over_seeds
 from transformers import TrainerCallback
 
@@ -97,8 +97,22 @@ def main(argv=None) -> int:
         "Steps to come within 3% of the teacher's WQL (first grid point), per seed: " + "; ".join(
             f"{k} {v}" for k, v in reach.items()) + ".", "",
     ])
-    write_results(args.out, "pruning", text, results)
+    write_results(args.out, "pruning", text, results, page=page)
     return 0
+
+# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
+
+
+def pruning_figures(folder: Path) -> dict[str, str]:
+    r = load_json(folder, "pruning.json")
+    return {init: times(r[init]["along_the_way"]["0"]["wql_vs_teacher"], 3 if init == "pruned" else 2)
+            for init in ("pruned", "random")}
+
+
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
+    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
+    return {"figures": pruning_figures(folder)}
 
 
 if __name__ == "__main__":

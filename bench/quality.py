@@ -33,8 +33,11 @@ import torch
 from common import (
     add_training_arguments,
     command_line,
+    fmt,
     interleaved_timing,
+    load_json,
     mean_std,
+    pm,
     provenance,
     provenance_line,
     relative_wql,
@@ -43,6 +46,7 @@ from common import (
     score_student,
     seconds_per_step,
     seeds_of,
+    times,
     train_in_subprocess,
     write_results,
 )
@@ -150,7 +154,7 @@ def main(argv=None) -> int:
               "seeds": seeds_of(args), "steps": args.steps,
               "teacher": args.teacher, "students_from": args.students_from, "teacher_scores": teacher_results, "runs": runs, "latency": costs,
               "parameters": parameters, "first_seed_scores": first}
-    write_results(args.out, "quality", markdown(result, markdown_table(first)), result)
+    write_results(args.out, "quality", markdown(result, markdown_table(first)), result, page=page)
     return 0
 
 
@@ -193,6 +197,31 @@ def markdown(result: dict, first_table: str) -> str:
               f"difference {tm - dm:+.3f} (distilled better when positive).", "",
               "First seed's students, every score:", "", first_table]
     return "\n".join(lines) + "\n"
+
+# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
+
+
+def quality_figures(folder: Path) -> dict[str, str]:
+    r = load_json(folder, "quality.json")
+    runs = r["runs"]
+    kd, truth = runs["distilled student"], runs["truth-only student"]
+
+    def subset(runs: list[dict], name: str) -> str:
+        return fmt(mean_std([run["scores"][f"m3_{name}"]["WQL"] for run in runs])[0], 4)
+
+    latency = r["latency"]
+    return {
+        "kd": pm([run["vs_teacher"] for run in kd]) + "x", "truth": pm([run["vs_teacher"] for run in truth]) + "x",
+        "kd_monthly": subset(kd, "monthly"), "truth_monthly": subset(truth, "monthly"),
+        "truth_yearly": subset(truth, "yearly"), "kd_yearly": subset(kd, "yearly"),
+        "speedup": times(latency["teacher"]["forecast"]["median_s"] / latency["distilled student"]["forecast"]["median_s"]),
+    }
+
+
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
+    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
+    return {"figures": quality_figures(folder)}
 
 
 if __name__ == "__main__":

@@ -44,13 +44,21 @@ from typing import Any
 from common import (
     add_training_arguments,
     command_line,
+    fmt,
+    general_student_suite_at_18,
+    load_json,
+    mean_std,
+    pct,
     pm,
     provenance,
     run_options,
     score_student,
     seeds_of,
+    times,
     train_in_subprocess,
     unseen_skill_kept,
+    write_json,
+    write_page,
     write_results,
 )
 from harness import (  # noqa: F401 - VALIDATION_SHARE, hold_out_series, training_table: this script's names too
@@ -120,7 +128,7 @@ class Retention(ScoredRuns):
             **self.run_fields(trained, folder, "retention.py"),
         )
         file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_text(json.dumps(entry, indent=2, default=str) + "\n")
+        write_json(file, entry)
         print(f"{args.regime} {variant} seed {seed}: " + json.dumps(
             {k: entry[k]["vs_teacher"] for k in ("in-domain", "held-out") if entry[k]})
             + f" suite {entry['suite']['geomean']:.3f} validation {entry['validation']}", flush=True)
@@ -248,7 +256,81 @@ def main(argv: list[str] | None = None) -> int:
     title = f"{args.regime}: distilled from {teacher}, {args.steps} steps at batch {args.batch_size}"
     text = markdown(results) + (f"\nLearning curves: `{curves.name}`.\n" if plot_curves(results["runs"], curves, title) else "")
     write_results(args.out, f"retention_{args.regime}", text, results)
+    if (Path(args.out) / "retention_cross-domain.json").is_file():  # the page's figures read every regime
+        write_page(args.out, "retention_cross-domain", page)
     return 0
+
+# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
+
+
+def retention_figures(folder: Path) -> dict[str, str]:
+    def runs(regime: str, variant: str) -> list[dict]:
+        return list(load_json(folder, f"retention_{regime}.json")["runs"][variant].values())
+
+    def values(regime: str, variant: str, kind: str) -> list[float]:
+        return [run[kind]["vs_teacher"] if kind != "suite" else run["suite"]["geomean"] for run in runs(regime, variant)]
+
+    validation = load_json(folder, "retention_cross-domain.json")["validation"]
+    low_truth, low_kd = values("low-data", "truth-only", "in-domain"), values("low-data", "KD", "in-domain")
+    worst = max(runs("low-data", "truth-only"), key=lambda run: run["in-domain"]["vs_teacher"])
+    share = runs("cross-domain", "KD+general")[0]
+    steps = [json.loads(path.read_text())["seconds_per_step"] for regime in ("cross-domain", "low-data")
+             for variant in ("KD", "truth-only") for path in (folder / "retention" / regime / variant).glob("seed*.json")]
+    share_step = json.loads((folder / "retention" / "cross-domain" / f"KD+general@{share['general_share']:g}" /
+                             "seed0.json").read_text())["seconds_per_step"]
+    return {
+        "chosen_share": f"{validation['chosen_share']:g}",
+        "share_scores": ", ".join(f"{float(s):g}: {v:.3f}" for s, v in validation["scores"].items()),
+        "kd_m1": pm(values("cross-domain", "KD", "held-out")),
+        "truth_only_m1": fmt(mean_std(values("cross-domain", "truth-only", "held-out"))[0]),
+        "kd_suite": times(mean_std(values("cross-domain", "KD", "suite"))[0], 1),
+        "general_suite_64": times(mean_std(values("general", "KD", "suite"))[0], 3),
+        "general_suite_18": pm(general_student_suite_at_18(folder)) + "x",
+        "kd_in_domain": pm(values("cross-domain", "KD", "in-domain")), "low_kd_in_domain": pm(low_kd),
+        "low_gain": pct(1 - mean_std(low_kd)[0] / mean_std(low_truth)[0], 1),
+        "low_gap": fmt(mean_std(low_truth)[0] - mean_std(low_kd)[0]),
+        "low_kd_2std": fmt(2 * mean_std(low_kd)[1]), "low_truth_2std": fmt(2 * mean_std(low_truth)[1]),
+        "worst_step": str(worst["exported"]["step"]), "worst_off": pct(worst["in-domain"]["vs_teacher"] - 1),
+        "share": f"{share['general_share']:g}", "share_suite": times(share["suite"]["geomean"]),
+        "kd_suite_pm": pm(values("cross-domain", "KD", "suite"), 2) + "x",
+        "share_m1": fmt(share["held-out"]["vs_teacher"]),
+        "share_step_s": fmt(share_step, 2) + " s", "steps_s": f"{min(steps):.1f}-{max(steps):.2f} s",
+    }
+
+
+#: bench/retention.py's table: row label -> (regime, variant)
+RETENTION_ROWS = {
+    "cross-domain (M3 training series), truth-only": ("cross-domain", "truth-only"),
+    "cross-domain, KD": ("cross-domain", "KD"),
+    "cross-domain, KD + general {share}": ("cross-domain", "KD+general"),
+    "low-data (10% of M3's training series), truth-only": ("low-data", "truth-only"),
+    "low-data, KD": ("low-data", "KD"),
+    "general (`--general`, no user data)": ("general", "KD"),
+}
+
+
+def retention_table(folder: Path) -> str:
+    """``bench/retention.py``: student / teacher in-domain (M3), held out (M1; for the general regime M1 + M3)
+    and on the suite at 64 steps, per regime and variant, over its seeds."""
+    lines = ["| regime, variant | in-domain (M3) | held-out (M1) | suite |", "|---|---|---|---|"]
+    for label, (regime, variant) in RETENTION_ROWS.items():
+        runs = list(json.loads((folder / f"retention_{regime}.json").read_text())["runs"][variant].values())
+        label = label.format(share=f"{runs[0]['general_share']:g}" if runs[0].get("general_share") else "")
+        held = pm([r["held-out"]["vs_teacher"] for r in runs])
+        suite = [r["suite"]["geomean"] for r in runs]
+        if regime == "general":  # no user data: its held-out set is M1 + M3's test portions, nothing in-domain
+            cells = ["M1 + M3: " + held, "", pm(suite, 3, "x")]
+        else:
+            cells = [pm([r["in-domain"]["vs_teacher"] for r in runs]), held, pm(suite, 2, "x")]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
+    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
+    return {"figures": retention_figures(folder),
+            "blocks": {"retention": retention_table(folder)}}
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import model_record, peak_rss_mb, provenance, save_figure, write_results
+from common import load_json, model_record, peak_rss_mb, provenance, save_figure, times, write_results
 
 FREQS = {"monthly": "MS", "daily": "D"}
 
@@ -315,8 +315,37 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     plot(results, out / "scale.png")
-    write_results(out, "scale", report(results), results)
+    write_results(out, "scale", report(results), results, page=page)
     return 0
+
+# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
+
+
+#: the targets the issues set, quoted beside what was measured (no measurement: named once here)
+TARGETS = {'streamed_memory': '1.3x', 'two_processes': '0.6x'}
+
+
+def scale_figures(folder: Path) -> dict[str, str]:
+    r = load_json(folder, "scale.json")
+    check = {(e["series"], e["frequency"]): e for e in r["check"]}
+    distill = {(e["series"], e["streamed"]): e for e in r["distill"]}
+    label = {run["processes"]: run["seconds"] for run in r["label"]["runs"]}
+    streamed = {n: distill[(n, True)]["peak_rss_mb"] for n in (100_000, 1_000_000)}
+    return {
+        "check_monthly": f"{check[(100_000, 'monthly')]['seconds']:.1f} s",
+        "check_daily": f"{check[(100_000, 'daily')]['seconds']:.1f} s", "growth": times(r["growth"]["ratio"], 1),
+        "streamed_1e5": f"{streamed[100_000]:.0f} MB", "streamed_1e6": f"{streamed[1_000_000]:.0f} MB",
+        "streamed_ratio": times(streamed[1_000_000] / streamed[100_000]),
+        "whole_1e5": f"{distill[(100_000, False)]['peak_rss_mb']:,.0f} MB",
+        "first_step_1e6": f"{distill[(1_000_000, True)]['to_first_step_s']:.1f} s",
+        "label_1": f"{label[1]:.1f} s", "label_2": f"{label[2]:.1f} s", "label_ratio": times(label[2] / label[1]),
+    }
+
+
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
+    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
+    return {"figures": {**scale_figures(folder), **{f"target_{k}": v for k, v in TARGETS.items()}}}
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from common import command_line, provenance, write_results
+from common import command_line, fmt, load_json, provenance, times, write_results
 
 from chronos_distill.chronos2.loading import load_chronos2
 from chronos_distill.data.competition import load_m3_benchmarks
@@ -89,7 +89,38 @@ def main(argv: list[str] | None = None) -> None:
     m3, _ = evaluate_models(models, {f"m3_{k}": v for k, v in load_m3_benchmarks().items()})
     result = {"command": command, "provenance": provenance(None, argv, "teacher.py", models=sources),
               "models": sources, "m3": m3, "suite": {name: score_suite(model) for name, model in models.items()}}
-    write_results(args.out, "teacher", markdown(result, command), result)
+    write_results(args.out, "teacher", markdown(result, command), result, page=page)
+
+# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
+
+
+def teacher_figures(folder: Path) -> dict[str, str]:
+    r = load_json(folder, "teacher.json")
+    out = {f"{v}_m3": fmt(r["m3"]["relative"][v]["WQL"]) for v in ("v0", "v1", "v2")}
+    for subset in ("yearly", "quarterly", "monthly"):
+        scores = r["m3"]["datasets"][f"m3_{subset}"]["scores"]
+        out[f"v2_{subset}"] = times(scores["v2"]["WQL"] / scores["seasonal_naive"]["WQL"], 3)
+    suite = r["suite"]
+    out["v2_period7_vs_mean"] = times(suite["v2"]["period 7"]["vs_mean"])
+    out["v1_period7_vs_mean"] = times(suite["v1"]["period 7"]["vs_mean"])
+    for case, key in (("multiplicative 12 on a trend", "multiplicative"), ("period 4", "period4"),
+                      ("period 7", "period7"), ("period 12", "period12"), ("period 24", "period24"),
+                      ("periods 7 + 24", "period7_24")):
+        out[f"v2_{key}_vs_naive"] = times(suite["v2"][case]["vs_seasonal_naive"])
+    return out
+
+
+def seasonal_naive_figures(folder: Path) -> dict[str, str]:
+    """Our seasonal naive on M3's test portions (``bench/teacher.py``), which the published scores validate."""
+    datasets = load_json(folder, "teacher.json")["m3"]["datasets"]
+    return {f"{metric}_{subset}": fmt(datasets[f"m3_{subset}"]["scores"]["seasonal_naive"][metric], digits)
+            for metric, digits in (("WQL", 4), ("MASE", 3)) for subset in ("yearly", "quarterly", "monthly")}
+
+
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
+    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
+    return {"figures": {**teacher_figures(folder), **{f"seasonal_naive_{k}": v for k, v in seasonal_naive_figures(folder).items()}}}
 
 
 if __name__ == "__main__":

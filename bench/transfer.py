@@ -46,9 +46,12 @@ import pandas as pd
 from common import (
     add_training_arguments,
     command_line,
+    fmt,
     git,
     interleaved_timing,
+    load_json,
     mean_std,
+    pct,
     pm,
     provenance,
     relative_wql,
@@ -58,6 +61,7 @@ from common import (
     seeds_of,
     train_in_subprocess,
     unseen_skill_kept,
+    write_page,
     write_results,
 )
 
@@ -225,6 +229,7 @@ def tune(args) -> None:
     lines += [f"| {t['label']} | {t['steps']} | {t['validation_wql_vs_sn']:.4f} |" for t in trials]
     lines += ["", f"Chosen: {json.dumps(chosen)}", ""]
     write_results(args.out, "transfer_tuning", "\n".join(lines), result)
+    refresh_page(Path(args.out))
 
 
 def test(args) -> None:
@@ -253,6 +258,7 @@ def test(args) -> None:
               "provenance": provenance(args.teacher, args.argv, "transfer.py"), "regime": args.regime, "chosen": chosen,
               "runs": per_seed, "seconds_per_step": costs, "latency": latency}
     write_results(args.out, f"transfer_{args.regime}", markdown(result, list(benchmarks), sample), result)
+    refresh_page(Path(args.out))
 
 
 def runs_provenance(result: dict, file: Path) -> dict:
@@ -284,6 +290,7 @@ def report(args) -> None:
         f"the runs ({runs_commit}) had the teacher {result['teacher']['name']} (`{args.teacher}`, weights sha256 "
         f"{str(result['teacher']['weights_sha256'])[:12]}).\n\n", 1)
     write_results(out, f"transfer_{args.regime}", text, result)
+    refresh_page(Path(args.out))
 
 
 def latency_table(teacher: str, student_dir: str, benchmarks: dict) -> dict:
@@ -337,6 +344,53 @@ def main(argv=None) -> int:
     args.argv = list(argv if argv is not None else sys.argv[1:])
     {"tune": tune, "test": test, "report": report}[args.phase](args)
     return 0
+
+def refresh_page(out: Path) -> None:
+    """The page's figures read every regime and the tuning: they sit in ``transfer_cross-domain.json``, written
+    again after any of them."""
+    if (out / "transfer_cross-domain.json").is_file():
+        write_page(out, "transfer_cross-domain", page)
+
+
+# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
+
+
+def transfer_figures(folder: Path) -> dict[str, str]:
+    def vs_teacher(regime: str) -> dict[str, list[float]]:
+        return {v: [run["vs_teacher"] for run in runs] for v, runs in load_json(folder, f"transfer_{regime}.json")["runs"].items()}
+
+    def mean(values: list[float]) -> float:
+        return mean_std(values)[0]
+
+    tuning = load_json(folder, "transfer_tuning.json")
+    chosen = next(t for t in tuning["trials"] if t["steps"] == tuning["chosen"]["steps"]
+                  and abs(sum(t["options"].get(f"transfer_{s}", 0) for s in ("future", "mixup", "synthetic"))
+                          - tuning["chosen"]["shares_total"]) < 1e-9 and "horizon_weighting" not in t["options"])
+    weighted = next(t for t in tuning["trials"] if t["options"].get("horizon_weighting") == "exp")
+    low, cross, full = vs_teacher("low-data"), vs_teacher("cross-domain"), vs_teacher("full")
+    sources = [name for name in low if name.startswith("KD + ")]
+    best_setups = sorted(sources, key=lambda name: mean(low[name]))[:2]
+    monthly = {v: mean([run["scores"]["m1_monthly"]["WQL"] for run in runs])
+               for v, runs in load_json(folder, "transfer_cross-domain.json")["runs"].items()}
+    return {
+        "shares": " + ".join(f"{chosen['options'][f'transfer_{s}']:g}" for s in ("future", "mixup", "synthetic")),
+        "low_kd": pm(low["KD"]) + "x", "low_truth": pm(low["truth-only"]),
+        "low_truth_synthetic": pm(low["truth-only + synthetic"]),
+        "low_kd_gain": pct(mean(low["truth-only"]) / mean(low["KD"]) - 1, 1),
+        "best_setups": " and ".join(best_setups), "low_best": fmt(mean(low[best_setups[0]])),
+        "low_sources_gain": pct(max(mean(low["KD"]) / mean(low[name]) - 1 for name in sources), 1),
+        **{f"{regime}_{key}": pm(values[variant]) for regime, values in (("cross", cross), ("full", full))
+           for key, variant in (("all", "KD + all"), ("kd", "KD"), ("truth", "truth-only"))},
+        "cross_monthly_all": fmt(monthly["KD + all"], 4), "cross_monthly_kd": fmt(monthly["KD"], 4),
+        "tau": f"{weighted['options']['horizon_tau']:g}", "weighted_validation": fmt(weighted["validation_wql_vs_sn"]),
+        "uniform_validation": fmt(chosen["validation_wql_vs_sn"]),
+    }
+
+
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
+    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
+    return {"figures": transfer_figures(folder)}
 
 
 if __name__ == "__main__":

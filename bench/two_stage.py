@@ -42,8 +42,12 @@ from typing import Any
 import numpy as np
 from common import (
     add_training_arguments,
+    fmt,
+    general_student_suite_at_18,
     geomean,
     interleaved_timing,
+    load_json,
+    mean_std,
     pm,
     provenance,
     restricted,
@@ -51,8 +55,10 @@ from common import (
     save_figure,
     score_student,
     seeds_of,
+    times,
     train_in_subprocess,
     unseen_skill_kept,
+    write_json,
     write_results,
 )
 from harness import ScoredRuns, plot_curves, scored_sets, validation_score
@@ -137,7 +143,7 @@ class TwoStage(ScoredRuns):
             **self.run_fields(trained, folder, "two_stage.py"),
         )
         file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_text(json.dumps(entry, indent=2, default=str) + "\n")
+        write_json(file, entry)
         summary = {kind: round(entry[kind]["vs_teacher"], 4) for kind in sets}
         print(f"{stage} {name} seed {seed}: {summary} suite "
               + ", ".join(f"{h}: {entry['suite'][h]['geomean']:.3f}" for h in entry["suite"]), flush=True)
@@ -182,7 +188,7 @@ class TwoStage(ScoredRuns):
             entry.setdefault("validation_general", self.validate_general(model))
             if "tourism" not in entry:
                 entry["tourism"] = score_student(model, sets["tourism"], self.teacher_scores("tourism", sets["tourism"]))
-            results_file(self.args.out, "general", name, seed).write_text(json.dumps(entry, indent=2, default=str) + "\n")
+            results_file(self.args.out, "general", name, write_json(seed), entry)
         return entry
 
     @functools.cached_property
@@ -269,10 +275,10 @@ class TwoStage(ScoredRuns):
                                        if k != "folder"},
                      **self.run_fields(trained, folder, "two_stage.py")}
             file.parent.mkdir(parents=True, exist_ok=True)
-            file.write_text(json.dumps(entry, indent=2, default=str) + "\n")
+            write_json(file, entry)
         if entry is not None:
             entry["complete"] = str(args.curve_steps) in points
-            file.write_text(json.dumps(entry, indent=2, default=str) + "\n")
+            write_json(file, entry)
         return entry
 
     # -- stage 2 ----------------------------------------------------------------------------------------------
@@ -373,7 +379,7 @@ def run_latency(stage: TwoStage, args: argparse.Namespace) -> dict:
               "parameters": {name: sum(p.numel() for p in pl.model.parameters()) for name, pl in pipelines.items()}}
     file = Path(args.out) / "two_stage" / "latency.json"
     file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(file, result)
     return result
 
 
@@ -402,7 +408,7 @@ def run_fev(stage: TwoStage, args: argparse.Namespace) -> dict:
            "win_rate": {name: float(board.loc[name, "win_rate"]) for name in board.index}}
     file = Path(args.out) / "two_stage" / "fev.json"
     file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_text(json.dumps(out, indent=2) + "\n")
+    write_json(file, out)
     return out
 
 
@@ -725,7 +731,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"Task students distilled on M3 from teacher {task['provenance']['teacher']['name']}, "
                         f"{task['options']['max_steps']} steps")
         found["provenance"] = provenance(args.teacher, args.argv, "two_stage.py")  # this report's own
-        write_results(args.out, "two_stage", report_markdown(found, args), found)
+        write_results(args.out, "two_stage", report_markdown(found, args), found, page=page)
         return 0
     stage = TwoStage(args)
     if args.stage == "general":
@@ -896,6 +902,201 @@ def plot_family(found: dict, path: Path) -> bool:
     fig.tight_layout(rect=(0, 0.1, 1, 0.92))
     save_figure(fig, path)
     return True
+
+# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
+
+
+#: the targets the issues set, quoted beside what was measured (no measurement: named once here)
+TARGETS = {'general_suite_64': '1.15x', 'task_suite_18': '1.3x'}
+
+
+def two_stage_figures(folder: Path) -> dict[str, str]:
+    r = load_json(folder, "two_stage.json")
+
+    def general(name: str, seed: str = "0") -> dict:
+        return load_json(folder, f"two_stage/general/{name}/seed{seed}.json")
+
+    def suite(run: dict, horizon: str, digits: int = 2) -> str:
+        return times(run["suite"][horizon]["geomean"], digits)
+
+    uniform, mixed, rung = general("384x2@uniform"), general("384x2@mixed"), general("256x2@mixed")
+    family = [general(n) for n in ("256x2@mixed", "384x2@mixed", "384x2@log-uniform", "384x2@mixed-h18",
+                                   "384x2@uniform")]
+    timings = r["latency"]["timings"]["1"]
+    out = {
+        "uniform_suite_18": suite(uniform, "18"), "uniform_suite_64": suite(uniform, "64"),
+        "mixed_suite_18": suite(mixed, "18"), "mixed_suite_64": suite(mixed, "64"),
+        "uniform_unseen": times(uniform["unseen"]["vs_teacher"], 3), "mixed_unseen": times(mixed["unseen"]["vs_teacher"], 3),
+        "uniform_validation": fmt(uniform["validation_general"]["score"]),
+        "mixed_validation": fmt(mixed["validation_general"]["score"]),
+        "log_uniform_validation": fmt(general("384x2@log-uniform")["validation_general"]["score"]),
+        "earlier_at_18": times(mean_std(general_student_suite_at_18(folder))[0], 3),
+        "earlier_at_64": times(mean_std([run["suite"]["geomean"] for run in
+                                     load_json(folder, "retention_general.json")["runs"]["KD"].values()])[0], 3),
+        "rung_unseen": times(rung["unseen"]["vs_teacher"], 3), "rung_suite_18": suite(rung, "18"),
+        "rung_suite_64": suite(rung, "64"),
+        "best_suite_64": times(min(run["suite"]["64"]["geomean"] for run in family)),
+        **{f"batch1_{name}": f"{1000 * timings[name]['median_s']:.1f}" for name in ("256x2", "384x2", "teacher")},
+    }
+    # sample efficiency: the two curves of one seed, scored every 500 steps
+    curves = {variant: r["curves"][f"384x2@{variant}"]["0"] for variant in ("KD", "truth-only")}
+    points = {variant: {int(step): p for step, p in curve["points"].items()} for variant, curve in curves.items()}
+    real = {v: {step: p["unseen"]["vs_teacher"] for step, p in pts.items()} for v, pts in points.items()}
+    best_step = min(real["truth-only"], key=real["truth-only"].get)
+    best = real["truth-only"][best_step]
+    match = min(step for step, value in real["KD"].items() if value <= best)
+    last = max(real["KD"])
+    suite64 = {v: {step: p["suite"]["64"]["geomean"] for step, p in pts.items()} for v, pts in points.items()}
+    # the first point from which truth-only stays below KD on the suite
+    turn = min(step for step in suite64["KD"]
+               if all(suite64["truth-only"][s] < suite64["KD"][s] for s in suite64["KD"] if s >= step))
+    out.update({
+        "truth_only_best": times(best, 3), "truth_only_best_step": str(best_step), "kd_match_step": str(match), "kd_match_ratio": times(match / best_step), "kd_final": times(real["KD"][last], 3),
+        "truth_only_final": times(real["truth-only"][last], 3),
+        "turn_step": str(turn), "kd_suite_turn": times(suite64["KD"][turn], 3),
+        "truth_only_suite_turn": times(suite64["truth-only"][turn], 3),
+        "truth_only_final_64": times(points["truth-only"][last]["suite"]["64"]["geomean"], 3),
+        "truth_only_final_18": times(points["truth-only"][last]["suite"]["18"]["geomean"], 3),
+        "kd_final_64": times(points["KD"][last]["suite"]["64"]["geomean"], 3),
+        "kd_final_18": times(points["KD"][last]["suite"]["18"]["geomean"], 3),
+        "cache_cpu_hours": fmt(curves["KD"]["teacher_cache"]["build_seconds"] / 3600, 2),
+    })
+    at_2000 = points["KD"][2000]
+    out.update({"kd_2000": times(at_2000["unseen"]["vs_teacher"], 3), "kd_suite_2000": times(at_2000["suite"]["64"]["geomean"], 3),
+                "log_uniform_unseen": times(general("384x2@log-uniform")["unseen"]["vs_teacher"], 3)})
+    # the levers: the pruned start (seed 0, the one the default was chosen on) and the random start on the same cache
+    pruned = [general("384x2@uniform-c2000-pruned", "0")]
+    random_start = general("384x2@uniform-c2000")
+    out.update({
+        "random_validation": fmt(random_start["validation_general"]["score"]),
+        "random_unseen": times(random_start["unseen"]["vs_teacher"], 3), "random_suite": times(random_start["suite"]["64"]["geomean"], 3),
+        "pruned_validation": fmt(pruned[0]["validation_general"]["score"]),
+    })
+    # every seed run of the pruned start and of its truth-only control (mean ± std from 3, else each seed's value)
+    every = {kind: [json.loads(path.read_text()) for path in
+                    sorted((folder / "two_stage" / "general" / name).glob("seed*.json"))]
+             for kind, name in (("pruned", "384x2@uniform-c2000-pruned"),
+                                ("control", "384x2@uniform-c2000-truth-only-pruned"))}
+    for kind, runs in every.items():
+        out.update({f"{kind}_unseen_pm": pm([run["unseen"]["vs_teacher"] for run in runs], 3, "x"),
+                    f"{kind}_suite_pm": pm([run["suite"]["64"]["geomean"] for run in runs], 3, "x"),
+                    f"{kind}_validation_pm": pm([run["validation_general"]["score"] for run in runs], 3),
+                    f"{kind}_seeds": str(len(runs))})
+    # stage two: the task students over their seeds, and the one with a general share
+    task = {name: list(r["task"][name].values()) for name in ("KD", "two-stage")}
+    held = {name: [run["held-out"]["vs_teacher"] for run in runs] for name, runs in task.items()}
+    in_domain = {name: [run["in-domain"]["vs_teacher"] for run in runs] for name, runs in task.items()}
+    at_18 = {name: mean_std([run["suite"]["18"]["geomean"] for run in runs])[0] for name, runs in task.items()}
+    share = r["task"]["two-stage+general@0.25"]["0"]
+    reference = task["two-stage"][0]["validation"]
+    share_score = share["validation"]["suite"] * share["validation"]["truth_loss"] / reference["truth_loss"]
+    out.update({
+        "m1_apart": fmt(mean_std(held["KD"])[0] - mean_std(held["two-stage"])[0]),
+        "kd_m1_2std": fmt(2 * mean_std(held["KD"])[1]),
+        "two_stage_m1": fmt(mean_std(held["two-stage"])[0]),
+        "two_stage_in_domain": pm(in_domain["two-stage"]), "kd_in_domain": pm(in_domain["KD"]),
+        "two_stage_suite_18": times(at_18["two-stage"]), "kd_suite_18": times(at_18["KD"]),
+        "teacher_parameters": f"{r['latency']['parameters']['teacher'] / 1e6:.1f}M",
+        "general_start_suite_18": times(mixed["suite"]["18"]["geomean"]),
+        "share_validation": fmt(share_score), "none_validation": fmt(reference["suite"]),
+        "share_in_domain": fmt(share["in-domain"]["vs_teacher"]), "share_m1": fmt(share["held-out"]["vs_teacher"]),
+        "share_suite_18": times(share["suite"]["18"]["geomean"]), "share_suite_64": times(share["suite"]["64"]["geomean"]),
+        "share_step_ratio": times(share["seconds_per_step"] / mean_std([run["seconds_per_step"] for run in task["two-stage"]])[0], 1),
+        "share_step_s": fmt(share["seconds_per_step"], 2) + " s",
+        "two_stage_step_s": fmt(mean_std([run["seconds_per_step"] for run in task["two-stage"]])[0], 2) + " s",
+    })
+    return out
+
+
+def _general_runs(folder: Path, name: str) -> list[dict]:
+    """Every seed's record of one ``bench/two_stage.py --stage general`` run, in seed order."""
+    folder = folder / "two_stage" / "general" / name
+    return [json.loads(path.read_text()) for path in sorted(folder.glob("seed*.json"))]
+
+
+#: the issue-40 lever runs: row label -> general run name
+LEVER_ROWS = {
+    "random start, 500-batch cache (the earlier recipe)": "384x2@uniform",
+    "random start, 2000-batch cache": "384x2@uniform-c2000",
+    "pruned start, 2000-batch cache (now the default)": "384x2@uniform-c2000-pruned",
+    "pruned start, truth-only (`--alpha 0`)": "384x2@uniform-c2000-truth-only-pruned",
+    "pruned start, KD mixed with the stream's truth (`--alpha 0.5`)": "384x2@uniform-c2000-alpha0.5-pruned",
+    "pruned start, real M3 contexts at share 0.25 (`--general-real-share 0.25`)": "384x2@uniform-c2000-m3real0.25-pruned",
+    "pruned start, real M3 contexts at share 0.5": "384x2@uniform-c2000-m3real0.5-pruned",
+}
+
+
+#: stage one's family: row label -> (general run name, the latency shape timed on this row or None)
+FAMILY_ROWS = {
+    "256x2, `mixed` contexts": ("256x2@mixed", "256x2"),
+    "384x2, `mixed`": ("384x2@mixed", "384x2"),
+    "384x2, `log-uniform`": ("384x2@log-uniform", None),
+    "384x2, `mixed`, horizons capped at 18": ("384x2@mixed-h18", None),
+    "384x2, `uniform` (the default contexts)": ("384x2@uniform", None),
+}
+
+
+#: stage two's task students: row label -> task run name
+TASK_ROWS = {"KD from scratch": "KD", "two-stage: KD from the 384x2 general student": "two-stage"}
+
+
+def two_stage_levers_table(folder: Path) -> str:
+    """The issue-40 levers: validation score (what chose), M1 + M3 test WQL and the suite at 18 and 64 steps, each
+    vs the teacher, and the share of the teacher's skill over seasonal naive kept on M1 + M3 and on M1 alone (the
+    real set no stage of a real-share run saw) (``pm``: mean ± std
+    from 3 seeds, else each seed's value and the count)."""
+    lines = ["| general student | validation | M1 + M3 test WQL | M1 + M3 skill kept | M1 skill kept | suite at 18 "
+             "| suite at 64 |", "|---|---|---|---|---|---|---|"]
+    for label, name in LEVER_ROWS.items():
+        runs = _general_runs(folder, name)
+        if not runs:  # a lever not run yet
+            continue
+        columns = [[r["validation_general"]["score"] for r in runs], [r["unseen"]["vs_teacher"] for r in runs],
+                   [unseen_skill_kept(r["unseen"]) for r in runs],
+                   [unseen_skill_kept(restricted(r["unseen"], "m1_")) for r in runs],
+                   [r["suite"]["18"]["geomean"] for r in runs], [r["suite"]["64"]["geomean"] for r in runs]]
+        lines.append(f"| {label} | " + " | ".join(pm(values) for values in columns) + " |")
+    return "\n".join(lines)
+
+
+def two_stage_family_table(folder: Path) -> str:
+    """Stage one's general students (random starts, 2000 steps, 500-batch caches): parameters, M1 + M3 test WQL
+    and the suite at 18 and 64 steps vs the teacher, and the median forecast time of 64 M1 monthly series
+    (``--stage latency``, one timed run per shape, shown on that shape's first row)."""
+    latency = json.loads((folder / "two_stage" / "latency.json").read_text())
+    timings, parameters = latency["timings"]["64"], latency["parameters"]
+    lines = ["| general student | parameters | M1 + M3 WQL | suite at 18 | suite at 64 | forecast, batch 64 |",
+             "|---|---|---|---|---|---|"]
+    for label, (name, shape) in FAMILY_ROWS.items():
+        runs = _general_runs(folder, name)
+        columns = [[r["unseen"]["vs_teacher"] for r in runs], [r["suite"]["18"]["geomean"] for r in runs],
+                   [r["suite"]["64"]["geomean"] for r in runs]]
+        time = f"{1000 * timings[shape]['median_s']:.1f} ms" if shape else ""
+        lines.append(f"| {label} | {runs[0]['parameters'] / 1e6:.1f}M | " + " | ".join(pm(v) for v in columns)
+                     + f" | {time} |")
+    lines.append(f"| teacher v2 | {parameters['teacher'] / 1e6:.1f}M | 1 | 1 | 1 | "
+                 f"{1000 * timings['teacher']['median_s']:.1f} ms |")
+    return "\n".join(lines)
+
+
+def two_stage_task_table(folder: Path) -> str:
+    """Stage two (cross-domain): WQL vs the teacher in-domain (M3) and held out (M1), the suite at 18 and 64 steps."""
+    lines = ["| task student | in-domain (M3) | held-out (M1) | suite at 18 | suite at 64 |", "|---|---|---|---|---|"]
+    for label, name in TASK_ROWS.items():
+        runs = [json.loads(path.read_text()) for path in sorted((folder / "two_stage" / "task" / name).glob("seed*.json"))]
+        real = [pm([r[kind]["vs_teacher"] for r in runs]) for kind in ("in-domain", "held-out")]
+        suite = [pm([r["suite"][h]["geomean"] for r in runs], 2, "x") for h in ("18", "64")]
+        lines.append(f"| {label} | " + " | ".join(real + suite) + " |")
+    return "\n".join(lines)
+
+
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
+    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
+    return {"figures": {**two_stage_figures(folder), **{f"target_{k}": v for k, v in TARGETS.items()}},
+            "blocks": {"two-stage-levers": two_stage_levers_table(folder),
+                       "two-stage-family": two_stage_family_table(folder),
+                       "two-stage-task": two_stage_task_table(folder)}}
 
 
 if __name__ == "__main__":

@@ -1,18 +1,71 @@
-"""Write the generated pages: ``docs/cli.md`` from the option definitions, and the pages that quote benchmark figures (``bench/doc_blocks.py``'s ``PAGES``) from their templates in ``docs/templates/``,
-their tables and figures rendered from ``bench/results``. Tests keep each equal to what this writes."""
+"""Rewrite the generated parts of the pages, in place: ``docs/cli.md`` whole, from the option definitions, and in
+the pages that quote benchmark results (:data:`PAGES`) what sits between markers, from the ``"page"`` of the
+results file the marker names (each benchmark computes its figures and tables when it writes its results, see
+``bench/common.py::write_page``); this script only copies them. Everything outside the markers is the page's own
+text, edited by hand.
 
-import sys
+- a figure in the prose: ``<!-- fig FILE:NAME -->1.036x<!-- /fig -->``;
+- a block (a table, a command), on lines of their own, indented as the opening marker is:
+  ``<!-- block FILE:NAME -->`` ... ``<!-- /block -->``;
+
+``FILE`` is the results file under ``bench/results`` without ``.json`` (``two_stage``, ``demo/demo``). Tests keep
+each page equal to its rendering (``tests/test_doc_blocks.py``).
+
+    python scripts/render_docs.py
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
+RESULTS = ROOT / "bench" / "results"
+#: the pages that quote benchmark results
+PAGES = ("README.md", "bench/README.md", "docs/methods.md", "docs/operations.md")
+FIGURE = re.compile(r"<!-- fig (?P<file>[\w/.-]+):(?P<name>[\w-]+) -->(?P<text>.*?)<!-- /fig -->")
+BLOCK = re.compile(r"^(?P<indent>[ \t]*)<!-- block (?P<file>[\w/.-]+):(?P<name>[\w-]+) -->\n(?P<body>.*?)"
+                   r"^(?P=indent)<!-- /block -->$", re.MULTILINE | re.DOTALL)
 
-from doc_blocks import PAGES, render_page  # noqa: E402
 
-from chronos_distill.cli import options_reference  # noqa: E402
+@functools.cache
+def _page_parts(results: Path, file: str) -> dict[str, dict[str, str]]:
+    path = results / f"{file}.json"
+    if not path.is_file():
+        raise SystemExit(f"a marker names {file}, but {path} does not exist")
+    return json.loads(path.read_text()).get("page", {})
+
+
+def _part(results: Path, kind: str, file: str, name: str) -> str:
+    parts = _page_parts(results, file).get(kind, {})
+    if name not in parts:
+        raise SystemExit(f"{file}.json has no {kind[:-1]} {name!r} in its \"page\" (the benchmark's page() writes it)")
+    return parts[name]
+
+
+def render(text: str, results: Path = RESULTS) -> str:
+    """``text`` with every marked figure and block rewritten from the results under ``results``."""
+
+    def block(match: re.Match) -> str:
+        indent = match["indent"]
+        body = "".join(f"{indent}{line}\n" if line else "\n"
+                       for line in _part(results, "blocks", match["file"], match["name"]).split("\n"))
+        return f"{indent}<!-- block {match['file']}:{match['name']} -->\n{body}{indent}<!-- /block -->"
+
+    def figure(match: re.Match) -> str:
+        return (f"<!-- fig {match['file']}:{match['name']} -->{_part(results, 'figures', match['file'], match['name'])}"
+                "<!-- /fig -->")
+
+    _page_parts.cache_clear()  # results may have changed since the last call
+    return FIGURE.sub(figure, BLOCK.sub(block, text))
+
 
 if __name__ == "__main__":
+    from chronos_distill.cli import options_reference
+
     (ROOT / "docs" / "cli.md").write_text(options_reference())
     for page in PAGES:
-        (ROOT / page).write_text(render_page(page))
-    print("wrote docs/cli.md and", ", ".join(PAGES), "from docs/templates/")
+        (ROOT / page).write_text(render((ROOT / page).read_text()))
+    print("wrote docs/cli.md and the marked parts of", ", ".join(PAGES))

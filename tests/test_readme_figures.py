@@ -1,5 +1,5 @@
 """The benchmark pages cite their results: each bullet of bench/README.md names results files that exist under
-``bench/results/`` (every figure in it is rendered from such files by name, ``tests/test_doc_blocks.py``), and a
+``bench/results/`` (every figure in it is copied from such files by name, ``tests/test_pages.py``), and a
 results file that names its teacher by an alias scored the teacher the page says."""
 
 from __future__ import annotations

@@ -337,11 +337,16 @@ def write_page(out: str | Path, stem: str, page: Callable[[Path], dict[str, dict
     """Add to the results file ``<out>/<stem>.json`` what the pages quote from it: ``page(out)`` (the benchmark's
     own function, reading its results under ``out``, this file included) under ``"page"``, with the script that
     wrote it: ``{"by": "bench/<script>.py", "figures": {name: text}, "blocks": {name: markdown}}``.
-    ``scripts/render_docs.py`` only copies them; a test keeps each equal to its script's ``page()`` today."""
+    ``scripts/render_docs.py`` only copies them; a test keeps each equal to its script's ``page()`` today. A
+    folder without the results ``page`` reads (a test's, a first run's) gets none, and one line says so."""
     path = Path(out) / f"{stem}.json"
     data = json.loads(path.read_text())
     script = Path(sys.modules[page.__module__].__file__).name  # the module, also when run as __main__
-    data["page"] = {"by": f"bench/{script}", **page(Path(out))}
+    try:
+        data["page"] = {"by": f"bench/{script}", **page(Path(out))}
+    except (FileNotFoundError, KeyError) as missing:  # a folder with part of the results (a test, a first run)
+        print(f"{path}: no figures for the pages, they read results this folder does not hold ({missing})")
+        return
     write_json(path, data)
 
 

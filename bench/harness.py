@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import geomean, pm, provenance, save_figure, score
+from common import geomean, pm, provenance, save_figure, score, score_student, train_in_subprocess, write_json
 
 LOW_DATA_FRACTION = 0.1
 #: share of the training series held out whole (seeded, the same for every variant and seed) to validate on
@@ -145,6 +145,46 @@ class ScoredRuns:
             self._suites[(seed, horizon)] = Suite(self.teacher, seed, self.args.suite_series, horizon=horizon)
         return self._suites[(seed, horizon)]
 
+    def scored_run(self, file: Path, folder: Path, options: dict[str, Any], sets: dict[str, dict | None], *,
+                   script: str, report: bool, horizons: tuple[int, ...] | None = None, validation_horizon: int = 64,
+                   fields: dict[str, Any] | None = None) -> dict | None:
+        """One student of a benchmark, train -> score -> write: its results ``file`` read back when it exists
+        (None with ``report``: never trained then); else ``distill(**options)`` trained in ``folder`` (resumable,
+        :func:`common.train_in_subprocess`) and scored: WQL next to the teacher's on each of ``sets`` (kind ->
+        benchmarks; None for a kind the run has no data for), the suite at each of ``horizons`` (keyed by horizon;
+        None: at 64 alone, as the first benchmarks recorded it), on validation the suite at ``validation_horizon``
+        and the truth loss of the exported checkpoint, then ``fields`` (the experiment's own: variant, seed, ...)
+        and :meth:`run_fields`. Written to ``file`` and summed up in one printed line."""
+        from chronos_distill.chronos2.loading import load_chronos2
+
+        if file.is_file():
+            return json.loads(file.read_text())
+        if report:
+            return None
+        trained = train_in_subprocess(options)
+        model_dir, record = trained["model_dir"], trained["record"]
+        student = load_chronos2(model_dir, role="student")
+        entry: dict[str, Any] = {kind: score_student(model_dir, b, self.teacher_scores_on(kind, b)) if b else None
+                                 for kind, b in sets.items()}
+        entry["suite"] = (self.suite(self.args.suite_seed).ratio(student) if horizons is None
+                          else {str(h): self.suite(self.args.suite_seed, h).ratio(student) for h in horizons})
+        entry.update(
+            **(fields or {}),
+            # the cache by its key (the folder is this machine's): the same key is the same labelled batches
+            teacher_cache={k: v for k, v in (record["training"]["teacher_cache"] or {}).items() if k != "folder"},
+            validation={"suite": self.suite(self.args.validation_suite_seed, validation_horizon).ratio(student)["geomean"],
+                        "truth_loss": record["training"]["exported"].get("losses", {}).get("eval_hard")},
+            started_from=record["student"].get("started_from"),
+            **self.run_fields(trained, folder, script),
+        )
+        file.parent.mkdir(parents=True, exist_ok=True)
+        write_json(file, entry)
+        suites = entry["suite"] if horizons is not None else {"64": entry["suite"]}
+        print(f"{file.parent.name} seed {entry.get('seed')}: "
+              + json.dumps({kind: round(entry[kind]["vs_teacher"], 4) for kind in sets if entry[kind]})
+              + " suite " + ", ".join(f"{h}: {r['geomean']:.3f}" for h, r in suites.items()), flush=True)
+        return entry
+
     def run_fields(self, trained: dict, folder: Path, script: str) -> dict:
         """What every run's results file says besides its scores: the exported weights, the learning curve, the
         cost and shape, and what produced it (commit, command, teacher digest, the run's own options)."""
@@ -156,6 +196,47 @@ class ScoredRuns:
             provenance=provenance(self.args.teacher, getattr(self.args, "argv", None), script),
             options={k: v for k, v in record["options"].items() if v not in (None, [], {})},
         )
+
+
+def seeds_choosing_share(variants: Iterable[str], seeds: Iterable[int],
+                         run: Callable[[str, int, float | None], dict | None], *, share_variant: str,
+                         reference: str, shares: Iterable[float]) -> dict[str, Any]:
+    """Every variant at every seed, seed-major, where ``share_variant`` is ``reference`` with a share chosen on
+    the first seed: each of ``shares`` is run there (``run(share_variant, seed, share)``) and scored by
+    :func:`validation_score` against ``reference``'s run of that seed (share 0); the lowest is run at every seed
+    (share 0 reuses ``reference``'s runs). ``run(variant, seed, None)`` returns a run's entry, or None where it was
+    not run (a report of a budget cut). Returns ``{"runs": {variant: {seed: entry}}, "not_run": [...],
+    "choice": {"seed", "scores", "chosen"} or None}``."""
+    runs: dict[str, dict[str, dict]] = {}
+    not_run: list[str] = []
+    choice: dict[str, Any] | None = None
+
+    def keep(variant: str, seed: int, entry: dict | None) -> None:
+        if entry is None:
+            not_run.append(f"{variant} seed {seed}")
+        else:
+            runs.setdefault(variant, {})[str(seed)] = entry
+
+    for index, seed in enumerate(seeds):
+        for variant in variants:
+            if variant != share_variant:
+                keep(variant, seed, run(variant, seed, None))
+                continue
+            if index == 0:  # the first seed tries every candidate share; the rule picks one for all seeds
+                base = runs.get(reference, {}).get(str(seed))
+                trials = {share: run(variant, seed, share) for share in shares}
+                if base is None or None in trials.values():
+                    not_run.append(f"{variant} share trials, seed {seed}")
+                    continue  # the other variants of this seed still count
+                scores = {0.0: validation_score(base, base), **{s: validation_score(e, base) for s, e in trials.items()}}
+                choice = {"seed": seed, "scores": {str(k): v for k, v in scores.items()},
+                          "chosen": min(scores, key=scores.get)}
+            if choice is None:
+                continue
+            chosen = choice["chosen"]
+            keep(variant, seed, runs.get(reference, {}).get(str(seed)) if chosen == 0.0
+                 else trials[chosen] if index == 0 else run(variant, seed, chosen))
+    return {"runs": runs, "not_run": not_run, "choice": choice}
 
 
 def validation_score(entry: dict, reference: dict) -> float:

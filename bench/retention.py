@@ -39,7 +39,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from common import (
     add_training_arguments,
@@ -52,12 +51,9 @@ from common import (
     pm,
     provenance,
     run_options,
-    score_student,
     seeds_of,
     times,
-    train_in_subprocess,
     unseen_skill_kept,
-    write_json,
     write_page,
     write_results,
 )
@@ -68,6 +64,7 @@ from harness import (  # noqa: F401 - VALIDATION_SHARE, hold_out_series, trainin
     hold_out_series,
     plot_curves,
     scored_sets,
+    seeds_choosing_share,
     training_table,
     validation_score,
 )
@@ -91,22 +88,13 @@ class Retention(ScoredRuns):
     def teacher_scores(self) -> dict:
         return {kind: self.teacher_scores_on(kind, b) if b else None for kind, b in self.sets.items()}
 
-    def result(self, variant: str, seed: int, general_share: float | None = None, **student: Any) -> dict | None:
-        """The scores of one run; ``variant`` names its folder (``KD+general@0.25``); ``student`` overrides the
-        student's shape (``student_d_model``, ``student_num_layers``) for the size ladder. None with
-        ``--report-only`` when the run has no results file."""
-        from chronos_distill.chronos2.loading import load_chronos2
-
+    def result(self, variant: str, seed: int, general_share: float | None = None) -> dict | None:
+        """The scores of one run (:meth:`ScoredRuns.scored_run`); with ``general_share`` it is ``variant`` with
+        that share (its folder ``KD+general@0.25``). None with ``--report-only`` when the run has no results file."""
         args = self.args
-        file = run_file(args.out, args.regime, variant, seed)
-        if file.is_file():
-            return json.loads(file.read_text())
-        if args.report_only:
-            return None
-        folder = Path(args.runs) / args.regime / variant / f"seed{seed}"
-        base = variant.split("@")[0]
-        options = dict(VARIANTS[base], teacher_cache=str(Path(args.runs) / "teacher-cache"),
-                       cache_batches=args.cache_batches, save_steps=args.save_steps, **student)
+        name = variant if general_share is None else f"{variant}@{general_share}"
+        options = dict(VARIANTS[variant], teacher_cache=str(Path(args.runs) / "teacher-cache"),
+                       cache_batches=args.cache_batches, save_steps=args.save_steps)
         if args.regime == "general":
             # random, as recorded: these runs predate pruned as --general's default
             options.update(general=True, student_init="random")
@@ -114,69 +102,27 @@ class Retention(ScoredRuns):
             options.update(train_data=self.train_table, validation_data=self.validation_table)
             if general_share:
                 options["transfer_general"] = general_share
-        trained = train_in_subprocess(run_options(args, seed, folder, **options))
-        model_dir = trained["model_dir"]
-        student = load_chronos2(model_dir, role="student")
-        exported = trained["record"]["training"]["exported"]
-        entry = {kind: score_student(model_dir, b, self.teacher_scores()[kind]) if b else None
-                 for kind, b in self.sets.items()}
-        entry.update(
-            variant=variant, seed=seed, general_share=general_share,
-            suite=self.suite(args.suite_seed).ratio(student),
-            validation={"suite": self.suite(args.validation_suite_seed).ratio(student)["geomean"],
-                        "truth_loss": exported.get("losses", {}).get("eval_hard")},
-            **self.run_fields(trained, folder, "retention.py"),
-        )
-        file.parent.mkdir(parents=True, exist_ok=True)
-        write_json(file, entry)
-        print(f"{args.regime} {variant} seed {seed}: " + json.dumps(
-            {k: entry[k]["vs_teacher"] for k in ("in-domain", "held-out") if entry[k]})
-            + f" suite {entry['suite']['geomean']:.3f} validation {entry['validation']}", flush=True)
-        return entry
+        folder = Path(args.runs) / args.regime / name / f"seed{seed}"
+        return self.scored_run(run_file(args.out, args.regime, name, seed), folder, run_options(args, seed, folder, **options),
+                               self.sets, script="retention.py", report=args.report_only,
+                               fields=dict(variant=name, seed=seed, general_share=general_share))
 
 
 def run(args: argparse.Namespace) -> dict:
     retention = Retention(args)
-    seeds = seeds_of(args)
-    results: dict = {"command": command_line("retention.py", args.argv), "teacher": args.teacher,
-                     "provenance": provenance(args.teacher, args.argv, "retention.py"),
-                     "regime": args.regime, "steps": args.steps, "runs": {}, "validation": None,
-                     "split": None if retention.table is None else {
-                         "share": VALIDATION_SHARE, "seed": SPLIT_SEED,
-                         "train_series": int(retention.train_table["item_id"].nunique()),
-                         "validation_series": int(retention.validation_table["item_id"].nunique())}}
-    variants = ["KD"] if args.regime == "general" else args.variants
-    not_run: list[str] = []
-
-    def keep(variant: str, seed: int, entry: dict | None) -> None:
-        if entry is None:
-            not_run.append(f"{variant} seed {seed}")
-        else:
-            results["runs"].setdefault(variant, {})[str(seed)] = entry
-
-    for seed_index, seed in enumerate(seeds):
-        for variant in variants:
-            if variant != "KD+general":
-                keep(variant, seed, retention.result(variant, seed))
-                continue
-            if seed_index == 0:  # the first seed tries every candidate share; the rule picks one for all seeds
-                reference = results["runs"].get("KD", {}).get(str(seed))
-                trials = {share: retention.result(f"KD+general@{share}", seed, share) for share in args.general_shares}
-                if reference is None or None in trials.values():
-                    not_run.append(f"KD+general share trials, seed {seed}")
-                    continue  # the other variants of this seed still count
-                scores = {0.0: validation_score(reference, reference),
-                          **{share: validation_score(entry, reference) for share, entry in trials.items()}}
-                chosen = min(scores, key=scores.get)
-                results["validation"] = {"seed": seed, "scores": {str(k): v for k, v in scores.items()},
-                                         "chosen_share": chosen}
-            if results["validation"] is None:
-                continue
-            chosen = results["validation"]["chosen_share"]
-            keep("KD+general", seed, results["runs"]["KD"].get(str(seed)) if chosen == 0.0
-                 else retention.result(f"KD+general@{chosen}", seed, chosen))
-    results["not_run"] = not_run
-    return results
+    done = seeds_choosing_share(["KD"] if args.regime == "general" else args.variants, seeds_of(args),
+                                retention.result, share_variant="KD+general", reference="KD",
+                                shares=args.general_shares)
+    choice = done["choice"]
+    return {"command": command_line("retention.py", args.argv), "teacher": args.teacher,
+            "provenance": provenance(args.teacher, args.argv, "retention.py"),
+            "regime": args.regime, "steps": args.steps, "runs": done["runs"],
+            "validation": choice and {"seed": choice["seed"], "scores": choice["scores"], "chosen_share": choice["chosen"]},
+            "split": None if retention.table is None else {
+                "share": VALIDATION_SHARE, "seed": SPLIT_SEED,
+                "train_series": int(retention.train_table["item_id"].nunique()),
+                "validation_series": int(retention.validation_table["item_id"].nunique())},
+            "not_run": done["not_run"]}
 
 
 def markdown(results: dict) -> str:

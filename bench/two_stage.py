@@ -61,7 +61,7 @@ from common import (
     write_json,
     write_results,
 )
-from harness import ScoredRuns, plot_curves, scored_sets, validation_score
+from harness import ScoredRuns, plot_curves, scored_sets, seeds_choosing_share
 
 STAGES = ("general", "contexts", "task", "latency", "fev", "curves")
 #: the sample-efficiency curves (``--stage curves``): the same general student distilled (alpha 1) and trained on
@@ -114,40 +114,13 @@ class TwoStage(ScoredRuns):
     def run(self, stage: str, name: str, seed: int, options: dict[str, Any], sets: dict[str, dict]) -> dict | None:
         """Train ``distill(**options)`` (resumable) and score it on ``sets`` (kind -> benchmarks) and the suite at
         both horizons, or read back its results file; None with ``--report`` when it has none."""
-        from chronos_distill.chronos2.loading import load_chronos2
-
         args = self.args
-        file = results_file(args.out, stage, name, seed)
-        if file.is_file():
-            return json.loads(file.read_text())
-        if args.report:
-            return None
         folder = self.folder(stage, name, seed)
-        requested = run_options(args, seed, folder, cache_batches=args.cache_batches, save_steps=args.save_steps,
-                                **options)
-        trained = train_in_subprocess(requested)
-        model_dir = trained["model_dir"]
-        student = load_chronos2(model_dir, role="student")
-        record = trained["record"]
-        entry: dict[str, Any] = {kind: score_student(model_dir, b, self.teacher_scores(kind, b)) for kind, b in sets.items()}
-        entry["suite"] = {str(h): self.suite(args.suite_seed, h).ratio(student) for h in SUITE_HORIZONS}
-        exported = record["training"]["exported"]
-        entry.update(
-            stage=stage, name=name, seed=seed,
-            # the cache by its key (the folder is this machine's): the same key is the same labelled batches
-            teacher_cache={k: v for k, v in (record["training"]["teacher_cache"] or {}).items() if k != "folder"},
-            validation={"suite": self.suite(args.validation_suite_seed, 18).ratio(student)["geomean"],
-                        "truth_loss": exported.get("losses", {}).get("eval_hard")},
-            started_from=record["student"].get("started_from"),
-            start=f"general {args.start}" if options.get("student") else None,
-            **self.run_fields(trained, folder, "two_stage.py"),
-        )
-        file.parent.mkdir(parents=True, exist_ok=True)
-        write_json(file, entry)
-        summary = {kind: round(entry[kind]["vs_teacher"], 4) for kind in sets}
-        print(f"{stage} {name} seed {seed}: {summary} suite "
-              + ", ".join(f"{h}: {entry['suite'][h]['geomean']:.3f}" for h in entry["suite"]), flush=True)
-        return entry
+        options = run_options(args, seed, folder, cache_batches=args.cache_batches, save_steps=args.save_steps, **options)
+        return self.scored_run(results_file(args.out, stage, name, seed), folder, options, sets, script="two_stage.py",
+                               report=args.report, horizons=SUITE_HORIZONS, validation_horizon=18,
+                               fields=dict(stage=stage, name=name, seed=seed,
+                                           start=f"general {args.start}" if options.get("student") else None))
 
     # -- stage 1 ----------------------------------------------------------------------------------------------
     def general(self, rung: str, seed: int, context: str | None = None) -> dict | None:
@@ -188,7 +161,7 @@ class TwoStage(ScoredRuns):
             entry.setdefault("validation_general", self.validate_general(model))
             if "tourism" not in entry:
                 entry["tourism"] = score_student(model, sets["tourism"], self.teacher_scores("tourism", sets["tourism"]))
-            results_file(self.args.out, "general", name, write_json(seed), entry)
+            write_json(results_file(self.args.out, "general", name, seed), entry)
         return entry
 
     @functools.cached_property
@@ -317,36 +290,12 @@ def student_at_checkpoint(model_dir: str | Path, checkpoint: Path):
     return model
 
 
-def run_task_stage(stage: TwoStage, args: argparse.Namespace, results: dict) -> None:
+def run_task_stage(stage: TwoStage, args: argparse.Namespace) -> None:
     """Every variant at every seed; the general share chosen on the first seed (see the module doc)."""
-    runs, not_run = results.setdefault("task", {}), results.setdefault("not_run", [])
-
-    def keep(name: str, seed: int, entry: dict | None) -> None:
-        if entry is None:
-            not_run.append(f"task {name} seed {seed}")
-        else:
-            runs.setdefault(name, {})[str(seed)] = entry
-
-    for index, seed in enumerate(seeds_of(args)):
-        for variant in args.variants:
-            if variant != "two-stage+general":
-                keep(variant, seed, stage.task(variant, seed))
-                continue
-            if index == 0:
-                reference = runs.get("two-stage", {}).get(str(seed))
-                trials = {share: stage.task(variant, seed, share) for share in args.general_shares}
-                if reference is None or None in trials.values():
-                    not_run.append(f"task two-stage+general share trials, seed {seed}")
-                    continue
-                scores = {0.0: validation_score(reference, reference),
-                          **{s: validation_score(e, reference) for s, e in trials.items()}}
-                results["share_choice"] = {"seed": seed, "scores": {str(k): v for k, v in scores.items()},
-                                           "chosen": min(scores, key=scores.get)}
-            if "share_choice" not in results:
-                continue
-            chosen = results["share_choice"]["chosen"]
-            keep(variant, seed, runs.get("two-stage", {}).get(str(seed)) if chosen == 0.0
-                 else stage.task(variant, seed, chosen))
+    done = seeds_choosing_share(args.variants, seeds_of(args), stage.task, share_variant="two-stage+general",
+                                reference="two-stage", shares=args.general_shares)
+    if done["choice"]:
+        print(f"general share chosen on seed {done['choice']['seed']}: {done['choice']['chosen']:g}", flush=True)
 
 
 def run_latency(stage: TwoStage, args: argparse.Namespace) -> dict:
@@ -520,15 +469,18 @@ def report_markdown(found: dict, args: argparse.Namespace) -> str:
                          f"{pm([e['suite']['64']['geomean'] for e in entries])} | "
                          f"{np.median([e['seconds_per_step'] for e in entries]):.2f} |")
     trials = {name.split("@")[1]: seeds for name, seeds in task.items() if name.startswith("two-stage+general@")}
-    reference = task.get("two-stage", {})
-    first = min((seed for seeds in trials.values() for seed in seeds), default=None)
-    if trials and first in reference:
-        scores = {"0": validation_score(reference[first], reference[first]),
-                  **{share: validation_score(seeds[first], reference[first]) for share, seeds in trials.items()
-                     if first in seeds}}
+    first = min((int(seed) for seeds in trials.values() for seed in seeds), default=None)
+    # the choice the task stage made, read back from the recorded runs by the same rule
+    choice = first is not None and seeds_choosing_share(
+        ["two-stage", "two-stage+general"], [first],
+        lambda variant, seed, share: task.get(variant if share is None else f"{variant}@{share:g}", {}).get(str(seed)),
+        share_variant="two-stage+general", reference="two-stage",
+        shares=[float(share) for share, seeds in trials.items() if str(first) in seeds])["choice"]
+    if choice:
         lines += ["", f"General share chosen on seed {first}'s validation (suite at the validation seed x held-out "
                   "truth loss relative to two-stage; lower is better, the rule of bench/retention.py): "
-                  + ", ".join(f"{k}: {v:.4f}" for k, v in scores.items()) + f"; chosen {min(scores, key=scores.get)}."]
+                  + ", ".join(f"{float(k):g}: {v:.4f}" for k, v in choice["scores"].items())
+                  + f"; chosen {choice['chosen']:g}."]
     lines += curves_markdown(found["curves"])
     if found.get("not_run"):
         lines += ["", "Not run (no results file; cut for the CPU budget): " + "; ".join(found["not_run"]) + "."]
@@ -745,7 +697,7 @@ def main(argv: list[str] | None = None) -> int:
         print("validation scores (lower is better): " + ", ".join(f"{c} {v:.4f}" for c, v in scores.items())
               + f"; chosen: {min(scores, key=scores.get)}")
     elif args.stage == "task":
-        run_task_stage(stage, args, {})
+        run_task_stage(stage, args)
     elif args.stage == "fev":
         run_fev(stage, args)
     elif args.stage == "curves":

@@ -36,6 +36,41 @@ def test_the_variants_by_seeds_loop_is_seed_major_and_its_cells_are_mean_and_std
     assert harness.pm_over(runs["a"][:1], "scores", "m3", "WQL") == "0.000 (1 seed)"
 
 
+def test_the_share_is_chosen_on_the_first_seed_by_the_validation_rule_and_run_at_every_seed():
+    """A toy experiment: the share whose validation score (suite x truth loss over the reference's) is lowest on
+    seed 0 is the one run at seeds 1 and 2; the other candidates are tried at seed 0 only; a missing reference
+    (a report of a budget cut) leaves the share unchosen and says so."""
+    import harness
+
+    def entry(suite: float, loss: float) -> dict:
+        return {"validation": {"suite": suite, "truth_loss": loss}}
+
+    # validation scores at seed 0: KD 1.0 x 1.0, share 0.25: 0.9 x 0.5 / 1.0, share 0.5: 1.0 x 0.8 / 1.0
+    scores = {None: (1.0, 1.0), 0.25: (0.9, 0.5), 0.5: (1.0, 0.8)}
+    calls = []
+
+    def run(variant, seed, share):
+        calls.append((variant, seed, share))
+        return entry(*scores[share]) | {"seed": seed, "share": share}
+
+    done = harness.seeds_choosing_share(["KD", "KD+general"], [0, 1, 2], run, share_variant="KD+general",
+                                        reference="KD", shares=[0.25, 0.5])
+    assert done["choice"] == {"seed": 0, "scores": {"0.0": 1.0, "0.25": 0.45, "0.5": 0.8}, "chosen": 0.25}
+    assert [c for c in calls if c[0] == "KD+general"] == [("KD+general", 0, 0.25), ("KD+general", 0, 0.5),
+                                                          ("KD+general", 1, 0.25), ("KD+general", 2, 0.25)]
+    assert {seed: e["share"] for seed, e in done["runs"]["KD+general"].items()} == {"0": 0.25, "1": 0.25, "2": 0.25}
+    assert done["not_run"] == []
+
+    scores[0.25], scores[0.5] = (1.2, 1.0), (1.0, 1.5)  # no share beats KD itself: share 0 reuses its runs
+    done = harness.seeds_choosing_share(["KD", "KD+general"], [0, 1], run, share_variant="KD+general",
+                                        reference="KD", shares=[0.25, 0.5])
+    assert done["choice"]["chosen"] == 0.0 and done["runs"]["KD+general"] == done["runs"]["KD"]
+
+    missing = harness.seeds_choosing_share(["KD", "KD+general"], [0, 1], lambda v, s, share: None if v == "KD" else run(v, s, share),
+                                           share_variant="KD+general", reference="KD", shares=[0.25])
+    assert missing["choice"] is None and "KD+general share trials, seed 0" in missing["not_run"]
+
+
 @pytest.mark.slow
 def test_a_run_whose_results_file_exists_is_not_retrained(teacher_dir, tmp_path, monkeypatch):
     argv = ["--regime", "low-data", "--teacher", teacher_dir, "--steps", "2", "--save-steps", "1", "--seeds", "0",
@@ -51,7 +86,9 @@ def test_a_run_whose_results_file_exists_is_not_retrained(teacher_dir, tmp_path,
     def no_training(options):
         raise AssertionError(f"retrained {options['output']}")
 
-    monkeypatch.setattr(retention, "train_in_subprocess", no_training)
+    import harness
+
+    monkeypatch.setattr(harness, "train_in_subprocess", no_training)  # where every benchmark run is trained
     assert retention.main(argv) == 0  # every run read back from its results file
     second = json.loads((tmp_path / "out" / "retention_low-data.json").read_text())
     assert second["runs"] == first["runs"]

@@ -6,9 +6,11 @@
   and shared by a benchmark's runs, and the fields every run's results file has;
 - a run's learning curve (:func:`learning_curve`), the rule that picks a share on validation
   (:func:`validation_score`) and the validation-curve plot (:func:`plot_curves`);
-- the variants x seeds loop (:func:`over_seeds`) and its mean ± std cells (:func:`pm_over`).
+- one student trained, scored and written (:meth:`ScoredRuns.scored_run`), the variants x seeds loop
+  (:func:`over_seeds`), the same with a share chosen on the first seed (:func:`seeds_choosing_share`), and the mean
+  ± std cells (:func:`pm_over`).
 
-``bench/retention.py``, ``bench/two_stage.py`` and ``bench/ladder.py`` build on it.
+``bench/retention.py``, ``bench/two_stage.py`` and ``bench/crossing_term.py`` build on it.
 """
 
 from __future__ import annotations

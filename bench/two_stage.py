@@ -482,6 +482,7 @@ def report_markdown(found: dict, args: argparse.Namespace) -> str:
                   + ", ".join(f"{float(k):g}: {v:.4f}" for k, v in choice["scores"].items())
                   + f"; chosen {choice['chosen']:g}."]
     lines += curves_markdown(found["curves"])
+    lines += pruned_curves_markdown(found["curves"])
     if found.get("not_run"):
         lines += ["", "Not run (no results file; cut for the CPU budget): " + "; ".join(found["not_run"]) + "."]
     return "\n".join(lines) + "\n"
@@ -556,6 +557,44 @@ def curves_markdown(curves: dict) -> list[str]:
                            f"KD never reaches it within {curve_points(kd)[-1][0]} steps")
                 lines.append(f"- {metric}: truth-only's best {match['truth_best']:.3f} at step {match['truth_step']}; "
                              + reached + ".")
+    return lines
+
+
+#: the columns of a pruned start's curve (issue 48): (label, how to read it off one scored checkpoint)
+PRUNED_CURVE_COLUMNS = {
+    "M1 + M3 WQL vs teacher": lambda p: p["unseen"]["vs_teacher"],
+    "M1 + M3 skill kept": lambda p: unseen_skill_kept(p["unseen"]),
+    "Tourism WQL vs teacher": lambda p: p["tourism"]["vs_teacher"],
+    "Tourism skill kept": lambda p: unseen_skill_kept(p["tourism"]),
+    "suite at 18": lambda p: p["suite"]["18"]["geomean"],
+    "suite at 64": lambda p: p["suite"]["64"]["geomean"],
+    "validation": lambda p: p["validation_general"]["score"],
+    "M1 + M3 series crossing": lambda p: p["unseen"]["crossing"]["rows_crossing"],
+}
+
+
+def pruned_curves_markdown(curves: dict) -> list[str]:
+    """The pruned start's own curves (``--stage curves --curve-init pruned``): each scored step's figures, over
+    the seeds recorded at that step (``pm``: mean ± std from 3, else each seed's value)."""
+    lines: list[str] = []
+    for name, seeds in sorted(curves.items()):
+        if not name.endswith("-pruned"):
+            continue
+        entries = list(seeds.values())
+        first = entries[0]
+        opts = first["options"]
+        lines += ["", f"## The pruned start's own curve: {name} (`--stage curves --curve-init pruned`)", "",
+                  f"The {shape_of(name)} general student pruned from the teacher, alpha {first['alpha']:g}, trained for "
+                  f"{opts['max_steps']} steps at batch {opts['batch_size']} (learning rate {opts['learning_rate']}, "
+                  f"cosine over the whole run) on the general stage's {opts['cache_batches']}-batch cache, every "
+                  f"{opts['save_steps']} steps scored; seeds {', '.join(sorted(seeds))}. The 2000-step runs of the "
+                  "levers table ran their own schedule to 2000.", "",
+                  "| step | " + " | ".join(PRUNED_CURVE_COLUMNS) + " |", "|---" * (len(PRUNED_CURVE_COLUMNS) + 1) + "|"]
+        steps = sorted({int(step) for entry in entries for step in entry["points"]})
+        for step in steps:
+            points = [entry["points"][str(step)] for entry in entries if str(step) in entry["points"]]
+            cells = [pm([read(point) for point in points]) for read in PRUNED_CURVE_COLUMNS.values()]
+            lines.append(f"| {step} | " + " | ".join(cells) + " |")
     return lines
 
 

@@ -137,3 +137,33 @@ def test_the_skill_kept_is_the_share_of_the_teachers_skill_over_seasonal_naive_b
     assert common.unseen_skill_kept(unseen) == pytest.approx(by_hand)
     # a wrong seasonal naive (one set's naive swapped for the teacher's) gives another figure
     assert common.unseen_skill_kept({**unseen, "seasonal_naive_wql": {"a": 0.1, "b": 0.5}}) != pytest.approx(by_hand)
+
+
+def test_a_pruned_curve_is_reported_per_step_over_the_seeds_recorded_there():
+    """The pruned start's curve (issue 48): one row per scored step; a cell is the mean ± std of the seeds that
+    reached that step, else each seed's value and how many; skill kept read off each point's per-set scores."""
+
+    def scored(student: float, crossing: float = 0.02) -> dict:
+        # one set, seasonal naive 2.0, teacher 1.0: skill kept = (1 - student / 2) / (1 - 1 / 2)
+        return {"vs_teacher": student, "scores": {"s": {"WQL": student}}, "teacher_wql": {"s": 1.0},
+                "seasonal_naive_wql": {"s": 2.0}, "crossing": {"rows_crossing": crossing}}
+
+    def entry(values: dict[int, float]) -> dict:
+        points = {str(step): {"unseen": scored(v), "tourism": scored(v + 0.1), "suite": {"18": {"geomean": v},
+                                                                                        "64": {"geomean": v}},
+                              "validation_general": {"score": v}} for step, v in values.items()}
+        return {"alpha": 0.5, "points": points,
+                "options": {"max_steps": 4000, "batch_size": 64, "learning_rate": 0.001, "cache_batches": 2000,
+                            "save_steps": 2000}}
+
+    curves = {"384x2@KD+truth-pruned": {"0": entry({2000: 1.0, 4000: 1.2}), "1": entry({2000: 1.1, 4000: 1.4}),
+                                        "2": entry({2000: 1.2})},
+              "384x2@KD": {"0": entry({2000: 9.0})}}  # a random start's curve: not in this section
+    text = "\n".join(two_stage.pruned_curves_markdown(curves))
+    assert text.count("## The pruned start's own curve") == 1 and "seeds 0, 1, 2" in text
+    rows = [line for line in text.splitlines() if line.startswith("| 2000 |") or line.startswith("| 4000 |")]
+    # step 2000: three seeds, mean 1.1 ± 0.1; skill kept (1 - v / 2) / 0.5 = 1.0, 0.9, 0.8 -> 0.900 ± 0.100
+    assert rows[0].startswith("| 2000 | 1.100 ± 0.100 | 0.900 ± 0.100 | 1.200 ± 0.100 |")
+    # step 4000: two seeds reached it
+    assert rows[1].startswith("| 4000 | 1.200 / 1.400 (2 seeds) | 0.800 / 0.600 (2 seeds) |")
+    assert rows[0].endswith("| 0.020 ± 0.000 |")

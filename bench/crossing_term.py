@@ -35,7 +35,7 @@ class CrossingTerm(ScoredRuns):
         super().__init__(args, "general")  # no regime table: the training series are chosen below
         table = training_table(("M1", "M3"))
         self.train = table[~table["item_id"].isin(holdout_series_ids(("M1", "M3"), VALIDATION_SHARE))]
-        self.sets = {"validation": validation_benchmarks(("M1", "M3"), VALIDATION_SHARE),
+        self.sets = {"validation_series": validation_benchmarks(("M1", "M3"), VALIDATION_SHARE),
                      "m1": load_benchmarks("M1"), "m3": load_benchmarks("M3")}
 
     def run(self, weight: float, seed: int) -> dict:
@@ -52,10 +52,11 @@ class CrossingTerm(ScoredRuns):
 
 def choose(entries: dict[float, dict], teacher_share: float) -> float:
     """The rule of the module doc on one seed's runs (weight -> entry)."""
-    within = [w for w, e in entries.items() if e["validation"]["crossing"]["rows_crossing"] <= teacher_share + TARGET_POINTS]
+    within = [w for w, e in entries.items()
+              if e["validation_series"]["crossing"]["rows_crossing"] <= teacher_share + TARGET_POINTS]
     if within:
-        return min(within, key=lambda w: entries[w]["validation"]["vs_teacher"])
-    return min(entries, key=lambda w: entries[w]["validation"]["crossing"]["rows_crossing"])
+        return min(within, key=lambda w: entries[w]["validation_series"]["vs_teacher"])
+    return min(entries, key=lambda w: entries[w]["validation_series"]["crossing"]["rows_crossing"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = CrossingTerm(args)
     seeds = seeds_of(args)
     first = {w: bench.run(w, seeds[0]) for w in weights}
-    teacher_validation = bench.teacher_crossing("validation")
+    teacher_validation = bench.teacher_crossing("validation_series")
     chosen = choose(first, teacher_validation)
     runs = {w: [first[w]] + [bench.run(w, seed) for seed in seeds[1:]] for w in sorted({0.0, chosen})}
     teacher_m3 = bench.teacher_crossing("m3")
@@ -84,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
              "validation WQL vs the teacher (else the lowest crossing).", "",
              f"Seed {seeds[0]}'s validation (teacher's crossing {teacher_validation:.1%}):", "",
              "| weight | validation WQL vs teacher | validation crossing |", "|---|---|---|"]
-    lines += [f"| {w:g} | {e['validation']['vs_teacher']:.4f} | {e['validation']['crossing']['rows_crossing']:.1%} |"
+    lines += [f"| {w:g} | {e['validation_series']['vs_teacher']:.4f} | "
+              f"{e['validation_series']['crossing']['rows_crossing']:.1%} |"
               for w, e in first.items()]
     lines += ["", f"Chosen: {chosen:g}. Test (M1 + M3 test portions; M3's crossing, the teacher's {teacher_m3:.1%}; "
               f"target at most {teacher_m3 + TARGET_POINTS:.1%}):", "",

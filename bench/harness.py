@@ -159,6 +159,8 @@ class ScoredRuns:
         and :meth:`run_fields`. Written to ``file`` and summed up in one printed line."""
         from chronos_distill.chronos2.loading import load_chronos2
 
+        if set(sets) & {"suite", "validation"}:  # the entry's own keys: a set so named would be overwritten
+            raise ValueError(f"a scored set may not be called {sorted(set(sets) & {'suite', 'validation'})}")
         if file.is_file():
             return json.loads(file.read_text())
         if report:

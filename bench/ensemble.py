@@ -49,7 +49,6 @@ from common import (
     run_options,
     score,
     seeds_of,
-    times,
     train_in_subprocess,
     write_json,
     write_results,
@@ -316,52 +315,15 @@ def targets(results: dict) -> list[str]:
 # -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
 
 
-def _ensemble_students(r: dict, metric: str) -> dict[str, list[float]]:
-    return {name: [seed[metric] for seed in seeds.values()] for name, seeds in r["students"].items()}
-
-
-def _gap(students: dict[str, list[float]], better: str, worse: str) -> tuple[float, float]:
-    """``worse``'s mean minus ``better``'s, and 2 std of the noisier (``bench/ensemble.py``'s rule)."""
-    (mean, std), (other, other_std) = mean_std(students[better]), mean_std(students[worse])
-    return other - mean, 2 * max(std, other_std)
-
-
 def ensemble_figures(folder: Path) -> dict[str, str]:
+    """The figures the pages quote; every other one, with its 2 std, is in ``ensemble.md``'s targets."""
     r = load_json(folder, "ensemble.json")
-    teachers, wql, mase = r["teachers"], _ensemble_students(r, "WQL"), _ensemble_students(r, "MASE")
-    v2, ets = teachers["reference-v2"], teachers["AutoETS"]
-    pair, trio_equal, trio_auto = teachers["v2+AutoETS (equal)"], teachers["v0+v1+v2 (equal)"], teachers["v0+v1+v2 (auto)"]
-    pair_student, trio_student = "from v2+AutoETS", "from v0+v1+v2 (auto)"
-    out = {
-        "trio_equal_gain": pct(1 - trio_equal["WQL"] / v2["WQL"], 2), "trio_auto_gain": pct(1 - trio_auto["WQL"] / v2["WQL"], 1),
-        "pair_gain_wql": pct(1 - pair["WQL"] / ets["WQL"]), "pair_gain_mase": pct(1 - pair["MASE"] / ets["MASE"]),
-        "seeds_low": fmt(min(wql[pair_student]), 4), "seeds_high": fmt(max(wql[pair_student]), 4),
-        "trio_vs_ensemble_wql": times(mean_std(wql[trio_student])[0] / trio_auto["WQL"], 3),
-        "pair_vs_ensemble_wql": times(mean_std(wql[pair_student])[0] / pair["WQL"], 3),
-        "trio_vs_ensemble_mase": times(mean_std(mase[trio_student])[0] / trio_auto["MASE"], 3),
-        "pair_vs_ensemble_mase": times(mean_std(mase[pair_student])[0] / pair["MASE"], 3),
-        "best_student": fmt(min(mean_std(w)[0] for w in wql.values()), 4), "autoets_wql": fmt(ets["WQL"], 4),
-        "v2_wql": fmt(v2["WQL"], 4), "autoets_mase": fmt(ets["MASE"], 4),
-        "pair_student_wql": pm(wql[pair_student], 4), "pair_student_mase": pm(mase[pair_student], 4),
-        "auto_v2_weight": fmt(r["auto_weights"]["reference-v2"], 2),
-        "latency_student": fmt(r["latency"][pair_student]["median_s"]) + " s",
-        "latency_teacher": fmt(r["latency"]["reference-v2"]["median_s"], 2) + " s",
-        "latency_trio": fmt(r["latency"]["v0+v1+v2 (auto)"]["median_s"], 2) + " s",
-        "latency_pair": fmt(r["latency"]["v2+AutoETS (equal)"]["median_s"], 2) + " s",
-    }
-    for single in ("v0", "v1", "v2"):
-        for metric, values in (("wql", wql), ("mase", mase)):
-            gap, bar = _gap(values, pair_student, f"from {single}")
-            out[f"pair_over_{single}_{metric}"], out[f"pair_over_{single}_{metric}_2std"] = fmt(gap, 4), fmt(bar, 4)
-    later = load_json(folder, "ensemble_2000/ensemble.json")
-    wql2, mase2 = _ensemble_students(later, "WQL"), _ensemble_students(later, "MASE")
-    gap, bar = _gap(wql2, pair_student, "from v2")
-    out.update({
-        "v2_student_2000": pm(wql2["from v2"], 4), "pair_student_2000": pm(wql2[pair_student], 4),
-        "gap_2000": fmt(gap, 4), "gap_2000_2std": fmt(bar, 4),
-        "v2_student_2000_mase": pm(mase2["from v2"], 4), "pair_student_2000_mase": pm(mase2[pair_student], 4),
-    })
-    return out
+    teachers, latency = r["teachers"], r["latency"]
+    pair, ets = teachers["v2+AutoETS (equal)"], teachers["AutoETS"]
+    return {"pair_gain_wql": pct(1 - pair["WQL"] / ets["WQL"]), "pair_gain_mase": pct(1 - pair["MASE"] / ets["MASE"]),
+            "auto_v2_weight": fmt(r["auto_weights"]["reference-v2"], 2),
+            "latency_student": fmt(latency["from v2+AutoETS"]["median_s"]) + " s",
+            "latency_teacher": fmt(latency["reference-v2"]["median_s"], 2) + " s"}
 
 
 def student_figures(folder: Path) -> dict[str, str]:

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import command_line, fmt, load_json, pct, provenance, write_results
+from common import command_line, fmt, load_json, provenance, write_results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,17 +80,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def fev_local_figures(folder: Path) -> dict[str, str]:
-    r = load_json(folder, "fev_local.json")
-    student = "KD student (M3 only)"
-    board = {row["model_name"]: row for row in r["leaderboard"]}
-    error = r["test_error"]
-    return {
-        "student_skill": fmt(board[student]["skill_score"]), "teacher_skill": fmt(board["teacher"]["skill_score"]),
-        "student_m3_yearly": fmt(error[student]["m3_yearly"], 4), "teacher_m3_yearly": fmt(error["teacher"]["m3_yearly"], 4),
-        "student_m1_monthly": fmt(error[student]["m1_monthly"], 4),
-        "teacher_m1_monthly": fmt(error["teacher"]["m1_monthly"], 4),
-        "m1_monthly_behind": pct(error[student]["m1_monthly"] / error["teacher"]["m1_monthly"] - 1),
-    }
+    """The skill scores of the student and the teacher on fev's leaderboard (each task in ``fev_local.md``)."""
+    board = {row["model_name"]: row for row in load_json(folder, "fev_local.json")["leaderboard"]}
+    return {"student_skill": fmt(board["KD student (M3 only)"]["skill_score"]),
+            "teacher_skill": fmt(board["teacher"]["skill_score"])}
 
 
 def page(folder: Path) -> dict[str, dict[str, str]]:

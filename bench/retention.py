@@ -43,7 +43,6 @@ from pathlib import Path
 from common import (
     add_training_arguments,
     command_line,
-    fmt,
     general_student_suite_at_18,
     load_json,
     mean_std,
@@ -52,7 +51,6 @@ from common import (
     provenance,
     run_options,
     seeds_of,
-    times,
     unseen_skill_kept,
     write_page,
     write_results,
@@ -210,37 +208,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def retention_figures(folder: Path) -> dict[str, str]:
-    def runs(regime: str, variant: str) -> list[dict]:
-        return list(load_json(folder, f"retention_{regime}.json")["runs"][variant].values())
-
-    def values(regime: str, variant: str, kind: str) -> list[float]:
-        return [run[kind]["vs_teacher"] if kind != "suite" else run["suite"]["geomean"] for run in runs(regime, variant)]
-
-    validation = load_json(folder, "retention_cross-domain.json")["validation"]
-    low_truth, low_kd = values("low-data", "truth-only", "in-domain"), values("low-data", "KD", "in-domain")
-    worst = max(runs("low-data", "truth-only"), key=lambda run: run["in-domain"]["vs_teacher"])
-    share = runs("cross-domain", "KD+general")[0]
-    steps = [json.loads(path.read_text())["seconds_per_step"] for regime in ("cross-domain", "low-data")
-             for variant in ("KD", "truth-only") for path in (folder / "retention" / regime / variant).glob("seed*.json")]
-    share_step = json.loads((folder / "retention" / "cross-domain" / f"KD+general@{share['general_share']:g}" /
-                             "seed0.json").read_text())["seconds_per_step"]
+    """The figures the pages quote (the rest is in the tables of ``retention_<regime>.md``)."""
+    low = load_json(folder, "retention_low-data.json")["runs"]
+    low_kd, low_truth = ([run["in-domain"]["vs_teacher"] for run in low[v].values()] for v in ("KD", "truth-only"))
+    worst = max(low["truth-only"].values(), key=lambda run: run["in-domain"]["vs_teacher"])
     return {
-        "chosen_share": f"{validation['chosen_share']:g}",
-        "share_scores": ", ".join(f"{float(s):g}: {v:.3f}" for s, v in validation["scores"].items()),
-        "kd_m1": pm(values("cross-domain", "KD", "held-out")),
-        "truth_only_m1": fmt(mean_std(values("cross-domain", "truth-only", "held-out"))[0]),
-        "kd_suite": times(mean_std(values("cross-domain", "KD", "suite"))[0], 1),
-        "general_suite_64": times(mean_std(values("general", "KD", "suite"))[0], 3),
+        "chosen_share": f"{load_json(folder, 'retention_cross-domain.json')['validation']['chosen_share']:g}",
         "general_suite_18": pm(general_student_suite_at_18(folder)) + "x",
-        "kd_in_domain": pm(values("cross-domain", "KD", "in-domain")), "low_kd_in_domain": pm(low_kd),
         "low_gain": pct(1 - mean_std(low_kd)[0] / mean_std(low_truth)[0], 1),
-        "low_gap": fmt(mean_std(low_truth)[0] - mean_std(low_kd)[0]),
-        "low_kd_2std": fmt(2 * mean_std(low_kd)[1]), "low_truth_2std": fmt(2 * mean_std(low_truth)[1]),
         "worst_step": str(worst["exported"]["step"]), "worst_off": pct(worst["in-domain"]["vs_teacher"] - 1),
-        "share": f"{share['general_share']:g}", "share_suite": times(share["suite"]["geomean"]),
-        "kd_suite_pm": pm(values("cross-domain", "KD", "suite"), 2) + "x",
-        "share_m1": fmt(share["held-out"]["vs_teacher"]),
-        "share_step_s": fmt(share_step, 2) + " s", "steps_s": f"{min(steps):.1f}-{max(steps):.2f} s",
     }
 
 

@@ -963,13 +963,16 @@ def two_stage_figures(folder: Path) -> dict[str, str]:
         "random_unseen": times(random_start["unseen"]["vs_teacher"], 3), "random_suite": times(random_start["suite"]["64"]["geomean"], 3),
         "pruned_validation": fmt(pruned[0]["validation_general"]["score"]),
     })
-    # every seed run of the pruned start and of its truth-only control (mean ± std from 3, else each seed's value)
+    # every seed run of the pruned start (KD alone), of KD mixed with the truth (issue 48's default) and of the
+    # truth-only control (mean ± std from 3, else each seed's value)
     every = {kind: [json.loads(path.read_text()) for path in
                     sorted((folder / "two_stage" / "general" / name).glob("seed*.json"))]
              for kind, name in (("pruned", "384x2@uniform-c2000-pruned"),
-                                ("control", "384x2@uniform-c2000-truth-only-pruned"))}
+                                ("control", "384x2@uniform-c2000-truth-only-pruned"),
+                                ("kd_truth", "384x2@uniform-c2000-alpha0.5-pruned"))}
     for kind, runs in every.items():
         out.update({f"{kind}_unseen_pm": pm([run["unseen"]["vs_teacher"] for run in runs], 3, "x"),
+                    f"{kind}_kept_pm": pm([unseen_skill_kept(run["unseen"]) for run in runs], 3),
                     f"{kind}_suite_pm": pm([run["suite"]["64"]["geomean"] for run in runs], 3, "x"),
                     f"{kind}_validation_pm": pm([run["validation_general"]["score"] for run in runs], 3),
                     f"{kind}_seeds": str(len(runs))})
@@ -1009,9 +1012,9 @@ def _general_runs(folder: Path, name: str) -> list[dict]:
 LEVER_ROWS = {
     "random start, 500-batch cache (the earlier recipe)": "384x2@uniform",
     "random start, 2000-batch cache": "384x2@uniform-c2000",
-    "pruned start, 2000-batch cache (now the default)": "384x2@uniform-c2000-pruned",
+    "pruned start, 2000-batch cache (KD alone, `--alpha 1`)": "384x2@uniform-c2000-pruned",
     "pruned start, truth-only (`--alpha 0`)": "384x2@uniform-c2000-truth-only-pruned",
-    "pruned start, KD mixed with the stream's truth (`--alpha 0.5`)": "384x2@uniform-c2000-alpha0.5-pruned",
+    "pruned start, KD mixed with the stream's truth (`--alpha 0.5`, now the default)": "384x2@uniform-c2000-alpha0.5-pruned",
     "pruned start, real M3 contexts at share 0.25 (`--general-real-share 0.25`)": "384x2@uniform-c2000-m3real0.25-pruned",
     "pruned start, real M3 contexts at share 0.5": "384x2@uniform-c2000-m3real0.5-pruned",
 }

@@ -146,18 +146,22 @@ def test_student_refusals_are_one_line_before_torch(tmp_path, teacher_dir, start
     })
 
 
-def test_a_general_run_learns_every_horizon_with_distill_as_its_total_and_resumes_exactly(teacher_dir, tmp_path):
+def test_a_general_run_learns_every_horizon_mixing_kd_with_the_truth_and_resumes_exactly(teacher_dir, tmp_path):
     options = dict(teacher=teacher_dir, general=True, save_steps=2, **TINY_STUDENT, **FAST)
     straight, _ = straight_and_resumed(options, tmp_path)  # seeded and exactly resumable
+    # by default the teacher's forecasts and the generator's continuation weigh half each (issue 48)
     history = [e for e in straight.trainer.state.log_history if "distill_loss" in e]
-    assert history and all(e["total_loss"] == pytest.approx(e["distill_loss"], rel=1e-6) for e in history)
-    assert straight.record["loss"]["terms"]["distill"]["weight"] == 1.0
+    assert history and all(e["total_loss"] == pytest.approx(0.5 * e["distill_loss"] + 0.5 * e["hard_loss"], rel=1e-5)
+                           for e in history)
+    terms = straight.record["loss"]["terms"]
+    assert (terms["distill"]["weight"], terms["hard"]["weight"]) == (0.5, 0.5)
     assert straight.record["student"]["horizon"] == 64  # the teacher's 4 output patches of 16
     dataset = straight.trainer.train_dataset
     np.random.seed(0)
     horizons = {batch["future_target"].shape[-1] for batch, _ in zip(dataset, range(12))}
     assert len(horizons) > 1 and max(horizons) <= 64
-    assert DistillConfig(teacher="t", general=True, output="o").alpha == 1.0  # a general run distils by default
+    # a general run mixes the teacher's forecasts with the stream's truth by default, as a task run does (issue 48)
+    assert DistillConfig(teacher="t", general=True, output="o").alpha == 0.5
     assert DistillConfig(teacher="t", train_data="x.csv", prediction_length=4, output="o").alpha == 0.5
     # and starts pruned from the teacher (chosen on validation, issue 40), unless it starts from a checkpoint
     assert straight.record["student"]["init"] == "pruned"
@@ -223,7 +227,7 @@ def test_general_alpha_0_trains_on_the_truth_of_the_same_batches_without_any_tea
     assert history and all(e["total_loss"] == pytest.approx(e["hard_loss"], rel=1e-6) for e in history)
     assert not any("distill_loss" in e for e in history)
     assert truth_trainer.objective.weights == {"hard": 1.0}
-    assert kd_trainer.objective.weights == {"distill": 1.0}
+    assert kd_trainer.objective.weights == {"distill": 0.5, "hard": 0.5}  # the default mix, on the same batches
 
 
 def test_general_alpha_half_weighs_the_teacher_and_the_truth_and_records_both(teacher_dir, tmp_path):

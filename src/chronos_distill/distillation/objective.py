@@ -242,8 +242,8 @@ class DistillationObjective:
                  if context.weight(name) > 0 and (term := build(context)) is not None]
         hard = max(0.0, 1.0 - sum(t.weight for t in terms))
         if getattr(cfg, "general", False):
-            # the truth is the generator's continuation of each task; with the default alpha 1 its weight is 0 and
-            # the term is left out (``total`` is ``distill``), and alpha 0 leaves the truth term alone
+            # the truth is the generator's continuation of each task; with alpha 1 its weight is 0 and the term is
+            # left out (``total`` is ``distill``), and alpha 0 leaves the truth term alone
             truth = [truth_term(output, hard, teacher_rows_have_truth=True)] if hard > 0 else []
             return cls([*terms, *truth], output, cfg.horizon_weighting, cfg.horizon_tau, plan)
         return cls([*terms, truth_term(output, hard)], output, cfg.horizon_weighting, cfg.horizon_tau, plan)

@@ -15,6 +15,7 @@ M3's test portions: WQL vs the teacher, and the crossing share on M3's (the targ
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -101,8 +102,22 @@ def main(argv: list[str] | None = None) -> int:
                   "validation": teacher_validation, "m3": teacher_m3}, "target_points": TARGET_POINTS,
               "runs": {f"{w:g}": entries for w, entries in runs.items()},
               "first_seed": {f"{w:g}": e for w, e in first.items()}}
-    write_results(args.out, "crossing_term", "\n".join(lines) + "\n", record)
+    write_results(args.out, "crossing_term", "\n".join(lines) + "\n", record, page=page)
     return 0
+
+
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """What the pages quote (:func:`common.write_page`): the chosen weight, and M3's crossing share of the teacher,
+    of the students at weight 0 and at the chosen weight over their seeds, and whether the target is met."""
+    result = json.loads((folder / "crossing_term.json").read_text())
+    teacher = result["teacher_crossing"]["m3"]
+    figures = {"chosen": f"{result['chosen']:g}", "teacher_m3": f"{teacher:.1%}"}
+    for weight, entries in result["runs"].items():
+        shares = [e["m3"]["crossing"]["rows_crossing"] for e in entries]
+        key = "chosen" if float(weight) == result["chosen"] else "none"
+        figures[f"{key}_m3"] = pm([100 * c for c in shares], 1, "%")
+        figures[f"{key}_target"] = "met" if all(c <= teacher + result["target_points"] for c in shares) else "missed"
+    return {"figures": figures}
 
 
 if __name__ == "__main__":

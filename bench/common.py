@@ -344,7 +344,7 @@ def write_page(out: str | Path, stem: str, page: Callable[[Path], dict[str, dict
     script = Path(sys.modules[page.__module__].__file__).name  # the module, also when run as __main__
     try:
         data["page"] = {"by": f"bench/{script}", **page(Path(out))}
-    except (FileNotFoundError, KeyError) as missing:  # a folder with part of the results (a test, a first run)
+    except (FileNotFoundError, KeyError, TypeError) as missing:  # a folder with part of the results (a test, a run)
         print(f"{path}: no figures for the pages, they read results this folder does not hold ({missing})")
         return
     write_json(path, data)

@@ -43,7 +43,6 @@ import numpy as np
 from common import (
     add_training_arguments,
     fmt,
-    general_student_suite_at_18,
     geomean,
     interleaved_timing,
     load_json,
@@ -902,103 +901,57 @@ TARGETS = {'general_suite_64': '1.15x', 'task_suite_18': '1.3x'}
 
 
 def two_stage_figures(folder: Path) -> dict[str, str]:
+    """The figures the pages quote (every run's own are in ``two_stage.md``)."""
     r = load_json(folder, "two_stage.json")
 
     def general(name: str, seed: str = "0") -> dict:
         return load_json(folder, f"two_stage/general/{name}/seed{seed}.json")
 
-    def suite(run: dict, horizon: str, digits: int = 2) -> str:
-        return times(run["suite"][horizon]["geomean"], digits)
-
-    uniform, mixed, rung = general("384x2@uniform"), general("384x2@mixed"), general("256x2@mixed")
-    family = [general(n) for n in ("256x2@mixed", "384x2@mixed", "384x2@log-uniform", "384x2@mixed-h18",
-                                   "384x2@uniform")]
-    timings = r["latency"]["timings"]["1"]
-    out = {
-        "uniform_suite_18": suite(uniform, "18"), "uniform_suite_64": suite(uniform, "64"),
-        "mixed_suite_18": suite(mixed, "18"), "mixed_suite_64": suite(mixed, "64"),
-        "uniform_unseen": times(uniform["unseen"]["vs_teacher"], 3), "mixed_unseen": times(mixed["unseen"]["vs_teacher"], 3),
-        "uniform_validation": fmt(uniform["validation_general"]["score"]),
-        "mixed_validation": fmt(mixed["validation_general"]["score"]),
-        "log_uniform_validation": fmt(general("384x2@log-uniform")["validation_general"]["score"]),
-        "earlier_at_18": times(mean_std(general_student_suite_at_18(folder))[0], 3),
-        "earlier_at_64": times(mean_std([run["suite"]["geomean"] for run in
-                                     load_json(folder, "retention_general.json")["runs"]["KD"].values()])[0], 3),
-        "rung_unseen": times(rung["unseen"]["vs_teacher"], 3), "rung_suite_18": suite(rung, "18"),
-        "rung_suite_64": suite(rung, "64"),
-        "best_suite_64": times(min(run["suite"]["64"]["geomean"] for run in family)),
-        **{f"batch1_{name}": f"{1000 * timings[name]['median_s']:.1f}" for name in ("256x2", "384x2", "teacher")},
-    }
-    # sample efficiency: the two curves of one seed, scored every 500 steps
-    curves = {variant: r["curves"][f"384x2@{variant}"]["0"] for variant in ("KD", "truth-only")}
-    points = {variant: {int(step): p for step, p in curve["points"].items()} for variant, curve in curves.items()}
+    out: dict[str, str] = {"teacher_parameters": f"{r['latency']['parameters']['teacher'] / 1e6:.1f}M"}
+    # stage one's context draws and the random starts of the levers (1 seed each)
+    for key, name in (("uniform", "384x2@uniform"), ("mixed", "384x2@mixed"), ("log_uniform", "384x2@log-uniform"),
+                      ("random", "384x2@uniform-c2000")):
+        run = general(name)
+        out.update({f"{key}_unseen": times(run["unseen"]["vs_teacher"], 3),
+                    f"{key}_validation": fmt(run["validation_general"]["score"])})
+        if key in ("uniform", "mixed"):
+            out[f"{key}_suite_18"] = times(run["suite"]["18"]["geomean"])
+        if key == "random":
+            out["random_suite"] = times(run["suite"]["64"]["geomean"], 3)
+    out["pruned_validation"] = fmt(general("384x2@uniform-c2000-pruned")["validation_general"]["score"])  # seed 0's
+    # sample efficiency: the two curves of one seed, scored every 500 steps; where KD reaches truth-only's best
+    points = {variant: {int(step): p for step, p in r["curves"][f"384x2@{variant}"]["0"]["points"].items()}
+              for variant in ("KD", "truth-only")}
     real = {v: {step: p["unseen"]["vs_teacher"] for step, p in pts.items()} for v, pts in points.items()}
     best_step = min(real["truth-only"], key=real["truth-only"].get)
-    best = real["truth-only"][best_step]
-    match = min(step for step, value in real["KD"].items() if value <= best)
+    match = min(step for step, value in real["KD"].items() if value <= real["truth-only"][best_step])
     last = max(real["KD"])
-    suite64 = {v: {step: p["suite"]["64"]["geomean"] for step, p in pts.items()} for v, pts in points.items()}
-    # the first point from which truth-only stays below KD on the suite
-    turn = min(step for step in suite64["KD"]
-               if all(suite64["truth-only"][s] < suite64["KD"][s] for s in suite64["KD"] if s >= step))
     out.update({
-        "truth_only_best": times(best, 3), "truth_only_best_step": str(best_step), "kd_match_step": str(match), "kd_match_ratio": times(match / best_step), "kd_final": times(real["KD"][last], 3),
+        "kd_match_ratio": times(match / best_step), "kd_final": times(real["KD"][last], 3),
         "truth_only_final": times(real["truth-only"][last], 3),
-        "turn_step": str(turn), "kd_suite_turn": times(suite64["KD"][turn], 3),
-        "truth_only_suite_turn": times(suite64["truth-only"][turn], 3),
-        "truth_only_final_64": times(points["truth-only"][last]["suite"]["64"]["geomean"], 3),
-        "truth_only_final_18": times(points["truth-only"][last]["suite"]["18"]["geomean"], 3),
         "kd_final_64": times(points["KD"][last]["suite"]["64"]["geomean"], 3),
-        "kd_final_18": times(points["KD"][last]["suite"]["18"]["geomean"], 3),
-        "cache_cpu_hours": fmt(curves["KD"]["teacher_cache"]["build_seconds"] / 3600, 2),
-    })
-    at_2000 = points["KD"][2000]
-    out.update({"kd_2000": times(at_2000["unseen"]["vs_teacher"], 3), "kd_suite_2000": times(at_2000["suite"]["64"]["geomean"], 3),
-                "log_uniform_unseen": times(general("384x2@log-uniform")["unseen"]["vs_teacher"], 3)})
-    # the levers: the pruned start (seed 0, the one the default was chosen on) and the random start on the same cache
-    pruned = [general("384x2@uniform-c2000-pruned", "0")]
-    random_start = general("384x2@uniform-c2000")
-    out.update({
-        "random_validation": fmt(random_start["validation_general"]["score"]),
-        "random_unseen": times(random_start["unseen"]["vs_teacher"], 3), "random_suite": times(random_start["suite"]["64"]["geomean"], 3),
-        "pruned_validation": fmt(pruned[0]["validation_general"]["score"]),
+        "kd_2000": times(points["KD"][2000]["unseen"]["vs_teacher"], 3),
+        "kd_suite_2000": times(points["KD"][2000]["suite"]["64"]["geomean"], 3),
+        "cache_cpu_hours": fmt(r["curves"]["384x2@KD"]["0"]["teacher_cache"]["build_seconds"] / 3600, 2),
     })
     # every seed run of the pruned start (KD alone), of KD mixed with the truth (issue 48's default) and of the
     # truth-only control (mean ± std from 3, else each seed's value)
-    every = {kind: [json.loads(path.read_text()) for path in
-                    sorted((folder / "two_stage" / "general" / name).glob("seed*.json"))]
-             for kind, name in (("pruned", "384x2@uniform-c2000-pruned"),
-                                ("control", "384x2@uniform-c2000-truth-only-pruned"),
-                                ("kd_truth", "384x2@uniform-c2000-alpha0.5-pruned"))}
-    for kind, runs in every.items():
-        out.update({f"{kind}_unseen_pm": pm([run["unseen"]["vs_teacher"] for run in runs], 3, "x"),
-                    f"{kind}_kept_pm": pm([unseen_skill_kept(run["unseen"]) for run in runs], 3),
-                    f"{kind}_suite_pm": pm([run["suite"]["64"]["geomean"] for run in runs], 3, "x"),
-                    f"{kind}_validation_pm": pm([run["validation_general"]["score"] for run in runs], 3),
-                    f"{kind}_seeds": str(len(runs))})
-    # stage two: the task students over their seeds, and the one with a general share
+    read = {"unseen_pm": lambda runs: pm([run["unseen"]["vs_teacher"] for run in runs], 3, "x"),
+            "kept_pm": lambda runs: pm([unseen_skill_kept(run["unseen"]) for run in runs], 3),
+            "suite_pm": lambda runs: pm([run["suite"]["64"]["geomean"] for run in runs], 3, "x"),
+            "seeds": lambda runs: str(len(runs))}
+    for kind, name, quoted in (("pruned", "384x2@uniform-c2000-pruned", ("unseen_pm", "kept_pm", "suite_pm", "seeds")),
+                               ("control", "384x2@uniform-c2000-truth-only-pruned", ("kept_pm",)),
+                               ("kd_truth", "384x2@uniform-c2000-alpha0.5-pruned", ("unseen_pm", "kept_pm", "seeds"))):
+        runs = _general_runs(folder, name)
+        out.update({f"{kind}_{figure}": read[figure](runs) for figure in quoted})
+    # stage two: the task students over their seeds, and the step cost of the one with a general share
     task = {name: list(r["task"][name].values()) for name in ("KD", "two-stage")}
-    held = {name: [run["held-out"]["vs_teacher"] for run in runs] for name, runs in task.items()}
-    in_domain = {name: [run["in-domain"]["vs_teacher"] for run in runs] for name, runs in task.items()}
-    at_18 = {name: mean_std([run["suite"]["18"]["geomean"] for run in runs])[0] for name, runs in task.items()}
-    share = r["task"]["two-stage+general@0.25"]["0"]
-    reference = task["two-stage"][0]["validation"]
-    share_score = share["validation"]["suite"] * share["validation"]["truth_loss"] / reference["truth_loss"]
-    out.update({
-        "m1_apart": fmt(mean_std(held["KD"])[0] - mean_std(held["two-stage"])[0]),
-        "kd_m1_2std": fmt(2 * mean_std(held["KD"])[1]),
-        "two_stage_m1": fmt(mean_std(held["two-stage"])[0]),
-        "two_stage_in_domain": pm(in_domain["two-stage"]), "kd_in_domain": pm(in_domain["KD"]),
-        "two_stage_suite_18": times(at_18["two-stage"]), "kd_suite_18": times(at_18["KD"]),
-        "teacher_parameters": f"{r['latency']['parameters']['teacher'] / 1e6:.1f}M",
-        "general_start_suite_18": times(mixed["suite"]["18"]["geomean"]),
-        "share_validation": fmt(share_score), "none_validation": fmt(reference["suite"]),
-        "share_in_domain": fmt(share["in-domain"]["vs_teacher"]), "share_m1": fmt(share["held-out"]["vs_teacher"]),
-        "share_suite_18": times(share["suite"]["18"]["geomean"]), "share_suite_64": times(share["suite"]["64"]["geomean"]),
-        "share_step_ratio": times(share["seconds_per_step"] / mean_std([run["seconds_per_step"] for run in task["two-stage"]])[0], 1),
-        "share_step_s": fmt(share["seconds_per_step"], 2) + " s",
-        "two_stage_step_s": fmt(mean_std([run["seconds_per_step"] for run in task["two-stage"]])[0], 2) + " s",
-    })
+    for key, name in (("kd", "KD"), ("two_stage", "two-stage")):
+        out.update({f"{key}_in_domain": pm([run["in-domain"]["vs_teacher"] for run in task[name]]),
+                    f"{key}_suite_18": times(mean_std([run["suite"]["18"]["geomean"] for run in task[name]])[0])})
+    step = mean_std([run["seconds_per_step"] for run in task["two-stage"]])[0]
+    out["share_step_ratio"] = times(r["task"]["two-stage+general@0.25"]["0"]["seconds_per_step"] / step, 1)
     return out
 
 

@@ -154,3 +154,15 @@ def test_a_figure_in_the_prose_follows_its_results_file(tmp_path):
     result["m3_monthly"]["student"]["WQL"] = 0.2345
     (tmp_path / "demo" / "demo.json").write_text(json.dumps(result))
     assert demo.page(tmp_path)["figures"]["student_wql"] == "0.2345" != before
+
+
+def test_every_figure_and_block_a_results_file_holds_for_the_pages_is_quoted_by_one():
+    """A benchmark computes only what a page quotes: a figure no page reads is one to drop from its ``page()``."""
+    quoted = set()
+    for page in render_docs.PAGES:
+        text = (ROOT / page).read_text()
+        quoted |= {(m["file"], m["name"]) for m in [*render_docs.FIGURE.finditer(text), *render_docs.BLOCK.finditer(text)]}
+    held = {(str(path.relative_to(render_docs.RESULTS).with_suffix("")), name)
+            for path in results_with_pages()
+            for kind in ("figures", "blocks") for name in json.loads(path.read_text())["page"].get(kind, {})}
+    assert sorted(held - quoted) == []

@@ -945,6 +945,18 @@ def two_stage_figures(folder: Path) -> dict[str, str]:
                                ("kd_truth", "384x2@uniform-c2000-alpha0.5-pruned", ("unseen_pm", "kept_pm", "seeds"))):
         runs = _general_runs(folder, name)
         out.update({f"{kind}_{figure}": read[figure](runs) for figure in quoted})
+    # issue 48: the default recipe's own curve from the pruned start, at its last scored step over its seeds
+    curve = r["curves"].get("384x2@KD+truth-pruned")
+    if curve:
+        last_step = max(int(step) for entry in curve.values() for step in entry["points"])
+        ends = [entry["points"][str(last_step)] for entry in curve.values() if str(last_step) in entry["points"]]
+        out.update({"curve_steps": str(last_step), "curve_seeds": str(len(ends)),
+                    "curve_unseen": pm([p["unseen"]["vs_teacher"] for p in ends], 3, "x"),
+                    "curve_kept": pm([unseen_skill_kept(p["unseen"]) for p in ends], 3),
+                    "curve_tourism": pm([p["tourism"]["vs_teacher"] for p in ends], 3, "x"),
+                    "curve_tourism_kept": pm([unseen_skill_kept(p["tourism"]) for p in ends], 3),
+                    "curve_suite_64": pm([p["suite"]["64"]["geomean"] for p in ends], 3, "x"),
+                    "curve_crossing": pm([100 * p["unseen"]["crossing"]["rows_crossing"] for p in ends], 1, "%")})
     # stage two: the task students over their seeds, and the step cost of the one with a general share
     task = {name: list(r["task"][name].values()) for name in ("KD", "two-stage")}
     for key, name in (("kd", "KD"), ("two_stage", "two-stage")):

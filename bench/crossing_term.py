@@ -116,7 +116,8 @@ def page(folder: Path) -> dict[str, dict[str, str]]:
         shares = [e["m3"]["crossing"]["rows_crossing"] for e in entries]
         key = "chosen" if float(weight) == result["chosen"] else "none"
         figures[f"{key}_m3"] = pm([100 * c for c in shares], 1, "%")
-        figures[f"{key}_target"] = "met" if all(c <= teacher + result["target_points"] for c in shares) else "missed"
+        if key == "chosen":
+            figures["chosen_target"] = "met" if all(c <= teacher + result["target_points"] for c in shares) else "missed"
     return {"figures": figures}
 
 

@@ -244,8 +244,10 @@ def test_general_distills_without_training_data_and_refuses_data_it_would_ignore
                  "--student-d-ff", "64"]) == 0
     record = json.loads((tmp_path / "general" / "model" / "distillation.json").read_text())
     assert record["options"]["general"] and record["data"]["train"]["n_series"] == 0
-    assert set(record["loss"]["terms"]) == {"distill"}  # no truth anywhere: no truth term
+    # the teacher's forecasts and the generator's continuation (the stream's own truth), half each by default
+    assert {name: term["weight"] for name, term in record["loss"]["terms"].items()} == {"distill": 0.5, "hard": 0.5}
     assert record["training"]["steps"] == 2 and np.isfinite(record["final_losses"]["distill"])
+    assert np.isfinite(record["final_losses"]["hard"])
     assert "labelled by the teacher (no user data)" in (tmp_path / "general" / "model" / "README.md").read_text()
     capsys.readouterr()
     assert main(["distill", "--teacher", teacher_dir, "--general", "--train-data", "x.csv", "--prediction-length",

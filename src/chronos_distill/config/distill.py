@@ -185,10 +185,9 @@ class DistillConfig(TrainingOptions, SeriesColumns, ModelledColumns):
     general: bool = _opt(
         False, "Distill a general-purpose student from the teacher alone: every row of every batch is drawn from "
         "the pretraining task mix (the general transfer source) and labelled by the teacher; no --train-data. "
-        "alpha (default 0.5, chosen on validation) weighs the teacher's forecasts and the mix's own truth (the "
-        "continuation its generator drew) by 1 - alpha; --alpha 1 distills alone, and --alpha 0 trains on that truth "
-        "alone, on the same batches as the distilled "
-        "run of the same seed, with no teacher forward in training; it still starts pruned from the teacher's "
+        "alpha (default 0.5, chosen on validation) weighs the teacher's forecasts, and 1 - alpha the mix's own truth "
+        "(the continuation its generator drew); --alpha 1 distills alone, and --alpha 0 trains on that truth alone, "
+        "on the same batches as the distilled run of the same seed, with no teacher forward in training; it still starts pruned from the teacher's "
         "weights (whose calibration runs the teacher on a few batches) unless --student-init random, the "
         "teacher-free control.")
     prediction_length: int | None = _opt(

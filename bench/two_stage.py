@@ -950,7 +950,7 @@ def two_stage_figures(folder: Path) -> dict[str, str]:
     if curve:
         last_step = max(int(step) for entry in curve.values() for step in entry["points"])
         ends = [entry["points"][str(last_step)] for entry in curve.values() if str(last_step) in entry["points"]]
-        out.update({"curve_steps": str(last_step), "curve_seeds": str(len(ends)),
+        out.update({"curve_steps": str(last_step),
                     "curve_unseen": pm([p["unseen"]["vs_teacher"] for p in ends], 3, "x"),
                     "curve_kept": pm([unseen_skill_kept(p["unseen"]) for p in ends], 3),
                     "curve_tourism": pm([p["tourism"]["vs_teacher"] for p in ends], 3, "x"),

@@ -215,11 +215,11 @@ def run_options(args: argparse.Namespace, seed: int, output: str | Path, **optio
     return {**shared, **options}  # a run's own options win (a general run has no prediction_length)
 
 
-def score_student(model_dir: str, benchmarks: dict[str, Any], teacher_results: dict[str, Any]) -> dict[str, Any]:
-    """A student's scores on ``benchmarks`` next to the teacher's (scored once, ``teacher_results``): its WQL
-    relative to the teacher and to seasonal naive (geometric means), its per-data-set scores and how often its
-    quantiles cross."""
-    results = score({"student": model_dir}, benchmarks)
+def score_student(student: Any, benchmarks: dict[str, Any], teacher_results: dict[str, Any]) -> dict[str, Any]:
+    """``student``'s scores (a folder or a loaded model) on ``benchmarks`` next to the teacher's (scored once,
+    ``teacher_results``): its WQL relative to the teacher and to seasonal naive (geometric means), its per-data-set
+    scores and how often its quantiles cross."""
+    results = score({"student": student}, benchmarks)
     for dataset, scored in results["datasets"].items():
         scored["scores"]["teacher"] = teacher_results["datasets"][dataset]["scores"]["teacher"]
     return {

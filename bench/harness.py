@@ -168,8 +168,8 @@ class ScoredRuns:
         trained = train_in_subprocess(options)
         model_dir, record = trained["model_dir"], trained["record"]
         student = load_chronos2(model_dir, role="student")
-        entry: dict[str, Any] = {kind: score_student(model_dir, b, self.teacher_scores_on(kind, b)) if b else None
-                                 for kind, b in sets.items()}
+        entry: dict[str, Any] = {kind: score_student(student, b, self.teacher_scores_on(kind, b)) if b else None
+                                 for kind, b in sets.items()}  # the loaded student: not read again per set
         entry["suite"] = (self.suite(self.args.suite_seed).ratio(student) if horizons is None
                           else {str(h): self.suite(self.args.suite_seed, h).ratio(student) for h in horizons})
         entry.update(

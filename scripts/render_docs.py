@@ -16,7 +16,6 @@ each page equal to its rendering (``tests/test_doc_blocks.py``).
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from pathlib import Path
@@ -30,7 +29,6 @@ BLOCK = re.compile(r"^(?P<indent>[ \t]*)<!-- block (?P<file>[\w/.-]+):(?P<name>[
                    r"^(?P=indent)<!-- /block -->$", re.MULTILINE | re.DOTALL)
 
 
-@functools.cache
 def _page_parts(results: Path, file: str) -> dict[str, dict[str, str]]:
     path = results / f"{file}.json"
     if not path.is_file():
@@ -38,27 +36,26 @@ def _page_parts(results: Path, file: str) -> dict[str, dict[str, str]]:
     return json.loads(path.read_text()).get("page", {})
 
 
-def _part(results: Path, kind: str, file: str, name: str) -> str:
-    parts = _page_parts(results, file).get(kind, {})
-    if name not in parts:
-        raise SystemExit(f"{file}.json has no {kind[:-1]} {name!r} in its \"page\" (the benchmark's page() writes it)")
-    return parts[name]
-
-
 def render(text: str, results: Path = RESULTS) -> str:
-    """``text`` with every marked figure and block rewritten from the results under ``results``."""
+    """``text`` with every marked figure and block rewritten from the results under ``results`` (each file read
+    once per call)."""
+    read: dict[str, dict[str, dict[str, str]]] = {}
+
+    def part(kind: str, match: re.Match) -> str:
+        file, name = match["file"], match["name"]
+        parts = (read[file] if file in read else read.setdefault(file, _page_parts(results, file))).get(kind, {})
+        if name not in parts:
+            raise SystemExit(f"{file}.json has no {kind[:-1]} {name!r} in its \"page\" (the benchmark's page() writes it)")
+        return parts[name]
 
     def block(match: re.Match) -> str:
         indent = match["indent"]
-        body = "".join(f"{indent}{line}\n" if line else "\n"
-                       for line in _part(results, "blocks", match["file"], match["name"]).split("\n"))
+        body = "".join(f"{indent}{line}\n" if line else "\n" for line in part("blocks", match).split("\n"))
         return f"{indent}<!-- block {match['file']}:{match['name']} -->\n{body}{indent}<!-- /block -->"
 
     def figure(match: re.Match) -> str:
-        return (f"<!-- fig {match['file']}:{match['name']} -->{_part(results, 'figures', match['file'], match['name'])}"
-                "<!-- /fig -->")
+        return f"<!-- fig {match['file']}:{match['name']} -->{part('figures', match)}<!-- /fig -->"
 
-    _page_parts.cache_clear()  # results may have changed since the last call
     return FIGURE.sub(figure, BLOCK.sub(block, text))
 
 

@@ -170,29 +170,6 @@ def test_shares_that_leave_no_labelled_row_in_a_tiny_batch_are_refused(series):
         training_batches(series, TransferShares(future=0.4, mixup=0.4, synthetic=0.1), **{**OPTIONS, "batch_size": 3})
 
 
-def test_the_benchmarks_validation_split_holds_out_whole_series(monkeypatch):
-    """bench/transfer.py chooses its settings on whole training series kept out of training (issue 23): no
-    training window can come from a validation series, and the validation truth is the end of its training part."""
-    import importlib.util
-
-    bench_dir = Path(__file__).parents[1] / "bench"
-    monkeypatch.syspath_prepend(str(bench_dir))  # the script imports its neighbour common.py
-    spec = importlib.util.spec_from_file_location("bench_transfer", bench_dir / "transfer.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    sample = bench.low_data_ids()
-    table = bench.transfer_set("low-data", sample)
-    train_table, validation = bench.validation_split(table, sample)
-    held_out = {i for b in validation.values() for i in b.item_ids}
-    assert held_out and not held_out & set(train_table["item_id"])
-    assert set(train_table["item_id"]) | held_out <= set(table["item_id"])
-    for b in validation.values():
-        full = table.loc[table["item_id"] == b.item_ids[0], "target"].to_numpy()
-        np.testing.assert_array_equal(np.concatenate([b.contexts[0], b.truth[0]]), full)
-    series = load_series(train_table, 6, target=["target"])  # every window the run would draw is from training ids
-    assert not held_out & set(series.ids)
-
-
 @pytest.mark.slow
 def test_a_benchmark_run_whose_results_exist_is_not_trained_again(teacher_dir, table, tmp_path, monkeypatch):
     """bench/common.py's runs are resumable per variant (issue 23): the second call reads the record back."""

@@ -29,13 +29,13 @@ Writes ``ablation.md`` and ``ablation.json`` into ``--out``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from common import (
     add_training_arguments,
+    arguments,
     command_line,
     mean_std,
     pm,
@@ -60,7 +60,7 @@ SHARED_LOSS_OPTIONS = dict(feature_loss="mse", feature_projection="linear_norm",
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     add_training_arguments(parser, steps=1000, runs="runs/bench-ablation")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ", ".join(VARIANTS))
     args = parser.parse_args(argv)

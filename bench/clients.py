@@ -20,7 +20,6 @@ checked is the format, not the accuracy). The virtual environments are created i
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import shutil
@@ -31,7 +30,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from common import command_line, provenance, write_results
+from common import arguments, command_line, provenance, write_results
 
 HERE = Path(__file__).resolve().parent
 #: Upstream tests that need the network (S3, the Hugging Face Hub, fev's hub datasets).
@@ -181,10 +180,9 @@ def markdown(result: dict, command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--student", type=Path, help="exported student folder (default: distil one, 20 steps)")
     parser.add_argument("--work", type=Path, default=Path("/work/runs/clients"), help="virtual envs and scratch")
-    parser.add_argument("--out", type=Path, default=Path("bench/results"))
     parser.add_argument("--skip-autogluon", action="store_true")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)

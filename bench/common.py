@@ -26,6 +26,15 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 
+def arguments(doc: str, out: str | None = "bench/results") -> argparse.ArgumentParser:
+    """A benchmark's command line: its module docstring's first paragraph as the description, and ``--out`` (the
+    folder its results go to, a ``Path``) unless ``out`` is None."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    if out is not None:
+        parser.add_argument("--out", type=Path, default=Path(out), help=f"results folder [default: {out}]")
+    return parser
+
+
 def add_training_arguments(parser: argparse.ArgumentParser, *, steps: int, runs: str) -> None:
     parser.add_argument("--teacher", default="reference", help="teacher of every student [default: reference]")
     parser.add_argument("--steps", type=int, default=steps, help=f"distillation steps per student [default: {steps}]")
@@ -35,7 +44,6 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, steps: int, runs:
     parser.add_argument("--min-past", type=int, default=6)
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds; every variant runs each [default: 0,1,2]")
     parser.add_argument("--runs", default=runs, help="folder for the students")
-    parser.add_argument("--out", default="bench/results")
 
 
 def seeds_of(args: argparse.Namespace) -> list[int]:

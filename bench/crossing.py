@@ -9,12 +9,11 @@ Target: every exported student's share no higher than the teacher's + 1 point.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from common import provenance, write_results
+from common import arguments, provenance, write_results
 
 from chronos_distill.chronos2.loading import load_chronos2
 from chronos_distill.data.competition import load_m3_benchmarks
@@ -40,10 +39,9 @@ def crossing_of(source: str, benchmarks: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--models", required=True, help="NAME=SOURCE (or SOURCE), comma-separated; the first is the "
                         "teacher the others are compared with")
-    parser.add_argument("--out", default="bench/results")
     args = parser.parse_args(argv)
     named = {}
     for entry in args.models.split(","):

@@ -19,7 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-from common import add_training_arguments, geomean, pm, provenance, run_options, seeds_of, write_results
+from common import add_training_arguments, arguments, geomean, pm, provenance, run_options, seeds_of, write_results
 from harness import ScoredRuns
 
 from chronos_distill.data.competition import holdout_series_ids, load_benchmarks, training_table, validation_benchmarks
@@ -61,7 +61,7 @@ def choose(entries: dict[float, dict], teacher_share: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     add_training_arguments(parser, steps=300, runs="runs/bench-crossing")
     parser.add_argument("--weights", default="0,0.1,0.25,0.5", help="candidate crossing weights, tried on the first seed")
     parser.add_argument("--suite-seed", type=int, default=3)

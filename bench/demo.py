@@ -10,7 +10,6 @@ each of its figures there).
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -18,14 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import fmt, load_json, provenance, write_json, write_page
+from common import arguments, fmt, load_json, provenance, write_json, write_page
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--runs", default=None, help="the folder the command runs in (it writes runs/demo there) "
                         "[default: a temporary folder]")
-    parser.add_argument("--out", default="bench/results")
     args = parser.parse_args(argv)
     work = Path(args.runs or tempfile.mkdtemp(prefix="demo-")).resolve()
     work.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,6 @@ Writes ``deploy.md`` and ``deploy.json`` into ``--out``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -42,6 +41,7 @@ import numpy as np
 import torch
 from common import (
     add_training_arguments,
+    arguments,
     command_line,
     interleaved_timing,
     load_json,
@@ -176,7 +176,7 @@ def random_pair(seed: int = 0):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     add_training_arguments(parser, steps=2000, runs="runs/bench-deploy")
     parser.add_argument("--student", help="a default student of --teacher (folder); without it one is distilled")
     parser.add_argument("--repeats", type=int, default=10, help="timed repeats per setting")

@@ -28,13 +28,13 @@ Writes ``ensemble.md`` and ``ensemble.json``, and each student's scores into ``e
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from common import (
     add_training_arguments,
+    arguments,
     command_line,
     fmt,
     geomean,
@@ -97,7 +97,7 @@ def student_file(out: Path, student: str, seed: int) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     add_training_arguments(parser, steps=1000, runs="runs/bench-ensemble")
     parser.add_argument("--cache-batches", type=int, default=150)
     parser.add_argument("--season-length", type=int, default=None,

@@ -6,22 +6,20 @@ teacher and a student, its leaderboard and summaries kept with what produced the
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from common import provenance, write_json, write_page
+from common import arguments, provenance, write_json, write_page
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--student", required=True, help="the student's model folder")
     parser.add_argument("--student-name", default="runs/demo/student/model",
                         help="how the README names it (the path of the README's demo)")
-    parser.add_argument("--out", default="bench/results")
     args = parser.parse_args(argv)
     scratch = Path(tempfile.mkdtemp(prefix="fev-example-"))
     command = ["evaluate", "--model", f"teacher=reference,student={args.student}", "--fev", "m3-monthly-local",

@@ -14,21 +14,19 @@ Writes ``fev_local.md``, ``fev_local.json`` and ``fev_local_summaries.csv`` into
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
 
-from common import command_line, fmt, load_json, provenance, write_results
+from common import arguments, command_line, fmt, load_json, provenance, write_results
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--teacher", default="reference")
     parser.add_argument("--student", required=True, help="a distilled student's model folder")
     parser.add_argument("--student-name", default="student", help="its name in the tables")
     parser.add_argument("--cross-learning", action="store_true")
-    parser.add_argument("--out", default="bench/results")
     args = parser.parse_args(argv)
 
 

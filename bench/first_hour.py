@@ -11,7 +11,6 @@ step of a 3-step run at the default batch (256), from its own record. Wall time 
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import subprocess
@@ -20,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import load_json, provenance, write_json, write_page
+from common import arguments, load_json, provenance, write_json, write_page
 
 from chronos_distill.data.competition import training_table
 
@@ -48,8 +47,7 @@ def _run(argv: list[str], cwd: Path) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="bench/results")
+    parser = arguments(__doc__)
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="first-hour-"))
     data = work / "m3.csv"

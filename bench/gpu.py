@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import provenance, provenance_line, write_results
+from common import arguments, provenance, provenance_line, write_results
 
 #: dense bf16 (fp16 where the GPU has no bf16) tensor-core peak, TFLOP/s, from the vendors' datasheets; matched
 #: against ``torch.cuda.get_device_name`` (longest key first)
@@ -365,8 +365,7 @@ def device_info(device: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser = arguments(__doc__, str(Path(__file__).parent / "results"))
     parser.add_argument("--dry-run", action="store_true", help="every part on the CPU at tiny sizes, in seconds")
     parser.add_argument("--ddp-worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -10,13 +10,12 @@ Each case is timed ``--repeats`` times, the cases of a group in turn; the median
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from common import interleaved_timing, provenance, write_results
+from common import arguments, interleaved_timing, provenance, write_results
 
 from chronos_distill import ConfigError, DistillationConfig, DistillConfig
 
@@ -71,9 +70,8 @@ def cli_cases(folder: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", default="bench/results")
     args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="option-errors-"))
     python = interleaved_timing(python_cases(folder), repeats=args.repeats * 4, warmup=1)

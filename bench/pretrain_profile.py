@@ -18,14 +18,13 @@ Writes ``pretrain_profile.md`` and ``pretrain_profile.json``: median and interqu
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from common import command_line, fmt, load_json, pct, provenance, write_results
+from common import arguments, command_line, fmt, load_json, pct, provenance, write_results
 
 from chronos_distill.chronos2.loading import load_teacher
 from chronos_distill.config import PretrainConfig
@@ -44,10 +43,9 @@ def quartiles(values: list[float]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=12, help="timed steps per mix (after one warm-up step)")
-    parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     command = command_line("pretrain_profile.py", argv)

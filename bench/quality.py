@@ -25,13 +25,13 @@ Writes ``quality.md``, ``quality.json`` and ``quality/`` (scores and plots of se
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import torch
 from common import (
     add_training_arguments,
+    arguments,
     command_line,
     fmt,
     interleaved_timing,
@@ -102,7 +102,7 @@ def finished_run(model_dir: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     add_training_arguments(parser, steps=2000, runs="runs/bench-quality")
     parser.add_argument("--students-from", default=None,
                         help="score the students of a finished retention run instead of training: "

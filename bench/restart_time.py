@@ -11,7 +11,6 @@ Each student is restarted ``--repeats`` times, the two in turn; the median and I
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -87,10 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         return worker(Path(argv[1]), argv[2:])
     sys.path.insert(0, str(Path(__file__).parent))
     import numpy as np
-    from common import command_line, provenance, write_results
+    from common import arguments, command_line, provenance, write_results
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="bench/results")
+    parser = arguments(__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     times: dict[str, list[dict[str, float]]] = {name: [] for name in STUDENTS}

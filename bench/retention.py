@@ -42,6 +42,7 @@ from pathlib import Path
 
 from common import (
     add_training_arguments,
+    arguments,
     command_line,
     general_student_suite_at_18,
     load_json,
@@ -165,7 +166,7 @@ def _teacher_named(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     add_training_arguments(parser, steps=2000, runs="runs/bench-retention")
     parser.add_argument("--regime", choices=REGIMES, required=True)
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, of " + ", ".join(VARIANTS))

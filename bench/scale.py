@@ -21,7 +21,6 @@ that does not fit fails with its error reported, not left out.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -32,7 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import load_json, model_record, peak_rss_mb, provenance, save_figure, times, write_results
+from common import arguments, load_json, model_record, peak_rss_mb, provenance, save_figure, times, write_results
 
 FREQS = {"monthly": "MS", "daily": "D"}
 
@@ -253,7 +252,7 @@ def plot(results: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--sizes", default="1000,10000,100000", help="corpus sizes (series) for the check")
     parser.add_argument("--freqs", default="monthly,daily")
     parser.add_argument("--length", type=int, default=200)
@@ -269,7 +268,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label-batches", type=int, default=128, help="cached batches of 64 for the labelling stage (0: skip)")
     parser.add_argument("--label-teacher", default="reference")
     parser.add_argument("--scratch", default=None, help="where the corpora are written [default: a temp folder]")
-    parser.add_argument("--out", default="bench/results")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     scratch = Path(args.scratch or tempfile.mkdtemp(prefix="scale-"))

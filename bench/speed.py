@@ -34,6 +34,7 @@ from pathlib import Path
 
 import torch
 from common import (
+    arguments,
     command_line,
     fmt,
     interleaved_timing,
@@ -213,13 +214,12 @@ def made_by_lines(results: dict) -> list[str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--teacher", default="reference")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--prediction-length", type=int, default=18)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--memory-batch-size", type=int, default=16)
-    parser.add_argument("--out", default="bench/results")
     parser.add_argument("--parts", default="abcde",
                         help="the measurements to run (letters of the module doc); the others are kept from the "
                              "existing speed.json with the provenance of the run that made them [default: all]")

@@ -16,11 +16,10 @@ Writes ``teacher.md`` and ``teacher.json`` into ``--out``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from common import command_line, fmt, load_json, provenance, write_results
+from common import arguments, command_line, fmt, load_json, provenance, write_results
 
 from chronos_distill.chronos2.loading import load_chronos2
 from chronos_distill.data.competition import load_m3_benchmarks
@@ -78,10 +77,9 @@ def markdown(result: dict, command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--model", default="v0=reference-v0,v1=reference-v1,v2=reference-v2",
                         help="NAME=SOURCE pairs: bundled aliases, folders or hub ids")
-    parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)
     command = command_line("teacher.py", argv)
     sources = parse_models(args.model)

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 from common import (
     add_training_arguments,
+    arguments,
     fmt,
     geomean,
     interleaved_timing,
@@ -659,7 +660,7 @@ def _teacher_vs_naive(unseen: dict) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     add_training_arguments(parser, steps=2000, runs="runs/bench-two-stage")
     parser.add_argument("--stage", choices=STAGES)
     parser.add_argument("--report", action="store_true", help="tables and plots from the results files only")

@@ -503,9 +503,10 @@ def curve_points(entry: dict) -> list[tuple[int, dict]]:
 
 
 def steps_to_match(kd: dict, truth: dict, metric: str) -> dict:
-    """At how many steps the distilled curve first reaches the truth-only curve's best ``metric`` (lower is
-    better): ``{"truth_best", "truth_step", "kd_step"}``, ``kd_step`` None when it never does."""
-    read = CURVE_METRICS[metric]
+    """At how many steps the distilled curve first reaches the truth-only curve's best ``metric`` (a name of
+    :data:`CURVE_METRICS` or :data:`PRUNED_CURVE_COLUMNS`; lower is better): ``{"truth_best", "truth_step",
+    "kd_step"}``, ``kd_step`` None when it never does."""
+    read = {**PRUNED_CURVE_COLUMNS, **CURVE_METRICS}[metric]
     truth_step, best = min(((step, read(point)) for step, point in curve_points(truth)), key=lambda sv: sv[1])
     kd_step = next((step for step, point in curve_points(kd) if read(point) <= best), None)
     return {"truth_best": best, "truth_step": truth_step, "kd_step": kd_step}
@@ -550,13 +551,20 @@ def curves_markdown(curves: dict) -> list[str]:
                              + (f"{curve_compute_seconds(truth, step) / 3600:.2f}" if other else "-") + " |")
             lines += ["", "Steps-to-match (the first scored step at which KD reaches truth-only's best; the target is "
                       "a third of truth-only's steps or fewer):", ""]
-            for metric in CURVE_METRICS:
-                match = steps_to_match(kd, truth, metric)
-                reached = (f"KD reaches it at step {match['kd_step']} ({match['kd_step'] / match['truth_step']:.2f}x "
-                           "the steps)" if match["kd_step"] is not None else
-                           f"KD never reaches it within {curve_points(kd)[-1][0]} steps")
-                lines.append(f"- {metric}: truth-only's best {match['truth_best']:.3f} at step {match['truth_step']}; "
-                             + reached + ".")
+            lines += match_lines(kd, truth, CURVE_METRICS, "KD")
+    return lines
+
+
+def match_lines(kd: dict, truth: dict, metrics, kd_label: str) -> list[str]:
+    """One line per metric: truth-only's best, and the step at which the distilled curve first reaches it."""
+    lines = []
+    for metric in metrics:
+        match = steps_to_match(kd, truth, metric)
+        reached = (f"{kd_label} reaches it at step {match['kd_step']} ({match['kd_step'] / match['truth_step']:.2f}x "
+                   "the steps)" if match["kd_step"] is not None else
+                   f"{kd_label} never reaches it within {curve_points(kd)[-1][0]} steps")
+        lines.append(f"- {metric}: truth-only's best {match['truth_best']:.3f} at step {match['truth_step']}; "
+                     + reached + ".")
     return lines
 
 
@@ -595,7 +603,23 @@ def pruned_curves_markdown(curves: dict) -> list[str]:
             points = [entry["points"][str(step)] for entry in entries if str(step) in entry["points"]]
             cells = [pm([read(point) for point in points]) for read in PRUNED_CURVE_COLUMNS.values()]
             lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    # the recommended recipe against the truth-only control from the same start, seed by seed (issue 48, item 6)
+    for name, seeds in sorted(curves.items()):
+        control = curves.get(name.replace("@KD+truth-", "@truth-only-"), {}) if "@KD+truth-pruned" in name else {}
+        for seed in sorted(set(seeds) & set(control)):
+            recipe, truth = seeds[seed], control[seed]
+            last = min(curve_points(recipe)[-1][0], curve_points(truth)[-1][0])
+            lines += ["", f"KD + truth against the truth-only control from the pruned start, seed {seed} (1 seed). "
+                      "Steps-to-match (the first scored step at which KD + truth reaches truth-only's best); compute "
+                      f"to step {last}: {curve_compute_seconds(recipe, last) / 3600:.2f} CPU-h for KD + truth (its "
+                      f"steps and the teacher's labelling of the cache) against {curve_compute_seconds(truth, last) / 3600:.2f} "
+                      "for truth-only (its steps alone):", ""]
+            lines += match_lines(recipe, truth, PRUNED_MATCH_METRICS, "KD + truth")
     return lines
+
+
+#: what the pruned curves are matched on (names of :data:`PRUNED_CURVE_COLUMNS`; lower is better for each)
+PRUNED_MATCH_METRICS = ("M1 + M3 WQL vs teacher", "Tourism WQL vs teacher", "suite at 64", "validation")
 
 
 def _curve_pairs(curves: dict) -> dict[str, dict[str, tuple[dict, dict]]]:
@@ -947,17 +971,20 @@ def two_stage_figures(folder: Path) -> dict[str, str]:
         runs = _general_runs(folder, name)
         out.update({f"{kind}_{figure}": read[figure](runs) for figure in quoted})
     # issue 48: the default recipe's own curve from the pruned start, at its last scored step over its seeds
-    curve = r["curves"].get("384x2@KD+truth-pruned")
-    if curve:
+    # and the truth-only control's from the same start (``control_curve_*``), where it is recorded
+    for prefix, name in (("curve", "384x2@KD+truth-pruned"), ("control_curve", "384x2@truth-only-pruned")):
+        curve = r["curves"].get(name)
+        if not curve:
+            continue
         last_step = max(int(step) for entry in curve.values() for step in entry["points"])
         ends = [entry["points"][str(last_step)] for entry in curve.values() if str(last_step) in entry["points"]]
-        out.update({"curve_steps": str(last_step),
-                    "curve_unseen": pm([p["unseen"]["vs_teacher"] for p in ends], 3, "x"),
-                    "curve_kept": pm([unseen_skill_kept(p["unseen"]) for p in ends], 3),
-                    "curve_tourism": pm([p["tourism"]["vs_teacher"] for p in ends], 3, "x"),
-                    "curve_tourism_kept": pm([unseen_skill_kept(p["tourism"]) for p in ends], 3),
-                    "curve_suite_64": pm([p["suite"]["64"]["geomean"] for p in ends], 3, "x"),
-                    "curve_crossing": pm([100 * p["unseen"]["crossing"]["rows_crossing"] for p in ends], 1, "%")})
+        out.update({f"{prefix}_steps": str(last_step),
+                    f"{prefix}_unseen": pm([p["unseen"]["vs_teacher"] for p in ends], 3, "x"),
+                    f"{prefix}_kept": pm([unseen_skill_kept(p["unseen"]) for p in ends], 3),
+                    f"{prefix}_tourism": pm([p["tourism"]["vs_teacher"] for p in ends], 3, "x"),
+                    f"{prefix}_tourism_kept": pm([unseen_skill_kept(p["tourism"]) for p in ends], 3),
+                    f"{prefix}_suite_64": pm([p["suite"]["64"]["geomean"] for p in ends], 3, "x"),
+                    f"{prefix}_crossing": pm([100 * p["unseen"]["crossing"]["rows_crossing"] for p in ends], 1, "%")})
     # stage two: the task students over their seeds, and the step cost of the one with a general share
     task = {name: list(r["task"][name].values()) for name in ("KD", "two-stage")}
     for key, name in (("kd", "KD"), ("two_stage", "two-stage")):

@@ -167,3 +167,31 @@ def test_a_pruned_curve_is_reported_per_step_over_the_seeds_recorded_there():
     # step 4000: two seeds reached it
     assert rows[1].startswith("| 4000 | 1.200 / 1.400 (2 seeds) | 0.800 / 0.600 (2 seeds) |")
     assert rows[0].endswith("| 0.020 ± 0.000 |")
+
+
+def test_the_recipe_is_matched_against_the_truth_only_control_from_the_pruned_start_counting_the_labelling():
+    """Issue 48, item 6: steps-to-match of KD + truth against truth-only's best, per metric, and the compute to the
+    last step both reached, the teacher's labelling counted for the recipe only."""
+
+    def entry(alpha: float, values: dict[int, float]) -> dict:
+        scored = {step: {"vs_teacher": v, "scores": {"s": {"WQL": v}}, "teacher_wql": {"s": 1.0},
+                         "seasonal_naive_wql": {"s": 2.0}, "crossing": {"rows_crossing": 0.0}} for step, v in values.items()}
+        points = {str(step): {"unseen": scored[step], "tourism": scored[step], "suite": {"18": {"geomean": 1.0},
+                                                                                         "64": {"geomean": 1.0}},
+                              "validation_general": {"score": v}} for step, v in values.items()}
+        return {"alpha": alpha, "points": points, "seconds_per_step": 1.0, "teacher_cache": {"build_seconds": 3600.0},
+                "options": {"max_steps": 4000, "batch_size": 64, "learning_rate": 0.001, "cache_batches": 2000,
+                            "save_steps": 2000}}
+
+    curves = {"384x2@KD+truth-pruned": {"0": entry(0.5, {2000: 1.04, 4000: 1.02})},
+              "384x2@truth-only-pruned": {"0": entry(0.0, {2000: 1.20, 4000: 1.05}), "1": entry(0.0, {2000: 1.3})}}
+    text = "\n".join(two_stage.pruned_curves_markdown(curves))
+    assert text.count("KD + truth against the truth-only control from the pruned start, seed") == 1  # seed 0 only
+    # truth-only's best M1 + M3 is 1.05 at step 4000; KD + truth is below it at step 2000 already
+    assert ("- M1 + M3 WQL vs teacher: truth-only's best 1.050 at step 4000; KD + truth reaches it at step 2000 "
+            "(0.50x the steps).") in text
+    # to step 4000: 4000 s + the 3600 s labelling for the recipe, 4000 s for the control
+    assert "compute to step 4000: 2.11 CPU-h for KD + truth" in text and "against 1.11 for truth-only" in text
+    # a recipe that never gets there says so
+    curves["384x2@KD+truth-pruned"]["0"] = entry(0.5, {2000: 1.30, 4000: 1.06})
+    assert "KD + truth never reaches it within 4000 steps" in "\n".join(two_stage.pruned_curves_markdown(curves))

@@ -63,7 +63,7 @@ from common import (
 )
 from harness import ScoredRuns, plot_curves, scored_sets, seeds_choosing_share
 
-STAGES = ("general", "contexts", "task", "latency", "fev", "curves")
+STAGES = ("general", "contexts", "task", "latency", "curves")
 #: the sample-efficiency curves (``--stage curves``): the same general student distilled (alpha 1) and trained on
 #: the mix's own truth (alpha 0, the truth-only control), on the same cached batches in the same order, and KD mixed
 #: with that truth (alpha 0.5, issue 48's candidate recipe)
@@ -100,9 +100,6 @@ class TwoStage(ScoredRuns):
 
     def __init__(self, args: argparse.Namespace):
         super().__init__(args, "cross-domain")
-
-    def teacher_scores(self, kind: str, benchmarks: dict) -> dict:
-        return self.teacher_scores_on(kind, benchmarks)
 
     @property
     def provenance(self) -> dict:
@@ -160,7 +157,7 @@ class TwoStage(ScoredRuns):
             # scores added since the run was recorded, where its model is still on this machine
             entry.setdefault("validation_general", self.validate_general(model))
             if "tourism" not in entry:
-                entry["tourism"] = score_student(model, sets["tourism"], self.teacher_scores("tourism", sets["tourism"]))
+                entry["tourism"] = score_student(model, sets["tourism"], self.teacher_scores_on("tourism", sets["tourism"]))
             write_json(results_file(self.args.out, "general", name, seed), entry)
         return entry
 
@@ -235,7 +232,7 @@ class TwoStage(ScoredRuns):
             if step in points:
                 continue
             student = student_at_checkpoint(trained["model_dir"], checkpoint)
-            point: dict[str, Any] = {kind: score_student(student, b, self.teacher_scores(kind, b)) for kind, b in sets.items()}
+            point: dict[str, Any] = {kind: score_student(student, b, self.teacher_scores_on(kind, b)) for kind, b in sets.items()}
             point["suite"] = {str(h): self.suite(args.suite_seed, h).ratio(student) for h in SUITE_HORIZONS}
             point["validation_general"] = self.validate_general(student)
             points[step] = point
@@ -332,35 +329,6 @@ def run_latency(stage: TwoStage, args: argparse.Namespace) -> dict:
     return result
 
 
-def run_fev(stage: TwoStage, args: argparse.Namespace) -> dict:
-    """The family and the teacher on the local fev tasks of M1 and M3 (official test splits, one window each),
-    split and scored by fev, ranked by ``fev.leaderboard`` (skill score against seasonal naive)."""
-    import tempfile
-
-    from chronos_distill.chronos2.checkpoints import training_corpus
-    from chronos_distill.deploy.onnx_forecaster import load_forecaster
-    from chronos_distill.evaluation.fev_tasks import load_tasks
-    from chronos_distill.evaluation.leaderboard import evaluate_fev
-
-    seed = seeds_of(args)[0]
-    models = {"teacher": load_forecaster(args.teacher)}
-    for rung in args.rungs:
-        models[rung] = load_forecaster(str(stage.folder("general", rung, seed) / "model"))
-    with tempfile.TemporaryDirectory() as scratch:
-        tasks = load_tasks("m1-local", Path(scratch) / "data") + load_tasks("m3-local", Path(scratch) / "data")
-        corpora = {name: training_corpus(args.teacher if name == "teacher" else str(stage.folder("general", name, seed) / "model"))
-                   for name in models}
-        result = evaluate_fev(models, tasks, Path(scratch), title="M1 + M3 local", corpora=corpora)
-    board = result["leaderboard"]
-    out = {"provenance": stage.provenance, "seed": seed, "tasks": "m1-local + m3-local",
-           "skill_score": {name: float(board.loc[name, "skill_score"]) for name in board.index},
-           "win_rate": {name: float(board.loc[name, "win_rate"]) for name in board.index}}
-    file = Path(args.out) / "two_stage" / "fev.json"
-    file.parent.mkdir(parents=True, exist_ok=True)
-    write_json(file, out)
-    return out
-
-
 # -- report -------------------------------------------------------------------------------------------------
 
 def collect(args: argparse.Namespace) -> dict:
@@ -371,9 +339,8 @@ def collect(args: argparse.Namespace) -> dict:
         for file in sorted((root / stage).glob("*/seed*.json")):
             entry = json.loads(file.read_text())
             found[stage].setdefault(file.parent.name, {})[file.stem.removeprefix("seed")] = entry
-    for name in ("latency", "fev"):
-        file = root / f"{name}.json"
-        found[name] = json.loads(file.read_text()) if file.is_file() else None
+    file = root / "latency.json"
+    found["latency"] = json.loads(file.read_text()) if file.is_file() else None
     return found
 
 
@@ -443,11 +410,6 @@ def report_markdown(found: dict, args: argparse.Namespace) -> str:
             weights = latency.get("timed_runs", {}).get(name, "the teacher's" if name == "teacher" else name)
             lines.append(f"| {name} | {weights} | {parameters:,} | {t1['median_s'] * 1000:.1f} ms ({t1['iqr_s'] * 1000:.1f}) | "
                          f"{t64['median_s'] * 1000:.1f} ms ({t64['iqr_s'] * 1000:.1f}) |")
-    fev = found.get("fev")
-    if fev:
-        lines += ["", f"fev (`--stage fev`, {fev['tasks']}, seed {fev['seed']}): skill score against seasonal naive "
-                  "(fev.leaderboard; higher is better) — "
-                  + ", ".join(f"{name} {value:.4f}" for name, value in fev["skill_score"].items()) + "."]
     task = found["task"]
     if task:
         lines += ["", "## Stage 2: task students (cross-domain: M3 training series; KD, alpha 0.5)", "",
@@ -761,8 +723,6 @@ def main(argv: list[str] | None = None) -> int:
               + f"; chosen: {min(scores, key=scores.get)}")
     elif args.stage == "task":
         run_task_stage(stage, args)
-    elif args.stage == "fev":
-        run_fev(stage, args)
     elif args.stage == "curves":
         for seed in seeds_of(args):
             for variant in args.curve_variants:

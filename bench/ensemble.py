@@ -53,6 +53,7 @@ from common import (
     write_json,
     write_results,
 )
+from harness import over_seeds
 
 CHRONOS_TEACHERS = ("reference-v0", "reference-v1", "reference-v2")
 STATISTICAL = "statsforecast:AutoETS"
@@ -130,41 +131,42 @@ def main(argv: list[str] | None = None) -> int:
     if args.datasets:
         data = {name: data[name] for name in args.datasets.split(",")}
     table = training_table(("M1", "M3"))
-    students: dict[str, dict[str, dict]] = {}
     not_run: list[str] = []
-    for seed in seeds_of(args):  # seed-major: a run stopped early has every student at the first seeds
-        for student in wanted:
-            teachers, weights = STUDENTS[student]
-            file = student_file(out, student, seed)
-            if file.is_file():
-                kept = json.loads(file.read_text())
-                if reusable(kept, teachers, args.season_length) or args.report_only:
-                    students.setdefault(student, {})[str(seed)] = kept
-                    continue
-                print(f"{student} seed {seed}: its statistical teacher used season {recorded_season(kept)}, not "
-                      f"{args.season_length or 'per series'}: trained again", flush=True)
-            if args.report_only:
-                not_run.append(f"{student} seed {seed}")
-                continue
-            folder = Path(args.runs) / file.parent.name / f"seed{seed}"
-            options = run_options(args, seed, folder, train_data=table, teacher=",".join(teachers), alpha=0.5,
-                                  teacher_cache=str(Path(args.runs) / "teacher-cache"), cache_batches=args.cache_batches,
-                                  season_length=args.season_length if STATISTICAL in teachers else None)
-            if weights:
-                options["teacher_weights"] = weights
-            trained = train_in_subprocess(options)
-            scored = score({"student": trained["model_dir"]}, data)
-            entry = {"model_dir": str(Path(trained["model_dir"]).relative_to(Path(args.runs).parent))
-                     if Path(trained["model_dir"]).is_relative_to(Path(args.runs).parent) else trained["model_dir"],
-                     "parameters": trained["record"]["student"]["parameters"],
-                     "ensemble": trained["record"].get("ensemble"), "seconds_per_step": trained["seconds_per_step"],
-                     "provenance": provenance(teachers[0], sys.argv[1:], "ensemble.py"),
-                     "options": {k: v for k, v in trained["record"]["options"].items() if v not in (None, [], {})},
-                     **summary(scored, "student")}
-            file.parent.mkdir(parents=True, exist_ok=True)
-            write_json(file, entry)
-            students.setdefault(student, {})[str(seed)] = entry
-            print(f"{student} seed {seed}: WQL vs seasonal naive {entry['WQL']:.4f}", flush=True)
+
+    def run_student(student: str, seed: int) -> dict | None:
+        """The student's results file when it answers the request, else trained and scored (None: not run)."""
+        teachers, weights = STUDENTS[student]
+        file = student_file(out, student, seed)
+        if file.is_file():
+            kept = json.loads(file.read_text())
+            if reusable(kept, teachers, args.season_length) or args.report_only:
+                return kept
+            print(f"{student} seed {seed}: its statistical teacher used season {recorded_season(kept)}, not "
+                  f"{args.season_length or 'per series'}: trained again", flush=True)
+        if args.report_only:
+            not_run.append(f"{student} seed {seed}")
+            return None
+        folder = Path(args.runs) / file.parent.name / f"seed{seed}"
+        options = run_options(args, seed, folder, train_data=table, teacher=",".join(teachers), alpha=0.5,
+                              teacher_cache=str(Path(args.runs) / "teacher-cache"), cache_batches=args.cache_batches,
+                              season_length=args.season_length if STATISTICAL in teachers else None)
+        if weights:
+            options["teacher_weights"] = weights
+        trained = train_in_subprocess(options)
+        scored = score({"student": trained["model_dir"]}, data)
+        entry = {"model_dir": str(Path(trained["model_dir"]).relative_to(Path(args.runs).parent))
+                 if Path(trained["model_dir"]).is_relative_to(Path(args.runs).parent) else trained["model_dir"],
+                 "parameters": trained["record"]["student"]["parameters"],
+                 "ensemble": trained["record"].get("ensemble"), "seconds_per_step": trained["seconds_per_step"],
+                 "provenance": provenance(teachers[0], sys.argv[1:], "ensemble.py"),
+                 "options": {k: v for k, v in trained["record"]["options"].items() if v not in (None, [], {})},
+                 **summary(scored, "student")}
+        file.parent.mkdir(parents=True, exist_ok=True)
+        write_json(file, entry)
+        print(f"{student} seed {seed}: WQL vs seasonal naive {entry['WQL']:.4f}", flush=True)
+        return entry
+
+    students = {name: runs for name, runs in over_seeds(wanted, seeds_of(args), run_student).items() if runs}
     if args.students_only:
         return 0
 

@@ -7,8 +7,7 @@
 - a run's learning curve (:func:`learning_curve`), the rule that picks a share on validation
   (:func:`validation_score`) and the validation-curve plot (:func:`plot_curves`);
 - one student trained, scored and written (:meth:`ScoredRuns.scored_run`), the variants x seeds loop
-  (:func:`over_seeds`), the same with a share chosen on the first seed (:func:`seeds_choosing_share`), and the mean
-  ± std cells (:func:`pm_over`).
+  (:func:`over_seeds`), and the same with a share chosen on the first seed (:func:`seeds_choosing_share`).
 
 ``bench/retention.py``, ``bench/two_stage.py`` and ``bench/crossing_term.py`` build on it.
 """
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import geomean, pm, provenance, save_figure, score, score_student, train_in_subprocess, write_json
+from common import geomean, provenance, save_figure, score, score_student, train_in_subprocess, write_json
 
 LOW_DATA_FRACTION = 0.1
 #: share of the training series held out whole (seeded, the same for every variant and seed) to validate on
@@ -30,27 +29,19 @@ VALIDATION_SHARE = 0.2
 SPLIT_SEED = 0
 
 
-def over_seeds(variants: Iterable[str], seeds: Iterable[int], run: Callable[[str, int], dict[str, Any]]
-               ) -> dict[str, list[dict[str, Any]]]:
-    """``variant -> [run(variant, seed) with its "seed", one per seed]``, seed-major: every variant at the first
-    seed before any at the next, so a benchmark stopped early still compares its variants on the same seeds."""
+def over_seeds(variants: Iterable[str], seeds: Iterable[int], run: Callable[[str, int], dict | None]
+               ) -> dict[str, dict[str, dict]]:
+    """``{variant: {seed: run(variant, seed)}}``, run seed-major: every variant at the first seed before any at the
+    next, so a benchmark stopped early still compares its variants on the same seeds. A run that returns None (not
+    run: a report after a budget cut) is left out."""
     variants = list(variants)
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+    runs: dict[str, dict[str, dict]] = {name: {} for name in variants}
     for seed in seeds:
         for name in variants:
-            runs[name].append({"seed": seed, **run(name, seed)})
+            entry = run(name, seed)
+            if entry is not None:
+                runs[name][str(seed)] = entry
     return runs
-
-
-def pm_over(runs: list[dict[str, Any]], *path: str, digits: int = 3) -> str:
-    """The table cell of the value at ``path`` (keys, e.g. ``"scores", "m3_monthly", "WQL"``) over a variant's
-    seeds: mean ± std (each seed's value, and how many, for fewer than 3; see ``common.pm``)."""
-    values = []
-    for run in runs:
-        for key in path:
-            run = run[key]
-        values.append(run)
-    return pm(values, digits)
 
 
 def training_table(regime: str, seed: int = 0):

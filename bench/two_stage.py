@@ -61,7 +61,7 @@ from common import (
     write_json,
     write_results,
 )
-from harness import ScoredRuns, plot_curves, scored_sets, seeds_choosing_share
+from harness import ScoredRuns, over_seeds, plot_curves, scored_sets, seeds_choosing_share
 
 STAGES = ("general", "contexts", "task", "latency", "curves")
 #: the sample-efficiency curves (``--stage curves``): the same general student distilled (alpha 1) and trained on
@@ -712,9 +712,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     stage = TwoStage(args)
     if args.stage == "general":
-        for seed in seeds_of(args):
-            for rung in args.rungs:
-                stage.general(rung, seed, args.general_context)
+        over_seeds(args.rungs, seeds_of(args), lambda rung, seed: stage.general(rung, seed, args.general_context))
     elif args.stage == "contexts":  # the --general-context draws, each a run of the --start rung, on validation
         rung, seed = args.start.split(":")
         scores = {context: stage.general(rung, int(seed), context)["validation_general"]["score"]
@@ -724,9 +722,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.stage == "task":
         run_task_stage(stage, args)
     elif args.stage == "curves":
-        for seed in seeds_of(args):
-            for variant in args.curve_variants:
-                stage.curve(variant, seed)
+        over_seeds(args.curve_variants, seeds_of(args), stage.curve)
     else:
         run_latency(stage, args)
     return 0

@@ -9,7 +9,7 @@ text, edited by hand.
   ``<!-- block FILE:NAME -->`` ... ``<!-- /block -->``;
 
 ``FILE`` is the results file under ``bench/results`` without ``.json`` (``two_stage``, ``demo/demo``). Tests keep
-each page equal to its rendering (``tests/test_doc_blocks.py``).
+each page equal to its rendering (``tests/test_pages.py``).
 
     python scripts/render_docs.py
 """

@@ -84,9 +84,6 @@ class Retention(ScoredRuns):
         super().__init__(args, args.regime)
         self.sets = scored_sets(args.regime)
 
-    def teacher_scores(self) -> dict:
-        return {kind: self.teacher_scores_on(kind, b) if b else None for kind, b in self.sets.items()}
-
     def result(self, variant: str, seed: int, general_share: float | None = None) -> dict | None:
         """The scores of one run (:meth:`ScoredRuns.scored_run`); with ``general_share`` it is ``variant`` with
         that share (its folder ``KD+general@0.25``). None with ``--report-only`` when the run has no results file."""

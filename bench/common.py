@@ -326,6 +326,16 @@ def interleaved_timing(variants: dict[str, Callable[[], Any]], repeats: int = 10
     return out
 
 
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend: benchmarks draw files, never windows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def save_figure(fig: Any, path: str | Path) -> None:
     """Write a matplotlib figure as every benchmark plot is written (120 dpi, its folder made) and close it."""
     import matplotlib.pyplot as plt

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import geomean, provenance, save_figure, score, score_student, train_in_subprocess, write_json
+from common import geomean, provenance, pyplot, save_figure, score, score_student, train_in_subprocess, write_json
 
 LOW_DATA_FRACTION = 0.1
 #: share of the training series held out whole (seeded, the same for every variant and seed) to validate on
@@ -254,11 +254,7 @@ def plot_curves(runs: dict[str, dict], path: Path, title: str) -> bool:
     curves = {v: c for v, c in curves.items() if c}
     if not curves:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8.5, 4.6))
     for variant, seeds in curves.items():
         length = min(len(c) for c in seeds)

@@ -31,7 +31,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import arguments, load_json, model_record, peak_rss_mb, provenance, save_figure, times, write_results
+from common import (
+    arguments,
+    load_json,
+    model_record,
+    peak_rss_mb,
+    provenance,
+    pyplot,
+    save_figure,
+    times,
+    write_results,
+)
 
 FREQS = {"monthly": "MS", "daily": "D"}
 
@@ -209,11 +219,7 @@ def report(results: dict) -> str:
 
 
 def plot(results: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
     for name, colour in (("monthly", "tab:blue"), ("daily", "tab:orange")):
         rows = [r for r in results["check"] if r["frequency"] == name and "failed" not in r]

@@ -50,6 +50,7 @@ from common import (
     mean_std,
     pm,
     provenance,
+    pyplot,
     restricted,
     run_options,
     save_figure,
@@ -601,11 +602,7 @@ def plot_sample_efficiency(found: dict, path: Path) -> bool:
     pairs = _curve_pairs(found["curves"])
     if not pairs:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(CURVE_METRICS), figsize=(4.6 * len(CURVE_METRICS), 4.2), squeeze=False)
     for rung, seeds in pairs.items():
         for kd, truth in seeds.values():
@@ -748,11 +745,7 @@ def plot_skill_kept(found: dict, path: Path) -> bool:
     general = found["general"]
     if not general:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8.4, 5.0))
     # label offsets (points) that keep the anchors' names apart
     offsets = {"Toto-2.0 22m": (-6, 6, "right"), "Toto-2.0 4m": (-6, 6, "right"),
@@ -809,11 +802,7 @@ def plot_family(found: dict, path: Path) -> bool:
     general = found["general"]
     if not general:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     latency = found.get("latency")
     panels = [("parameters", "parameters")] + ([("latency", "forecast latency, batch of 64 M1 series (ms, median)")]
                                                 if latency else [])

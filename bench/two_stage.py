@@ -909,10 +909,15 @@ def two_stage_figures(folder: Path) -> dict[str, str]:
     read = {"unseen_pm": lambda runs: pm([run["unseen"]["vs_teacher"] for run in runs], 3, "x"),
             "kept_pm": lambda runs: pm([unseen_skill_kept(run["unseen"]) for run in runs], 3),
             "suite_pm": lambda runs: pm([run["suite"]["64"]["geomean"] for run in runs], 3, "x"),
-            "seeds": lambda runs: str(len(runs))}
+            "seeds": lambda runs: str(len(runs)),
+            # Tourism, over the runs scored there (a run whose model had left the machine was not)
+            "tourism_pm": lambda runs: pm([run["tourism"]["vs_teacher"] for run in runs if "tourism" in run], 3, "x"),
+            "tourism_kept_pm": lambda runs: pm([unseen_skill_kept(run["tourism"]) for run in runs if "tourism" in run], 3)}
+    tourism = ("tourism_pm", "tourism_kept_pm")
     for kind, name, quoted in (("pruned", "384x2@uniform-c2000-pruned", ("unseen_pm", "kept_pm", "suite_pm", "seeds")),
-                               ("control", "384x2@uniform-c2000-truth-only-pruned", ("kept_pm",)),
-                               ("kd_truth", "384x2@uniform-c2000-alpha0.5-pruned", ("unseen_pm", "kept_pm", "seeds"))):
+                               ("control", "384x2@uniform-c2000-truth-only-pruned", ("kept_pm",) + tourism),
+                               ("kd_truth", "384x2@uniform-c2000-alpha0.5-pruned",
+                                ("unseen_pm", "kept_pm", "seeds") + tourism)):
         runs = _general_runs(folder, name)
         out.update({f"{kind}_{figure}": read[figure](runs) for figure in quoted})
     # issue 48: the default recipe's own curve from the pruned start, at its last scored step over its seeds
@@ -930,6 +935,18 @@ def two_stage_figures(folder: Path) -> dict[str, str]:
                     f"{prefix}_tourism_kept": pm([unseen_skill_kept(p["tourism"]) for p in ends], 3),
                     f"{prefix}_suite_64": pm([p["suite"]["64"]["geomean"] for p in ends], 3, "x"),
                     f"{prefix}_crossing": pm([100 * p["unseen"]["crossing"]["rows_crossing"] for p in ends], 1, "%")})
+    # the recipe's curve against the control's from the same start, seed 0: where it first reaches the control's
+    # best on M1 + M3 and on Tourism, and the compute to the last step (the teacher's labelling counted for it)
+    recipe, control = (r["curves"].get(name, {}).get("0") for name in ("384x2@KD+truth-pruned", "384x2@truth-only-pruned"))
+    if recipe and control and control.get("complete"):
+        last = min(curve_points(recipe)[-1][0], curve_points(control)[-1][0])
+        for key, metric in (("unseen", "M1 + M3 WQL vs teacher"), ("tourism", "Tourism WQL vs teacher")):
+            match = steps_to_match(recipe, control, metric)
+            out[f"match_{key}"] = (f"{match['kd_step']} steps ({match['kd_step'] / match['truth_step']:.2f}x)"
+                                   if match["kd_step"] is not None else f"no step up to {last}")
+            out[f"match_{key}_control_step"] = str(match["truth_step"])
+        out.update({"match_compute_recipe": fmt(curve_compute_seconds(recipe, last) / 3600, 2),
+                    "match_compute_control": fmt(curve_compute_seconds(control, last) / 3600, 2)})
     # stage two: the task students over their seeds, and the step cost of the one with a general share
     task = {name: list(r["task"][name].values()) for name in ("KD", "two-stage")}
     for key, name in (("kd", "KD"), ("two_stage", "two-stage")):

@@ -748,7 +748,7 @@ def plot_skill_kept(found: dict, path: Path) -> bool:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8.4, 5.0))
     # label offsets (points) that keep the anchors' names apart
-    offsets = {"Toto-2.0 22m": (-6, 6, "right"), "Toto-2.0 4m": (-6, 6, "right"),
+    offsets = {"Toto-2.0 22m": (-6, 6, "right"), "Toto-2.0 4m": (-6, -11, "right"),
                "Chronos-Bolt mini / base": (6, -10, "left")}
     for label, (parameters, kept) in ANCHORS.items():
         dx, dy, ha = offsets.get(label, (6, -3, "left"))

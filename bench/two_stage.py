@@ -518,16 +518,20 @@ def curves_markdown(curves: dict) -> list[str]:
     return lines
 
 
-def match_lines(kd: dict, truth: dict, metrics, kd_label: str) -> list[str]:
-    """One line per metric: truth-only's best, and the step at which the distilled curve first reaches it."""
+def match_lines(kd: dict, truth: dict, metrics, kd_label: str, compute: bool = False) -> list[str]:
+    """One line per metric: truth-only's best, and the step at which the distilled curve first reaches it; with
+    ``compute``, the CPU-hours each curve took to get there (:func:`curve_compute_seconds`)."""
     lines = []
     for metric in metrics:
         match = steps_to_match(kd, truth, metric)
+        hours = {key: f"; {curve_compute_seconds(entry, match[step]) / 3600:.2f} CPU-h" if compute else ""
+                 for key, entry, step in (("kd", kd, "kd_step"), ("truth", truth, "truth_step"))
+                 if match[step] is not None}
         reached = (f"{kd_label} reaches it at step {match['kd_step']} ({match['kd_step'] / match['truth_step']:.2f}x "
-                   "the steps)" if match["kd_step"] is not None else
+                   f"the steps{hours['kd']})" if match["kd_step"] is not None else
                    f"{kd_label} never reaches it within {curve_points(kd)[-1][0]} steps")
-        lines.append(f"- {metric}: truth-only's best {match['truth_best']:.3f} at step {match['truth_step']}; "
-                     + reached + ".")
+        lines.append(f"- {metric}: truth-only's best {match['truth_best']:.3f} at step {match['truth_step']}"
+                     + (f" ({hours['truth'][2:]})" if compute else "") + "; " + reached + ".")
     return lines
 
 
@@ -573,11 +577,12 @@ def pruned_curves_markdown(curves: dict) -> list[str]:
             recipe, truth = seeds[seed], control[seed]
             last = min(curve_points(recipe)[-1][0], curve_points(truth)[-1][0])
             lines += ["", f"KD + truth against the truth-only control from the pruned start, seed {seed} (1 seed). "
-                      "Steps-to-match (the first scored step at which KD + truth reaches truth-only's best); compute "
+                      "Steps-to-match (the first scored step at which KD + truth reaches truth-only's best; at the "
+                      "first scored step, an upper bound), with the CPU-hours each took to get there; compute "
                       f"to step {last}: {curve_compute_seconds(recipe, last) / 3600:.2f} CPU-h for KD + truth (its "
                       f"steps and the teacher's labelling of the cache) against {curve_compute_seconds(truth, last) / 3600:.2f} "
                       "for truth-only (its steps alone):", ""]
-            lines += match_lines(recipe, truth, PRUNED_MATCH_METRICS, "KD + truth")
+            lines += match_lines(recipe, truth, PRUNED_MATCH_METRICS, "KD + truth", compute=True)
     return lines
 
 
@@ -945,6 +950,9 @@ def two_stage_figures(folder: Path) -> dict[str, str]:
             out[f"match_{key}"] = (f"{match['kd_step']} steps ({match['kd_step'] / match['truth_step']:.2f}x)"
                                    if match["kd_step"] is not None else f"no step up to {last}")
             out[f"match_{key}_control_step"] = str(match["truth_step"])
+            if match["kd_step"] is not None:  # the compute of each to get there, the teacher's labelling counted
+                out[f"match_{key}_compute"] = (f"{curve_compute_seconds(recipe, match['kd_step']) / 3600:.2f} CPU-h "
+                                               f"against {curve_compute_seconds(control, match['truth_step']) / 3600:.2f}")
         out.update({"match_compute_recipe": fmt(curve_compute_seconds(recipe, last) / 3600, 2),
                     "match_compute_control": fmt(curve_compute_seconds(control, last) / 3600, 2)})
     # stage two: the task students over their seeds, and the step cost of the one with a general share

@@ -187,9 +187,10 @@ def test_the_recipe_is_matched_against_the_truth_only_control_from_the_pruned_st
               "384x2@truth-only-pruned": {"0": entry(0.0, {2000: 1.20, 4000: 1.05}), "1": entry(0.0, {2000: 1.3})}}
     text = "\n".join(two_stage.pruned_curves_markdown(curves))
     assert text.count("KD + truth against the truth-only control from the pruned start, seed") == 1  # seed 0 only
-    # truth-only's best M1 + M3 is 1.05 at step 4000; KD + truth is below it at step 2000 already
-    assert ("- M1 + M3 WQL vs teacher: truth-only's best 1.050 at step 4000; KD + truth reaches it at step 2000 "
-            "(0.50x the steps).") in text
+    # truth-only's best M1 + M3 is 1.05 at step 4000 (4000 s); KD + truth is below it at step 2000 already, its
+    # 2000 s and the 3600 s labelling counted
+    assert ("- M1 + M3 WQL vs teacher: truth-only's best 1.050 at step 4000 (1.11 CPU-h); KD + truth reaches it at "
+            "step 2000 (0.50x the steps; 1.56 CPU-h).") in text
     # to step 4000: 4000 s + the 3600 s labelling for the recipe, 4000 s for the control
     assert "compute to step 4000: 2.11 CPU-h for KD + truth" in text and "against 1.11 for truth-only" in text
     # a recipe that never gets there says so

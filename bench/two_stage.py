@@ -577,8 +577,8 @@ def pruned_curves_markdown(curves: dict) -> list[str]:
             recipe, truth = seeds[seed], control[seed]
             last = min(curve_points(recipe)[-1][0], curve_points(truth)[-1][0])
             lines += ["", f"KD + truth against the truth-only control from the pruned start, seed {seed} (1 seed). "
-                      "Steps-to-match (the first scored step at which KD + truth reaches truth-only's best; at the "
-                      "first scored step, an upper bound), with the CPU-hours each took to get there; compute "
+                      "Steps-to-match (the first scored step at which KD + truth reaches truth-only's best; a match "
+                      "at the first scored step is an upper bound), with the CPU-hours each took to get there; compute "
                       f"to step {last}: {curve_compute_seconds(recipe, last) / 3600:.2f} CPU-h for KD + truth (its "
                       f"steps and the teacher's labelling of the cache) against {curve_compute_seconds(truth, last) / 3600:.2f} "
                       "for truth-only (its steps alone):", ""]
@@ -950,7 +950,7 @@ def two_stage_figures(folder: Path) -> dict[str, str]:
             out[f"match_{key}"] = (f"{match['kd_step']} steps ({match['kd_step'] / match['truth_step']:.2f}x)"
                                    if match["kd_step"] is not None else f"no step up to {last}")
             out[f"match_{key}_control_step"] = str(match["truth_step"])
-            if match["kd_step"] is not None:  # the compute of each to get there, the teacher's labelling counted
+            if key == "unseen" and match["kd_step"] is not None:  # the compute of each to get there, labelling counted
                 out[f"match_{key}_compute"] = (f"{curve_compute_seconds(recipe, match['kd_step']) / 3600:.2f} CPU-h "
                                                f"against {curve_compute_seconds(control, match['truth_step']) / 3600:.2f}")
         out.update({"match_compute_recipe": fmt(curve_compute_seconds(recipe, last) / 3600, 2),

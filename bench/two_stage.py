@@ -923,9 +923,14 @@ def two_stage_figures(folder: Path) -> dict[str, str]:
     for kind, name, quoted in (("pruned", "384x2@uniform-c2000-pruned", ("unseen_pm", "kept_pm", "suite_pm", "seeds")),
                                ("control", "384x2@uniform-c2000-truth-only-pruned", ("kept_pm",) + tourism),
                                ("kd_truth", "384x2@uniform-c2000-alpha0.5-pruned",
-                                ("unseen_pm", "kept_pm", "seeds") + tourism)):
+                                ("unseen_pm", "kept_pm", "seeds") + tourism),
+                               # issue 48's family at the final recipe: the ~2M rung, where it was run
+                               ("small", "256x2@uniform-c2000-alpha0.5-pruned", ("unseen_pm", "kept_pm") + tourism)):
         runs = _general_runs(folder, name)
-        out.update({f"{kind}_{figure}": read[figure](runs) for figure in quoted})
+        if runs:
+            out.update({f"{kind}_{figure}": read[figure](runs) for figure in quoted})
+            if kind == "small":
+                out["small_parameters"] = f"{runs[0]['parameters'] / 1e6:.1f}M"
     # issue 48: the default recipe's own curve from the pruned start, at its last scored step over its seeds
     # and the truth-only control's from the same start (``control_curve_*``), where it is recorded
     for prefix, name in (("curve", "384x2@KD+truth-pruned"), ("control_curve", "384x2@truth-only-pruned")):

@@ -3,9 +3,9 @@
 **Stage 1, ``--stage general``**: ``--general`` students of several sizes (``--rungs``, d_model x layers), each
 trained for every horizon up to the teacher's, on one teacher cache labelled once for all of them (a general
 run's cached batches do not depend on the student or its seed, but do on the thread count: the stream's windows
-differ in their last bits between OMP_NUM_THREADS 1 and 2, and the cache key with them), for the same steps. Scored on real data they
-never saw: the six M1 / M3 test portions at their official horizons (WQL over the teacher's and over seasonal
-naive, geometric means) and the seasonality suite with fresh series at 18 and at 64 steps (median MAE over the
+differ in their last bits between OMP_NUM_THREADS 1 and 2, and the cache key with them), for the same steps.
+Scored on real data they never saw: the six M1 / M3 test portions at their official horizons (WQL over the
+teacher's and over seasonal naive, geometric means) and the seasonality suite with fresh series at 18 and at 64 steps (median MAE over the
 teacher's). ``--stage latency`` times the family and the teacher forecasting 1 and 64 M1 monthly series, all
 interleaved in one process (median and IQR).
 

@@ -15,7 +15,6 @@ sys.path.insert(0, str(BENCH))
 
 import common  # noqa: E402
 import two_stage  # noqa: E402
-import two_stage_first  # noqa: E402
 
 
 def test_cells_say_how_many_seeds_they_have():
@@ -52,11 +51,6 @@ def test_two_stages_train_once_record_their_provenance_and_report(teacher_dir, t
     assert set(small["suite"]) == {"18", "64"} and small["unseen"]["vs_teacher"] > 0
     prov = small["provenance"]
     assert len(prov["commit"]) == 40 and prov["teacher"]["weights_sha256"] and "--stage general" in prov["command"]
-    # latency is timed per shape, on the weights of the named general run
-    assert two_stage_first.main(["--stage", "latency", "--rungs", "32x1-c2", "--repeats", "1", *common]) == 0
-    latency = json.loads((tmp_path / "out" / "two_stage" / "latency.json").read_text())
-    assert latency["timed_runs"] == {"32x1": "32x1-c2"} and set(latency["timings"]["64"]) == {"teacher", "32x1"}
-    assert latency["parameters"]["32x1"] == small["parameters"] < latency["parameters"]["teacher"]
 
     task = ["--stage", "task", "--variants", "KD,two-stage", "--start", "32x1-c2:0", "--seeds", "0", *common]
     assert two_stage.main(task) == 0
@@ -76,9 +70,6 @@ def test_two_stages_train_once_record_their_provenance_and_report(teacher_dir, t
     text = (tmp_path / "out" / "two_stage.md").read_text()
     assert "| 32x1-c2 |" in text and "| two-stage | general 32x1-c2:0 | 0 |" in text and "(1 seed)" in text and "±" not in text
     assert (tmp_path / "out" / "two_stage_curves.png").read_bytes()[:4] == b"\x89PNG"
-    assert two_stage_first.main(["--report", *common]) == 0
-    assert "| 32x1 | 32x1-c2 |" in (tmp_path / "out" / "two_stage_first.md").read_text()  # the run whose weights were timed
-    assert (tmp_path / "out" / "two_stage_family.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_a_resumed_runs_step_time_counts_only_the_steps_it_ran():
@@ -86,43 +77,6 @@ def test_a_resumed_runs_step_time_counts_only_the_steps_it_ran():
     training = {"train_runtime_s": 265.0, "steps": 2000, "resumed_from": "runs/x/checkpoints/checkpoint-1500"}
     assert common.seconds_per_step(training) == pytest.approx(0.53)
     assert common.seconds_per_step({**training, "resumed_from": None}) == pytest.approx(0.1325)
-
-
-def _curve_entry(variant: str, alpha: float, unseen: list[float]) -> dict:
-    """A sample-efficiency results file as --stage curves writes it, with made-up scores."""
-    points = {str(500 * (i + 1)): {"unseen": {"vs_teacher": value}, "suite": {"18": {"geomean": 2 * value},
-                                                                            "64": {"geomean": 3 * value}},
-                                   "validation_general": {"score": value + 0.1}}
-              for i, value in enumerate(unseen)}
-    return {"stage": "curves", "name": f"384x2@{variant}", "variant": variant, "alpha": alpha, "seed": 0,
-            "complete": True, "points": points, "seconds_per_step": 1.0, "parameters": 4577568,
-            "teacher_cache": {"reused": True, "batches": 2000, "build_seconds": 3600.0},
-            "options": {"max_steps": 500 * len(unseen), "batch_size": 64, "learning_rate": 0.001, "cache_batches": 2000},
-            "provenance": {"teacher": {"name": "tiny", "weights_sha256": "ab" * 32}}}
-
-
-def test_the_sample_efficiency_report_comes_from_the_curve_files_alone_and_says_1_seed(teacher_dir, tmp_path):
-    root = tmp_path / "out" / "two_stage" / "curves"
-    curves = {"KD": (1.0, [1.30, 1.10, 1.05, 1.04]), "truth-only": (0.0, [1.40, 1.20, 1.12, 1.15])}
-    for variant, (alpha, unseen) in curves.items():
-        (root / f"384x2@{variant}").mkdir(parents=True)
-        (root / f"384x2@{variant}" / "seed0.json").write_text(json.dumps(_curve_entry(variant, alpha, unseen)))
-    assert two_stage_first.main(["--report", "--teacher", teacher_dir, "--out", str(tmp_path / "out")]) == 0
-    text = (tmp_path / "out" / "two_stage_first.md").read_text()
-    assert "1 seed" in text and "±" not in text
-    # truth-only's best M1 + M3 is 1.12 at step 1500; KD is first at or below it at step 1000
-    assert ("- M1 + M3 WQL vs teacher: truth-only's best 1.120 at step 1500; KD reaches it at step 1000 "
-            "(0.67x the steps).") in text
-    # compute counts the teacher's labelling (1 h) for KD only: step 1000 = 1000 s + 3600 s; truth-only 1000 s
-    assert "| 1000 | 1.100 / 1.200 | 3.300 / 3.600 | 2.200 / 2.400 | 1.200 / 1.300 | 1.28 / 0.28 |" in text
-    assert (tmp_path / "out" / "two_stage_sample_efficiency.png").read_bytes()[:4] == b"\x89PNG"
-    # a KD curve that never gets there says so
-    kd = json.loads((root / "384x2@KD" / "seed0.json").read_text())
-    for point in kd["points"].values():
-        point["unseen"]["vs_teacher"] = 1.5
-    (root / "384x2@KD" / "seed0.json").write_text(json.dumps(kd))
-    assert two_stage_first.main(["--report", "--teacher", teacher_dir, "--out", str(tmp_path / "out")]) == 0
-    assert "KD never reaches it within 2000 steps" in (tmp_path / "out" / "two_stage_first.md").read_text()
 
 
 def test_the_skill_kept_is_the_share_of_the_teachers_skill_over_seasonal_naive_by_hand():

@@ -33,8 +33,8 @@ from chronos_distill.errors import ConfigError
 
 #: How a general row's longest context is drawn (see chronos_distill.data.transfer.context_cap), and the default.
 GENERAL_CONTEXTS = ("uniform", "mixed", "log-uniform")
-#: chosen on validation among the three (bench/two_stage.py --stage contexts: uniform 1.186, mixed 1.340,
-#: log-uniform 1.342; see bench/results/two_stage.md)
+#: chosen on validation among the three (bench/two_stage_first.py --stage contexts, retired at ce6723b: uniform
+#: 1.186, mixed 1.340, log-uniform 1.342; see bench/results/two_stage_first.md)
 DEFAULT_GENERAL_CONTEXT = "uniform"
 #: KernelSynth samples the general source crops its kernel tasks from (pretraining draws from 1024)
 DEFAULT_GENERAL_BANK_SIZE = 32

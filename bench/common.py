@@ -412,19 +412,5 @@ def load_json(out: Path, name: str) -> dict:
     return json.loads((Path(out) / name).read_text())
 
 
-def md_table(path: Path) -> list[dict[str, str]]:
-    """The first table of a markdown results file, as rows of ``{column: cell}``."""
-    lines = [line for line in Path(path).read_text().splitlines() if line.startswith("|")]
-    header = [c.strip() for c in lines[0].strip("|").split("|")]
-    return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")))) for line in lines[2:]]
-
-
-def general_student_suite_at_18(out: Path) -> list[float]:
-    """The retention benchmark's general students (3 seeds) on the suite at the horizon they were trained for
-    (``bench/suite_horizons.py``'s table)."""
-    return [float(row["suite MAE vs teacher, horizon 18"]) for row in md_table(out / "suite_horizons.md")
-            if "/general/KD/" in row["student"]]
-
-
 if __name__ == "__main__" and sys.argv[1:2] == ["--train"]:
     _train(Path(sys.argv[2]))

@@ -9,7 +9,7 @@
 - one student trained, scored and written (:meth:`ScoredRuns.scored_run`), the variants x seeds loop
   (:func:`over_seeds`), and the same with a share chosen on the first seed (:func:`seeds_choosing_share`).
 
-``bench/retention.py`` and ``bench/two_stage.py`` build on it.
+``bench/two_stage.py`` builds on it (and the retired ``retention.py`` did).
 """
 
 from __future__ import annotations

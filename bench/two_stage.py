@@ -9,14 +9,14 @@ Scored on real data they never saw: the six M1 / M3 test portions and Tourism's 
 18 and at 64 steps (median MAE over the teacher's). ``--stage curves``: one general student's checkpoints scored
 along its run, distilled and trained on the truth alone from the same start and cache.
 
-**Stage 2, ``--stage task``**: the cross-domain regime of ``bench/retention.py`` (M3's training series; 20% of
+**Stage 2, ``--stage task``**: the cross-domain regime of ``harness.training_table`` (M3's training series; 20% of
 them held out whole for validation, the exported checkpoint the best on it), scored on M3's test portions
 (in-domain), M1's (held-out) and the suite at the trained horizon (18) and at 64. Variants, each at every seed:
 
 - ``KD``: from scratch (random init), alpha 0.5;
 - ``two-stage``: the same run starting from the general student ``--start`` (``--student``);
 - ``two-stage+general``: ``two-stage`` with a share of general rows (``--transfer-general``), the share chosen
-  on the first seed's validation among ``--general-shares`` by retention's rule (validation suite x held-out
+  on the first seed's validation among ``--general-shares`` by ``harness.validation_score`` (validation suite x held-out
   truth loss relative to the variant without the share; lower is better).
 
 Every run is resumable and kept: a finished run's scores go to ``<out>/two_stage/<stage>/<name>/seed<k>.json``
@@ -386,7 +386,7 @@ def report_markdown(found: dict, args: argparse.Namespace) -> str:
         shares=[float(share) for share, seeds in trials.items() if str(first) in seeds])["choice"]
     if choice:
         lines += ["", f"General share chosen on seed {first}'s validation (suite at the validation seed x held-out "
-                  "truth loss relative to two-stage; lower is better, the rule of bench/retention.py): "
+                  "truth loss relative to two-stage; lower is better, the rule of bench/harness.py): "
                   + ", ".join(f"{float(k):g}: {v:.4f}" for k, v in choice["scores"].items())
                   + f"; chosen {choice['chosen']:g}."]
     lines += pruned_curves_markdown(found["curves"])

@@ -1,32 +1,28 @@
-"""The retention benchmark (bench/retention.py) resumes per run and validates on whole held-out series."""
+"""The benchmarks' harness (bench/harness.py), on toy experiments: the one validation split, the variants x seeds
+loop, and the share chosen on the first seed's validation."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-
-import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
-import retention  # noqa: E402
+import harness  # noqa: E402
 
 
 def test_the_validation_split_holds_out_whole_series():
-    table = retention.training_table("low-data")
-    train, validation = retention.hold_out_series(table)
+    table = harness.training_table("low-data")
+    train, validation = harness.hold_out_series(table)
     assert set(train["item_id"]).isdisjoint(validation["item_id"])
     assert set(train["item_id"]) | set(validation["item_id"]) == set(table["item_id"])
-    assert validation["item_id"].nunique() == round(retention.VALIDATION_SHARE * table["item_id"].nunique())
-    again, _ = retention.hold_out_series(table)
+    assert validation["item_id"].nunique() == round(harness.VALIDATION_SHARE * table["item_id"].nunique())
+    again, _ = harness.hold_out_series(table)
     assert again.equals(train)  # the same split for every variant and seed
 
 
 def test_the_variants_by_seeds_loop_is_seed_major_and_leaves_out_what_was_not_run():
-    import harness
-
     calls = []
     runs = harness.over_seeds(["a", "b"], [0, 1, 2], lambda name, seed: calls.append((name, seed)) or
                               (None if (name, seed) == ("b", 2) else {"wql": seed + (name == "b")}))
@@ -38,8 +34,6 @@ def test_the_share_is_chosen_on_the_first_seed_by_the_validation_rule_and_run_at
     """A toy experiment: the share whose validation score (suite x truth loss over the reference's) is lowest on
     seed 0 is the one run at seeds 1 and 2; the other candidates are tried at seed 0 only; a missing reference
     (a report of a budget cut) leaves the share unchosen and says so."""
-    import harness
-
     def entry(suite: float, loss: float) -> dict:
         return {"validation": {"suite": suite, "truth_loss": loss}}
 
@@ -67,36 +61,3 @@ def test_the_share_is_chosen_on_the_first_seed_by_the_validation_rule_and_run_at
     missing = harness.seeds_choosing_share(["KD", "KD+general"], [0, 1], lambda v, s, share: None if v == "KD" else run(v, s, share),
                                            share_variant="KD+general", reference="KD", shares=[0.25])
     assert missing["choice"] is None and "KD+general share trials, seed 0" in missing["not_run"]
-
-
-@pytest.mark.slow
-def test_a_run_whose_results_file_exists_is_not_retrained(teacher_dir, tmp_path, monkeypatch):
-    argv = ["--regime", "low-data", "--teacher", teacher_dir, "--steps", "2", "--save-steps", "1", "--seeds", "0",
-            "--variants", "truth-only,KD", "--cache-batches", "2", "--suite-series", "2", "--batch-size", "8",
-            "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]
-    assert retention.main(argv) == 0
-    kd = json.loads(retention.run_file(tmp_path / "out", "low-data", "KD", 0).read_text())
-    assert [step for step, _ in kd["curve"]["validation"]] == [1, 2]  # the validation curve, every save step
-    assert kd["exported"]["step"] in (1, 2) and kd["validation"]["truth_loss"] > 0
-    assert kd["in-domain"]["vs_teacher"] > 0 and kd["held-out"]["vs_teacher"] > 0
-    first = json.loads((tmp_path / "out" / "retention_low-data.json").read_text())
-
-    def no_training(options):
-        raise AssertionError(f"retrained {options['output']}")
-
-    import harness
-
-    monkeypatch.setattr(harness, "train_in_subprocess", no_training)  # where every benchmark run is trained
-    assert retention.main(argv) == 0  # every run read back from its results file
-    second = json.loads((tmp_path / "out" / "retention_low-data.json").read_text())
-    assert second["runs"] == first["runs"]
-    assert (tmp_path / "out" / "retention_low-data_curves.png").read_bytes()[:4] == b"\x89PNG"
-
-    # --report-only: a seed without results files is listed as not run, never trained
-    seeds_at = argv.index("--seeds") + 1
-    report = argv[:seeds_at] + ["0,1"] + argv[seeds_at + 1:] + ["--report-only"]
-    assert retention.main(report) == 0
-    reported = json.loads((tmp_path / "out" / "retention_low-data.json").read_text())
-    assert reported["runs"] == first["runs"]
-    assert reported["not_run"] == ["truth-only seed 1", "KD seed 1"]
-    assert "Not run" in (tmp_path / "out" / "retention_low-data.md").read_text()

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 from common import geomean, provenance, pyplot, save_figure, score, score_student, train_in_subprocess, write_json
 
-LOW_DATA_FRACTION = 0.1
 #: share of the training series held out whole (seeded, the same for every variant and seed) to validate on
 VALIDATION_SHARE = 0.2
 SPLIT_SEED = 0
@@ -44,21 +43,11 @@ def over_seeds(variants: Iterable[str], seeds: Iterable[int], run: Callable[[str
     return runs
 
 
-def training_table(regime: str, seed: int = 0):
-    """The distillation data of ``regime`` (None for the general regime)."""
+def training_table(regime: str):
+    """The distillation data of ``regime``: M3's training series for ``cross-domain``, None for ``general``."""
     from chronos_distill.data.competition import training_table as table_of
 
-    if regime == "general":
-        return None
-    if regime == "full":
-        return table_of(("M1", "M3"))
-    table = table_of(("M3",))
-    if regime == "cross-domain":
-        return table
-    ids = sorted(table["item_id"].unique())
-    rng = np.random.default_rng(seed)
-    chosen = set(rng.choice(ids, size=round(LOW_DATA_FRACTION * len(ids)), replace=False))
-    return table[table["item_id"].isin(chosen)].reset_index(drop=True)
+    return None if regime == "general" else table_of(("M3",))
 
 
 def hold_out_series(table, share: float = VALIDATION_SHARE, seed: int = SPLIT_SEED):
@@ -76,8 +65,6 @@ def scored_sets(regime: str) -> dict[str, dict]:
     from chronos_distill.data.competition import load_benchmarks
 
     m1, m3 = load_benchmarks("M1"), load_benchmarks("M3")
-    if regime == "full":
-        return {"in-domain": {**m1, **m3}, "held-out": {}}
     if regime == "general":
         return {"in-domain": {}, "held-out": {**m1, **m3}}
     return {"in-domain": m3, "held-out": m1}
@@ -139,13 +126,13 @@ class ScoredRuns:
         return self._suites[(seed, horizon)]
 
     def scored_run(self, file: Path, folder: Path, options: dict[str, Any], sets: dict[str, dict | None], *,
-                   script: str, report: bool, horizons: tuple[int, ...] | None = None, validation_horizon: int = 64,
+                   script: str, report: bool, horizons: tuple[int, ...], validation_horizon: int = 64,
                    fields: dict[str, Any] | None = None) -> dict | None:
         """One student of a benchmark, train -> score -> write: its results ``file`` read back when it exists
         (None with ``report``: never trained then); else ``distill(**options)`` trained in ``folder`` (resumable,
         :func:`common.train_in_subprocess`) and scored: WQL next to the teacher's on each of ``sets`` (kind ->
-        benchmarks; None for a kind the run has no data for), the suite at each of ``horizons`` (keyed by horizon;
-        None: at 64 alone, as the first benchmarks recorded it), on validation the suite at ``validation_horizon``
+        benchmarks; None for a kind the run has no data for), the suite at each of ``horizons`` (keyed by horizon),
+        on validation the suite at ``validation_horizon``
         and the truth loss of the exported checkpoint, then ``fields`` (the experiment's own: variant, seed, ...)
         and :meth:`run_fields`. Written to ``file`` and summed up in one printed line."""
         from chronos_distill.chronos2.loading import load_chronos2
@@ -161,8 +148,7 @@ class ScoredRuns:
         student = load_chronos2(model_dir, role="student")
         entry: dict[str, Any] = {kind: score_student(student, b, self.teacher_scores_on(kind, b)) if b else None
                                  for kind, b in sets.items()}  # the loaded student: not read again per set
-        entry["suite"] = (self.suite(self.args.suite_seed).ratio(student) if horizons is None
-                          else {str(h): self.suite(self.args.suite_seed, h).ratio(student) for h in horizons})
+        entry["suite"] = {str(h): self.suite(self.args.suite_seed, h).ratio(student) for h in horizons}
         entry.update(
             **(fields or {}),
             # the cache by its key (the folder is this machine's): the same key is the same labelled batches
@@ -174,10 +160,9 @@ class ScoredRuns:
         )
         file.parent.mkdir(parents=True, exist_ok=True)
         write_json(file, entry)
-        suites = entry["suite"] if horizons is not None else {"64": entry["suite"]}
         print(f"{file.parent.name} seed {entry.get('seed')}: "
               + json.dumps({kind: round(entry[kind]["vs_teacher"], 4) for kind in sets if entry[kind]})
-              + " suite " + ", ".join(f"{h}: {r['geomean']:.3f}" for h, r in suites.items()), flush=True)
+              + " suite " + ", ".join(f"{h}: {r['geomean']:.3f}" for h, r in entry["suite"].items()), flush=True)
         return entry
 
     def run_fields(self, trained: dict, folder: Path, script: str) -> dict:

@@ -13,7 +13,7 @@ import harness  # noqa: E402
 
 
 def test_the_validation_split_holds_out_whole_series():
-    table = harness.training_table("low-data")
+    table = harness.training_table("cross-domain")
     train, validation = harness.hold_out_series(table)
     assert set(train["item_id"]).isdisjoint(validation["item_id"])
     assert set(train["item_id"]) | set(validation["item_id"]) == set(table["item_id"])

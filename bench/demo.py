@@ -51,24 +51,19 @@ def main(argv: list[str] | None = None) -> int:
 # -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
 
 
-def demo_figures(folder: Path) -> dict[str, str]:
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """The figures the pages quote from ``folder``'s results (:func:`common.write_page`)."""
     r = load_json(folder, "demo/demo.json")
     seconds, m3 = r["seconds"], r["m3_monthly"]
     minutes, rest = divmod(round(r["wall_seconds_with_imports"]), 60)
-    return {
+    return {"figures": {
         "wall": f"{minutes} min {rest} s", "training_s": f"{seconds['training_steps']:.0f} s",
         "per_step": fmt(seconds["per_step"], 2) + " s", "before_s": f"{seconds['distance_before']:.0f} s",
         "scoring_s": f"{seconds['scoring']:.0f} s", "teacher_parameters": f"{r['teacher_parameters'] / 1e6:.0f}M",
         "student_parameters": f"{r['student_parameters'] / 1e6:.1f}M",
         "distance_before": fmt(r["before"]["agreement"], 2), "distance_after": fmt(r["after"]["agreement"], 2),
         **{f"{name}_wql": fmt(m3[name]["WQL"], 4) for name in ("seasonal_naive", "teacher", "student")},
-    }
-
-
-def page(folder: Path) -> dict[str, dict[str, str]]:
-    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
-    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
-    return {"figures": demo_figures(folder)}
+    }}
 
 
 if __name__ == "__main__":

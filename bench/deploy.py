@@ -322,10 +322,8 @@ def deploy_table(folder: Path) -> str:
 
 
 def page(folder: Path) -> dict[str, dict[str, str]]:
-    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
-    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
-    return {"figures": deploy_figures(folder),
-            "blocks": {"deploy": deploy_table(folder)}}
+    """What the pages quote from ``folder``'s results (:func:`common.write_page`)."""
+    return {"figures": deploy_figures(folder), "blocks": {"deploy": deploy_table(folder)}}
 
 
 if __name__ == "__main__":

@@ -48,21 +48,14 @@ def main(argv: list[str] | None = None) -> int:
 # -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
 
 
-def fev_example_table(folder: Path) -> str:
-    """``bench/fev_example.py``: the README's ``evaluate --fev`` command and the leaderboard it printed, as a console
-    session (the command wrapped before ``--fev``)."""
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """What the pages quote (:func:`common.write_page`): the README's ``evaluate --fev`` command and the leaderboard
+    it printed, as a console session (the command wrapped before ``--fev``)."""
     result = json.loads((folder / "fev_example" / "provenance.json").read_text())
     command = result["readme_command"].replace(" --fev", " \\\n    --fev", 1)
     printed = result["printed"]
     tables = printed[next(i for i, line in enumerate(printed) if line.startswith("|")):]
-    return "\n".join(["```", f"$ {command}", *tables, "```"])
-
-
-def page(folder: Path) -> dict[str, dict[str, str]]:
-    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
-    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
-    return {"figures": {},
-            "blocks": {"fev-example": fev_example_table(folder)}}
+    return {"figures": {}, "blocks": {"fev-example": "\n".join(["```", f"$ {command}", *tables, "```"])}}
 
 
 if __name__ == "__main__":

@@ -83,23 +83,20 @@ def main(argv: list[str] | None = None) -> int:
 # -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
 
 
-def first_hour_figures(folder: Path) -> dict[str, str]:
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """What the pages quote from ``folder``'s results (:func:`common.write_page`): figures, and the trial's command."""
     r = load_json(folder, "first_hour.json")
     trial, defaults = r["trial"], r["defaults"]
+
     def duration(seconds: float) -> str:
         minutes, rest = divmod(round(seconds), 60)
         return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
-    return {"default_step": f"{defaults['seconds_per_step']:.1f} s",
-            "default_hours": f"{defaults['hours_for_default_steps']:.1f} hours",
-            "trial_wall": duration(trial["wall_seconds"]), "trial_cpu": duration(trial["cpu_seconds"])}
-
-
-def page(folder: Path) -> dict[str, dict[str, str]]:
-    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
-    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
-    command = load_json(folder, "first_hour.json")["trial"]["command"].replace("m3.csv", "sales.csv")
-    return {"figures": first_hour_figures(folder), "blocks": {"trial-command": f"```bash\n{command}\n```"}}
+    command = trial["command"].replace("m3.csv", "sales.csv")
+    return {"figures": {"default_step": f"{defaults['seconds_per_step']:.1f} s",
+                        "default_hours": f"{defaults['hours_for_default_steps']:.1f} hours",
+                        "trial_wall": duration(trial["wall_seconds"]), "trial_cpu": duration(trial["cpu_seconds"])},
+            "blocks": {"trial-command": f"```bash\n{command}\n```"}}
 
 
 if __name__ == "__main__":

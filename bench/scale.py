@@ -329,13 +329,14 @@ def main(argv: list[str] | None = None) -> int:
 TARGETS = {'streamed_memory': '1.3x', 'two_processes': '0.6x'}
 
 
-def scale_figures(folder: Path) -> dict[str, str]:
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """The figures the pages quote from ``folder``'s results, and the targets (:func:`common.write_page`)."""
     r = load_json(folder, "scale.json")
     check = {(e["series"], e["frequency"]): e for e in r["check"]}
     distill = {(e["series"], e["streamed"]): e for e in r["distill"]}
     label = {run["processes"]: run["seconds"] for run in r["label"]["runs"]}
     streamed = {n: distill[(n, True)]["peak_rss_mb"] for n in (100_000, 1_000_000)}
-    return {
+    return {"figures": {
         "check_monthly": f"{check[(100_000, 'monthly')]['seconds']:.1f} s",
         "check_daily": f"{check[(100_000, 'daily')]['seconds']:.1f} s", "growth": times(r["growth"]["ratio"], 1),
         "streamed_1e5": f"{streamed[100_000]:.0f} MB", "streamed_1e6": f"{streamed[1_000_000]:.0f} MB",
@@ -343,13 +344,8 @@ def scale_figures(folder: Path) -> dict[str, str]:
         "whole_1e5": f"{distill[(100_000, False)]['peak_rss_mb']:,.0f} MB",
         "first_step_1e6": f"{distill[(1_000_000, True)]['to_first_step_s']:.1f} s",
         "label_1": f"{label[1]:.1f} s", "label_2": f"{label[2]:.1f} s", "label_ratio": times(label[2] / label[1]),
-    }
-
-
-def page(folder: Path) -> dict[str, dict[str, str]]:
-    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
-    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
-    return {"figures": {**scale_figures(folder), **{f"target_{k}": v for k, v in TARGETS.items()}}}
+        **{f"target_{k}": v for k, v in TARGETS.items()},
+    }}
 
 
 if __name__ == "__main__":

@@ -345,10 +345,11 @@ def main(argv=None) -> int:
 TARGETS = {'output_step': '1.10x', 'feature_step': '1.25x', 'cached_step': '1.05x'}
 
 
-def speed_figures(folder: Path) -> dict[str, str]:
+def page(folder: Path) -> dict[str, dict[str, str]]:
+    """The figures the pages quote from ``folder``'s results, and the targets (:func:`common.write_page`)."""
     r = load_json(folder, "speed.json")
     a, c, d = r["a_step_vs_floor"], r["c_cache"], r["d_forecast"]
-    return {
+    return {"figures": {
         "feature_vs_output": times(a["feature_attention_vs_output_kd"]),
         "feature_s": fmt(a["feature_attention_kd"]["median_s"], 4) + " s", "output_s": fmt(a["output_kd"]["median_s"], 4) + " s",
         "output_vs_floor": times(a["output_kd_vs_floor"]), "feature_vs_floor": times(a["feature_attention_kd_vs_floor"]),
@@ -357,13 +358,8 @@ def speed_figures(folder: Path) -> dict[str, str]:
         "throughput_64": times(d["student_throughput_vs_teacher"]["batch64"]),
         "memory_output": f"{r['e_memory_context2048']['output']['peak_memory_mb']:.0f} MB",
         "memory_feature": f"{r['e_memory_context2048']['feature+attention']['peak_memory_mb']:.0f} MB",
-    }
-
-
-def page(folder: Path) -> dict[str, dict[str, str]]:
-    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
-    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
-    return {"figures": {**speed_figures(folder), **{f"target_{k}": v for k, v in TARGETS.items()}}}
+        **{f"target_{k}": v for k, v in TARGETS.items()},
+    }}
 
 
 if __name__ == "__main__":

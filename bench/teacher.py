@@ -92,23 +92,13 @@ def main(argv: list[str] | None = None) -> None:
 # -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
 
 
-def teacher_figures(folder: Path) -> dict[str, str]:
-    """Each teacher's M3 WQL relative to seasonal naive (the rest is in ``teacher.md``)."""
-    relative = load_json(folder, "teacher.json")["m3"]["relative"]
-    return {f"{v}_m3": fmt(relative[v]["WQL"]) for v in ("v0", "v1", "v2")}
-
-
-def seasonal_naive_figures(folder: Path) -> dict[str, str]:
-    """Our seasonal naive on M3's test portions (``bench/teacher.py``), which the published scores validate."""
-    datasets = load_json(folder, "teacher.json")["m3"]["datasets"]
-    return {f"{metric}_{subset}": fmt(datasets[f"m3_{subset}"]["scores"]["seasonal_naive"][metric], digits)
-            for metric, digits in (("WQL", 4), ("MASE", 3)) for subset in ("yearly", "quarterly", "monthly")}
-
-
 def page(folder: Path) -> dict[str, dict[str, str]]:
-    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
-    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
-    return {"figures": {**teacher_figures(folder), **{f"seasonal_naive_{k}": v for k, v in seasonal_naive_figures(folder).items()}}}
+    """What the pages quote (:func:`common.write_page`): each teacher's M3 WQL relative to seasonal naive (the rest
+    is in ``teacher.md``), and our seasonal naive on M3's test portions, which the published scores validate."""
+    m3 = load_json(folder, "teacher.json")["m3"]
+    naive = {f"seasonal_naive_{metric}_{subset}": fmt(m3["datasets"][f"m3_{subset}"]["scores"]["seasonal_naive"][metric], digits)
+             for metric, digits in (("WQL", 4), ("MASE", 3)) for subset in ("yearly", "quarterly", "monthly")}
+    return {"figures": {**{f"{v}_m3": fmt(m3["relative"][v]["WQL"]) for v in ("v0", "v1", "v2")}, **naive}}
 
 
 if __name__ == "__main__":

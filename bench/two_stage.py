@@ -780,8 +780,7 @@ def two_stage_task_table(folder: Path) -> str:
 
 
 def page(folder: Path) -> dict[str, dict[str, str]]:
-    """What the pages quote from this benchmark's results in ``folder``, by name: figures in the prose, and blocks
-    (tables, a command); written into its results file's ``"page"`` (:func:`common.write_page`)."""
+    """What the pages quote from ``folder``'s results (:func:`common.write_page`)."""
     return {"figures": {**two_stage_figures(folder), **{f"target_{k}": v for k, v in TARGETS.items()}},
             "blocks": {"two-stage-levers": two_stage_levers_table(folder),
                        "two-stage-task": two_stage_task_table(folder)}}

@@ -402,11 +402,6 @@ def times(value: float, digits: int = 2) -> str:
     return f"{value:.{digits}f}x"
 
 
-def pct(ratio: float, digits: int = 0) -> str:
-    """``ratio`` (0.088) as a percentage (``9%``)."""
-    return f"{100 * ratio:.{digits}f}%"
-
-
 def load_json(out: Path, name: str) -> dict:
     """A results file (JSON) by its name under ``out``."""
     return json.loads((Path(out) / name).read_text())

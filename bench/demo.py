@@ -48,8 +48,6 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({k: result[k] for k in ("wall_seconds_with_imports", "seconds", "after", "m3_monthly")}, indent=2))
     return 0
 
-# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
-
 
 def page(folder: Path) -> dict[str, dict[str, str]]:
     """The figures the pages quote from ``folder``'s results (:func:`common.write_page`)."""

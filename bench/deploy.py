@@ -269,8 +269,6 @@ def markdown(result: dict) -> str:
             lines.append("")
     return "\n".join(lines) + "\n"
 
-# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
-
 
 def deploy_figures(folder: Path) -> dict[str, str]:
     pair = load_json(folder, "deploy.json")["pairs"]["reference"]
@@ -286,11 +284,6 @@ def deploy_figures(folder: Path) -> dict[str, str]:
     }
 
 
-def _deploy_speedup(pair: dict, faster: str, slower: str, shape: str) -> float:
-    latency = pair["latency"][shape]
-    return latency[slower]["median_s"] / latency[faster]["median_s"]
-
-
 def deploy_table(folder: Path) -> str:
     """``bench/deploy.py``'s targets beside what it measured: ONNX int8 against the same student in PyTorch fp32 at
     batch 64, int8's M3 WQL against fp32's, all of M3 end to end against the teacher, and the 384/6 ONNX int8
@@ -300,7 +293,8 @@ def deploy_table(folder: Path) -> str:
     int8, fp32, teacher = "student, ONNX int8", "student, PyTorch fp32", "teacher, PyTorch"
 
     def speedups(pair: dict, slower: str, batches: tuple[str, ...], context: int) -> str:
-        return " / ".join(f"{_deploy_speedup(pair, int8, slower, f'{b} x {context}'):.2f}x" for b in batches)
+        latency = [pair["latency"][f"{b} x {context}"] for b in batches]
+        return " / ".join(f"{at[slower]['median_s'] / at[int8]['median_s']:.2f}x" for at in latency)
 
     m3 = ours["m3"]
     end_to_end = {name: m3["end_to_end"][name]["median_s"] for name in (int8, teacher)}

@@ -45,8 +45,6 @@ def main(argv: list[str] | None = None) -> int:
     print(done.stdout)
     return 0
 
-# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
-
 
 def page(folder: Path) -> dict[str, dict[str, str]]:
     """What the pages quote (:func:`common.write_page`): the README's ``evaluate --fev`` command and the leaderboard

@@ -80,8 +80,6 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({k: result[k] for k in ("trial", "defaults")}, indent=2))
     return 0
 
-# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
-
 
 def page(folder: Path) -> dict[str, dict[str, str]]:
     """What the pages quote from ``folder``'s results (:func:`common.write_page`): figures, and the trial's command."""

@@ -322,8 +322,6 @@ def main(argv: list[str] | None = None) -> int:
     write_results(out, "scale", report(results), results, page=page)
     return 0
 
-# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
-
 
 #: the targets the issues set, quoted beside what was measured (no measurement: named once here)
 TARGETS = {'streamed_memory': '1.3x', 'two_processes': '0.6x'}

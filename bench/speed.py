@@ -53,21 +53,16 @@ PARTS = {"a": "a_step_vs_floor", "b": "b_design_note_vs_ours", "c": "c_cache", "
          "e": "e_memory_context2048"}
 
 
-def _sync():
-    if DEVICE == "cuda":
-        torch.cuda.synchronize()
-
-
-def synced(step):
-    """``step`` followed by a device sync, so that a timer measures the work, not its launch."""
-    def run():
-        step()
-        _sync()
-    return run
-
-
 def timed(variants: dict, repeats: int) -> dict:
-    """Interleaved median and IQR of each variant (see ``common.interleaved_timing``)."""
+    """Interleaved median and IQR of each variant (see ``common.interleaved_timing``), each step followed by a
+    device sync, so that a timer measures the work, not its launch."""
+    def synced(step):
+        def run():
+            step()
+            if DEVICE == "cuda":
+                torch.cuda.synchronize()
+        return run
+
     return interleaved_timing({name: synced(step) for name, step in variants.items()}, repeats=repeats)
 
 
@@ -337,8 +332,6 @@ def main(argv=None) -> int:
     ])
     write_results(args.out, f"speed{suffix}", text, results, page=None if suffix else page)
     return 0
-
-# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
 
 
 #: the targets the issues set, quoted beside what was measured (no measurement: named once here)

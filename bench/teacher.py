@@ -89,8 +89,6 @@ def main(argv: list[str] | None = None) -> None:
               "models": sources, "m3": m3, "suite": {name: score_suite(model) for name, model in models.items()}}
     write_results(args.out, "teacher", markdown(result, command), result, page=page)
 
-# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
-
 
 def page(folder: Path) -> dict[str, dict[str, str]]:
     """What the pages quote (:func:`common.write_page`): each teacher's M3 WQL relative to seasonal naive (the rest

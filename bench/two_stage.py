@@ -256,16 +256,16 @@ class TwoStage(ScoredRuns):
 
     # -- stage 2 ----------------------------------------------------------------------------------------------
     def task(self, variant: str, seed: int, share: float | None = None) -> dict | None:
-        sets = {kind: b for kind, b in scored_sets("cross-domain").items()}  # in-domain M3, held-out M1
+        """A task student (the module doc's variants); ``share``: its --transfer-general (run ``<variant>@<share>``)."""
         options: dict[str, Any] = dict(alpha=0.5, train_data=self.train_table, validation_data=self.validation_table,
                                        teacher_cache=str(Path(self.args.runs) / "teacher-cache"))
         if variant != "KD":
             options["student"] = str(self.start_model())
         if share:
             options["transfer_general"] = share
-        name = variant if share is None else f"{variant}@{share}"
-        entry = self.run("task", name, seed, options, sets)
-        return entry
+        # scored in-domain on M3, held out on M1
+        return self.run("task", variant if share is None else f"{variant}@{share}", seed, options,
+                        scored_sets("cross-domain"))
 
     def start_model(self) -> Path:
         rung, seed = self.args.start.split(":") if ":" in self.args.start else (self.args.start, "0")
@@ -650,9 +650,6 @@ def plot_skill_kept(found: dict, path: Path) -> bool:
     return True
 
 
-# -- what the pages quote (common.write_page; scripts/render_docs.py copies it) --------------------------------
-
-
 #: the targets the issues set, quoted beside what was measured (no measurement: named once here)
 TARGETS = {'general_suite_64': '1.15x', 'task_suite_18': '1.3x'}
 
@@ -660,12 +657,8 @@ TARGETS = {'general_suite_64': '1.15x', 'task_suite_18': '1.3x'}
 def two_stage_figures(folder: Path) -> dict[str, str]:
     """The figures the pages quote (every run's own are in ``two_stage.md``)."""
     r = load_json(folder, "two_stage.json")
-
-    def general(name: str, seed: str = "0") -> dict:
-        return load_json(folder, f"two_stage/general/{name}/seed{seed}.json")
-
-    out: dict[str, str] = {}
-    out["pruned_validation"] = fmt(general("384x2@uniform-c2000-pruned")["validation_general"]["score"])  # seed 0's
+    pruned = load_json(folder, "two_stage/general/384x2@uniform-c2000-pruned/seed0.json")
+    out = {"pruned_validation": fmt(pruned["validation_general"]["score"])}  # seed 0's
     # every seed run of the pruned start (KD alone), of KD mixed with the truth (issue 48's default) and of the
     # truth-only control (mean ± std from 3, else each seed's value)
     read = {"unseen_pm": lambda runs: pm([run["unseen"]["vs_teacher"] for run in runs], 3, "x"),

@@ -38,7 +38,6 @@ import functools
 import json
 import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,17 +63,15 @@ from common import (
     write_json,
     write_results,
 )
-from harness import ScoredRuns, over_seeds, plot_curves, scored_sets, seeds_choosing_share
+from harness import VALIDATION_SHARE, ScoredRuns, over_seeds, plot_curves, scored_sets, seeds_choosing_share
+
+from chronos_distill.config import GENERAL_CONTEXTS
 
 STAGES = ("general", "task", "curves")
 #: the sample-efficiency curves (``--stage curves``): the same general student distilled (alpha 1) and trained on
 #: the mix's own truth (alpha 0, the truth-only control), on the same cached batches in the same order, and KD mixed
 #: with that truth (alpha 0.5, issue 48's candidate recipe)
 CURVE_VARIANTS = {"KD": 1.0, "truth-only": 0.0, "KD+truth": 0.5}
-#: candidate --general-context draws of the ``contexts`` stage, and the share of M1 + M3 training series held out
-#: whole to validate on (their training portions only: the test portions are what the family is scored on)
-GENERAL_CONTEXTS = ("log-uniform", "mixed", "uniform")
-VALIDATION_SHARE = 0.2
 DEFAULT_RUNGS = "256x2,384x2,512x4"
 VARIANTS = ("KD", "two-stage", "two-stage+general")
 #: suite horizons: the task students' trained horizon, and the teacher's full one
@@ -103,10 +100,6 @@ class TwoStage(ScoredRuns):
 
     def __init__(self, args: argparse.Namespace):
         super().__init__(args, "cross-domain")
-
-    @property
-    def provenance(self) -> dict:
-        return provenance(self.args.teacher, self.args.argv, "two_stage.py")
 
     def folder(self, stage: str, name: str, seed: int) -> Path:
         return Path(self.args.runs) / stage / name / f"seed{seed}"
@@ -342,7 +335,8 @@ def report_markdown(found: dict, args: argparse.Namespace) -> str:
         for rung, seeds in sorted(general.items(), key=lambda kv: next(iter(kv[1].values()))["parameters"]):
             entries = list(seeds.values())
             unseen = [e["unseen"] for e in entries]
-            teacher_vs_naive = _teacher_vs_naive(unseen[0])
+            teacher_vs_naive = geomean(unseen[0]["teacher_wql"][d] / unseen[0]["seasonal_naive_wql"][d]
+                                       for d in unseen[0]["teacher_wql"])
             lines.append(f"| {rung} | {entries[0]['parameters']:,} | {','.join(seeds)} | "
                          f"{pm([u['vs_teacher'] for u in unseen])} | {pm([u['vs_seasonal_naive'] for u in unseen])} | "
                          f"{pm([unseen_skill_kept(u) for u in unseen])} | "
@@ -495,16 +489,11 @@ def _ratio_and_kept(scored: list[dict]) -> str:
     return f"{pm([s['vs_teacher'] for s in scored])} | {pm([unseen_skill_kept(s) for s in scored])}"
 
 
-def _teacher_vs_naive(unseen: dict) -> float:
-    return geomean(unseen["teacher_wql"][d] / unseen["seasonal_naive_wql"][d] for d in unseen["teacher_wql"])
-
-
-def parse_arguments(argv: list[str] | None, doc: str = __doc__, stages: tuple[str, ...] = STAGES,
-                    extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
-    """The options of every stage (``extra`` adds a script's own), parsed and checked once."""
-    parser = arguments(doc)
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The options of every stage, parsed and checked once."""
+    parser = arguments(__doc__)
     add_training_arguments(parser, steps=2000, runs="runs/bench-two-stage")
-    parser.add_argument("--stage", choices=stages)
+    parser.add_argument("--stage", choices=STAGES)
     parser.add_argument("--report", action="store_true", help="tables and plots from the results files only")
     parser.add_argument("--rungs", default=DEFAULT_RUNGS, help="general students, d_model x layers")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="task variants, of " + ", ".join(VARIANTS))
@@ -537,8 +526,6 @@ def parse_arguments(argv: list[str] | None, doc: str = __doc__, stages: tuple[st
     parser.add_argument("--curve-variants", default="KD,truth-only", help="of " + ", ".join(CURVE_VARIANTS))
     parser.add_argument("--curve-init", default="random", choices=("random", "pruned"),
                         help="the curves' --student-init (named -pruned when pruned)")
-    if extra is not None:
-        extra(parser)
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
     args.rungs = [r.strip() for r in args.rungs.split(",") if r.strip()]
@@ -550,7 +537,7 @@ def parse_arguments(argv: list[str] | None, doc: str = __doc__, stages: tuple[st
     if sorted(set(args.variants) - set(VARIANTS)):
         parser.error(f"unknown variant(s); choose from {list(VARIANTS)}")
     if not args.report and args.stage is None:
-        parser.error(f"give --stage ({', '.join(stages)}) or --report")
+        parser.error(f"give --stage ({', '.join(STAGES)}) or --report")
     return args
 
 

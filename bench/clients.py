@@ -30,9 +30,8 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from common import arguments, command_line, provenance, write_results
+from common import HERE, arguments, command_line, provenance, write_results
 
-HERE = Path(__file__).resolve().parent
 #: Upstream tests that need the network (S3, the Hugging Face Hub, fev's hub datasets).
 NETWORK_TESTS = ("loads_from_s3", "loads_from_hf", "dummy_fev_task")
 #: Upstream tests that hard-code the dummy model: its d_model of 6 or its LoRA adapter (made for d_model 6).
@@ -60,21 +59,17 @@ def ensure_venv(folder: Path, packages: list[str]) -> Path:
 
 
 def make_student(work: Path) -> Path:
-    out = work / "student"
+    """A student of the reference teacher, 20 steps on M3's training portions (the format is checked, not skill)."""
+    from chronos_distill.data.competition import training_table
+
+    out, data = work / "student", work / "m3-train.parquet"
+    training_table(("M3",)).to_parquet(data)
     done = run([sys.executable, "-m", "chronos_distill", "distill", "--teacher", "reference", "--train-data",
-                str(write_training_table(work)), "--prediction-length", "18", "--output", out, "--max-steps", "20",
+                data, "--prediction-length", "18", "--output", out, "--max-steps", "20",
                 "--batch-size", "32", "--save-steps", "20", "--overwrite"])
     if done.returncode:
         raise SystemExit(f"distilling the test student failed:\n{done.stderr[-3000:]}")
     return out / "model"
-
-
-def write_training_table(work: Path) -> Path:
-    from chronos_distill.data.competition import training_table
-
-    path = work / "m3-train.parquet"
-    training_table(("M3",)).to_parquet(path)
-    return path
 
 
 def junit_results(path: Path) -> dict[str, dict]:

@@ -24,6 +24,9 @@ from typing import Any, Callable
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+#: amazon/chronos-2's shape and its default student's (384-d, 6 layers), as ``chronos2_config`` takes them
+CHRONOS2_SHAPES = {"teacher 768-d/12 layers": dict(d_model=768, num_layers=12, num_heads=12, d_kv=64, d_ff=3072),
+                   "student 384-d/6 layers": dict(d_model=384, num_layers=6, num_heads=6, d_kv=64, d_ff=1536)}
 
 
 def arguments(doc: str, out: str | None = "bench/results") -> argparse.ArgumentParser:
@@ -103,6 +106,19 @@ def train_in_subprocess(options: dict[str, Any]) -> dict[str, Any]:
         raise SystemExit(f"training {options.get('output')} failed")
     line = next(line for line in done.stdout.splitlines() if line.startswith("BENCH-RESULT "))
     return {**json.loads(line.split(" ", 1)[1]), "reused": False}
+
+
+def run_cli(argv: list[str], cwd: str | Path | None = None) -> tuple[subprocess.CompletedProcess, float, float]:
+    """``chronos-distill ARGV`` as a user types it, in a fresh process (in ``cwd``): what it printed, and its wall
+    and CPU seconds (user + system of the child, every thread). A failure ends the benchmark naming the command."""
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    done = subprocess.run([str(Path(sys.executable).with_name("chronos-distill")), *map(str, argv)],
+                          capture_output=True, text=True, cwd=cwd)
+    wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode:
+        sys.stderr.write(done.stderr[-3000:])
+        raise SystemExit(f"chronos-distill {shlex.join(map(str, argv))} failed")
+    return done, wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def seconds_per_step(training: dict[str, Any]) -> float:

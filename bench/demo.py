@@ -11,13 +11,11 @@ each of its figures there).
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import arguments, fmt, load_json, provenance, write_json, write_page
+from common import arguments, fmt, load_json, provenance, run_cli, write_json, write_page
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,13 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     work = Path(args.runs or tempfile.mkdtemp(prefix="demo-")).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    executable = Path(sys.executable).with_name("chronos-distill")
-    start = time.perf_counter()
-    done = subprocess.run([str(executable)], cwd=work, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if done.returncode:
-        sys.stderr.write(done.stderr[-3000:])
-        raise SystemExit("the demo failed")
+    done, wall, _ = run_cli([], cwd=work)
     summary = json.loads((work / "runs" / "demo" / "summary.json").read_text())
     summary["output"] = "runs/demo/student/model"
     # where the command ran (a scratch folder) does not change the run: the recorded command leaves it out

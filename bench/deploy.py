@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import (
+    CHRONOS2_SHAPES,
     add_training_arguments,
     arguments,
     command_line,
@@ -169,10 +170,8 @@ def random_pair(seed: int = 0):
     from chronos_distill.chronos2.architecture import chronos2_config
 
     torch.manual_seed(seed)
-    shapes = {"teacher": dict(d_model=768, num_layers=12, num_heads=12, d_kv=64, d_ff=3072),
-              "student": dict(d_model=384, num_layers=6, num_heads=6, d_kv=64, d_ff=1536)}
     return tuple(Chronos2Model(chronos2_config(**s, context_length=2048, max_output_patches=64)).eval()
-                 for s in shapes.values())
+                 for s in CHRONOS2_SHAPES.values())
 
 
 def main(argv=None) -> int:

@@ -7,12 +7,10 @@ teacher and a student, its leaderboard and summaries kept with what produced the
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from common import arguments, provenance, write_json, write_page
+from common import arguments, provenance, run_cli, write_json, write_page
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,11 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="fev-example-"))
     command = ["evaluate", "--model", f"teacher=reference,student={args.student}", "--fev", "m3-monthly-local",
                "--output", str(scratch / "fev-m3")]
-    done = subprocess.run([str(Path(sys.executable).with_name("chronos-distill")), *command], capture_output=True,
-                          text=True)
-    if done.returncode:
-        sys.stderr.write(done.stderr[-3000:])
-        raise SystemExit("the fev example failed")
+    done, _, _ = run_cli(command)
     out = Path(args.out) / "fev_example"
     out.mkdir(parents=True, exist_ok=True)
     # the scratch folder stands for the README's working folder: the kept files name runs/fev-m3, as the

@@ -12,14 +12,11 @@ step of a 3-step run at the default batch (256), from its own record. Wall time 
 from __future__ import annotations
 
 import json
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import arguments, load_json, provenance, write_json, write_page
+from common import arguments, load_json, provenance, run_cli, write_json, write_page
 
 from chronos_distill.data.competition import training_table
 
@@ -33,16 +30,7 @@ DEFAULT_STEPS = 3
 def _run(argv: list[str], cwd: Path) -> dict[str, float]:
     """``chronos-distill ARGV`` in a fresh process in ``cwd`` (its paths relative there, as a user types them, so
     that what it prints names no folder of this machine): its wall and CPU seconds (user + system of the child)."""
-    executable = Path(sys.executable).with_name("chronos-distill")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run([str(executable), *argv], capture_output=True, text=True, cwd=cwd)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode:
-        sys.stderr.write(done.stderr[-3000:])
-        raise SystemExit(f"chronos-distill {' '.join(argv)} failed")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    done, wall, cpu = run_cli(argv, cwd)
     return {"wall_seconds": wall, "cpu_seconds": cpu, "printed": done.stdout.strip().splitlines()[-2:]}
 
 

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import arguments, provenance, provenance_line, write_results
+from common import CHRONOS2_SHAPES, arguments, provenance, provenance_line, write_results
 
 #: dense bf16 (fp16 where the GPU has no bf16) tensor-core peak, TFLOP/s, from the vendors' datasheets; matched
 #: against ``torch.cuda.get_device_name`` (longest key first)
@@ -63,7 +63,7 @@ class Sizes:
     compile_backend: str = "inductor"
 
 
-FULL = Sizes(teacher=dict(d_model=768, num_layers=12, num_heads=12, d_kv=64, d_ff=3072),
+FULL = Sizes(teacher=CHRONOS2_SHAPES["teacher 768-d/12 layers"],
              student=dict(student_d_model=384, student_num_layers=6), context=2048, horizon=64, batches=(64, 256),
              warmup=3, steps=10, demo_steps=300, demo_batch=64, demo_series=None, predict_batches=(1, 64, 1024))
 DRY = Sizes(teacher=dict(d_model=64, num_layers=2, num_heads=4, d_kv=16, d_ff=128),

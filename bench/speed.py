@@ -34,6 +34,7 @@ from pathlib import Path
 
 import torch
 from common import (
+    CHRONOS2_SHAPES,
     arguments,
     command_line,
     fmt,
@@ -138,12 +139,8 @@ def forecast_costs(repeats: int) -> dict:
 
     from chronos_distill.chronos2.architecture import chronos2_config
 
-    shapes = {
-        "teacher 768-d/12 layers": dict(d_model=768, num_layers=12, num_heads=12, d_kv=64, d_ff=3072),
-        "student 384-d/6 layers": dict(d_model=384, num_layers=6, num_heads=6, d_kv=64, d_ff=1536),
-    }
     models = {name: Chronos2Model(chronos2_config(**shape, context_length=2048)).to(DEVICE).eval()
-              for name, shape in shapes.items()}
+              for name, shape in CHRONOS2_SHAPES.items()}
     out = {name: {"parameters": sum(p.numel() for p in model.parameters())} for name, model in models.items()}
 
     def forecast(model, context):
@@ -158,7 +155,7 @@ def forecast_costs(repeats: int) -> dict:
         for name, t in times.items():
             out[name][f"batch{batch_size}"] = {"latency_s": t["median_s"], "iqr_s": t["iqr_s"],
                                                "series_per_s": batch_size / t["median_s"]}
-    names = list(shapes)
+    names = list(CHRONOS2_SHAPES)
     out["student_throughput_vs_teacher"] = {
         f"batch{b}": out[names[1]][f"batch{b}"]["series_per_s"] / out[names[0]][f"batch{b}"]["series_per_s"]
         for b in (1, 64)
@@ -172,8 +169,8 @@ def save_memory_teacher(folder: Path) -> None:
 
     from chronos_distill.chronos2.architecture import chronos2_config
 
-    teacher = Chronos2Model(chronos2_config(d_model=768, num_layers=12, num_heads=12, d_kv=64, d_ff=3072,
-                                            context_length=2048, max_output_patches=4))
+    shape = CHRONOS2_SHAPES["teacher 768-d/12 layers"]
+    teacher = Chronos2Model(chronos2_config(**shape, context_length=2048, max_output_patches=4))
     Chronos2Pipeline(teacher).save_pretrained(folder)
 
 

@@ -117,8 +117,8 @@ class TwoStage(ScoredRuns):
 
     # -- stage 1 ----------------------------------------------------------------------------------------------
     def general(self, rung: str, seed: int, context: str | None = None) -> dict | None:
-        """A general student; ``context`` names a --general-context draw of the ``contexts`` stage (its run is
-        ``<rung>@<context>``), None the default; ``--general-prediction-length H`` caps its horizons at H (run
+        """A general student; ``context`` names a --general-context draw (its run is ``<rung>@<context>``), None
+        the default; ``--general-prediction-length H`` caps its horizons at H (run
         ``<rung>@<context>-h<H>``; default: every horizon up to the teacher's)."""
         # the six M1 / M3 test portions, and Tourism's three: a collection no stage of ours trains on
         sets = {"unseen": scored_sets("general")["held-out"], "tourism": self.tourism}
@@ -147,13 +147,9 @@ class TwoStage(ScoredRuns):
         if self.args.general_init != "random":
             name += f"-{self.args.general_init}"
         entry = self.run("general", name, seed, options, sets)
-        model = self.folder("general", name, seed) / "model"
-        if entry is not None and not self.args.report and ("validation_general" not in entry or (
-                "tourism" not in entry and (model / "model.safetensors").is_file())):
-            # scores added since the run was recorded, where its model is still on this machine
-            entry.setdefault("validation_general", self.validate_general(model))
-            if "tourism" not in entry:
-                entry["tourism"] = score_student(model, sets["tourism"], self.teacher_scores_on("tourism", sets["tourism"]))
+        if entry is not None and not self.args.report and "validation_general" not in entry:
+            # the general stage's own validation rule, scored once the run is recorded
+            entry["validation_general"] = self.validate_general(self.folder("general", name, seed) / "model")
             write_json(results_file(self.args.out, "general", name, seed), entry)
         return entry
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shlex
 import subprocess
@@ -56,8 +57,6 @@ def seeds_of(args: argparse.Namespace) -> list[int]:
 def command_line(script: str, argv: list[str] | None) -> str:
     """The command as a reader runs it from a clone: every absolute path relative to the clone's root (a scratch
     folder beside the clone is ``../runs``), so that no path of the machine that ran it is published."""
-    import os
-
     root = HERE.parent
     words = [os.path.relpath(word, root) if Path(word).is_absolute() else word
              for word in (argv if argv is not None else sys.argv[1:])]
@@ -167,7 +166,6 @@ def provenance(teacher: str | None, argv: list[str] | None, script: str,
     """What produced a results file: the commit (and whether the tree had changes), the command, the teacher by
     name and the sha256 of its weights file (``None``: nothing is distilled), any other models it scored
     (``models``: table name -> source), the threads and the machine."""
-    import os
     import platform
 
     import torch

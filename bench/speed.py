@@ -155,11 +155,9 @@ def forecast_costs(repeats: int) -> dict:
         for name, t in times.items():
             out[name][f"batch{batch_size}"] = {"latency_s": t["median_s"], "iqr_s": t["iqr_s"],
                                                "series_per_s": batch_size / t["median_s"]}
-    names = list(CHRONOS2_SHAPES)
-    out["student_throughput_vs_teacher"] = {
-        f"batch{b}": out[names[1]][f"batch{b}"]["series_per_s"] / out[names[0]][f"batch{b}"]["series_per_s"]
-        for b in (1, 64)
-    }
+    teacher, student = CHRONOS2_SHAPES
+    out["student_throughput_vs_teacher"] = {f"batch{b}": out[student][f"batch{b}"]["series_per_s"]
+                                            / out[teacher][f"batch{b}"]["series_per_s"] for b in (1, 64)}
     return out
 
 

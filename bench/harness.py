@@ -132,9 +132,9 @@ class ScoredRuns:
         (None with ``report``: never trained then); else ``distill(**options)`` trained in ``folder`` (resumable,
         :func:`common.train_in_subprocess`) and scored: WQL next to the teacher's on each of ``sets`` (kind ->
         benchmarks; None for a kind the run has no data for), the suite at each of ``horizons`` (keyed by horizon),
-        on validation the suite at ``validation_horizon``
-        and the truth loss of the exported checkpoint, then ``fields`` (the experiment's own: variant, seed, ...)
-        and :meth:`run_fields`. Written to ``file`` and summed up in one printed line."""
+        on validation the suite at ``validation_horizon`` and the truth loss of the exported checkpoint, then
+        ``fields`` (the experiment's own: variant, seed, ...) and :meth:`run_fields`. Written to ``file`` and summed
+        up in one printed line."""
         from chronos_distill.chronos2.loading import load_chronos2
 
         if set(sets) & {"suite", "validation"}:  # the entry's own keys: a set so named would be overwritten

@@ -388,11 +388,11 @@ def curve_points(entry: dict) -> list[tuple[int, dict]]:
     return sorted(((int(step), point) for step, point in entry["points"].items()), key=lambda sp: sp[0])
 
 
-def steps_to_match(kd: dict, truth: dict, metric: str, columns: dict | None = None) -> dict:
+def steps_to_match(kd: dict, truth: dict, metric: str) -> dict:
     """At how many steps the distilled curve first reaches the truth-only curve's best ``metric`` (a name of
-    ``columns``, :data:`PRUNED_CURVE_COLUMNS` by default; lower is better): ``{"truth_best", "truth_step",
-    "kd_step"}``, ``kd_step`` None when it never does."""
-    read = (columns or PRUNED_CURVE_COLUMNS)[metric]
+    :data:`PRUNED_CURVE_COLUMNS`; lower is better): ``{"truth_best", "truth_step", "kd_step"}``, ``kd_step`` None
+    when it never does."""
+    read = PRUNED_CURVE_COLUMNS[metric]
     truth_step, best = min(((step, read(point)) for step, point in curve_points(truth)), key=lambda sv: sv[1])
     kd_step = next((step for step, point in curve_points(kd) if read(point) <= best), None)
     return {"truth_best": best, "truth_step": truth_step, "kd_step": kd_step}
@@ -405,13 +405,12 @@ def curve_compute_seconds(entry: dict, step: int) -> float:
     return step * entry["seconds_per_step"] + (labelling if entry["alpha"] > 0 else 0.0)
 
 
-def match_lines(kd: dict, truth: dict, metrics, kd_label: str, compute: bool = False,
-                columns: dict | None = None) -> list[str]:
+def match_lines(kd: dict, truth: dict, metrics, kd_label: str, compute: bool = False) -> list[str]:
     """One line per metric: truth-only's best, and the step at which the distilled curve first reaches it; with
     ``compute``, the CPU-hours each curve took to get there (:func:`curve_compute_seconds`)."""
     lines = []
     for metric in metrics:
-        match = steps_to_match(kd, truth, metric, columns)
+        match = steps_to_match(kd, truth, metric)
         hours = {key: f"; {curve_compute_seconds(entry, match[step]) / 3600:.2f} CPU-h" if compute else ""
                  for key, entry, step in (("kd", kd, "kd_step"), ("truth", truth, "truth_step"))
                  if match[step] is not None}

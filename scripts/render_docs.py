@@ -43,7 +43,9 @@ def render(text: str, results: Path = RESULTS) -> str:
 
     def part(kind: str, match: re.Match) -> str:
         file, name = match["file"], match["name"]
-        parts = (read[file] if file in read else read.setdefault(file, _page_parts(results, file))).get(kind, {})
+        if file not in read:
+            read[file] = _page_parts(results, file)
+        parts = read[file].get(kind, {})
         if name not in parts:
             raise SystemExit(f"{file}.json has no {kind[:-1]} {name!r} in its \"page\" (the benchmark's page() writes it)")
         return parts[name]

@@ -64,7 +64,10 @@ def test_two_stages_train_once_record_their_provenance_and_report(teacher_dir, t
     def no_training(options):
         raise AssertionError(f"retrained {options['output']}")
 
-    monkeypatch.setattr(two_stage, "train_in_subprocess", no_training)
+    import harness
+
+    monkeypatch.setattr(harness, "train_in_subprocess", no_training)  # where a general or task run is trained
+    monkeypatch.setattr(two_stage, "train_in_subprocess", no_training)  # where a curve is
     assert two_stage.main(task) == 0  # read back from the results files
     assert two_stage.main(["--report", *common]) == 0
     text = (tmp_path / "out" / "two_stage.md").read_text()
